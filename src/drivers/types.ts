@@ -1,0 +1,25 @@
+// How a lab node is realised. Host and outside nodes are always network namespaces; container
+// nodes are namespaces or Docker containers. The bridge stays in the host node's namespace.
+import type { DriverKind } from '../lab/types.ts';
+import type { Executor } from '../exec/types.ts';
+
+export interface NodeDriver {
+  readonly kind: DriverKind;
+  /** Create these nodes (in parallel where the driver can). `nodes` are the lab's node names. */
+  create(nodes: string[]): Promise<void>;
+  /** What `ip link add ... netns <ref>` accepts for this node: a netns name or a PID. */
+  netnsRef(node: string): string;
+  /** The argv that runs `argv` inside the node on the target. `stdin` keeps standard input open. */
+  wrap(node: string, argv: string[], opts?: { stdin?: boolean }): string[];
+  /** The command as a person types it (`ip netns exec c1 …`, `docker exec c1 …`), with the lab's own node name. */
+  display(node: string, argv: string[]): string;
+  /** How a person enters the node for hands-on work (real object names). */
+  enterHint(node: string): string;
+  /** Remove everything this driver created for the run. Safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+export interface DriverContext {
+  runId: string;
+  exec: Executor;
+}

@@ -1,0 +1,74 @@
+// Runs argv arrays on this machine with child_process, never through a shell.
+import { spawn as spawnChild } from 'node:child_process';
+import type { Executor, Process, RunOptions, RunResult, SpawnOptions } from './types.ts';
+import { lineSplitter } from './lines.ts';
+
+/** Processes this executor started and that are still running: killed on teardown by PID. */
+const live = new Set<import('node:child_process').ChildProcess>();
+
+export class LocalExecutor implements Executor {
+  readonly name = 'this machine';
+
+  run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawnChild(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      live.add(child);
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      if (options.timeoutMs !== undefined) timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        live.delete(child);
+        if (timer) clearTimeout(timer);
+        if (e.code === 'ENOENT') resolve({ code: 127, stdout: '', stderr: `${argv[0]}: command not found` });
+        else reject(e);
+      });
+      child.on('close', (code) => {
+        live.delete(child);
+        if (timer) clearTimeout(timer);
+        resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      });
+      // A command that does not read its stdin may close it early: ignore EPIPE.
+      child.stdin.on('error', () => {});
+      child.stdin.end(options.stdin ?? '');
+    });
+  }
+
+  spawn(argv: string[], options: SpawnOptions = {}): Process {
+    const child = spawnChild(argv[0]!, argv.slice(1), {
+      stdio: options.detached ? ['ignore', 'ignore', 'ignore'] : ['ignore', 'pipe', 'pipe'],
+      detached: options.detached ?? false,
+    });
+    if (options.detached) child.unref();
+    else live.add(child);
+    const out: string[] = [];
+    const err: string[] = [];
+    const outListeners: ((line: string) => void)[] = [];
+    const errListeners: ((line: string) => void)[] = [];
+    child.stdout?.on('data', lineSplitter((line) => { out.push(line); outListeners.forEach((fn) => fn(line)); }));
+    child.stderr?.on('data', lineSplitter((line) => { err.push(line); errListeners.forEach((fn) => fn(line)); }));
+    const exited = new Promise<RunResult>((resolve) => {
+      child.on('error', () => resolve({ code: 127, stdout: out.join('\n'), stderr: `${argv[0]}: could not start` }));
+      child.on('close', (code) => {
+        live.delete(child);
+        resolve({ code, stdout: out.join('\n'), stderr: err.join('\n') });
+      });
+    });
+    return {
+      pid: child.pid,
+      onStdoutLine: (fn) => { outListeners.push(fn); },
+      onStderrLine: (fn) => { errListeners.push(fn); },
+      kill: (signal = 'SIGTERM') => { if (child.exitCode === null && child.signalCode === null) child.kill(signal); },
+      exited,
+    };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Kill every child this process started and is still waiting for (used on SIGINT/SIGTERM). */
+export function killLiveChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const child of live) if (child.exitCode === null) child.kill(signal);
+}

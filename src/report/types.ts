@@ -1,0 +1,49 @@
+// The shape `nflab run --json` prints; handouts and JUnit reports are rendered from it.
+
+export type CheckStatus = 'met' | 'not-met' | 'skipped';
+
+export interface CheckReport {
+  description: string;
+  kind: string;
+  status: CheckStatus;
+  expected: unknown;
+  observed: unknown;
+  /** What decided the verdict when it is not obvious (e.g. 'policy counter grew: not waiting for timeout'). */
+  reason?: string;
+}
+
+export interface CommandReport {
+  node: string;
+  /** The command as a person types it for the chosen driver. */
+  display: string;
+  exitCode: number | null;
+  output?: string;
+}
+
+export interface StepReport {
+  title: string;
+  teaches?: string;
+  status: 'passed' | 'failed' | 'skipped';
+  commands: CommandReport[];
+  checks: CheckReport[];
+  durationMs: number;
+}
+
+export interface LabReport {
+  id: string;
+  title: string;
+  status: 'passed' | 'failed' | 'skipped';
+  /** Why the lab was skipped, or what went wrong outside the checks. */
+  reason?: string;
+  driver: string;
+  target: string;
+  runId: string;
+  startedAt: string;
+  durationMs: number;
+  kernel?: string;
+  steps: StepReport[];
+}
+
+export interface RunReport {
+  labs: LabReport[];
+}
