@@ -1,0 +1,137 @@
+// The nflab command line. Each command is a thin layer over the engine; exit codes follow
+// DESIGN.md: 0 all met, 1 a check not met, 2 usage or invalid lab, 3 environment.
+import yargs from 'yargs';
+import type { Argv } from 'yargs';
+import { EnvError, LabError, exitCodeOf } from '../errors.ts';
+import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
+import type { Executor } from '../exec/types.ts';
+import type { DriverKind, Lab } from '../lab/types.ts';
+import { loadAllLabs, resolveLabs } from '../lab/load.ts';
+import { runLab } from '../engine/run-lab.ts';
+import { preflight } from '../engine/preflight.ts';
+import { deadRuns, removeRun } from '../engine/cleanup.ts';
+import { readRecords } from '../engine/journal.ts';
+import { summary, terminalReporter } from '../report/terminal.ts';
+import type { LabReport } from '../report/types.ts';
+import { showLab } from './show.ts';
+import { interruptions } from './interrupt.ts';
+
+interface Common { nodes: DriverKind; image?: string; json: boolean }
+
+function withDriver<T>(y: Argv<T>) {
+  return y
+    .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'how container nodes are realised: network namespaces or Docker containers' })
+    .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' });
+}
+
+async function executor(): Promise<Executor> {
+  return new LocalExecutor();
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const parser = yargs(argv)
+    .scriptName('nflab')
+    .usage('$0 <command> [options]\n\nScripted, verified container-networking labs.')
+    .command('list', 'list the labs', (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+      async (a) => {
+        const labs = await loadAllLabs();
+        if (a.json) process.stdout.write(JSON.stringify({ labs: labs.map((l) => ({ id: l.id, title: l.title, summary: l.summary, source: l.source, steps: l.steps.length, file: l.file })) }, null, 2) + '\n');
+        else for (const l of labs) process.stdout.write(`${l.id}  ${l.title}\n    ${l.summary}\n`);
+      })
+    .command('run [labs..]', 'run labs and check every expectation', (y) => withDriver(y)
+      .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files (./my-lab.ts)' })
+      .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
+      .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' }),
+      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose); })
+    .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withDriver(y)
+      .positional('lab', { type: 'string', demandOption: true })
+      .option('json', { type: 'boolean', default: false }),
+      async (a) => {
+        const [lab] = await resolveLabs([a.lab]);
+        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(lab!, a.nodes));
+      })
+    .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withDriver(y)
+      .positional('lab', { type: 'string', demandOption: true })
+      .option('step', { type: 'number', default: 0, describe: 'apply steps 1..N (0: only the topology)' })
+      .option('json', { type: 'boolean', default: false }),
+      async (a) => { process.exitCode = await upCommand(a.lab, a.step, a); })
+    .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => y.positional('lab', { type: 'string', demandOption: true }),
+      async (a) => {
+        const exec = await executor();
+        const records = readRecords().filter((r) => r.kept && (r.labId === a.lab || r.runId === a.lab));
+        if (records.length === 0) throw new LabError(`no lab "${a.lab}" is up (see: nflab up <lab>)`);
+        for (const r of records) {
+          await removeRun(exec, r);
+          process.stdout.write(`lab ${r.labId} (run ${r.runId}) is down\n`);
+        }
+      })
+    .command('clean', 'remove everything left by nflab runs that were killed', (y) => y.option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' }),
+      async (a) => {
+        const exec = await executor();
+        const runs = deadRuns(a.all);
+        for (const r of runs) {
+          const removed = await removeRun(exec, r);
+          process.stdout.write(`run ${r.runId} (lab ${r.labId}): removed ${removed.length ? removed.join(', ') : 'nothing left'}\n`);
+        }
+        if (runs.length === 0) process.stdout.write('nothing to clean\n');
+      })
+    .demandCommand(1, 'name a command: list, run, show, up, down, clean')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .fail((msg, err) => { throw err ?? new LabError(msg); });
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    const code = exitCodeOf(err);
+    const message = err instanceof LabError || err instanceof EnvError ? err.message : (err as Error).stack ?? String(err);
+    process.stderr.write(`nflab: ${code === 2 && !(err instanceof LabError) ? '' : ''}${message}\n`);
+    if (code === 2 && !(err instanceof LabError)) process.stderr.write('(see nflab --help)\n');
+    process.exitCode = code;
+  }
+}
+
+async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean): Promise<number> {
+  if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
+  const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
+  const exec = await executor();
+  await preflight(exec);
+  const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
+  const stop = interruptions(killLiveChildren);
+  const reports: LabReport[] = [];
+  try {
+    for (const lab of labs) {
+      if (stop.signal()) break;
+      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
+      reports.push(report);
+    }
+  } finally {
+    stop.release();
+  }
+  if (opts.json) process.stdout.write(JSON.stringify({ labs: reports }, null, 2) + '\n');
+  else summary(reports, process.stdout);
+  if (stop.signal()) return stop.exitCode();
+  return reports.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+async function upCommand(ref: string, step: number, opts: Common): Promise<number> {
+  const [lab] = await resolveLabs([ref]);
+  if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
+  const exec = await executor();
+  await preflight(exec);
+  const stop = interruptions(killLiveChildren);
+  try {
+    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
+    if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
+    if (!kept) return stop.signal() ? stop.exitCode() : 1;
+    if (!opts.json) {
+      process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
+      for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
+      process.stdout.write(`When done: nflab down ${lab!.id}\n`);
+    }
+    return report.status === 'failed' ? 1 : 0;
+  } finally {
+    stop.release();
+  }
+}

@@ -1,0 +1,34 @@
+// `nflab show`: a lab as a person reads it, with the exact commands to type for the chosen driver.
+import type { DriverKind, Lab } from '../lab/types.ts';
+import { planTopology, describePlan } from '../topology/plan.ts';
+import { commandDisplay, displayCommand } from '../exec/display.ts';
+import { describeCheck } from '../check/describe.ts';
+import { stepTraffic } from '../engine/step.ts';
+import { pingArgv, tcpArgv } from '../traffic/run.ts';
+
+
+export function showLab(lab: Lab, driver: DriverKind): string {
+  const kindOf = (node: string) => (lab.topology.nodes[node]!.role === 'container' ? lab.topology.nodes[node]!.driver ?? driver : 'netns');
+  const display = (node: string, argv: string[]) => displayCommand(kindOf(node), node, argv);
+  const lines: string[] = [`lab ${lab.id}: ${lab.title}`, '', lab.summary, '', `source: ${lab.source.title}${lab.source.url ? ` <${lab.source.url}>` : ''}`, '', '## Build the topology', ''];
+  const plan = planTopology(lab.topology);
+  lines.push(...describePlan(plan, kindOf, display).map((l) => `  ${l}`));
+  for (const { node, port } of plan.listeners) lines.push(`  ${display(node, ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo "${node} client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"`])} &`);
+  for (const c of plan.setup) lines.push(`  ${commandDisplay(c, kindOf(c.node))}`);
+  lab.steps.forEach((step, i) => {
+    lines.push('', `## Step ${i + 1}: ${step.title}`);
+    if (step.teaches) lines.push('', step.teaches);
+    lines.push('');
+    for (const c of step.run ?? []) lines.push(`  ${commandDisplay(c, kindOf(c.node))}`);
+    for (const t of stepTraffic(step)) {
+      const argv = t.kind === 'ping' ? pingArgv(t) : tcpArgv(t);
+      const times = t.kind === 'tcp' && (t.connections ?? 1) > 1 ? `   # ${t.connections} times` : '';
+      lines.push(`  ${display(t.from, argv)}${times}`);
+    }
+    if ((step.expect ?? []).length > 0) {
+      lines.push('', '  expect:');
+      for (const check of step.expect ?? []) lines.push(`    - ${check.description ?? describeCheck(check)}`);
+    }
+  });
+  return lines.join('\n') + '\n';
+}

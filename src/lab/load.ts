@@ -1,0 +1,65 @@
+// Finds and loads lab files: numbered labs in labs/, or any file a user names.
+import { existsSync, readdirSync } from 'node:fs';
+import { register } from 'node:module';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LabError } from '../errors.ts';
+import type { Lab } from './types.ts';
+import { checkDistinctIds, validateLab } from './validate.ts';
+
+export const LABS_DIR = fileURLToPath(new URL('../../labs/', import.meta.url));
+const INDEX_URL = new URL('../index.ts', import.meta.url).href;
+const LAB_FILE = /^\d{2}-[a-z0-9-]+\.ts$/;
+
+let hookRegistered = false;
+/** Lets a lab file outside this repository `import { defineLab } from 'nflab'`. */
+function registerNflabSpecifier(): void {
+  if (hookRegistered) return;
+  hookRegistered = true;
+  const hook = `export async function resolve(s, c, n) { return n(s === 'nflab' ? ${JSON.stringify(INDEX_URL)} : s, c); }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+}
+
+export function labFiles(): string[] {
+  return readdirSync(LABS_DIR).filter((f) => LAB_FILE.test(f)).sort().map((f) => join(LABS_DIR, f));
+}
+
+export async function loadLabFile(file: string): Promise<Lab> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new LabError(`lab file ${file} does not exist`);
+  registerNflabSpecifier();
+  let mod: { default?: unknown };
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (err) {
+    throw new LabError(`lab file ${file} could not be loaded: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (mod.default === undefined) throw new LabError(`lab file ${file} has no default export (write: export default defineLab({...}))`);
+  const lab = { ...(mod.default as Lab), file: path };
+  return validateLab(lab, basename(path));
+}
+
+export async function loadAllLabs(): Promise<Lab[]> {
+  const labs = await Promise.all(labFiles().map(loadLabFile));
+  checkDistinctIds(labs);
+  return labs;
+}
+
+/** Resolves what a user typed: a lab id ('01'), a numbered file's slug, or a path to a lab file. */
+export async function resolveLabs(refs: string[]): Promise<Lab[]> {
+  const labs: Lab[] = [];
+  for (const ref of refs) {
+    if (ref.endsWith('.ts') || ref.includes('/')) {
+      labs.push(await loadLabFile(ref));
+      continue;
+    }
+    const file = labFiles().find((f) => basename(f).startsWith(`${ref}-`) || basename(f, '.ts') === ref);
+    if (!file) {
+      const known = labFiles().map((f) => basename(f, '.ts')).join(', ');
+      throw new LabError(`no lab "${ref}" (known labs: ${known}; or give a path to a lab file)`);
+    }
+    labs.push(await loadLabFile(file));
+  }
+  checkDistinctIds(labs);
+  return labs;
+}

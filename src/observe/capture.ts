@@ -1,0 +1,65 @@
+// tcpdump on one interface of one node for the duration of a step's traffic.
+import type { Executor, Process } from '../exec/types.ts';
+import type { PacketRecord } from './types.ts';
+import { parseTcpdumpLine } from './parse-tcpdump.ts';
+
+export interface Capture {
+  node: string;
+  iface: string;
+  /** Stops tcpdump once it has printed every packet the kernel handed it, and returns them. */
+  stop(): Promise<{ packets: PacketRecord[]; error?: string }>;
+}
+
+/** `tcpdump: 3 packets captured, 3 packets received by filter, 0 packets dropped by kernel` (on SIGUSR1). */
+const STATS = /(\d+) packets? captured, (\d+) packets? received by filter/;
+const STOP_DEADLINE_MS = 3000;
+
+export async function startCapture(exec: Executor, argvInNode: (argv: string[]) => string[], node: string, iface: string): Promise<Capture> {
+  const proc: Process = exec.spawn(argvInNode(['tcpdump', '-nn', '-l', '-U', '--immediate-mode', '-i', iface]));
+  const packets: PacketRecord[] = [];
+  const errors: string[] = [];
+  let printed = 0;
+  let onStats: ((captured: number, received: number) => void) | undefined;
+  proc.onStdoutLine((line) => {
+    if (line.trim() === '') return;
+    printed++;
+    const record = parseTcpdumpLine(line);
+    if (record) packets.push(record);
+  });
+  // Readiness: tcpdump says "listening on" once its socket is bound, not before.
+  await new Promise<void>((resolve) => {
+    proc.onStderrLine((line) => {
+      const stats = STATS.exec(line);
+      if (stats) onStats?.(Number(stats[1]), Number(stats[2]));
+      else if (line.includes('listening on')) resolve();
+      else if (/No such device|permission|syntax error|can't|cannot/i.test(line)) { errors.push(line); resolve(); }
+    });
+    void proc.exited.then(() => resolve());
+  });
+
+  /** Asks tcpdump (SIGUSR1) how many packets the kernel gave it and how many it has printed. */
+  const stats = () => new Promise<{ captured: number; received: number } | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), 300);
+    onStats = (captured, received) => { clearTimeout(timer); resolve({ captured, received }); };
+    proc.kill('SIGUSR1');
+  });
+
+  return {
+    node,
+    iface,
+    async stop() {
+      // Killing tcpdump discards packets it has received but not yet printed (under load that is
+      // real). So wait until it has printed all the kernel delivered, and we have read them all.
+      // On lo the kernel counts each packet twice (outgoing and incoming); tcpdump prints it once.
+      const deadline = Date.now() + STOP_DEADLINE_MS;
+      while (errors.length === 0 && Date.now() < deadline) {
+        const s = await stats();
+        if (s && (iface === 'lo' ? s.captured * 2 >= s.received : s.captured >= s.received) && printed >= s.captured) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      proc.kill('SIGINT');
+      await proc.exited;
+      return { packets, error: errors.length > 0 ? errors.join('; ') : undefined };
+    },
+  };
+}

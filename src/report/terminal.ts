@@ -1,0 +1,64 @@
+// Human output: progress per step while a lab runs, then a summary. Machine output (--json)
+// never mixes with this: the CLI sends progress to stderr when stdout carries JSON.
+import type { RunEvent } from '../engine/run-lab.ts';
+import type { CheckReport, LabReport } from './types.ts';
+
+const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
+
+export function terminalReporter(stream: NodeJS.WriteStream, verbose = false): (e: RunEvent) => void {
+  const c = colors(useColor(stream));
+  const out = (s: string) => stream.write(`${s}\n`);
+  return (e) => {
+    switch (e.type) {
+      case 'lab-start': out(c.bold(`\n▶ lab ${e.lab.id}: ${e.lab.title}`) + c.dim(`  (run ${e.runId})`)); break;
+      case 'built': out(c.dim(`  topology built in ${e.ms} ms`)); break;
+      case 'step-start': break;
+      case 'step-end': {
+        const s = e.report;
+        out(`  ${s.status === 'passed' ? c.green('✔') : c.red('✘')} step ${e.index + 1}: ${s.title} ${c.dim(`(${s.durationMs} ms)`)}`);
+        if (verbose) for (const cmd of s.commands) out(c.dim(`      $ ${cmd.display.split('\n')[0]}`));
+        for (const check of s.checks) out(formatCheck(check, c));
+        break;
+      }
+      case 'lab-end': {
+        const r = e.report;
+        if (r.status === 'skipped') out(c.yellow(`  ⊘ skipped: ${r.reason}`));
+        else if (r.reason) out(c.red(`  ! ${r.reason}`));
+        break;
+      }
+    }
+  };
+}
+
+function formatCheck(check: CheckReport, c: Colors): string {
+  const mark = check.status === 'met' ? c.green('✔') : check.status === 'skipped' ? c.yellow('⊘') : c.red('✘');
+  let line = `      ${mark} ${check.description}`;
+  if (check.status === 'not-met') {
+    line += `\n          expected: ${c.green(compact(check.expected))}\n          observed: ${c.red(compact(check.observed))}`;
+  }
+  return line;
+}
+
+export function summary(reports: LabReport[], stream: NodeJS.WriteStream): void {
+  const c = colors(useColor(stream));
+  const checks = reports.flatMap((r) => r.steps.flatMap((s) => s.checks));
+  const met = checks.filter((x) => x.status === 'met').length;
+  const notMet = checks.filter((x) => x.status === 'not-met').length;
+  stream.write('\n');
+  for (const r of reports) {
+    const status = r.status === 'passed' ? c.green('passed') : r.status === 'skipped' ? c.yellow('skipped') : c.red('failed');
+    stream.write(`  lab ${r.id.padEnd(4)} ${status.padEnd(16)} ${r.title} ${c.dim(`(${(r.durationMs / 1000).toFixed(1)} s, ${r.driver})`)}\n`);
+  }
+  stream.write(`\n${met} checks met, ${notMet} not met, ${reports.filter((r) => r.status === 'skipped').length} labs skipped\n`);
+}
+
+function compact(value: unknown): string {
+  const s = typeof value === 'string' ? value : JSON.stringify(value);
+  return s.length > 400 ? `${s.slice(0, 397)}...` : s;
+}
+
+type Colors = ReturnType<typeof colors>;
+function colors(on: boolean) {
+  const wrap = (code: string) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return { bold: wrap('1'), dim: wrap('2'), red: wrap('31'), green: wrap('32'), yellow: wrap('33') };
+}

@@ -1,0 +1,89 @@
+// Turns a topology into the commands that build it: one `ip link add` per veth pair (both ends
+// created directly inside their namespaces, never in the root one), then one `ip -batch` per
+// node. The same plan is executed, shown in `nflab show` and exported as a script.
+import type { Command, Topology } from '../lab/types.ts';
+
+export interface VethPlan {
+  a: { node: string; name: string };
+  b: { node: string; name: string };
+}
+
+export interface TopologyPlan {
+  nodes: string[];
+  veths: VethPlan[];
+  /** Per node: sysctls, then `ip` commands in dependency order (bridges, masters, addresses, up, routes). */
+  perNode: Map<string, { sysctls: string[]; ip: string[][] }>;
+  setup: Command[];
+  /** TCP responders to start after the build. */
+  listeners: { node: string; port: number }[];
+}
+
+export function planTopology(topology: Topology): TopologyPlan {
+  const nodes = Object.keys(topology.nodes);
+  const perNode = new Map(nodes.map((n) => [n, { sysctls: [] as string[], ip: [['link', 'set', 'lo', 'up']] as string[][] }]));
+  const ipOf = (node: string) => perNode.get(node)!.ip;
+
+  for (const [node, spec] of Object.entries(topology.nodes)) {
+    // The labs are IPv4 stories: IPv6 router and neighbour solicitations would only add noise to
+    // captures. A node that wants IPv6 sets these sysctls itself.
+    const sysctls = { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1, ...spec.sysctls };
+    for (const [key, value] of Object.entries(sysctls)) perNode.get(node)!.sysctls.push(`${key}=${value}`);
+  }
+  for (const [bridge, spec] of Object.entries(topology.bridges ?? {})) {
+    ipOf(spec.node).push(['link', 'add', bridge, 'type', 'bridge']);
+  }
+  const veths: VethPlan[] = topology.links.map((l) => ({ a: { node: l.a.node, name: l.a.name }, b: { node: l.b.node, name: l.b.name } }));
+  for (const link of topology.links) {
+    for (const end of [link.a, link.b]) {
+      if (end.bridge) ipOf(end.node).push(['link', 'set', end.name, 'master', end.bridge]);
+    }
+  }
+  for (const [bridge, spec] of Object.entries(topology.bridges ?? {})) {
+    for (const cidr of spec.addresses ?? []) ipOf(spec.node).push(['addr', 'add', cidr, 'dev', bridge]);
+    ipOf(spec.node).push(['link', 'set', bridge, 'up']);
+  }
+  for (const link of topology.links) {
+    for (const end of [link.a, link.b]) {
+      for (const cidr of end.addresses ?? []) ipOf(end.node).push(['addr', 'add', cidr, 'dev', end.name]);
+      ipOf(end.node).push(['link', 'set', end.name, 'up']);
+    }
+  }
+  for (const [node, spec] of Object.entries(topology.nodes)) {
+    for (const [iface, cidrs] of Object.entries(spec.addresses ?? {})) {
+      for (const cidr of cidrs) ipOf(node).push(['addr', 'add', cidr, 'dev', iface]);
+    }
+    for (const route of spec.routes ?? []) {
+      ipOf(node).push(['route', 'add', route.to, ...(route.via ? ['via', route.via] : []), ...(route.dev ? ['dev', route.dev] : []), ...(route.extra ?? [])]);
+    }
+  }
+  const listeners = Object.entries(topology.nodes).flatMap(([node, spec]) => (spec.listen ?? []).map((port) => ({ node, port })));
+  return { nodes, veths, perNode, setup: topology.setup ?? [], listeners };
+}
+
+/** How a person creates a node and names its network namespace, for each driver kind. */
+const CREATE_DISPLAY = {
+  netns: (node: string) => `ip netns add ${node}`,
+  docker: (node: string) => `docker run -d --network none --cap-add NET_ADMIN --cap-add NET_RAW --name ${node} --hostname ${node} nflab/lab`,
+};
+const NETNS_DISPLAY = {
+  netns: (node: string) => node,
+  docker: (node: string) => `$(docker inspect -f '{{.State.Pid}}' ${node})`,
+};
+
+/** The commands of a plan as a person would type them, for the driver each node uses. */
+export function describePlan(
+  plan: TopologyPlan,
+  kindOf: (node: string) => 'netns' | 'docker',
+  display: (node: string, argv: string[]) => string,
+): string[] {
+  const lines: string[] = [];
+  for (const node of plan.nodes) lines.push(CREATE_DISPLAY[kindOf(node)](node));
+  for (const v of plan.veths) {
+    lines.push(`ip link add ${v.a.name} netns ${NETNS_DISPLAY[kindOf(v.a.node)](v.a.node)} type veth peer name ${v.b.name} netns ${NETNS_DISPLAY[kindOf(v.b.node)](v.b.node)}`);
+  }
+  for (const [node, p] of plan.perNode) {
+    if (p.sysctls.length > 0) lines.push(display(node, ['sysctl', '-w', ...p.sysctls]));
+    for (const argv of p.ip) lines.push(display(node, ['ip', ...argv]));
+  }
+  return lines;
+}
