@@ -12,11 +12,15 @@ const INDEX_URL = new URL('../index.ts', import.meta.url).href;
 const LAB_FILE = /^\d{2}-[a-z0-9-]+\.ts$/;
 
 let hookRegistered = false;
-/** Lets a lab file outside this repository `import { defineLab } from 'nflab'`. */
-function registerNflabSpecifier(): void {
+/** Lets a lab file anywhere `import { defineLab } from 'nflab'`, and loads lab files as ES modules
+ * even outside a "type": "module" package (a lab in /tmp would otherwise be compiled as CommonJS). */
+function registerLabHooks(): void {
   if (hookRegistered) return;
   hookRegistered = true;
-  const hook = `export async function resolve(s, c, n) { return n(s === 'nflab' ? ${JSON.stringify(INDEX_URL)} : s, c); }`;
+  const hook = `export async function resolve(s, c, n) {
+    const r = await n(s === 'nflab' ? ${JSON.stringify(INDEX_URL)} : s, c);
+    return r.url.endsWith('.ts') && !r.url.includes('/node_modules/') ? { ...r, format: 'module' } : r;
+  }`;
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
@@ -27,7 +31,7 @@ export function labFiles(): string[] {
 export async function loadLabFile(file: string): Promise<Lab> {
   const path = resolve(file);
   if (!existsSync(path)) throw new LabError(`lab file ${file} does not exist`);
-  registerNflabSpecifier();
+  registerLabHooks();
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(path).href);

@@ -1,0 +1,71 @@
+// Invalid labs are rejected before anything is created: exit 2, a message naming the lab, the
+// step or field, and the problem.
+import test from 'ava';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nflab } from './helpers/system.ts';
+import { validateLab } from '../src/lab/validate.ts';
+import { LabError } from '../src/errors.ts';
+import type { Lab } from '../src/lab/types.ts';
+
+const valid = (): Lab => ({
+  id: 't1', title: 'test', summary: 'a two-node lab', source: { title: 'none' },
+  topology: {
+    nodes: { host: { role: 'host' }, c1: { role: 'container' } },
+    bridges: { br0: { node: 'host', addresses: ['10.1.0.1/24'] } },
+    links: [{ a: { node: 'c1', name: 'eth0', addresses: ['10.1.0.2/24'] }, b: { node: 'host', name: 'veth0', bridge: 'br0' } }],
+  },
+  steps: [{ title: 'ping', expect: [{ kind: 'ping', traffic: { kind: 'ping', from: 'c1', to: '10.1.0.1' }, expect: 'succeeds' }] }],
+});
+
+function rejects(t: import('ava').ExecutionContext, mutate: (lab: Lab) => void, message: RegExp) {
+  const lab = valid();
+  mutate(lab);
+  const err = t.throws(() => validateLab(lab), { instanceOf: LabError });
+  t.regex(err!.message, message);
+}
+
+test('a valid lab passes', (t) => {
+  t.notThrows(() => validateLab(valid()));
+});
+test('unknown node in a link', (t) => rejects(t, (l) => { l.topology.links[0]!.a.node = 'c9'; }, /lab t1: topology\.links\[0\]\.a: field "node" names unknown node "c9"/));
+test('unknown bridge', (t) => rejects(t, (l) => { l.topology.links[0]!.b.bridge = 'br9'; }, /topology\.links\[0\]\.b: field "bridge" names unknown bridge "br9"/));
+test('malformed CIDR', (t) => rejects(t, (l) => { l.topology.links[0]!.a.addresses = ['10.1.0.300/24']; }, /topology\.links\[0\]\.a\.addresses: malformed address "10\.1\.0\.300\/24"/));
+test('duplicate address in one subnet', (t) => rejects(t, (l) => { l.topology.links[0]!.a.addresses = ['10.1.0.1/24']; }, /duplicate address 10\.1\.0\.1\/24 on host:br0 and c1:eth0/));
+test('interface name over 15 characters', (t) => rejects(t, (l) => { l.topology.links[0]!.b.name = 'a-very-long-veth-name'; }, /interface name "a-very-long-veth-name" is invalid: 1-15 characters/));
+test('a check that refers to an interface that does not exist', (t) => rejects(t, (l) => {
+  l.steps[0]!.expect!.push({ kind: 'packets', node: 'host', iface: 'veth7', match: {}, count: 0 });
+}, /step 1 "ping": expect\[1\]: packets check: node host has no interface "veth7"/));
+test('a step that refers to an unknown node', (t) => rejects(t, (l) => { l.steps[0]!.run = [{ node: 'c3', argv: ['ip', 'route'] }]; }, /step 1 "ping": run\[0\]: command "ip route" names unknown node "c3"/));
+test('a command that is not allowed', (t) => rejects(t, (l) => { l.steps[0]!.run = [{ node: 'c1', argv: ['rm', '-rf', '/'] }]; }, /run\[0\]: command "rm" is not one a lab may run/));
+test('a route via something that is not an address', (t) => rejects(t, (l) => { l.topology.nodes.c1!.routes = [{ to: 'default', via: '10.1.0.1; reboot' }]; }, /topology\.nodes\.c1\.routes\[0\]: field "via" must be an IPv4 address/));
+test('wrong types are named, not crashed on', (t) => rejects(t, (l) => { (l as unknown as { steps: unknown }).steps = 'none'; }, /field "steps" must be a non-empty array/));
+
+test('invalid lab files exit 2 through the CLI and create nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nflab-invalid-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lab = valid();
+  lab.topology.links[0]!.a.node = 'ghost';
+  const file = join(dir, 'bad-lab.ts');
+  writeFileSync(file, `import { defineLab } from 'nflab';\nexport default defineLab(${JSON.stringify(lab)});\n`);
+  const namespacesBefore = readdirSync('/run/netns').filter((n) => n.startsWith('nfl-')).length;
+  const r = await nflab(['run', file]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /lab t1 \(.*bad-lab\.ts\): topology\.links\[0\]\.a: field "node" names unknown node "ghost"/);
+  t.is(readdirSync('/run/netns').filter((n) => n.startsWith('nfl-')).length, namespacesBefore);
+});
+
+test('duplicate lab ids are rejected', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nflab-dup-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const name of ['a.ts', 'b.ts']) writeFileSync(join(dir, name), `import { defineLab } from 'nflab';\nexport default defineLab(${JSON.stringify(valid())});\n`);
+  const r = await nflab(['run', join(dir, 'a.ts'), join(dir, 'b.ts')]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /duplicate lab id "t1"/);
+});
+
+test('an unknown lab id and a missing command are usage errors (exit 2)', async (t) => {
+  t.is((await nflab(['run', '99'])).code, 2);
+  t.is((await nflab([])).code, 2);
+});
