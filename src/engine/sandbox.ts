@@ -86,6 +86,7 @@ export class Sandbox {
     ]);
     await this.createVeths();
     await Promise.all(this.plan.nodes.map((node) => this.configureNode(node)));
+    await this.waitForLinks();
     for (const command of this.plan.setup) {
       const result = await this.run(command);
       if (result.code !== 0) throw new Error(`lab ${this.lab.id}: setup command failed: ${this.display(command)}\n${result.stderr.trim()}`);
@@ -111,6 +112,27 @@ export class Sandbox {
     const batch = ip.map((argv) => shellQuote(argv)).join('\n') + '\n';
     const r = await this.exec.run(this.wrap(node, ['ip', '-batch', '-'], true), { stdin: batch });
     if (r.code !== 0) throw new Error(`lab ${this.lab.id}: node ${node}: ip -batch failed: ${r.stderr.trim()}`);
+  }
+
+  /** `ip link set up` returns before the kernel has processed the carrier change (linkwatch runs
+   * asynchronously and is rate-limited), and until then a bridge port does not forward: the first
+   * ARP request of a step can vanish. Wait until every veth end is UP and every bridge port forwards. */
+  private async waitForLinks(): Promise<void> {
+    const ends = new Map<string, { iface: string; bridged: boolean }[]>();
+    for (const link of this.lab.topology.links) {
+      for (const end of [link.a, link.b]) ends.set(end.node, [...(ends.get(end.node) ?? []), { iface: end.name, bridged: end.bridge !== undefined }]);
+    }
+    await Promise.all([...ends].map(async ([node, list]) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const links = (await this.exec.run(this.wrap(node, ['ip', '-o', 'link', 'show']))).stdout;
+        const ports = list.some((e) => e.bridged) ? (await this.exec.run(this.wrap(node, ['bridge', '-o', 'link', 'show']))).stdout : '';
+        const ready = list.every((e) => lineOf(links, e.iface)?.includes(' state UP ') && (!e.bridged || lineOf(ports, e.iface)?.includes(' state forwarding ')));
+        if (ready) return;
+        if (Date.now() > deadline) throw new Error(`lab ${this.lab.id}: the links of node ${node} did not come up within 10 s:\n${links}${ports}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }));
   }
 
   /** Starts the TCP responder detached (it must outlive `nflab up`) and waits until it listens. */
@@ -141,4 +163,9 @@ export class Sandbox {
     writeRecord(this.record);
     return this.record;
   }
+}
+
+/** The `ip -o link` / `bridge -o link` line of an interface (`5: veth0@if2: <...> ... state UP ...`). */
+function lineOf(output: string, iface: string): string | undefined {
+  return output.split('\n').find((l) => new RegExp(`^\\d+: ${iface.replace(/[.]/g, '\\.')}[@:]`).test(l));
 }
