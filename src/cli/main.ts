@@ -76,7 +76,15 @@ export async function main(argv: string[]): Promise<void> {
         }
         if (runs.length === 0) process.stdout.write('nothing to clean\n');
       })
-    .demandCommand(1, 'name a command: list, run, show, up, down, clean')
+    .command('image <action>', 'the Docker image for container nodes, built locally (no registry needed)', (y) => y
+      .positional('action', { choices: ['build'] as const, demandOption: true }),
+      async () => {
+        const { connectDocker } = await import('../drivers/docker.ts');
+        const { buildLabImage } = await import('../drivers/image.ts');
+        const tag = await buildLabImage(await connectDocker(), (line) => process.stderr.write(`${line}\n`));
+        process.stdout.write(`${tag}\n`);
+      })
+    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image')
     .strict()
     .help()
     .alias('h', 'help')
@@ -92,11 +100,25 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Docker mode never falls back silently: no engine is an environment error (exit 3) with the fix,
+ * checked before anything is created. The lab image is built here, once, if it is missing. */
+async function dockerPreflight(labs: Lab[], opts: Common): Promise<void> {
+  const usesDocker = labs.some((lab) => Object.values(lab.topology.nodes).some((n) => n.role === 'container' && (n.driver ?? opts.nodes) === 'docker'));
+  if (!usesDocker) return;
+  const { connectDocker } = await import('../drivers/docker.ts');
+  const docker = await connectDocker();
+  if (opts.image === undefined) {
+    const { ensureLabImage } = await import('../drivers/image.ts');
+    await ensureLabImage(docker, (line) => process.stderr.write(`${line}\n`));
+  }
+}
+
 async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
   const exec = await executor();
   await preflight(exec);
+  await dockerPreflight(labs, opts);
   const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
   const stop = interruptions(killLiveChildren);
   const reports: LabReport[] = [];
@@ -120,6 +142,7 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
   const exec = await executor();
   await preflight(exec);
+  await dockerPreflight([lab!], opts);
   const stop = interruptions(killLiveChildren);
   try {
     const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });

@@ -7,6 +7,7 @@ import { Sandbox } from './sandbox.ts';
 import { runStep } from './step.ts';
 import { missingFeature } from '../lab/features.ts';
 import type { RunRecord } from './journal.ts';
+import { EnvError } from '../errors.ts';
 
 export interface RunOptions {
   exec: Executor;
@@ -68,6 +69,8 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     if (report.steps.some((s) => s.status === 'failed')) report.status = 'failed';
     if (options.keepAfterStep !== undefined) kept = { record: sandbox.keep(lastStep), sandbox };
   } catch (err) {
+    // The environment cannot run the lab (no Docker engine, ...): that is exit 3, not a verdict.
+    if (err instanceof EnvError) { await sandbox.teardown(); throw err; }
     report.status = 'failed';
     report.reason = aborted() ? 'interrupted' : (err as Error).message;
   } finally {
