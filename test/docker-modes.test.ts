@@ -1,16 +1,12 @@
 // Docker containers as lab nodes: the same labs, the same verdict for every check, and nothing
 // left behind (no container, namespace or link), with the root namespace's rules unchanged.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nflab, REPO, rootState, runNamespaces } from './helpers/system.ts';
+import { containersOf, nflab, REPO, rootState, runNamespaces } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
-function containersOf(runId: string): string[] {
-  return execFileSync('docker', ['ps', '-aq', '--filter', `label=nflab.run=${runId}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-}
 
 const verdicts = (report: RunReport) => report.labs.map((lab) => ({
   lab: lab.id, status: lab.status,

@@ -70,3 +70,8 @@ export function nflab(args: string[], options: { onStdout?: (all: string, child:
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** Docker containers of one run, found by the label nflab puts on each. */
+export function containersOf(runId: string): string[] {
+  return sh(['docker', 'ps', '-aq', '--filter', `label=nflab.run=${runId}`]).split('\n').filter(Boolean);
+}
