@@ -9,6 +9,8 @@ need_root
 
 # Tools the labs run (plain-namespace mode) and the ones that build the offline Docker image.
 packages=(iproute2 iptables nftables tcpdump conntrack iputils-ping socat procps util-linux kmod busybox-static ca-certificates)
+# Tests: xmllint validates the JUnit reports against a schema.
+packages+=(libxml2-utils)
 # Docker mode: the engine itself (no registry needed; nflab builds its image locally).
 packages+=(docker.io)
 # Handouts: headless Chromium renders and prints the HTML handouts.

@@ -14,6 +14,8 @@ import { readRecords } from '../engine/journal.ts';
 import { summary, terminalReporter } from '../report/terminal.ts';
 import type { LabReport } from '../report/types.ts';
 import { showLab } from './show.ts';
+import { toJunit } from '../report/junit.ts';
+import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
 
 interface Common { nodes: DriverKind; image?: string; json: boolean }
@@ -42,8 +44,9 @@ export async function main(argv: string[]): Promise<void> {
       .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files (./my-lab.ts)' })
       .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
       .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
-      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' }),
-      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose); })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
+      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' }),
+      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit); })
     .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withDriver(y)
       .positional('lab', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
@@ -113,7 +116,7 @@ async function dockerPreflight(labs: Lab[], opts: Common): Promise<void> {
   }
 }
 
-async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean): Promise<number> {
+async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
   const exec = await executor();
@@ -133,6 +136,7 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
   }
   if (opts.json) process.stdout.write(JSON.stringify({ labs: reports }, null, 2) + '\n');
   else summary(reports, process.stdout);
+  if (junit) writeFileSync(junit, toJunit({ labs: reports }));
   if (stop.signal()) return stop.exitCode();
   return reports.some((r) => r.status === 'failed') ? 1 : 0;
 }
