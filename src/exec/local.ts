@@ -3,6 +3,13 @@ import { spawn as spawnChild } from 'node:child_process';
 import type { Executor, Process, RunOptions, RunResult, SpawnOptions } from './types.ts';
 import { lineSplitter } from './lines.ts';
 
+/** Lab commands must be the system's tools. Under npm or ava, node_modules/.bin comes first in
+ * PATH, and a dependency ships an `nft` of its own that exits 0 and does nothing. */
+const SYSTEM_ENV = {
+  ...process.env,
+  PATH: (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((dir) => !dir.includes('node_modules')).join(':'),
+};
+
 /** Processes this executor started and that are still running: killed on teardown by PID. */
 const live = new Set<import('node:child_process').ChildProcess>();
 
@@ -11,7 +18,7 @@ export class LocalExecutor implements Executor {
 
   run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-      const child = spawnChild(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawnChild(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: SYSTEM_ENV });
       live.add(child);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -40,6 +47,7 @@ export class LocalExecutor implements Executor {
     const child = spawnChild(argv[0]!, argv.slice(1), {
       stdio: options.detached ? ['ignore', 'ignore', 'ignore'] : ['ignore', 'pipe', 'pipe'],
       detached: options.detached ?? false,
+      env: SYSTEM_ENV,
     });
     if (options.detached) child.unref();
     else live.add(child);
