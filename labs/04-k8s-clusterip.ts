@@ -1,0 +1,101 @@
+#!/usr/bin/env -S node --import tsx
+// Lab 04 (labs-spec L4): a Kubernetes ClusterIP built from kube-proxy's iptables rules on one
+// emulated node: DNAT to a random backend with `statistic --mode random`, no NAT of the pod's
+// source, masquerading for the node itself, and why kube-proxy needs bridge-nf-call-iptables=1.
+import {
+  BACKENDS, CLIENTS, CLUSTER_CIDR, CNI0_IP, NODE_IP, cmd, conntrack, defineLab, kubeChains, kubeProxyRules, kubeRules,
+  output, packets, podTopology, rule, ruleText, runIfMain, tcp, type KubeProxySpec,
+} from 'nflab';
+
+const VIP = '10.98.51.150';
+const PROXY: KubeProxySpec = {
+  node: 'node',
+  services: [{ name: 'k8s-nginx-cluster', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: Object.values(BACKENDS) }],
+  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR },
+};
+const { svc, sep } = kubeChains(PROXY, 'k8s-nginx-cluster');
+// KUBE-SVC's three rules in order: 1/3 to p1, then 1/2 of the rest to p2, then the rest to p3.
+const [toP1, toP2, toP3] = kubeRules(PROXY, 'nat', { chain: svc }).map(ruleText) as [string, string, string];
+const [masqForeign] = kubeRules(PROXY, 'nat', { id: 'clusterip-mark-masq' }).map(ruleText) as [string];
+const [masquerade] = kubeRules(PROXY, 'nat', { id: 'postrouting-masquerade' }).map(ruleText) as [string];
+
+// Enough new connections to see the shares, few enough to stay fast.
+const N = 150;
+const fromPc = tcp('pc', VIP, 80, { connections: N });
+const PC = CLIENTS.pc;
+
+export default defineLab({
+  id: '04',
+  title: 'Kubernetes ClusterIP: kube-proxy\'s DNAT and random load balancing',
+  summary: 'kube-proxy (iptables mode) turns a ClusterIP into DNAT rules: each new connection picks a backend with statistic --mode random. The pod\'s source survives, the node\'s own connections are masqueraded, and with bridge-nf-call-iptables=0 the replies bypass the un-DNAT and every connection hangs.',
+  source: {
+    title: '[Kubernetes] How to Implement Kubernetes Service - ClusterIP (hwchiu); kubeDemo services/service/nginx-cluster.yml',
+    url: 'https://www.hwchiu.com/docs/2018/kubernetes-service-ii',
+    spec: 'L4',
+  },
+  requires: ['br_netfilter'],
+  kubeProxy: PROXY,
+  topology: podTopology({ setup: kubeProxyRules(PROXY) }),
+  steps: [
+    {
+      title: 'kube-proxy\'s rules: 1/3, then 1/2, then the rest',
+      teaches: 'Rule i of n carries 1/(n−i+1), so each backend gets 1/n. kube-proxy wrote %0.5f; the kernel keeps the probability in 2^-31 steps, so iptables-save prints 0.33332999982 and 0.50000000000 (G5).',
+      expect: [
+        {
+          description: 'iptables-save prints the probabilities as 0.33332999982 and 0.50000000000; the last KUBE-SEP chain DNATs to p3',
+          ...output('node', 'iptables-save -t nat').includes(
+            `-A ${svc} -m comment --comment "default/k8s-nginx-cluster:" -m statistic --mode random --probability 0.33332999982 -j ${sep[BACKENDS.p1]}`,
+            `-A ${svc} -m comment --comment "default/k8s-nginx-cluster:" -m statistic --mode random --probability 0.50000000000 -j ${sep[BACKENDS.p2]}`,
+            `-A ${sep[BACKENDS.p3]} -p tcp -m comment --comment "default/k8s-nginx-cluster:" -m tcp -j DNAT --to-destination ${BACKENDS.p3}:80`,
+          ),
+        },
+      ],
+    },
+    {
+      title: `pc opens ${N} connections to the ClusterIP: about a third each, pc's address kept`,
+      teaches: 'Only the first packet of a connection traverses the nat table, so each KUBE-SVC rule counts exactly the connections its backend answered (G9). Pod to ClusterIP stays inside the cluster CIDR: no masquerade, and conntrack\'s reply tuple names the chosen pod.',
+      expect: [
+        fromPc.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
+        fromPc.connects({ clientSeen: PC, description: `every backend sees pc's own address ${PC}` }),
+        rule('node', `nat ${svc}`, toP1).countsAnswers(fromPc.traffic, 'p1', 'the 1/3 rule counts the connections p1 answered'),
+        rule('node', `nat ${svc}`, toP2).countsAnswers(fromPc.traffic, 'p2', 'the 1/2 rule counts the connections p2 answered'),
+        rule('node', `nat ${svc}`, toP3).countsAnswers(fromPc.traffic, 'p3', 'the last rule counts the connections p3 answered'),
+        conntrack('node', { proto: 'tcp', orig: { src: PC, dst: VIP, dport: 80 }, reply: { dst: PC, sport: 80 } }).count(N, `conntrack: ${N} entries ${PC} → ${VIP}:80 whose reply comes from a pod to ${PC} (not masqueraded)`),
+        conntrack('node', { proto: 'tcp', orig: { dst: VIP }, reply: { dst: CNI0_IP } }).absent('no entry to the ClusterIP is masqueraded'),
+      ],
+    },
+    {
+      title: 'The node itself reaches the ClusterIP, masqueraded to cni0\'s address',
+      teaches: 'The node\'s packets take nat OUTPUT → KUBE-SERVICES. Their source 172.17.8.100 is outside 10.244.0.0/16, so KUBE-MARK-MASQ marks them and KUBE-POSTROUTING masquerades them to 10.244.0.1 on the way out of cni0.',
+      expect: [
+        tcp('node', VIP, 80).connects({ clientSeen: CNI0_IP, description: `the backend sees the node as ${CNI0_IP}` }),
+        rule('node', 'nat KUBE-SERVICES', masqForeign).delta({ packets: 1 }, 'the "! -s 10.244.0.0/16 … -j KUBE-MARK-MASQ" rule marks the node\'s connection'),
+        rule('node', 'nat KUBE-POSTROUTING', masquerade).delta({ packets: 1 }, 'KUBE-POSTROUTING masquerades the marked connection'),
+        conntrack('node', { proto: 'tcp', orig: { src: NODE_IP, dst: VIP, dport: 80 }, reply: { dst: CNI0_IP, sport: 80 } }).count(1, 'conntrack: both DNAT and SNAT in the reply tuple'),
+      ],
+    },
+    {
+      title: 'Break: bridge-nf-call-iptables=0 (and conntrack -F): every connection hangs',
+      teaches: 'The DNATed SYN still reaches a pod (pc sends it to its gateway, so it is routed), but the pod answers pc directly over the bridge: without br_netfilter the SYN-ACK never meets conntrack, keeps the pod\'s address, and pc refuses it.',
+      run: [
+        cmd('node', 'sysctl -w net.bridge.bridge-nf-call-iptables=0'),
+        cmd('node', 'conntrack -F'),
+      ],
+      expect: [
+        tcp('pc', VIP, 80, { connections: 3, timeout: 1 }).timesOut(),
+        packets('node', 'veth-pc', { proto: 'tcp', dst: PC, sport: 80, flags: 'S.' }).seen('pc receives SYN-ACKs from port 80'),
+        packets('node', 'veth-pc', { proto: 'tcp', src: VIP, dst: PC }).none('but none from the ClusterIP: the reply was never un-DNATed'),
+      ],
+    },
+    {
+      title: 'Fix: bridge-nf-call-iptables=1 (what kube-proxy sets), conntrack -F',
+      run: [
+        cmd('node', 'sysctl -w net.bridge.bridge-nf-call-iptables=1'),
+        cmd('node', 'conntrack -F'),
+      ],
+      expect: [tcp('pc', VIP, 80, { connections: 3 }).connects({ clientSeen: PC })],
+    },
+  ],
+});
+
+runIfMain(import.meta.url);

@@ -1,0 +1,104 @@
+#!/usr/bin/env -S node --import tsx
+// Lab 05 (labs-spec L5): a NodePort Service. Every local address of the node forwards the port
+// to the Service's backends; KUBE-MARK-MASQ both masquerades the client and lets the connection
+// through a FORWARD DROP policy; without the mark the client's address survives.
+import {
+  CLUSTER_CIDR, CNI0_IP, EXT_IP, NODE_IP, BACKENDS, cmd, conntrack, defineLab, kubeProxyRules, kubeRuleCommand, kubeRules,
+  output, packets, podTopology, policy, rule, ruleText, runIfMain, tcp, type KubeProxySpec,
+} from 'nflab';
+
+const NODE_PORT = 30136;
+const PROXY: KubeProxySpec = {
+  node: 'node',
+  services: [{ name: 'k8s-nginx-node', clusterIP: '10.98.128.179', port: 80, protocol: 'tcp', type: 'NodePort', nodePort: NODE_PORT, endpoints: Object.values(BACKENDS) }],
+  // The lab starts without KUBE-SERVICES' last rule and adds it in step 2.
+  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR, omit: ['nodeports-jump'] },
+};
+const [nodePortsJump] = kubeRules(PROXY, 'nat', { id: 'nodeports-jump' });
+const [markMasq] = kubeRules(PROXY, 'nat', { id: 'nodeport-mark-masq' });
+const [svcJump] = kubeRules(PROXY, 'nat', { id: 'nodeport-svc-jump' }).map(ruleText);
+const [masquerade] = kubeRules(PROXY, 'nat', { id: 'postrouting-masquerade' }).map(ruleText);
+const [markAccept] = kubeRules(PROXY, 'filter', { id: 'forward-mark-accept' }).map(ruleText);
+const [podSource, podDestination] = kubeRules(PROXY, 'filter', { chain: 'KUBE-FORWARD' }).slice(2).map(ruleText);
+
+// A first SYN with its options is 60 bytes: each NAT rule counts one per connection (G9).
+const N = 30;
+const SYN = 60;
+const fromExt = tcp('ext', NODE_IP, NODE_PORT, { connections: N });
+const blocked = tcp('ext', NODE_IP, NODE_PORT, { connections: 3, timeout: 1 });
+
+export default defineLab({
+  id: '05',
+  title: 'Kubernetes NodePort: KUBE-NODEPORTS, the masquerade mark and FORWARD DROP',
+  summary: 'A NodePort Service answers on every local address of the node. The KUBE-MARK-MASQ mark masquerades the external client to the cni0 address and is also what lets the first packet through FORWARD DROP; without it the connection hangs, or, with FORWARD ACCEPT, the backend sees the real client.',
+  source: {
+    title: '[Kubernetes] How to Implement Kubernetes Service - NodePort (hwchiu); kubeDemo services/service/nginx-node.yml',
+    url: 'https://www.hwchiu.com/docs/2018/kubernetes-service-iii',
+    spec: 'L5',
+  },
+  requires: ['br_netfilter'],
+  kubeProxy: PROXY,
+  topology: podTopology({ setup: [cmd('node', 'iptables -P FORWARD DROP'), ...kubeProxyRules(PROXY)] }),
+  steps: [
+    {
+      title: 'Without KUBE-SERVICES\' last rule the node port is closed',
+      teaches: 'Nothing listens on 30136 and no rule leads to KUBE-NODEPORTS, so the node answers the SYN with a reset.',
+      expect: [
+        tcp('ext', NODE_IP, NODE_PORT).refused(),
+        packets('node', 'eth0', { proto: 'tcp', src: NODE_IP, sport: NODE_PORT, flags: 'R.' }).count(1, 'the node answers with a reset'),
+      ],
+    },
+    {
+      title: `Add the rule; ext opens ${N} connections to the node port`,
+      teaches: '`-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS` sends every connection to a local address into KUBE-NODEPORTS, which marks it for masquerade and jumps to the Service. The backend sees 10.244.0.1; the marked first packet passes FORWARD DROP, the rest of the connection is ESTABLISHED.',
+      run: [kubeRuleCommand('node', 'nat', '-A', nodePortsJump!)],
+      expect: [
+        fromExt.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
+        fromExt.connects({ clientSeen: CNI0_IP, description: `every backend sees the client as ${CNI0_IP} (masqueraded to cni0's address)` }),
+        rule('node', 'nat KUBE-NODEPORTS', ruleText(markMasq!)).delta({ packets: N, bytes: N * SYN }, 'KUBE-NODEPORTS: the KUBE-MARK-MASQ rule counts one SYN per connection'),
+        rule('node', 'nat KUBE-NODEPORTS', svcJump!).delta({ packets: N, bytes: N * SYN }, 'KUBE-NODEPORTS: the jump to the Service counts the same'),
+        rule('node', 'nat KUBE-POSTROUTING', masquerade!).delta({ packets: N, bytes: N * SYN }, 'KUBE-POSTROUTING masquerades every marked connection'),
+        rule('node', 'filter KUBE-FORWARD', markAccept!).delta({ packets: N, bytes: N * SYN }, 'KUBE-FORWARD accepts each marked first SYN'),
+        rule('node', 'filter KUBE-FORWARD', podSource!).delta({ packets: { min: N } }, 'the conntrack pod source rule carries the backends\' packets'),
+        rule('node', 'filter KUBE-FORWARD', podDestination!).delta({ packets: { min: N } }, 'the conntrack pod destination rule carries the client\'s later packets'),
+        policy('node', 'filter FORWARD').delta({ packets: 0 }, 'the FORWARD DROP policy drops nothing'),
+        conntrack('node', { proto: 'tcp', orig: { src: EXT_IP, dst: NODE_IP, dport: NODE_PORT }, reply: { dst: CNI0_IP, sport: 80 } })
+          .count(N, 'conntrack: DNAT (reply from a pod:80) and SNAT (reply to 10.244.0.1) in each reply tuple'),
+      ],
+    },
+    {
+      title: 'A pod reaches the node port on cni0\'s address',
+      teaches: '--dst-type LOCAL matches any local address of the node, 10.244.0.1 included.',
+      expect: [tcp('pc', CNI0_IP, NODE_PORT).connects({ clientSeen: CNI0_IP })],
+    },
+    {
+      title: 'Break: delete the KUBE-NODEPORTS KUBE-MARK-MASQ rule (and conntrack -F)',
+      teaches: 'The connection is still DNATed, but its unmarked NEW SYN matches no KUBE-FORWARD rule and the FORWARD DROP policy drops it. A dropped SYN never confirms its conntrack entry, so every retransmission is a new connection to the nat table.',
+      run: [kubeRuleCommand('node', 'nat', '-D', markMasq!), cmd('node', 'conntrack -F')],
+      expect: [
+        blocked.timesOut(),
+        // A dropped SYN never confirms its conntrack entry, so a retransmitted SYN is new to nat again.
+        rule('node', 'nat KUBE-NODEPORTS', svcJump!).delta({ packets: { min: 3 } }, 'the SYNs are still sent to the Service (DNAT), retransmissions included'),
+        rule('node', 'filter KUBE-FORWARD', markAccept!).delta({ packets: 0 }, 'nothing is marked, so KUBE-FORWARD accepts nothing'),
+        policy('node', 'filter FORWARD').delta({ packets: { min: 3 } }, 'the FORWARD DROP policy drops the SYNs (and retransmissions)'),
+      ],
+    },
+    {
+      title: 'Variant: FORWARD policy ACCEPT, still without the mark: the backend sees the real client',
+      teaches: 'Unmarked, the connection is not masqueraded: the backend answers 172.17.8.1 through its default route, the node un-DNATs the reply. Source preservation is what externalTrafficPolicy: Local relies on.',
+      run: [cmd('node', 'iptables -P FORWARD ACCEPT'), cmd('node', 'conntrack -F')],
+      expect: [
+        tcp('ext', NODE_IP, NODE_PORT, { connections: 3 }).connects({ clientSeen: EXT_IP }),
+        rule('node', 'nat KUBE-POSTROUTING', masquerade!).delta({ packets: 0 }, 'nothing is masqueraded'),
+        conntrack('node', { proto: 'tcp', orig: { src: EXT_IP, dst: NODE_IP, dport: NODE_PORT }, reply: { dst: EXT_IP, sport: 80 } }).count(3, 'conntrack: only DNAT in the reply tuple'),
+      ],
+    },
+    {
+      title: 'Nothing listens on the node port',
+      teaches: 'The emulation does not reserve the port as kube-proxy does (it holds a socket on it); the rules alone forward it.',
+      expect: [output('node', 'ss -ltn').excludes(`:${NODE_PORT}`)],
+    },
+  ],
+});
+
+runIfMain(import.meta.url);

@@ -1,0 +1,98 @@
+#!/usr/bin/env -S node --import tsx
+// Lab 06 (labs-spec L6): sessionAffinity: ClientIP. kube-proxy remembers each client address in
+// an xt_recent list named after the chosen endpoint chain (`-m recent --set`) and checks those
+// lists before the random choice (`--rcheck --seconds 10800 --reap`).
+import {
+  BACKENDS, CLIENTS, CLUSTER_CIDR, defineLab, kubeChains, kubeProxyRules, kubeRuleCommand, kubeRules, output,
+  podTopology, recent, rules, ruleText, runIfMain, tcp, write, type KubeProxySpec,
+} from 'nflab';
+
+const VIP = '10.109.59.245';
+const SECONDS = 10800;
+const PROXY: KubeProxySpec = {
+  node: 'node',
+  services: [{ name: 'k8s-nginx-affinity', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: Object.values(BACKENDS), sessionAffinity: { timeoutSeconds: SECONDS } }],
+  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR },
+};
+const { svc, sep } = kubeChains(PROXY, 'k8s-nginx-affinity');
+/** Each backend's xt_recent list: kube-proxy names it after the backend's KUBE-SEP chain. */
+const LISTS = { p1: sep[BACKENDS.p1]!, p2: sep[BACKENDS.p2]!, p3: sep[BACKENDS.p3]! };
+const rcheckRules = kubeRules(PROXY, 'nat', { id: 'affinity-rcheck' });
+const rcheck = rcheckRules.map(ruleText);
+// The random choice: 1/3, 1/2, the rest (the rules of KUBE-SVC after the rcheck rules).
+const randomChoice = kubeRules(PROXY, 'nat', { chain: svc }).filter((r) => r.id !== 'affinity-rcheck').map(ruleText);
+
+const N = 20;
+const { pc: PC, pd: PD } = CLIENTS;
+const fromPc = tcp('pc', VIP, 80, { connections: N });
+const fromPd = tcp('pd', VIP, 80, { connections: N });
+const SPREAD = 150;
+
+export default defineLab({
+  id: '06',
+  title: 'Kubernetes SessionAffinity: ClientIP with -m recent',
+  summary: 'With sessionAffinity: ClientIP, kube-proxy records each client address in the recent list of the endpoint it chose and checks the lists before choosing at random, so every connection of a client goes to the same pod, until the lists are reset or the check rules are gone.',
+  source: {
+    title: '[Kubernetes] How to Implement Kubernetes Service - SessionAffinity (hwchiu); kubeDemo services/service/nginx-affinity.yml',
+    url: 'https://www.hwchiu.com/docs/2018/kubernetes-service-iiii',
+    spec: 'L6',
+  },
+  requires: ['br_netfilter', 'xt_recent'],
+  kubeProxy: PROXY,
+  topology: podTopology({ setup: kubeProxyRules(PROXY) }),
+  steps: [
+    {
+      title: 'The rules: one recent check per endpoint before the random choice',
+      teaches: 'Each endpoint has a list named after its KUBE-SEP chain: `--set` in the KUBE-SEP chain writes the client address, `--rcheck --seconds 10800 --reap` in KUBE-SVC reads it. Loading the rules creates the lists, still empty.',
+      expect: [
+        {
+          description: 'iptables-save shows p1\'s --rcheck rule in KUBE-SVC and the --set before p3\'s DNAT',
+          ...output('node', 'iptables-save -t nat').includes(
+            `-A ${svc} -m comment --comment "default/k8s-nginx-affinity:" -m recent --rcheck --seconds ${SECONDS} --reap --name ${LISTS.p1} --mask 255.255.255.255 --rsource -j ${LISTS.p1}`,
+            `-A ${LISTS.p3} -p tcp -m comment --comment "default/k8s-nginx-affinity:" -m recent --set --name ${LISTS.p3} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination ${BACKENDS.p3}:80`,
+          ),
+        },
+        recent('node', LISTS).empty('the three lists exist and are empty'),
+      ],
+    },
+    {
+      title: `pc and pd each open ${N} connections: each client sticks to one backend`,
+      teaches: `Each client's first connection takes the random path; its address lands in the chosen endpoint's list, and the other ${N - 1} connections match that list's rcheck rule. Two clients may well land on the same backend.`,
+      expect: [
+        fromPc.sticks(),
+        fromPd.sticks(),
+        recent('node', LISTS).has(PC, { chosenBy: fromPc.traffic }),
+        recent('node', LISTS).has(PD, { chosenBy: fromPd.traffic }),
+        rules('node', `nat ${svc}`, rcheck).delta({ packets: 2 * (N - 1) }, `the rcheck rules count the repeat connections: 2 × ${N - 1}`),
+        rules('node', `nat ${svc}`, randomChoice).delta({ packets: 2 }, 'the random choice is made twice, once per client'),
+      ],
+    },
+    {
+      title: 'Reset the lists: echo / > /proc/net/xt_recent/<list>',
+      run: Object.values(LISTS).map((list) => write('node', `/proc/net/xt_recent/${list}`, '/')),
+      expect: [recent('node', LISTS).empty()],
+    },
+    {
+      title: 'pc again: a new random choice, and it sticks',
+      teaches: 'With the lists empty the first connection goes through the random choice again (it may pick the same backend as before).',
+      expect: [
+        fromPc.sticks(),
+        recent('node', LISTS).has(PC, { chosenBy: fromPc.traffic }),
+        recent('node', LISTS).lacks(PD, 'pd\'s entry is gone too'),
+        rules('node', `nat ${svc}`, randomChoice).delta({ packets: 1 }, 'one random choice'),
+        rules('node', `nat ${svc}`, rcheck).delta({ packets: N - 1 }, `${N - 1} connections follow the list`),
+      ],
+    },
+    {
+      title: 'Break: delete the rcheck rules, keep the random choice',
+      teaches: 'Without the look-ups the lists are still written but never read: every connection is balanced at random again, as in lab 04.',
+      run: rcheckRules.map((r) => kubeRuleCommand('node', 'nat', '-D', r)),
+      expect: [
+        tcp('pc', VIP, 80, { connections: SPREAD }).spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
+        rules('node', `nat ${svc}`, randomChoice).delta({ packets: SPREAD }, 'every connection takes the random path'),
+      ],
+    },
+  ],
+});
+
+runIfMain(import.meta.url);

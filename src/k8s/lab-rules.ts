@@ -1,0 +1,53 @@
+// What a kube-proxy lab needs from the renderer: the commands that load a Service set's rules into
+// the node, the chain names kube-proxy computed for them, and single rules to delete or add back
+// (the "break, then fix" steps) or to point counter checks at.
+import type { Command, KubeProxySpec } from '../lab/types.ts';
+import { restore } from '../lab/define.ts';
+import { LabError } from '../errors.ts';
+import { buildKubeProxyRules, renderKubeProxyRules, type KubeRule, type RuleTable } from './render-iptables.ts';
+import type { OmittableRule } from './service.ts';
+
+/** `iptables-restore --noflush` on the spec's node with its nat and filter rules (one command). */
+export function kubeProxyRules(spec: KubeProxySpec): Command[] {
+  const rendered = renderKubeProxyRules(spec.services, spec.options);
+  return [restore(spec.node, rendered.nat + rendered.filter)];
+}
+
+/** The chains of one Service: its KUBE-SVC chain and the KUBE-SEP chain of each endpoint IP. */
+export function kubeChains(spec: KubeProxySpec, serviceName: string): { svc: string; sep: Record<string, string> } {
+  const set = buildKubeProxyRules(spec.services, spec.options);
+  const found = set.services.find((s) => s.service.name === serviceName);
+  if (!found) throw new LabError(`kubeChains: no service ${JSON.stringify(serviceName)} (known: ${set.services.map((s) => s.service.name).join(', ')})`);
+  return { svc: found.svc, sep: Object.fromEntries(found.seps.map((e) => [e.ip, e.chain])) };
+}
+
+export interface RuleSelector {
+  chain?: string;
+  /** An omittable rule id (service.ts OMITTABLE_RULES), optionally narrowed by `scope`. */
+  id?: OmittableRule;
+  /** A service name, namespace/name or endpoint IP the rule belongs to. */
+  scope?: string;
+}
+
+/**
+ * Rules of one table, in kube-proxy's order, picked from the *complete* rule set (the spec's
+ * omissions ignored), so a lab can add back a rule it started without. Throws if none matches.
+ */
+export function kubeRules(spec: KubeProxySpec, table: RuleTable, select: RuleSelector = {}): KubeRule[] {
+  const set = buildKubeProxyRules(spec.services, { ...spec.options, omit: [] });
+  const rules = set[table].rules.filter((r) => (select.chain === undefined || r.chain === select.chain)
+    && (select.id === undefined || r.id === select.id)
+    && (select.scope === undefined || (r.scopes ?? []).includes(select.scope)));
+  if (rules.length === 0) throw new LabError(`kubeRules: no ${table} rule matches ${JSON.stringify(select)}`);
+  return rules;
+}
+
+/** The rule's words as kube-proxy writes them (comment quoted), for rule()/rules() checks. */
+export function ruleText(rule: KubeRule): string {
+  return rule.args.map((w, i) => (rule.args[i - 1] === '--comment' ? JSON.stringify(w) : w)).join(' ');
+}
+
+/** `iptables -t <table> -A|-D|-I <chain> <args>` for one rendered rule, as an argv command. */
+export function kubeRuleCommand(node: string, table: RuleTable, op: '-A' | '-D' | '-I', rule: KubeRule): Command {
+  return { node, argv: ['iptables', '-t', table, op, rule.chain, ...rule.args] };
+}
