@@ -27,6 +27,26 @@ test('parse: bridged echo request dropped by the FORWARD policy, with bridge por
   t.false(hops.some((h) => h.table.startsWith('nflab_trace')), 'the tracer table is not part of the path');
 });
 
+test('parse: kernel 6.1 reports a base chain\'s end as a return event before its policy; the path shows the policy once', (t) => {
+  // Recorded in the VM of scripts/vm (Debian 12, kernel 6.1): the same drop as above.
+  const hops = parseTraceLines(fixture('kernel61-return-before-policy'));
+  t.deepEqual(paths(hops), [['filter FORWARD: policy DROP']]);
+  t.false(hops.some((h) => h.verdict === 'RETURN'));
+});
+
+test('parse: kernel 6.1 prints no PACKET line before a re-keyed packet\'s FORWARD events; they still join their packet', (t) => {
+  // Recorded in the VM (kernel 6.1) during lab 02's MASQUERADE step: c1 pings 198.51.100.8 twice.
+  const hops = parseTraceLines(fixture('kernel61-masquerade'));
+  // Request, reply, request, reply: only the first request meets nat (conntrack maps the rest).
+  t.deepEqual(paths(hops), [
+    ['filter FORWARD: policy ACCEPT', 'nat POSTROUTING: MASQUERADE'],
+    ['filter FORWARD: policy ACCEPT'],
+    ['filter FORWARD: policy ACCEPT'],
+    ['filter FORWARD: policy ACCEPT'],
+  ]);
+  t.is(hopsByPacket(hops)[1]![0]!.src, '198.51.100.8');
+});
+
 test('parse: with bridge-nf-call-iptables=0 a bridged packet meets no iptables chain, only the tracer\'s bridge chains', (t) => {
   const text = fixture('bridge-nf-call-off');
   t.deepEqual(parseTraceLines(text), []);

@@ -205,6 +205,7 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
   const headerOfTraceId = new Map<string, PacketHeader>();
   const usedIds = new Map<string, number>();
   const ordered: { hop: TraceHop; group: PacketGroup }[] = [];
+  let lastGroup: PacketGroup | undefined;
 
   const newGroup = (traceId: string): PacketGroup => {
     const seen = (usedIds.get(traceId) ?? 0) + 1;
@@ -246,10 +247,14 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       // interface it hashes), and the new id is unknown or still names an earlier packet.
       // Recognise the packet by its IPv4 header; failing that, it was marked by something else
       // (the lab's own TRACE rule).
-      const previous = header ? [...groups].reverse().find((g) => sameIpPacket(g.header, header)) : undefined;
+      // On older kernels (6.1) xtables-monitor prints a PACKET line only before rule events, so a
+      // re-keyed packet's first events (FORWARD return, policy) come with no header at all: they
+      // continue the packet reported just before them.
+      const previous = header ? [...groups].reverse().find((g) => sameIpPacket(g.header, header)) : lastGroup;
       group = previous ?? newGroup(event.traceId);
       groupOfTraceId.set(event.traceId, group);
     }
+    lastGroup = group;
     if (header && header.family !== 'bridge' && header.src !== undefined) group.header = header;
     if (header?.sport !== undefined) group.sawPorts = true;
     if (header?.tcp) group.sawTcpFlags = true;
@@ -285,6 +290,13 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       if (header.dst !== undefined) hop.dst = header.dst;
       if (header.sport !== undefined) hop.sport = header.sport;
       if (header.dport !== undefined) hop.dport = header.dport;
+    }
+    // Older kernels (6.1) report falling off the end of a base chain as a return event just before
+    // its policy event; newer ones report only the policy. The policy hop says it all.
+    const last = group.hops[group.hops.length - 1];
+    if (hop.policy && last && last.verdict === 'RETURN' && last.handle === undefined && last.table === hop.table && last.chain === hop.chain) {
+      group.hops.pop();
+      ordered.splice(ordered.findIndex((o) => o.hop === last), 1);
     }
     group.hops.push(hop);
     ordered.push({ hop, group });

@@ -47,7 +47,7 @@ export interface TraceOptions {
 }
 
 /** Tools the tracer runs in the node, and the Debian package of each. */
-const TOOLS: Record<string, string> = { 'xtables-monitor': 'iptables', nft: 'nftables', stdbuf: 'coreutils', timeout: 'coreutils' };
+const TOOLS: Record<string, string> = { 'xtables-monitor': 'iptables', nft: 'nftables', stdbuf: 'coreutils', timeout: 'coreutils', chrt: 'util-linux' };
 const POLL_MS = 100;
 
 /** Tools are looked up in the system directories only: under `npx ava` or `npm test`, PATH starts
@@ -65,7 +65,11 @@ export async function startTrace(exec: Executor, wrap: (argv: string[]) => strin
   const stderr: string[] = [];
   // --event as well as --trace: the monitor subscribes to both in one bind(), so the first ruleset
   // event it prints proves it is already hearing traces. stdbuf: it does not flush event lines.
-  const monitor: Process = exec.spawn(wrap(sys(['timeout', String(options.maxSeconds ?? 3600), 'stdbuf', '-oL', 'xtables-monitor', '--trace', '--event'])));
+  // chrt -f: xtables-monitor asks the kernel for every rule it prints, and a burst of trace events
+  // (a TCP connection through a dozen chains) overflows its socket buffer ("No buffer space
+  // available", and it exits) whenever a busy machine leaves it waiting for a CPU. Real-time
+  // priority lets it drain the socket as events arrive; it sleeps in recv() otherwise.
+  const monitor: Process = exec.spawn(wrap(sys(['timeout', String(options.maxSeconds ?? 3600), 'chrt', '-f', '10', 'stdbuf', '-oL', 'xtables-monitor', '--trace', '--event'])));
   monitor.onStdoutLine((line) => lines.push(line));
   monitor.onStderrLine((line) => stderr.push(line));
   let exited = false;

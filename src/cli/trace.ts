@@ -1,0 +1,143 @@
+// `nflab trace <lab> --step N`: on a lab left running by `nflab up`, send step N's traffic (not its
+// commands) with packet tracing on, and show the path each packet took through the tables and
+// chains. Traced nodes: those of step N's path checks, else every host and outside node.
+import { existsSync } from 'node:fs';
+import type { Lab, PathFilter, Traffic } from '../lab/types.ts';
+import type { Executor } from '../exec/types.ts';
+import { EnvError, LabError } from '../errors.ts';
+import type { RunRecord } from '../engine/journal.ts';
+import { keptRun } from './check.ts';
+import { interruptions } from './interrupt.ts';
+import { killLiveChildren } from '../exec/local.ts';
+import { resolveLabs } from '../lab/load.ts';
+import { Sandbox } from '../engine/sandbox.ts';
+import { stepTraffic } from '../engine/step.ts';
+import { startPathTraces, traceTargets } from '../engine/path-traces.ts';
+import { runTraffic, trafficKey, type TrafficResult } from '../traffic/run.ts';
+import { judgePath, traceKey, filterWords, type TraceObservation } from '../check/path.ts';
+import { describeCheck } from '../check/describe.ts';
+import { commandDisplay } from '../exec/display.ts';
+import { netnsName } from '../drivers/netns.ts';
+import { packetPictures, renderPacket } from '../report/trace-picture.ts';
+
+/** How the trace reaches the nodes of a run it did not build. */
+interface Nodes {
+  wrap(node: string, argv: string[]): string[];
+  observerWrap(node: string, argv: string[]): string[];
+  display(node: string, argv: string[]): string;
+}
+
+/** Node access for an existing run: namespaces by name, containers by name (`docker exec`) and,
+ * for observers, by their PID's network namespace. */
+async function attach(lab: Lab, record: RunRecord, exec: Executor): Promise<Nodes> {
+  const sandbox = new Sandbox(lab, exec, { driver: record.driver === 'docker' ? 'docker' : 'netns', runId: record.runId });
+  for (const node of Object.keys(lab.topology.nodes)) {
+    if (sandbox.kindOf(node) === 'netns' && !existsSync(`/run/netns/${netnsName(record.runId, node)}`)) {
+      throw new EnvError(`run ${record.runId} of lab ${lab.id} has no namespace for node ${node} any more`, `nflab down ${record.runId}; nflab up ${lab.id} --step ${record.step ?? 0}`);
+    }
+  }
+  const { containerName } = await import('../drivers/docker.ts');
+  const pids = new Map<string, string>();
+  const containerPid = async (node: string) => {
+    const name = containerName(record.runId, node);
+    const r = await exec.run(['docker', 'inspect', '-f', '{{.State.Pid}}', name]);
+    const pid = r.stdout.trim();
+    if (r.code !== 0 || !/^[1-9]\d*$/.test(pid)) throw new EnvError(`container ${name} of run ${record.runId} is not running`, `nflab down ${record.runId}; nflab up ${lab.id}`);
+    pids.set(node, pid);
+  };
+  const containers = Object.keys(lab.topology.nodes).filter((n) => sandbox.kindOf(n) === 'docker');
+  for (const node of containers) await containerPid(node);
+  const docker = (node: string) => sandbox.kindOf(node) === 'docker';
+  return {
+    wrap: (node, argv) => (docker(node) ? ['docker', 'exec', containerName(record.runId, node), ...argv] : sandbox.wrap(node, argv)),
+    observerWrap: (node, argv) => (docker(node) ? ['nsenter', '-t', pids.get(node)!, '-n', ...argv] : sandbox.observerWrap(node, argv)),
+    display: (node, argv) => commandDisplay({ node, argv }, sandbox.kindOf(node)),
+  };
+}
+
+/** Without path checks: every host and outside node, tracing the protocols of the step's traffic. */
+function defaultTargets(lab: Lab, traffic: Traffic[]): { node: string; filter: PathFilter }[] {
+  const protos = new Set(traffic.map((t) => (t.kind === 'ping' ? 'icmp' : t.kind)));
+  const filter: PathFilter = protos.size === 1 ? { proto: [...protos][0] as PathFilter['proto'] } : {};
+  return Object.entries(lab.topology.nodes).filter(([, spec]) => spec.role !== 'container').map(([node]) => ({ node, filter }));
+}
+
+function trafficSummary(r: TrafficResult): string {
+  if (r.ping) return `${r.ping.received}/${r.ping.transmitted} replies${r.ping.error ? ` (${r.ping.error})` : ''}`;
+  if (r.udp) return `${r.udp.length} datagram(s) sent`;
+  const counts = new Map<string, number>();
+  for (const o of r.tcp ?? []) {
+    const key = o.result === 'connects' ? `connects (${o.answeredBy ?? '?'} saw client ${o.clientSeen ?? '?'}${o.clientPort ? `:${o.clientPort}` : ''})` : o.result;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => (n > 1 ? `${n}× ${k}` : k)).join(', ');
+}
+
+export async function traceCommand(ref: string, stepNumber: number, json: boolean, exec: Executor): Promise<number> {
+  const record = keptRun(ref);
+  const [lab] = await resolveLabs([record.labFile ?? record.labId]);
+  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 1..${lab!.steps.length}`);
+  const step = lab!.steps[stepNumber - 1]!;
+  const traffic = stepTraffic(step);
+  if (traffic.length === 0) throw new LabError(`lab ${lab!.id} step ${stepNumber} sends no traffic: nothing to trace`);
+  const checks = (step.expect ?? []).filter((c) => c.kind === 'path');
+  const targets = checks.length > 0 ? traceTargets(checks) : defaultTargets(lab!, traffic);
+  const nodes = await attach(lab!, record, exec);
+
+  // Ctrl-C kills the traffic and the monitors; stop() still removes every tracer table.
+  const stop = interruptions(killLiveChildren);
+  const results: TrafficResult[] = [];
+  let observed: Map<string, TraceObservation>;
+  try {
+    const traces = await startPathTraces({ exec, observerWrap: (node, argv) => nodes.observerWrap(node, argv) }, targets);
+    try {
+      for (const t of traffic) if (!stop.signal()) results.push(await runTraffic(exec, nodes.wrap, nodes.display, t));
+    } finally {
+      observed = await traces.stop();
+    }
+  } finally {
+    stop.release();
+  }
+  if (stop.signal()) return stop.exitCode();
+
+  const verdicts = checks.map((c) => ({ description: c.description ?? describeCheck(c), ...judgePath(c, observed.get(traceKey(c.node, c.filter))) }));
+  const report = {
+    lab: lab!.id, step: stepNumber, title: step.title, runId: record.runId, appliedSteps: record.step ?? 0,
+    traffic: results.map((r) => ({ key: trafficKey(r.traffic), display: r.display, outcome: trafficSummary(r) })),
+    traces: targets.map((t) => {
+      const o = observed.get(traceKey(t.node, t.filter));
+      return {
+        node: t.node, filter: t.filter,
+        ...(o && 'error' in o ? { error: o.error } : { problems: o?.problems ?? [], packets: packetPictures(o?.hops ?? []) }),
+      };
+    }),
+    checks: verdicts.map((v) => ({ description: v.description, status: v.met ? 'met' : 'not-met', expected: v.expected, observed: v.observed, ...(v.reason ? { reason: v.reason } : {}) })),
+  };
+  if (json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write(renderReport(report));
+  return verdicts.every((v) => v.met) ? 0 : 1;
+}
+
+type TraceReport = {
+  lab: string; step: number; title: string; runId: string; appliedSteps: number;
+  traffic: { display: string; outcome: string }[];
+  traces: { node: string; filter: PathFilter; error?: string; problems?: string[]; packets?: ReturnType<typeof packetPictures> }[];
+  checks: { description: string; status: string; reason?: string }[];
+};
+
+function renderReport(r: TraceReport): string {
+  const out: string[] = [`lab ${r.lab}, step ${r.step}: ${r.title}  (run ${r.runId}, steps 1..${r.appliedSteps} applied)`, ''];
+  for (const t of r.traffic) out.push(`  $ ${t.display}`, `    → ${t.outcome}`);
+  for (const t of r.traces) {
+    out.push('', `${t.node}: ${filterWords(t.filter, 'packets')}`);
+    if (t.error) { out.push(`  tracing failed: ${t.error}`); continue; }
+    if (!t.packets || t.packets.length === 0) out.push('  no packet was traced (none matched, or none reached this node)');
+    t.packets?.forEach((p, i) => out.push(renderPacket(p, i + 1), ''));
+    for (const problem of t.problems ?? []) out.push(`  ! ${problem}`);
+  }
+  if (r.checks.length > 0) {
+    out.push('', 'path checks of this step:');
+    for (const c of r.checks) out.push(`  ${c.status === 'met' ? '✔' : '✘'} ${c.description}${c.reason ? `\n      ${c.reason}` : ''}`);
+  }
+  return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
+}
