@@ -3,6 +3,7 @@
 
 import { splitWords } from '../lab/words.ts';
 import type { SavedChain, SavedRule, SavedRuleset } from './types.ts';
+import { BASIC_OPTIONS, MARK_VALUE_OPTIONS, canonicalMarkTargets, parseMark } from './rule-words.ts';
 
 /** `:FORWARD DROP [12:1008]` (built-in) or `:KUBE-SERVICES - [0:0]` (user chain). */
 const CHAIN_LINE = /^:(\S+) (\S+) \[(\d+):(\d+)\]$/;
@@ -44,25 +45,6 @@ export function parseIptablesSave(text: string): SavedRuleset {
   }
   return { chains, rules };
 }
-
-/** Options iptables always saves first and in a fixed order (-s -d -i -o -p), whatever order they were written in. */
-const BASIC_OPTIONS: Record<string, string> = {
-  '-s': '-s',
-  '--source': '-s',
-  '--src': '-s',
-  '-d': '-d',
-  '--destination': '-d',
-  '--dst': '-d',
-  '-i': '-i',
-  '--in-interface': '-i',
-  '-o': '-o',
-  '--out-interface': '-o',
-  '-p': '-p',
-  '--protocol': '-p',
-};
-
-/** Options whose value is a mark `value[/mask]`, compared as numbers (`--mark 16` saves as `--mark 0x10`). */
-const MARK_VALUE_OPTIONS = new Set(['--mark', '--set-xmark']);
 
 /**
  * True when the rule `pattern` (as a lab author wrote it, e.g.
@@ -127,28 +109,6 @@ function isCommentValue(words: string[], i: number): boolean {
   return i > 0 && words[i - 1] === '--comment';
 }
 
-/** Rewrites MARK/CONNMARK target shorthands to the `--set-xmark value/mask` that iptables saves. */
-function canonicalMarkTargets(words: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i]!;
-    const value = words[i + 1];
-    const v = value === undefined ? undefined : parseMark(value);
-    if (v === undefined || !['--set-mark', '--or-mark', '--xor-mark', '--and-mark'].includes(word)) {
-      out.push(word);
-      continue;
-    }
-    let xmark: string;
-    if (word === '--set-mark') xmark = v.mask === undefined ? `${hex(v.value)}/0xffffffff` : `${hex(v.value)}/${hex(v.mask)}`;
-    else if (word === '--or-mark') xmark = `${hex(v.value)}/${hex(v.value)}`;
-    else if (word === '--xor-mark') xmark = `${hex(v.value)}/0x0`;
-    else xmark = `0x0/${hex(~v.value >>> 0)}`;
-    out.push('--set-xmark', xmark);
-    i++;
-  }
-  return out;
-}
-
 function sameValue(option: string | undefined, saved: string, wanted: string): boolean {
   if (saved === wanted) return true;
   if (option === '-s' || option === '-d' || option === '--source' || option === '--destination') {
@@ -169,12 +129,3 @@ function sameValue(option: string | undefined, saved: string, wanted: string): b
   return false;
 }
 
-function parseMark(text: string): { value: number; mask?: number } | undefined {
-  const m = /^(0x[0-9a-f]+|\d+)(?:\/(0x[0-9a-f]+|\d+))?$/i.exec(text);
-  if (!m) return undefined;
-  return m[2] === undefined ? { value: Number(m[1]) } : { value: Number(m[1]), mask: Number(m[2]) };
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}

@@ -1,0 +1,69 @@
+// `nflab check <lab> --step N`: judges a lab left up by `nflab up` against what step N expects.
+// It sends step N's traffic and reads its observations, but applies none of step N's commands:
+// the student has (or has not) typed them by hand. The run is left as it was.
+import { LabError } from '../errors.ts';
+import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
+import type { DriverKind, Lab } from '../lab/types.ts';
+import type { CheckReport, StepReport } from '../report/types.ts';
+import { loadLabFile, resolveLabs } from '../lab/load.ts';
+import { readRecords, type RunRecord } from '../engine/journal.ts';
+import { preflight } from '../engine/preflight.ts';
+import { Sandbox } from '../engine/sandbox.ts';
+import { runStep } from '../engine/step.ts';
+import { interruptions } from './interrupt.ts';
+
+/** The most recent kept run of a lab (by lab id or run id). */
+export function keptRun(ref: string): RunRecord {
+  const records = readRecords().filter((r) => r.kept && (r.labId === ref || r.runId === ref));
+  if (records.length === 0) throw new LabError(`no lab "${ref}" is up (bring it up with: nflab up ${ref} --step N)`);
+  return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
+}
+
+export async function checkCommand(ref: string, stepNumber: number, json: boolean): Promise<number> {
+  const record = keptRun(ref);
+  const lab: Lab = record.labFile ? await loadLabFile(record.labFile) : (await resolveLabs([record.labId]))[0]!;
+  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
+  if (record.containers) {
+    throw new LabError(`lab ${lab.id} is up with Docker containers (run ${record.runId}); nflab check works on labs brought up with namespaces (nflab up ${lab.id} without --nodes docker)`);
+  }
+  const exec = new LocalExecutor();
+  await preflight(exec);
+  const present = new Set((await exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!));
+  const gone = record.netns.filter((ns) => !present.has(ns));
+  if (gone.length > 0) throw new LabError(`run ${record.runId} of lab ${lab.id} is no longer there (${gone.join(', ')} missing): nflab down ${lab.id}, then nflab up ${lab.id} --step N`);
+
+  // The same namespaces the up run created: a Sandbox with its run id wraps commands into them.
+  const sandbox = new Sandbox(lab, exec, { driver: record.driver as DriverKind, runId: record.runId, kept: true });
+  const stop = interruptions(killLiveChildren);
+  let report: StepReport;
+  try {
+    report = await runStep(sandbox, lab.steps[stepNumber - 1]!, stop.signal, { applyCommands: false });
+  } finally {
+    stop.release();
+  }
+  if (stop.signal()) return stop.exitCode();
+  if (json) process.stdout.write(JSON.stringify({ lab: lab.id, runId: record.runId, step: stepNumber, report }, null, 2) + '\n');
+  else process.stdout.write(formatCheckReport(lab, record, stepNumber, report));
+  return report.status === 'passed' ? 0 : 1;
+}
+
+function formatCheckReport(lab: Lab, record: RunRecord, n: number, report: StepReport): string {
+  const lines = [`lab ${lab.id} (run ${record.runId}, steps 1..${record.step ?? 0} applied by nflab up) against step ${n}: ${report.title}`];
+  lines.push('(the step\'s own commands were not applied: this checks the state you made)', '');
+  for (const c of report.commands) lines.push(`  $ ${c.display}`, ...(c.output ? c.output.split('\n').map((l) => `      ${l}`) : []));
+  if (report.commands.length > 0) lines.push('');
+  for (const c of report.checks) lines.push(...formatCheck(c));
+  const met = report.checks.filter((c) => c.status === 'met').length;
+  lines.push('', `step ${n}: ${met} of ${report.checks.length} checks met — ${report.status === 'passed' ? 'met' : 'not met'}`);
+  return lines.join('\n') + '\n';
+}
+
+function formatCheck(c: CheckReport): string[] {
+  const mark = c.status === 'met' ? '✔ met    ' : c.status === 'skipped' ? '⊘ skipped' : '✘ not met';
+  return [`  ${mark}  ${c.description}`, `      expected: ${compact(c.expected)}`, `      observed: ${compact(c.observed)}`];
+}
+
+function compact(value: unknown): string {
+  const s = typeof value === 'string' ? value : JSON.stringify(value);
+  return s.length > 400 ? `${s.slice(0, 397)}...` : s;
+}

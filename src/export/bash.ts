@@ -1,0 +1,327 @@
+// `nflab export`: a lab as one standalone bash script, for machines without Node. It builds the
+// same topology with the same commands as the engine (src/topology/plan.ts, src/engine/sandbox.ts),
+// runs the same steps in order, checks in shell what can be checked there, prints PASS/FAIL per
+// check with the check's description, and always tears down. Every lab word is quoted with
+// quoteWord; only the script's own variables (${NS[node]}, $WORK) are left to bash.
+import { readFileSync } from 'node:fs';
+import type { Check, Command, CountExpectation, DriverKind, Lab, Step, TcpTraffic, Traffic } from '../lab/types.ts';
+import { describePlan, planTopology } from '../topology/plan.ts';
+import { commandDisplay, displayCommand } from '../exec/display.ts';
+import { quoteWord as q, shellQuote } from '../exec/quote.ts';
+import { describeCheck } from '../check/describe.ts';
+import { DEFAULT_SIGMAS, shareRange } from '../check/distribution.ts';
+import { stepTraffic } from '../engine/step.ts';
+import { pingArgv, tcpArgv, trafficKey, udpArgv } from '../traffic/run.ts';
+import { reachKey, reachTargets } from '../traffic/reach.ts';
+import { responderArgv } from '../observe/parse-tcp-client.ts';
+import { ruleTokens } from './rule-tokens.ts';
+
+const LIBRARY = readFileSync(new URL('./library.sh', import.meta.url), 'utf8');
+const HEREDOC = 'NFLAB_EOF';
+/** Same marker and loop as src/traffic/run.ts: many connections in one shell inside the node. */
+const MARK = '@@nflab-connection-end rc=';
+const TOOLS = ['ip', 'bridge', 'iptables', 'iptables-save', 'tcpdump', 'conntrack', 'ping', 'socat', 'sysctl', 'awk', 'sed', 'grep', 'paste', 'mktemp'];
+
+/** How a missing kernel feature is probed from a node (src/lab/features.ts), as a shell condition. */
+const FEATURE_PROBES: Record<string, { argv: string[]; okStatus: number; missing: string }> = {
+  br_netfilter: { argv: ['cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], okStatus: 0, missing: 'the kernel has no br_netfilter: run `modprobe br_netfilter`' },
+  xt_recent: { argv: ['iptables', '-t', 'filter', '-C', 'INPUT', '-m', 'recent', '--rcheck', '--name', 'nflab-probe'], okStatus: 1, missing: 'the kernel has no xt_recent match' },
+  ip_vs: { argv: ['cat', '/proc/net/ip_vs'], okStatus: 0, missing: 'the kernel has no IPVS (ip_vs)' },
+};
+
+export interface ExportOptions {
+  /** How container nodes are realised: namespaces, or Docker containers (docker run/exec). */
+  driver: DriverKind;
+}
+
+export function exportBash(lab: Lab, options: ExportOptions): string {
+  const kindOf = (node: string): DriverKind => {
+    const spec = lab.topology.nodes[node]!;
+    return spec.role === 'container' ? spec.driver ?? options.driver : 'netns';
+  };
+  const g = new Generator(lab, kindOf);
+  return [g.header(options.driver), LIBRARY, g.build(), ...lab.steps.map((s, i) => g.step(s, i)), g.footer()].join('\n');
+}
+
+class Generator {
+  constructor(private readonly lab: Lab, private readonly kindOf: (node: string) => DriverKind) {}
+
+  /** The command line that runs argv inside a node of this script's run. */
+  exec(node: string, argv: string[], stdin = false): string {
+    return this.kindOf(node) === 'docker'
+      ? `docker exec ${stdin ? '-i ' : ''}"\${CT[${node}]}" ${shellQuote(argv)}`
+      : `ip netns exec "\${NS[${node}]}" ${shellQuote(argv)}`;
+  }
+
+  /** A lab command with its standard input, its output into `into`. */
+  command(c: Command, into: string): string[] {
+    const line = this.exec(c.node, c.argv, c.stdin !== undefined);
+    if (c.stdin === undefined) return [`${line} < /dev/null ${into}`];
+    const body = c.stdin.slice(0, -1).split('\n');
+    if (c.stdin.endsWith('\n') && !body.includes(HEREDOC)) return [`${line} ${into} <<'${HEREDOC}'`, ...body, HEREDOC];
+    return [`printf '%s' ${q(c.stdin)} | ${line} ${into}`];
+  }
+
+  show(text: string): string {
+    return `show ${q(text)}`;
+  }
+
+  header(driver: DriverKind): string {
+    const lab = this.lab;
+    const comment = (s: string) => s.split('\n').map((l) => `# ${l}`.trimEnd());
+    return [
+      '#!/usr/bin/env bash',
+      ...comment(`Lab ${lab.id}: ${lab.title}`),
+      '#',
+      ...comment(wrap(lab.summary, 96)),
+      '#',
+      ...comment(`Source: ${lab.source.title}${lab.source.url ? ` <${lab.source.url}>` : ''}`),
+      '#',
+      `# Exported by \`nflab export ${lab.id}${driver === 'docker' ? ' --nodes docker' : ''}\`: the same topology, steps and checks as \`nflab run ${lab.id}\`,`,
+      '# for a machine without Node. Run it as root:  sudo bash THIS-FILE',
+      `# Every node is a new ${driver === 'docker' ? 'network namespace or Docker container' : 'network namespace'} named $PREFIX-<node> (set NFLAB_PREFIX, default`,
+      '# nfx-<random>); all of them are removed when the script ends, however it ends.',
+      '# Prints PASS/FAIL per check; exit status 0 when every check passes, 1 otherwise, 3 when this',
+      '# machine cannot run it.',
+      '',
+    ].join('\n');
+  }
+
+  build(): string {
+    const lab = this.lab;
+    const plan = planTopology(lab.topology);
+    const nodes = plan.nodes;
+    const docker = nodes.some((n) => this.kindOf(n) === 'docker');
+    const out: string[] = ['', `# ---- lab ${lab.id}: build the topology ----`, ''];
+    out.push(`nflab_preflight ${[...TOOLS, ...(docker ? ['docker', 'nsenter'] : [])].join(' ')}`);
+    out.push(`echo ${q(`== Lab ${lab.id}: ${lab.title}`)}`);
+    out.push(`echo "   nodes are named $PREFIX-<node>; a person would type:"`);
+    const shown = [
+      ...describePlan(plan, this.kindOf, (node, argv) => displayCommand(this.kindOf(node), node, argv)),
+      ...plan.setup.map((c) => commandDisplay(c, this.kindOf(c.node))),
+      ...plan.listeners.map(({ node, port }) => `${displayCommand(this.kindOf(node), node, responderArgv(node, port))} &`),
+    ];
+    out.push(`indent <<'${HEREDOC}'`, ...shown, HEREDOC, '');
+    for (const node of nodes) out.push(this.kindOf(node) === 'docker' ? `make_container ${node}` : `make_ns ${node}`);
+    if (plan.veths.length > 0) {
+      // Both ends are created inside their namespaces: nothing appears in the root namespace.
+      const ref = (node: string) => (this.kindOf(node) === 'docker' ? `\${PID[${node}]}` : `\${NS[${node}]}`);
+      out.push(`ip -batch - > "$WORK/cmd.out" 2>&1 <<${HEREDOC} || die "could not create the veth pairs: $(cat "$WORK/cmd.out")"`);
+      for (const v of plan.veths) out.push(`link add ${v.a.name} netns ${ref(v.a.node)} type veth peer name ${v.b.name} netns ${ref(v.b.node)}`);
+      out.push(HEREDOC);
+    }
+    for (const node of nodes) {
+      const { sysctls, ip } = plan.perNode.get(node)!;
+      if (sysctls.length > 0) out.push(`${this.exec(node, ['sysctl', '-q', '-w', ...sysctls])} < /dev/null > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: sysctl failed: `)}"$(cat "$WORK/cmd.out")"`);
+      out.push(`${this.exec(node, ['ip', '-batch', '-'], true)} > "$WORK/cmd.out" 2>&1 <<'${HEREDOC}' || die ${q(`node ${node}: ip -batch failed: `)}"$(cat "$WORK/cmd.out")"`);
+      out.push(...ip.map((argv) => shellQuote(argv)), HEREDOC);
+    }
+    const ends = new Map<string, string[]>();
+    for (const link of lab.topology.links) for (const end of [link.a, link.b]) ends.set(end.node, [...(ends.get(end.node) ?? []), `${end.name}:${end.bridge ? 1 : 0}`]);
+    for (const [node, list] of ends) out.push(`wait_links ${node} ${list.join(' ')}`);
+    for (const c of plan.setup) {
+      const display = commandDisplay(c, this.kindOf(c.node));
+      out.push(...this.command(c, '> "$WORK/cmd.out" 2>&1'), `[ $? = 0 ] || die ${q(`setup command failed: ${display}: `)}"$(cat "$WORK/cmd.out")"`);
+    }
+    for (const { node, port } of plan.listeners) {
+      const argv = responderArgv(node, port);
+      out.push(this.kindOf(node) === 'docker'
+        ? `docker exec -d "\${CT[${node}]}" ${shellQuote(argv)}`
+        // disown: bash would report the responder as "Killed" when teardown ends it.
+        : `${this.exec(node, argv)} < /dev/null > /dev/null 2>&1 & disown $!`);
+      out.push(`wait_listen ${node} ${port}`);
+    }
+    const probeNode = nodes.find((n) => this.kindOf(n) === 'netns')!;
+    for (const feature of lab.requires ?? []) {
+      const probe = FEATURE_PROBES[feature];
+      if (!probe) {
+        out.push(`echo ${q(`SKIP  lab ${lab.id}: the exported script cannot probe kernel feature ${feature}`)}; exit 0`);
+        continue;
+      }
+      out.push(`${this.exec(probeNode, probe.argv)} < /dev/null > /dev/null 2>&1; [ $? = ${probe.okStatus} ] || { echo ${q(`SKIP  lab ${lab.id}: ${probe.missing}`)}; exit 0; }`);
+    }
+    out.push(`echo '   built.'`);
+    return out.join('\n');
+  }
+
+  step(step: Step, index: number): string {
+    const checks = step.expect ?? [];
+    const out: string[] = ['', `# ---- step ${index + 1} ----`, `step ${index + 1} ${q(step.title)}`];
+    if (step.teaches) out.push(`echo ${q(`   ${step.teaches}`)}`);
+    for (const c of step.run ?? []) {
+      const display = commandDisplay(c, this.kindOf(c.node));
+      out.push(this.show(display), ...this.command(c, '> "$WORK/cmd.out" 2>&1'), `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`);
+    }
+    const counterNodes = [...new Set(checks.flatMap((c) => (c.kind === 'counter' ? [c.node] : [])))];
+    for (const node of counterNodes) out.push(`save_counters ${node} before`);
+    const captures = new Map<string, { node: string; iface: string; id: string }>();
+    for (const c of checks) {
+      if (c.kind !== 'packets' || captures.has(`${c.node}:${c.iface}`)) continue;
+      captures.set(`${c.node}:${c.iface}`, { node: c.node, iface: c.iface, id: `cap${captures.size + 1}` });
+    }
+    for (const { node, iface, id } of captures.values()) {
+      out.push(`echo ${q(`   (watching ${node}:${iface}: ${displayCommand(this.kindOf(node), node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${node} ${q(iface)}`);
+    }
+    const traffic = new Map<string, string>();
+    for (const t of stepTraffic(step)) {
+      const id = `t${traffic.size + 1}`;
+      traffic.set(trafficKey(t), id);
+      out.push(...this.traffic(t, id));
+    }
+    const reach = new Map<string, string>();
+    for (const c of checks) {
+      if ((c.kind !== 'all-pairs' && c.kind !== 'all-reach') || reach.has(reachKey(c))) continue;
+      const id = `r${reach.size + 1}`;
+      reach.set(reachKey(c), id);
+      const targets = [...reachTargets(c)];
+      const [from, tos] = targets[0] ?? ['?', ['?']];
+      out.push(this.show(`${displayCommand(this.kindOf(from), from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}   # one of ${targets.reduce((n, [, t]) => n + t.length, 0)} pings`));
+      out.push(`reach_run ${id} ${c.wait ?? 1} ${c.parallel ?? 'auto'} ${targets.map(([node, tos]) => `${node} ${tos.map(q).join(' ')}`).join(" ';' ")}`);
+    }
+    for (const { iface, id } of captures.values()) out.push(`cap_stop ${id} ${q(iface)}`);
+    for (const node of counterNodes) out.push(`save_counters ${node} after`);
+    for (const node of new Set(checks.flatMap((c) => (c.kind === 'conntrack' ? [c.node] : [])))) out.push(`read_conntrack ${node}`);
+    const recent = new Set<string>();
+    for (const c of checks) {
+      if (c.kind !== 'recent') continue;
+      for (const list of typeof c.lists === 'string' ? [c.lists] : Object.values(c.lists)) {
+        if (!recent.has(`${c.node} ${list}`)) out.push(`read_recent ${c.node} ${q(list)}`);
+        recent.add(`${c.node} ${list}`);
+      }
+    }
+    const outputs = new Map<string, string>();
+    for (const c of checks) {
+      if (c.kind !== 'output') continue;
+      const key = `${c.command.node}\0${c.command.argv.join('\0')}`;
+      if (outputs.has(key)) continue;
+      const id = `o${outputs.size + 1}`;
+      outputs.set(key, id);
+      out.push(this.show(commandDisplay(c.command, this.kindOf(c.command.node))), ...this.command(c.command, `> "$WORK/${id}.out" 2>&1`), `indent < "$WORK/${id}.out"`);
+    }
+    out.push('echo');
+    const ids = { traffic, captures, outputs, reach };
+    for (const c of checks) out.push(this.check(c, ids));
+    return out.join('\n');
+  }
+
+  traffic(t: Traffic, id: string): string[] {
+    if (t.kind === 'ping') {
+      const argv = pingArgv(t);
+      return [this.show(displayCommand(this.kindOf(t.from), t.from, argv)),
+        `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.out" 2> "$WORK/${id}.err"`, `cat "$WORK/${id}.out" "$WORK/${id}.err" | indent`];
+    }
+    if (t.kind === 'udp') {
+      // Datagrams expect no answer: each is one socat run, as the engine sends them.
+      const argv = udpArgv(t);
+      const n = t.count ?? 1;
+      return [this.show(`${displayCommand(this.kindOf(t.from), t.from, argv)}${n > 1 ? `   # ${n} times` : ''}`),
+        `for i in $(seq 1 ${n}); do ${this.exec(t.from, argv)} < /dev/null 2>&1; done | indent`];
+    }
+    const argv = tcpArgv(t);
+    const n = t.connections ?? 1;
+    const shown = displayCommand(this.kindOf(t.from), t.from, argv);
+    if (n === 1) {
+      return [this.show(shown), `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.raw" 2>&1`, `echo "${MARK}$?" >> "$WORK/${id}.raw"`, `tcp_done ${id}`];
+    }
+    const script = `i=0; while [ $i -lt ${n} ]; do "$@" </dev/null 2>&1; echo "${MARK}$?"; i=$((i+1)); done`;
+    return [this.show(`${shown}   # ${n} connections, one after another`),
+      `${this.exec(t.from, ['sh', '-c', script, 'sh', ...argv])} < /dev/null > "$WORK/${id}.raw" 2>&1`, `tcp_done ${id}`];
+  }
+
+  check(c: Check, ids: Ids): string {
+    const desc = q(c.description ?? describeCheck(c));
+    try {
+      return this.checkLine(c, desc, ids);
+    } catch (err) {
+      if (!(err instanceof NotInStep)) throw err;
+      return `skip_check ${desc} ${q(`its traffic (${err.message}) is not sent by this step`)}`;
+    }
+  }
+
+  checkLine(c: Check, desc: string, ids: Ids): string {
+    const tid = (t: Traffic) => {
+      const id = ids.traffic.get(trafficKey(t));
+      if (!id) throw new NotInStep(trafficKey(t));
+      return id;
+    };
+    switch (c.kind) {
+      case 'ping':
+        return `check_ping ${tid(c.traffic)} ${c.expect} ${q(c.error ?? '')} ${desc}`;
+      case 'tcp':
+        return `check_tcp ${tid(c.traffic)} ${c.expect} ${c.traffic.connections ?? 1} ${q(c.answeredBy ?? '')} ${q(c.clientSeen ?? '')} ${desc}`;
+      case 'packets': {
+        const m = c.match;
+        const fields = [m.proto, m.src, m.dst, m.sport, m.dport, m.icmp, m.flags].map((v) => q(v === undefined ? '' : String(v)));
+        return `check_packets ${ids.captures.get(`${c.node}:${c.iface}`)!.id} ${range(c.count)} ${desc} ${fields.join(' ')}`;
+      }
+      case 'counter': {
+        const packets = c.answersOf ? `answers:${tid(c.answersOf.traffic)}:${c.answersOf.answeredBy} ''` : c.packets === undefined ? `'' ''` : range(c.packets);
+        const bytes = c.bytes === undefined ? `'' ''` : range(c.bytes);
+        const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
+        const what = patterns.length === 0 ? 'policy' : patterns.map((p) => `rule ${q(p)} ${ruleTokens(p).map(q).join(' ')}`).join(' ');
+        return `check_counter ${c.node} ${q(c.table)} ${q(c.chain)} ${packets} ${bytes} ${desc} ${what}`;
+      }
+      case 'conntrack': {
+        const o = c.orig ?? {};
+        const r = c.reply ?? {};
+        const port = (p: CountExpectation | undefined) => (p === undefined ? `'' ''` : range(p));
+        return `check_conntrack ${c.node} ${range(c.count)} ${desc} ${q(c.proto ?? '')} ${q(o.src ?? '')} ${q(o.dst ?? '')} ${port(o.sport)} ${port(o.dport)} ${q(r.src ?? '')} ${q(r.dst ?? '')} ${port(r.sport)} ${port(r.dport)} ${q(c.mark === undefined ? '' : String(c.mark))}`;
+      }
+      case 'output': {
+        const id = ids.outputs.get(`${c.command.node}\0${c.command.argv.join('\0')}`)!;
+        const parts = [...(c.includes ?? []).map((s) => `include ${q(s)}`), ...(c.excludes ?? []).map((s) => `exclude ${q(s)}`)];
+        return `check_output ${id} ${desc} ${parts.join(' ')}`;
+      }
+      case 'distribution': {
+        const n = c.traffic.connections ?? 1;
+        const shares = Object.entries(c.shares).map(([node, p]) => {
+          const { min, max } = shareRange(n, p, c.sigmas ?? DEFAULT_SIGMAS);
+          return `${q(node)} ${min} ${max}`;
+        });
+        return `check_distribution ${tid(c.traffic)} ${n} ${desc} ${shares.join(' ')}`;
+      }
+      case 'all-pairs':
+      case 'all-reach': {
+        const pings = [...reachTargets(c).values()].reduce((n, t) => n + t.length, 0);
+        return `check_reach ${ids.reach.get(reachKey(c))!} ${c.expect} ${pings} ${desc}`;
+      }
+      case 'sticky':
+        return `check_sticky ${tid(c.traffic)} ${c.traffic.connections ?? 1} ${desc}${(c.among ?? []).map((n) => ` ${q(n)}`).join('')}`;
+      case 'recent': {
+        const lists = typeof c.lists === 'string' ? `- ${q(c.lists)}` : Object.entries(c.lists).map(([node, list]) => `${q(node)} ${q(list)}`).join(' ');
+        return `check_recent ${c.node} ${c.expect} ${q(c.address ?? '')} ${c.chosenBy ? tid(c.chosenBy as TcpTraffic) : "''"} ${desc} ${lists}`;
+      }
+      default:
+        return `skip_check ${desc} ${q(`a ${(c as { kind: string }).kind} check cannot be made by the exported script; nflab run makes it`)}`;
+    }
+  }
+
+  footer(): string {
+    return ['', '# ---- result ----', 'if nflab_summary; then exit 0; else exit 1; fi', ''].join('\n');
+  }
+}
+
+class NotInStep extends Error {}
+
+interface Ids {
+  traffic: Map<string, string>;
+  captures: Map<string, { id: string }>;
+  outputs: Map<string, string>;
+  reach: Map<string, string>;
+}
+
+/** A count expectation as two words MIN MAX ('' for no bound). */
+function range(c: CountExpectation): string {
+  if (typeof c === 'number') return `${c} ${c}`;
+  return `${c.min !== undefined ? c.min : "''"} ${c.max !== undefined ? c.max : "''"}`;
+}
+
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
+}

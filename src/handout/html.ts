@@ -1,0 +1,135 @@
+// A handout as one self-contained HTML file: styles inline, the diagram inline as SVG, no script,
+// no font, image or stylesheet from anywhere else. Print CSS makes it a paper handout (and the PDF).
+import type { Handout, HandoutStep } from './model.ts';
+import { verdictWords } from './model.ts';
+import { evidenceLines } from './evidence.ts';
+import { escapeHtml as e } from './escape.ts';
+import { topologySvg, describeTopology } from './diagram-svg.ts';
+
+export const HANDOUT_CSS = `
+:root { --ink: #1d1d1f; --muted: #5f6368; --line: #d0d4d9; --ok: #1b7f3b; --bad: #b3261e; --code: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; background: #fff; }
+main { max-width: 980px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 1.7em; margin: 0 0 .3em; line-height: 1.25; }
+h2 { font-size: 1.25em; margin: 1.6em 0 .4em; padding-bottom: .2em; border-bottom: 1px solid var(--line); }
+h3 { font-size: 1em; margin: 1em 0 .3em; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+h3 span { text-transform: none; letter-spacing: 0; font-weight: normal; }
+.summary { font-size: 1.05em; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; margin: 1em 0; font-size: .92em; }
+dl.meta dt { color: var(--muted); }
+dl.meta dd { margin: 0; }
+.banner { border-left: 4px solid #c58a00; background: #fff8e5; padding: .5em .9em; margin: 1em 0; }
+figure { margin: 0; overflow-x: auto; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: .85em; color: var(--muted); margin-top: .4em; }
+pre { background: var(--code); border: 1px solid var(--line); border-radius: 6px; padding: .6em .8em; overflow-x: auto; font: 12.5px/1.45 "DejaVu Sans Mono", Menlo, Consolas, monospace; margin: .3em 0 .8em; }
+pre.commands code::before { content: ""; }
+pre.output { background: #fbfbfb; color: #333; }
+code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .92em; }
+.teaches { font-style: italic; }
+ul.expect { list-style: none; padding: 0; margin: .3em 0; }
+ul.expect > li { padding: .45em .6em; border: 1px solid var(--line); border-radius: 6px; margin: .35em 0; break-inside: avoid; }
+ul.expect > li.met { border-left: 5px solid var(--ok); }
+ul.expect > li.not-met { border-left: 5px solid var(--bad); background: #fff6f5; }
+ul.expect > li.skipped { border-left: 5px solid #999; }
+.verdict { font-weight: 600; font-size: .85em; padding: .05em .45em; border-radius: 4px; margin-right: .4em; }
+.verdict.met { color: #fff; background: var(--ok); }
+.verdict.not-met { color: #fff; background: var(--bad); }
+.verdict.skipped, .verdict.none { color: #fff; background: #777; }
+.sides { display: grid; grid-template-columns: 1fr 1fr; gap: .6em; margin-top: .4em; }
+.sides > div > span { font-size: .8em; color: var(--muted); }
+.sides pre { margin: .1em 0 0; white-space: pre-wrap; word-break: break-word; }
+.status-passed { color: var(--ok); } .status-failed { color: var(--bad); } .status-skipped { color: #777; }
+.noevidence { color: var(--muted); font-style: italic; }
+footer { margin-top: 3em; font-size: .8em; color: var(--muted); }
+@page { size: A4; margin: 14mm 12mm 16mm; }
+@media print {
+  body { font-size: 10.5pt; }
+  main { max-width: none; padding: 0; }
+  h2 { break-after: avoid; }
+  h3 { break-after: avoid; }
+  pre { white-space: pre-wrap; word-break: break-all; break-inside: avoid; font-size: 8.5pt; }
+  pre[data-kind="build"], pre.output { break-inside: auto; }
+  figure { break-inside: avoid; overflow: visible; }
+  section.step { break-before: auto; }
+  a { color: inherit; text-decoration: none; }
+  a[href^="http"]::after { content: " <" attr(href) ">"; font-size: .85em; color: var(--muted); word-break: break-all; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+`;
+
+export function htmlPage(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="nflab">
+<title>${e(title)}</title>
+<style>${HANDOUT_CSS}</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>
+`;
+}
+
+export function handoutHtml(h: Handout): string {
+  const { lab } = h;
+  const body: string[] = [
+    `<header><h1>Lab ${e(lab.id)}: ${e(lab.title)}</h1>`,
+    `<p class="summary">${e(lab.summary)}</p>`,
+    '<dl class="meta">',
+    `<dt>Source</dt><dd>${lab.source.url ? `<a href="${e(lab.source.url)}">${e(lab.source.title)}</a>` : e(lab.source.title)}${lab.source.spec ? ` <span class="muted">(labs-spec ${e(lab.source.spec)})</span>` : ''}</dd>`,
+    `<dt>Nodes</dt><dd>${h.driver === 'docker' ? 'containers are Docker containers (<code>docker exec</code>); host and outside nodes are network namespaces' : 'every node is a network namespace (<code>ip netns exec</code>)'}</dd>`,
+    `<dt>Evidence</dt><dd>${h.report ? `run <code>${e(h.report.runId)}</code> on ${e(h.report.startedAt)} — ${e(h.report.target)}, kernel ${e(h.report.kernel ?? '?')}, ${e(h.report.driver)} nodes — <strong class="status-${e(h.report.status)}">${e(verdictWords(h.report))}</strong>` : e(h.noEvidence ?? '')}</dd>`,
+    '</dl></header>',
+  ];
+  if (h.noEvidence) body.push(`<p class="banner" data-evidence="none">${e(h.noEvidence)}</p>`);
+  body.push('<section class="topology"><h2>Topology</h2><figure>', topologySvg(lab, h.kindOf), `<figcaption>${e(describeTopology(lab))}</figcaption></figure></section>`);
+  body.push('<section class="build"><h2>Build it</h2><p>Run as root. Every node is created fresh; nothing touches this machine\'s own network.</p>', commands(h.build, 'build'), '</section>');
+  for (const step of h.steps) body.push(stepHtml(step, h));
+  body.push(`<footer>Generated by nflab from ${e(h.slug)}.ts. Commands are shown as a person types them; the lab's node names stand for the namespaces (or containers) a run creates.</footer>`);
+  return htmlPage(`Lab ${lab.id}: ${lab.title}`, body.join('\n'));
+}
+
+function commands(lines: string[], kind: string): string {
+  return `<pre class="commands" data-kind="${kind}"><code>${lines.map(e).join('\n')}</code></pre>`;
+}
+
+function stepHtml(step: HandoutStep, h: Handout): string {
+  const out: string[] = [`<section class="step" id="step-${step.number}" data-step="${step.number}">`, `<h2>Step ${step.number}: ${e(step.title)}</h2>`];
+  if (step.teaches) out.push(`<p class="teaches">${e(step.teaches)}</p>`);
+  if (step.watch.length) out.push('<h3>Watch</h3><p>Start in another terminal before the traffic; stop with Ctrl-C.</p>', commands(step.watch, 'watch'));
+  if (step.commands.length) out.push('<h3>Type</h3>', commands(step.commands, 'type'));
+  if (step.traffic.length) out.push('<h3>Send</h3>', commands(step.traffic, 'send'));
+  if (step.look.length) out.push('<h3>Look</h3>', commands(step.look, 'look'));
+  if (step.expect.length || step.evidence?.commandFailures.length) {
+    out.push(`<h3>What to expect${step.evidence ? ` — and what run ${e(h.report!.runId)} observed` : ''}</h3><ul class="expect">`);
+    for (const f of step.evidence?.commandFailures ?? []) out.push(checkItem(f.description, f));
+    for (const x of step.expect) out.push(checkItem(x.description, x.evidence));
+    out.push('</ul>');
+  }
+  if (step.evidence) {
+    const ev = step.evidence;
+    const lines = ev.commands.flatMap((c) => [`$ ${c.display}`, ...(c.output ? c.output.split('\n') : []), ...(c.exitCode !== null && c.exitCode !== 0 ? [`(exit status ${c.exitCode})`] : [])]);
+    out.push(`<h3>Commands and output in that run <span class="status-${e(ev.status)}">(step ${e(ev.status)}, ${ev.durationMs} ms)</span></h3>`);
+    out.push(`<pre class="output"><code>${lines.map(e).join('\n')}</code></pre>`);
+  } else {
+    out.push(`<p class="noevidence">Evidence: ${h.report ? 'the run did not reach this step.' : 'none (made without a run).'}</p>`);
+  }
+  out.push('</section>');
+  return out.join('\n');
+}
+
+function checkItem(description: string, evidence: { status: string; expected: unknown; observed: unknown } | undefined): string {
+  if (!evidence) return `<li class="expected"><span class="description">${e(description)}</span></li>`;
+  const word = evidence.status === 'met' ? 'met' : evidence.status === 'skipped' ? 'skipped' : 'not met';
+  return `<li class="${e(evidence.status)}" data-status="${e(evidence.status)}"><span class="verdict ${e(evidence.status)}">${word}</span><span class="description">${e(description)}</span>`
+    + `<div class="sides"><div><span>expected</span><pre>${e(evidenceLines(evidence.expected).join('\n'))}</pre></div>`
+    + `<div><span>observed</span><pre>${e(evidenceLines(evidence.observed).join('\n'))}</pre></div></div></li>`;
+}

@@ -1,0 +1,72 @@
+// A handout as Markdown. The diagram is a separate SVG file next to it (Markdown viewers such as
+// GitHub's drop inline <svg>), referenced by its relative name.
+import type { Handout, HandoutStep } from './model.ts';
+import { verdictWords } from './model.ts';
+import { evidenceLines } from './evidence.ts';
+
+export function handoutMarkdown(h: Handout, diagramFile: string): string {
+  const { lab } = h;
+  const out: string[] = [`# Lab ${lab.id}: ${lab.title}`, '', lab.summary, ''];
+  out.push(`**Source:** ${lab.source.url ? `[${mdText(lab.source.title)}](${lab.source.url})` : mdText(lab.source.title)}${lab.source.spec ? ` (labs-spec ${lab.source.spec})` : ''}  `);
+  out.push(`**Nodes:** ${h.driver === 'docker' ? 'containers are Docker containers (`docker exec`)' : 'every node is a network namespace (`ip netns exec`)'}  `);
+  out.push(`**Evidence:** ${h.report ? `run ${h.report.runId} on ${h.report.startedAt} (${h.report.target}, kernel ${h.report.kernel ?? '?'}, ${h.report.driver} nodes) — ${verdictWords(h.report)}` : h.noEvidence}`);
+  if (h.report && h.noEvidence) out.push('', `> ${h.noEvidence}`);
+  out.push('', '## Topology', '', `![Topology of lab ${lab.id}](${diagramFile})`, '', '## Build it', '', 'Run as root. Every node is created fresh; nothing touches this machine\'s own network.', '');
+  out.push(...fence(h.build));
+  for (const step of h.steps) out.push('', ...stepMarkdown(step, h));
+  return out.join('\n') + '\n';
+}
+
+function stepMarkdown(step: HandoutStep, h: Handout): string[] {
+  const out: string[] = [`## Step ${step.number}: ${step.title}`, ''];
+  if (step.teaches) out.push(step.teaches, '');
+  if (step.watch.length > 0) out.push('Watch (start in another terminal first, stop with Ctrl-C):', '', ...fence(step.watch), '');
+  if (step.commands.length > 0) out.push('Type:', '', ...fence(step.commands), '');
+  if (step.traffic.length > 0) out.push('Send:', '', ...fence(step.traffic), '');
+  if (step.look.length > 0) out.push('Look:', '', ...fence(step.look), '');
+  if (step.expect.length > 0) {
+    out.push('What to expect:', '');
+    for (const e of step.expect) out.push(`- ${e.evidence ? (e.evidence.status === 'met' ? '✅ ' : e.evidence.status === 'skipped' ? '⊘ ' : '❌ ') : ''}${mdText(e.description)}`);
+    out.push('');
+  }
+  if (!step.evidence) {
+    out.push(`*Evidence: ${h.report ? 'the run did not reach this step' : 'none (made without a run)'}.*`);
+    return out;
+  }
+  const ev = step.evidence;
+  out.push(`### Evidence (step ${ev.status}, ${ev.durationMs} ms)`, '');
+  for (const f of ev.commandFailures) out.push(`- ❌ **not met:** ${mdText(f.description)}`, ...indentFence(sides(f.expected, f.observed)));
+  for (const e of step.expect) {
+    if (!e.evidence) { out.push(`- ${mdText(e.description)}: no verdict recorded`); continue; }
+    out.push(`- **${e.evidence.status === 'met' ? 'met' : e.evidence.status === 'not-met' ? 'not met' : e.evidence.status}:** ${mdText(e.description)}`);
+    out.push(...indentFence(sides(e.evidence.expected, e.evidence.observed)));
+  }
+  if (ev.commands.length > 0) {
+    out.push('', 'Commands and their output in that run:', '');
+    const lines = ev.commands.flatMap((c) => [`$ ${c.display}`, ...(c.output ? c.output.split('\n') : []), ...(c.exitCode !== null && c.exitCode !== 0 ? [`(exit status ${c.exitCode})`] : [])]);
+    out.push(...fence(lines, 'text'));
+  }
+  return out;
+}
+
+/** Expected and observed, one labelled column: `expected  count: 2` / `observed  count: 2`. */
+function sides(expected: unknown, observed: unknown): string[] {
+  const label = (name: string, lines: string[]) => lines.map((l, i) => `${i === 0 ? name : ' '.repeat(name.length)}  ${l}`);
+  return [...label('expected', evidenceLines(expected)), ...label('observed', evidenceLines(observed))];
+}
+
+function fence(lines: string[], lang = 'sh'): string[] {
+  const body = lines.flatMap((l) => l.split('\n'));
+  const ticks = body.some((l) => l.includes('```')) ? '````' : '```';
+  return [`${ticks}${lang}`, ...body, ticks];
+}
+
+function indentFence(lines: string[], indent = '  '): string[] {
+  return fence(lines, 'text').map((l) => `${indent}${l}`);
+}
+
+/** Text inside Markdown prose: characters that would start markup are escaped (backticks stay:
+ * descriptions quote commands with them on purpose). */
+function mdText(s: string): string {
+  return s.replace(/([\\*[\]<>|])/g, '\\$1');
+}

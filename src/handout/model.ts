@@ -1,0 +1,138 @@
+// What a handout says about one lab, independent of its format: the commands a person types for
+// the chosen driver, what each step expects, and (when a run is given) what that run observed.
+// Markdown and HTML render this; neither computes commands of its own.
+import { basename } from 'node:path';
+import type { Check, DriverKind, Lab } from '../lab/types.ts';
+import type { CheckReport, CommandReport, LabReport, StepReport } from '../report/types.ts';
+import { planTopology, describePlan } from '../topology/plan.ts';
+import { commandDisplay, displayCommand } from '../exec/display.ts';
+import { describeCheck } from '../check/describe.ts';
+import { stepTraffic } from '../engine/step.ts';
+import { pingArgv, tcpArgv } from '../traffic/run.ts';
+import { reachTargets } from '../traffic/reach.ts';
+import { responderArgv } from '../observe/parse-tcp-client.ts';
+
+export interface HandoutExpectation {
+  description: string;
+  /** The run's verdict on this check, when the handout was made from a run that reached the step. */
+  evidence?: CheckReport;
+}
+
+export interface HandoutStep {
+  number: number;
+  title: string;
+  teaches?: string;
+  /** Start these before the traffic (in another terminal) to watch what the checks observe. */
+  watch: string[];
+  /** The step's own commands. */
+  commands: string[];
+  /** The traffic the step sends. */
+  traffic: string[];
+  /** Look at the result: counters, conntrack, the output the checks read. */
+  look: string[];
+  expect: HandoutExpectation[];
+  /** What the run did in this step; absent when there was no run, or it stopped before. */
+  evidence?: { status: StepReport['status']; durationMs: number; commands: CommandReport[]; commandFailures: CheckReport[] };
+}
+
+export interface Handout {
+  lab: Lab;
+  /** Base name for this lab's output files: the lab file's name without .ts. */
+  slug: string;
+  driver: DriverKind;
+  kindOf: (node: string) => DriverKind;
+  /** The commands that build the topology, as a person types them. */
+  build: string[];
+  steps: HandoutStep[];
+  /** The run the evidence comes from. */
+  report?: LabReport;
+  /** Why there is no evidence (no run; or the run stopped: its reason). */
+  noEvidence?: string;
+}
+
+export const NO_RUN = 'made without a run: no evidence';
+
+export function handoutSlug(lab: Lab): string {
+  return lab.file ? basename(lab.file).replace(/\.ts$/, '') : `lab-${lab.id}`;
+}
+
+/** How each node is realised: host and outside nodes are namespaces; containers follow the driver. */
+export function nodeKinds(lab: Lab, driver: DriverKind): (node: string) => DriverKind {
+  return (node) => {
+    const spec = lab.topology.nodes[node]!;
+    return spec.role === 'container' ? spec.driver ?? driver : 'netns';
+  };
+}
+
+export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): Handout {
+  const kindOf = nodeKinds(lab, driver);
+  const show = (node: string, argv: string[]) => displayCommand(kindOf(node), node, argv);
+  const plan = planTopology(lab.topology);
+  const build = [
+    ...describePlan(plan, kindOf, show),
+    ...plan.setup.map((c) => commandDisplay(c, kindOf(c.node))),
+    // Responders last, as the engine starts them: after the setup commands.
+    ...plan.listeners.map(({ node, port }) => `${show(node, responderArgv(node, port))} &`),
+  ];
+  const steps = lab.steps.map((step, i): HandoutStep => {
+    const checks = step.expect ?? [];
+    const ran = report?.steps[i];
+    const judged = ran ? ran.checks.filter((c) => c.kind !== 'command') : [];
+    return {
+      number: i + 1,
+      title: step.title,
+      ...(step.teaches ? { teaches: step.teaches } : {}),
+      watch: unique(checks.flatMap((c) => (c.kind === 'packets' ? [show(c.node, ['tcpdump', '-nn', '-i', c.iface])] : []))),
+      commands: (step.run ?? []).map((c) => commandDisplay(c, kindOf(c.node))),
+      traffic: [
+        ...stepTraffic(step).map((t) => {
+          const line = show(t.from, t.kind === 'ping' ? pingArgv(t) : tcpArgv(t));
+          return t.kind === 'tcp' && (t.connections ?? 1) > 1 ? `${line}   # ${t.connections} times` : line;
+        }),
+        // Reachability at scale: one of its pings stands for all of them.
+        ...checks.flatMap((c) => {
+          if (c.kind !== 'all-pairs' && c.kind !== 'all-reach') return [];
+          const targets = [...reachTargets(c)];
+          const [from, tos] = targets[0] ?? ['?', ['?']];
+          const n = targets.reduce((sum, [, t]) => sum + t.length, 0);
+          return [`${show(from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}${n > 1 ? `   # one of ${n} pings` : ''}`];
+        }),
+      ],
+      look: unique(checks.flatMap((c) => lookCommands(c, show))),
+      expect: checks.map((c, j) => {
+        const description = c.description ?? describeCheck(c);
+        const evidence = judged[j];
+        return { description, ...(evidence && evidence.description === description ? { evidence } : {}) };
+      }),
+      ...(ran ? { evidence: { status: ran.status, durationMs: ran.durationMs, commands: ran.commands, commandFailures: ran.checks.filter((c) => c.kind === 'command') } } : {}),
+    };
+  });
+  const noEvidence = !report ? NO_RUN
+    : report.status === 'skipped' ? `the run skipped this lab: ${report.reason ?? 'no reason given'}`
+      : report.steps.length < lab.steps.length ? `the run stopped after ${report.steps.length} of ${lab.steps.length} steps${report.reason ? `: ${report.reason}` : ''}`
+        : undefined;
+  return { lab, slug: handoutSlug(lab), driver, kindOf, build, steps, ...(report ? { report } : {}), ...(noEvidence ? { noEvidence } : {}) };
+}
+
+/** Commands that show, after the traffic, what a check reads. */
+function lookCommands(check: Check, show: (node: string, argv: string[]) => string): string[] {
+  switch (check.kind) {
+    case 'counter': return [show(check.node, ['iptables', '-t', check.table, '-L', check.chain, '-v', '-n', '-x'])];
+    case 'conntrack': return [show(check.node, ['conntrack', '-L'])];
+    case 'output': return [show(check.command.node, check.command.argv)];
+    default: return [];
+  }
+}
+
+function unique(lines: string[]): string[] {
+  return [...new Set(lines)];
+}
+
+/** A verdict in words, for the index and headings. */
+export function verdictWords(report: LabReport | undefined): string {
+  if (!report) return 'not run';
+  const checks = report.steps.flatMap((s) => s.checks);
+  const met = checks.filter((c) => c.status === 'met').length;
+  if (report.status === 'skipped') return `skipped (${report.reason ?? 'no reason'})`;
+  return `${report.status}: ${met} of ${checks.length} checks met`;
+}

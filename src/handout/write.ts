@@ -1,0 +1,61 @@
+// Writes a set of handouts to a directory in one format, with an index when asked.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DriverKind, Lab } from '../lab/types.ts';
+import type { LabReport } from '../report/types.ts';
+import { buildHandout } from './model.ts';
+import { handoutMarkdown } from './markdown.ts';
+import { handoutHtml } from './html.ts';
+import { topologySvg } from './diagram-svg.ts';
+import { indexHtml, indexMarkdown, type IndexEntry } from './index-page.ts';
+import { htmlToPdf, launchChromium, type Browser } from './pdf.ts';
+
+export type HandoutFormat = 'md' | 'html' | 'pdf';
+
+export interface WriteHandoutsOptions {
+  labs: Lab[];
+  format: HandoutFormat;
+  outDir: string;
+  driver: DriverKind;
+  /** Reports by lab id: the evidence. A lab without one gets a handout without evidence. */
+  reports: Map<string, LabReport>;
+  index: boolean;
+}
+
+/** Returns the files written, in order. */
+export async function writeHandouts(options: WriteHandoutsOptions): Promise<string[]> {
+  mkdirSync(options.outDir, { recursive: true });
+  const written: string[] = [];
+  const put = (name: string, content: string | Buffer) => {
+    const path = join(options.outDir, name);
+    writeFileSync(path, content);
+    written.push(path);
+  };
+  let browser: Browser | undefined;
+  try {
+    if (options.format === 'pdf') browser = await launchChromium();
+    const entries: IndexEntry[] = [];
+    for (const lab of options.labs) {
+      const report = options.reports.get(lab.id);
+      const h = buildHandout(lab, options.driver, report);
+      const file = `${h.slug}.${options.format}`;
+      if (options.format === 'md') {
+        put(`${h.slug}.svg`, topologySvg(lab, h.kindOf) + '\n');
+        put(file, handoutMarkdown(h, `${h.slug}.svg`));
+      } else if (options.format === 'html') {
+        put(file, handoutHtml(h));
+      } else {
+        put(file, await htmlToPdf(browser!, handoutHtml(h)));
+      }
+      entries.push({ lab, file, ...(report ? { report } : {}) });
+    }
+    if (options.index) {
+      if (options.format === 'md') put('index.md', indexMarkdown(entries));
+      else if (options.format === 'html') put('index.html', indexHtml(entries));
+      else put('index.pdf', await htmlToPdf(browser!, indexHtml(entries)));
+    }
+  } finally {
+    await browser?.close();
+  }
+  return written;
+}
