@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# CI also boots a Debian VM (its kernel has IPVS) and runs the IPVS lab in it: build the cached image first.
+if [ "${CI:-}" = true ] || [ "${NFLAB_VM_TESTS:-}" = 1 ]; then scripts/vm/build-image.sh >/dev/null; fi
 npx tsc --noEmit
 npx ava "$@"

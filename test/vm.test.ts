@@ -1,0 +1,86 @@
+// The nflab VM (scripts/vm): boots the cached Debian image under qemu and checks, over SSH with
+// SshExecutor, the kernel features this machine lacks and the IPVS lab needs. Slow (a cold image
+// build takes minutes, a boot under software emulation about a minute), so it runs in CI and
+// with NFLAB_VM_TESTS=1. scripts/test.sh builds the image first in those cases.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SshExecutor } from '../src/exec/ssh.ts';
+import { nflab } from './helpers/system.ts';
+import type { RunReport } from '../src/report/types.ts';
+
+const VM_DIR = fileURLToPath(new URL('../scripts/vm/', import.meta.url));
+const NAME = `test-${process.pid}`;
+const enabled = process.env.NFLAB_VM_TESTS === '1' || process.env.CI === 'true';
+
+let ssh: SshExecutor | undefined;
+let targetArgs: string[] = [];
+
+test.before(async () => {
+  if (!enabled) return;
+  const out = execFileSync(`${VM_DIR}boot.sh`, ['--name', NAME], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const vars = Object.fromEntries(out.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+  ssh = await SshExecutor.connect({ target: vars.target!, identity: vars.identity!, knownHosts: vars.known_hosts! });
+  targetArgs = ['--target', vars.target!, '--identity', vars.identity!, '--known-hosts', vars.known_hosts!];
+});
+
+test.after.always(async () => {
+  if (!enabled) return;
+  await ssh?.close();
+  execFileSync(`${VM_DIR}stop.sh`, ['--name', NAME], { stdio: 'inherit' });
+});
+
+const vmTest = enabled ? test.serial : test.skip;
+
+vmTest('the VM loads ip_vs and ipvsadm sees an empty table', async (t) => {
+  t.is((await ssh!.run(['modprobe', 'ip_vs'])).code, 0);
+  const r = await ssh!.run(['ipvsadm', '-Ln']);
+  t.is(r.code, 0);
+  t.regex(r.stdout, /^IP Virtual Server version \d+\.\d+\.\d+/);
+  t.notRegex(r.stdout, /^(TCP|UDP)\s/m);
+});
+
+vmTest('the VM creates the kube-ipvs0 dummy link and an IPVS service on it', async (t) => {
+  t.is((await ssh!.run(['ip', 'link', 'add', 'kube-ipvs0', 'type', 'dummy'])).code, 0);
+  t.is((await ssh!.run(['ip', 'addr', 'add', '203.0.113.10/32', 'dev', 'kube-ipvs0'])).code, 0);
+  t.regex((await ssh!.run(['ip', '-d', 'link', 'show', 'kube-ipvs0'])).stdout, /\bdummy\b/);
+  t.is((await ssh!.run(['ipvsadm', '-A', '-t', '203.0.113.10:80', '-s', 'rr'])).code, 0);
+  t.regex((await ssh!.run(['ipvsadm', '-Ln'])).stdout, /^TCP\s+203\.0\.113\.10:80 rr/m);
+  t.is((await ssh!.run(['ipset', 'create', 'KUBE-CLUSTER-IP', 'hash:ip,port'])).code, 0);
+  t.is((await ssh!.run(['ipset', 'list', '-n'])).stdout, 'KUBE-CLUSTER-IP\n');
+});
+
+vmTest('the VM has the lab tools', async (t) => {
+  for (const tool of ['tcpdump', 'conntrack', 'socat', 'ping', 'iptables', 'ipset', 'ipvsadm', 'busybox', 'curl']) {
+    t.is((await ssh!.run(['sh', '-c', 'command -v "$1"', 'sh', tool])).code, 0, tool);
+  }
+});
+
+vmTest('lab 12 (IPVS) runs in the VM through the SSH target with every check met', async (t) => {
+  const r = await nflab(['run', '12', '--json', ...targetArgs]);
+  t.is(r.code, 0, r.stderr + r.stdout.slice(0, 3000));
+  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  t.is(lab.status, 'passed');
+  t.regex(lab.target, /^ssh:\/\/root@127\.0\.0\.1:\d+$/);
+  const checks = lab.steps.flatMap((s) => s.checks);
+  t.true(checks.length >= 15);
+  t.true(checks.every((c) => c.status === 'met'));
+  const weighted = checks.find((c) => c.description === 'weights 1:9 split 50 connections 5 : 45')!;
+  t.deepEqual((weighted.observed as { counts: Record<string, number> }).counts, { 'web-a': 5, 'web-b': 45 });
+  const pinged = checks.find((c) => c.description.startsWith('the ClusterIP answers ping'))!;
+  t.like(pinged.observed, { outcome: 'succeeds' });
+});
+
+test('on a kernel without ip_vs lab 12 is skipped with the reason, never failed', async (t) => {
+  const hasIpvs = execFileSync('sh', ['-c', 'test -e /proc/net/ip_vs && echo yes || echo no'], { encoding: 'utf8' }).trim() === 'yes';
+  const r = await nflab(['run', '12', '--json']);
+  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  if (hasIpvs) {
+    t.is(lab.status, 'passed', 'this kernel has ip_vs: the lab runs');
+  } else {
+    t.is(r.code, 0);
+    t.is(lab.status, 'skipped');
+    t.regex(lab.reason ?? '', /ip_vs/);
+    t.deepEqual(lab.steps, []);
+  }
+});
