@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // Lab 01 (labs-spec L1): two containers on a hand-made Linux bridge, and why Docker's
 // FORWARD DROP policy silently breaks it while br_netfilter hands bridged frames to iptables.
-import { cmd, defineLab, packets, ping, policy, rule, output, runIfMain } from 'nflab';
+import { cmd, defineLab, packets, path, ping, policy, rule, output, runIfMain } from 'nflab';
 
 const c1PingsC2 = ping('c1', '10.55.66.3');
 
@@ -39,6 +39,7 @@ export default defineLab({
         packets('host', 'veth0', { proto: 'icmp', icmp: 'echo-request', src: '10.55.66.2', dst: '10.55.66.3' }).seen('veth0 (c1\'s port) carries the echo request'),
         packets('host', 'veth1', { proto: 'icmp' }).none('veth1 (c2\'s port) never sees it'),
         output('c1', 'ip neigh show 10.55.66.3').includes('10.55.66.3 dev eth0 lladdr'),
+        path('host', { proto: 'icmp', src: '10.55.66.2', dst: '10.55.66.3' }).through(['filter FORWARD: policy DROP'], { exact: true }),
       ],
     },
     {

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // Lab 02 (labs-spec L2): a container reaches an outside host. It needs a default route, FORWARD
 // accept rules and MASQUERADE, and each one missing breaks it in its own way.
-import { cmd, conntrack, defineLab, output, packets, ping, rule, runIfMain } from 'nflab';
+import { cmd, conntrack, defineLab, output, packets, path, ping, rule, runIfMain } from 'nflab';
 
 const toInternet = ping('c1', '198.51.100.8', { count: 2 });
 
@@ -72,6 +72,9 @@ export default defineLab({
         packets('host', 'hwchiu0', { dst: '10.0.2.15' }).none('the container never sees the host\'s address'),
         conntrack('host', { proto: 'icmp', orig: { src: '10.55.66.2', dst: '198.51.100.8' }, reply: { src: '198.51.100.8', dst: '10.0.2.15' } }).count(1, 'the reply tuple carries the translated destination'),
         rule('host', 'nat POSTROUTING', '-s 10.55.66.2/32 -o eth0 -j MASQUERADE').delta({ packets: 1, bytes: 84 }, 'MASQUERADE counts one flow (the first packet), not 2 packets'),
+        path('host', { proto: 'icmp', src: '10.55.66.2', dst: '198.51.100.8' }).through(['filter FORWARD: policy ACCEPT', 'nat POSTROUTING: MASQUERADE'], { exact: true, description: 'the first echo request goes FORWARD → nat POSTROUTING, where MASQUERADE translates it (no nat PREROUTING hop: iptables-nft creates a built-in chain only when a rule is added to it)' }),
+        path('host', { proto: 'icmp', src: '10.55.66.2', dst: '198.51.100.8' }).through(['filter FORWARD: policy ACCEPT'], { exact: true, packet: 2, description: 'the second echo request meets no nat chain: conntrack applies the mapping of the first' }),
+        path('host', { proto: 'icmp', src: '198.51.100.8' }).notThrough(['nat PREROUTING', 'nat POSTROUTING'], { packet: 'each', description: 'the replies skip the nat chains too' }),
       ],
     },
     {

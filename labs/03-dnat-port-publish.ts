@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // Lab 03 (labs-spec L3): `docker run -p` by hand. DNAT in nat PREROUTING publishes a container
 // port; the client's source survives; locally generated traffic needs nat OUTPUT instead.
-import { cmd, conntrack, defineLab, output, packets, policy, rule, runIfMain, tcp } from 'nflab';
+import { cmd, conntrack, defineLab, output, packets, path, policy, rule, runIfMain, tcp } from 'nflab';
 
 const fromClient = tcp('client', '172.17.9.103', 2345);
 
@@ -66,6 +66,8 @@ export default defineLab({
         packets('host', 'hwchiu0', { proto: 'tcp', src: '10.55.66.2', sport: 8000, dst: '172.17.9.1', flags: 'S.' }).count(1, 'hwchiu0: c1 answers the client directly'),
         conntrack('host', { proto: 'tcp', orig: { src: '172.17.9.1', dst: '172.17.9.103', dport: 2345 }, reply: { src: '10.55.66.2', dst: '172.17.9.1', sport: 8000 } }).count(1, 'the reply tuple carries c1:8000'),
         rule('host', 'nat PREROUTING', '--dport 2345 -j DNAT --to-destination 10.55.66.2:8000').delta({ packets: 1, bytes: 60 }, 'the DNAT rule counts one connection (its 60-byte SYN)'),
+        path('host', { proto: 'tcp', src: '172.17.9.1', dst: '172.17.9.103', dport: 2345 }).through(['nat PREROUTING: DNAT', 'filter FORWARD: ACCEPT', 'nat POSTROUTING'], { rule: '-i eth1 -o hwchiu0 -j ACCEPT', description: 'the SYN is DNATed in nat PREROUTING, then accepted by the eth1→hwchiu0 FORWARD rule' }),
+        path('host', { proto: 'tcp', src: '172.17.9.1', dst: '172.17.9.103', dport: 2345 }).through(['filter FORWARD: ACCEPT'], { exact: true, packet: 2, description: 'the next packet of the connection skips nat PREROUTING: conntrack DNATs it' }),
       ],
     },
     {

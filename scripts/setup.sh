@@ -8,13 +8,13 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (sudo $0)" >&2; e
 need_root
 
 # Tools the labs run (plain-namespace mode) and the ones that build the offline Docker image.
-packages=(iproute2 iptables nftables tcpdump conntrack iputils-ping socat procps util-linux kmod busybox-static ca-certificates)
+packages=(iproute2 iptables nftables tcpdump conntrack iputils-ping fping socat procps util-linux kmod busybox-static ca-certificates)
 # Tests: xmllint validates the JUnit reports against a schema.
 packages+=(libxml2-utils)
 # Docker mode: the engine itself (no registry needed; nflab builds its image locally).
 packages+=(docker.io)
 # Handouts: headless Chromium renders and prints the HTML handouts.
-packages+=(chromium)
+packages+=(chromium fonts-wqy-microhei)
 # SSH target tests: a real sshd started inside a namespace (the system service stays off).
 packages+=(openssh-server openssh-client)
 # The Vagrantfile is validated by Vagrant itself in the tests.

@@ -8,6 +8,12 @@ import type { TrafficResult } from '../traffic/run.ts';
 import { trafficKey } from '../traffic/run.ts';
 import { ruleSpecMatches } from '../observe/parse-iptables-save.ts';
 import { describeCheck } from './describe.ts';
+import type { RecentEntry } from '../observe/parse-xt-recent.ts';
+import type { TcpTraffic } from '../lab/types.ts';
+import type { TcpOutcome } from '../observe/types.ts';
+import { DEFAULT_SIGMAS, shareRange, toleranceFormula } from './distribution.ts';
+import { reachKey, type ReachResult } from '../traffic/reach.ts';
+import { judgePath, traceKey, type TraceObservation } from './path.ts';
 
 export interface StepObservations {
   traffic: Map<string, TrafficResult>;
@@ -16,10 +22,17 @@ export interface StepObservations {
   countersAfter: Map<string, SavedRuleset>;
   conntrack: Map<string, ConntrackEntry[]>;
   outputs: Map<string, RunResult>;
+  /** xt_recent lists read after the traffic, by recentKey(node, list). */
+  recent?: Map<string, { entries: RecentEntry[] } | { error: string }>;
+  /** Results of all-pairs / all-reach checks, by reachKey(check). */
+  reach?: Map<string, ReachResult>;
+  /** Packet traces taken while the traffic ran, by traceKey(node, filter) (src/check/path.ts). */
+  traces?: Map<string, TraceObservation>;
 }
 
 export const captureKey = (node: string, iface: string) => `${node}:${iface}`;
 export const outputKey = (node: string, argv: string[]) => `${node}\0${argv.join('\0')}`;
+export const recentKey = (node: string, list: string) => `${node}\0${list}`;
 
 export function evaluate(check: Check, obs: StepObservations): CheckReport {
   const description = check.description ?? describeCheck(check);
@@ -39,7 +52,9 @@ function judge(check: Check, obs: StepObservations): Verdict {
       const observed = { outcome: succeeded ? 'succeeds' : 'fails', transmitted: result.transmitted, received: result.received, ...(result.error ? { error: result.error } : {}) };
       const outcomeOk = check.expect === 'succeeds' ? succeeded : result.received === 0;
       const errorOk = !check.error || (result.error ?? result.output).includes(check.error);
-      return { met: outcomeOk && errorOk, expected, observed };
+      // The ping was stopped once the drop counters showed no reply could come (engine/step.ts).
+      const decidedBy = obs.traffic.get(trafficKey(check.traffic))?.decidedBy;
+      return { met: outcomeOk && errorOk, expected, observed, ...(decidedBy ? { reason: decidedBy } : {}) };
     }
     case 'tcp': {
       const outcomes = obs.traffic.get(trafficKey(check.traffic))?.tcp;
@@ -68,18 +83,75 @@ function judge(check: Check, obs: StepObservations): Verdict {
     case 'counter': {
       const before = obs.countersBefore.get(check.node);
       const after = obs.countersAfter.get(check.node);
-      const expected = { ...(check.packets !== undefined ? { packets: check.packets } : {}), ...(check.bytes !== undefined ? { bytes: check.bytes } : {}) };
+      // answersOf: as many packets as one backend answered connections (NAT rules count connections, G9).
+      const answers = check.answersOf ? answeredCount(obs, check.answersOf.traffic, check.answersOf.answeredBy) : undefined;
+      const packets = answers ?? check.packets;
+      const expected = {
+        ...(packets !== undefined ? { packets } : {}),
+        ...(check.answersOf ? { as: `connections of ${trafficKey(check.answersOf.traffic)} answered by ${check.answersOf.answeredBy}` } : {}),
+        ...(check.bytes !== undefined ? { bytes: check.bytes } : {}),
+      };
       if (!before || !after) return { met: false, expected, observed: 'the counters were not read' };
-      const found = counterDelta(check.table, check.chain, check.rule, before, after);
+      if (check.answersOf && answers === undefined) return { met: false, expected, observed: `the traffic ${trafficKey(check.answersOf.traffic)} did not run` };
+      const found = check.rules
+        ? sumDeltas(check.rules.map((words) => counterDelta(check.table, check.chain, words, before, after)))
+        : counterDelta(check.table, check.chain, check.rule, before, after);
       if ('problem' in found) return { met: false, expected, observed: found.problem };
-      const met = (check.packets === undefined || countOk(found.packets, check.packets)) && (check.bytes === undefined || countOk(found.bytes, check.bytes));
-      return { met, expected, observed: { packets: found.packets, bytes: found.bytes, [check.rule ? 'rule' : 'policy']: found.what } };
+      const met = (packets === undefined || countOk(found.packets, packets)) && (check.bytes === undefined || countOk(found.bytes, check.bytes));
+      const what = 'parts' in found ? { rules: found.parts } : { [check.rule ? 'rule' : 'policy']: found.what };
+      return { met, expected, observed: { packets: found.packets, bytes: found.bytes, ...what } };
+    }
+    case 'distribution': {
+      const n = check.traffic.connections ?? 1;
+      const sigmas = check.sigmas ?? DEFAULT_SIGMAS;
+      const ranges = Object.fromEntries(Object.entries(check.shares).map(([node, p]) => [node, shareRange(n, p, sigmas)]));
+      const expected = { connections: n, shares: roundShares(check.shares), tolerance: toleranceFormula(sigmas), counts: ranges };
+      const outcomes = obs.traffic.get(trafficKey(check.traffic))?.tcp;
+      if (!outcomes || outcomes.length === 0) return { met: false, expected, observed: 'no connection was attempted' };
+      const answered = outcomes.filter((o) => o.result === 'connects').map((o) => o.answeredBy ?? '(no answer)');
+      const counts = { ...Object.fromEntries(Object.keys(check.shares).map((node) => [node, 0])), ...tally(answered) };
+      const allAnswered = outcomes.length === n && answered.length === n;
+      const met = allAnswered && Object.entries(counts).every(([node, count]) => ranges[node] !== undefined && countOk(count, ranges[node]));
+      return { met, expected, observed: { counts, ...(allAnswered ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) } };
+    }
+    case 'sticky': {
+      const n = check.traffic.connections ?? 1;
+      const expected = { connections: n, answeredBy: 'one and the same backend for every connection', ...(check.among ? { among: check.among } : {}) };
+      const outcomes = obs.traffic.get(trafficKey(check.traffic))?.tcp;
+      if (!outcomes || outcomes.length === 0) return { met: false, expected, observed: 'no connection was attempted' };
+      const answered = outcomes.filter((o) => o.result === 'connects').map((o) => o.answeredBy ?? '(no answer)');
+      const backends = tally(answered);
+      const only = Object.keys(backends);
+      const allAnswered = outcomes.length === n && answered.length === n;
+      const met = allAnswered && only.length === 1 && (!check.among || check.among.includes(only[0]!));
+      return { met, expected, observed: { answeredBy: backends, ...(allAnswered ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) } };
+    }
+    case 'recent':
+      return judgeRecent(check, obs);
+    case 'path':
+      return judgePath(check, obs.traces?.get(traceKey(check.node, check.filter)));
+    case 'all-pairs': case 'all-reach': {
+      const result = obs.reach?.get(reachKey(check));
+      const pairs = check.kind === 'all-pairs' ? Object.keys(check.nodes).length * (Object.keys(check.nodes).length - 1) : check.from.length;
+      const expected = { pings: pairs, replies: check.expect === 'succeeds' ? pairs : 0 };
+      if (!result) return { met: false, expected, observed: 'the pings did not run' };
+      const replied = result.outcomes.filter((o) => o.code === 0).length;
+      // The pairs that went against the expectation, a few of them, with what ping said.
+      const odd = result.outcomes.filter((o) => (o.code === 0) !== (check.expect === 'succeeds'));
+      const words = (code: number) => (code === 0 ? 'reply' : code === 1 ? 'no reply' : 'error');
+      const observed = {
+        pings: result.outcomes.length, replies: replied,
+        ...(odd.length > 0 ? { unexpected: odd.slice(0, 8).map((o) => `${o.from} → ${o.to}: ${words(o.code)}`), ...(odd.length > 8 ? { more: odd.length - 8 } : {}) } : {}),
+        seconds: Math.round(result.ms / 10) / 100, parallel: result.parallel,
+      };
+      return { met: result.outcomes.length === pairs && odd.length === 0, expected, observed };
     }
     case 'conntrack': {
       const entries = obs.conntrack.get(check.node);
-      const expected = { ...(check.proto ? { proto: check.proto } : {}), ...(check.orig ? { orig: check.orig } : {}), ...(check.reply ? { reply: check.reply } : {}), count: check.count };
+      const expected = { ...(check.proto ? { proto: check.proto } : {}), ...(check.orig ? { orig: check.orig } : {}), ...(check.reply ? { reply: check.reply } : {}), ...(check.mark !== undefined ? { mark: check.mark } : {}), count: check.count };
       if (!entries) return { met: false, expected, observed: 'conntrack was not read' };
-      const matching = entries.filter((e) => (!check.proto || e.proto === check.proto) && tupleMatches(e.orig, check.orig) && tupleMatches(e.reply, check.reply));
+      const matching = entries.filter((e) => (!check.proto || e.proto === check.proto) && tupleMatches(e.orig, check.orig) && tupleMatches(e.reply, check.reply)
+        && (check.mark === undefined || e.mark === check.mark));
       return { met: countOk(matching.length, check.count), expected, observed: { count: matching.length, entries: (matching.length > 0 ? matching : entries).slice(0, 5).map((e) => e.line), ...(matching.length === 0 && entries.length > 0 ? { note: 'no entry matched; showing others' } : {}) } };
     }
     case 'output': {
@@ -91,6 +163,63 @@ function judge(check: Check, obs: StepObservations): Verdict {
       return { met, expected, observed: { output: text.trim().split('\n').slice(0, 12) } };
     }
   }
+}
+
+type RecentCheck = Extract<Check, { kind: 'recent' }>;
+
+function judgeRecent(check: RecentCheck, obs: StepObservations): Verdict {
+  const perBackend = typeof check.lists !== 'string';
+  const names = typeof check.lists === 'string' ? [check.lists] : Object.values(check.lists);
+  const read = new Map(names.map((list) => [list, obs.recent?.get(recentKey(check.node, list))] as const));
+  const observed: Record<string, unknown> = {
+    lists: Object.fromEntries([...read].map(([list, r]) => [list, !r ? 'not read' : 'error' in r ? r.error : r.entries.map((e) => `${e.address} (${e.hits} hits)`)])),
+  };
+  const holders = (address: string) => [...read].filter(([, r]) => r && 'entries' in r && r.entries.some((e) => e.address === address)).map(([list]) => list);
+  const unreadable = [...read].filter(([, r]) => !r || 'error' in r).map(([list]) => list);
+  const base = { lists: names, ...(check.address ? { address: check.address } : {}) };
+  if (unreadable.length > 0) return { met: false, expected: { ...base, expect: check.expect }, observed };
+  switch (check.expect) {
+    case 'empty':
+      return { met: [...read.values()].every((r) => r && 'entries' in r && r.entries.length === 0), expected: { ...base, entries: 0 }, observed };
+    case 'lacks':
+      return { met: holders(check.address!).length === 0, expected: { ...base, heldBy: [] }, observed };
+    case 'has': {
+      if (!perBackend) return { met: holders(check.address!).length === 1, expected: { ...base, heldBy: names }, observed };
+      const lists = check.lists as Record<string, string>;
+      const outcomes = obs.traffic.get(trafficKey(check.chosenBy!))?.tcp ?? [];
+      const backends = Object.keys(tally(outcomes.flatMap((o) => (o.answeredBy ? [o.answeredBy] : []))));
+      const expected = { ...base, heldBy: `only the list of the backend that answered ${trafficKey(check.chosenBy!)}` };
+      observed.chosenBy = backends.length === 0 ? 'no connection was answered' : backends;
+      if (backends.length !== 1) return { met: false, expected, observed, reason: 'the traffic was not answered by exactly one backend' };
+      const list = lists[backends[0]!];
+      if (list === undefined) return { met: false, expected, observed, reason: `no list is given for backend ${backends[0]}` };
+      const held = holders(check.address!);
+      return { met: held.length === 1 && held[0] === list, expected: { ...expected, list }, observed: { ...observed, heldBy: held } };
+    }
+  }
+}
+
+/** Connections of a traffic item answered by one node; undefined if the traffic did not run. */
+function answeredCount(obs: StepObservations, traffic: TcpTraffic, node: string): number | undefined {
+  const outcomes = obs.traffic.get(trafficKey(traffic))?.tcp;
+  return outcomes && outcomes.filter((o) => o.result === 'connects' && o.answeredBy === node).length;
+}
+
+function sumDeltas(found: ReturnType<typeof counterDelta>[]):
+  { packets: number; bytes: number; parts: { rule: string; packets: number; bytes: number }[] } | { problem: string } {
+  const problem = found.find((f) => 'problem' in f);
+  if (problem) return problem;
+  const parts = found.map((f) => f as { packets: number; bytes: number; what: string }).map((f) => ({ rule: f.what, packets: f.packets, bytes: f.bytes }));
+  return { packets: parts.reduce((a, p) => a + p.packets, 0), bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
+}
+
+function roundShares(shares: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(shares).map(([node, p]) => [node, Math.round(p * 1e4) / 1e4]));
+}
+
+function firstError(outcomes: TcpOutcome[]): { error?: string } {
+  const e = outcomes.find((o) => o.error)?.error;
+  return e ? { error: e } : {};
 }
 
 export function countOk(n: number, expected: CountExpectation): boolean {
@@ -135,6 +264,11 @@ export function counterDelta(table: string, chain: string, words: string | undef
   if (candidates.length === 0) {
     const present = after.rules.filter((r) => r.table === table && r.chain === chain).map((r) => r.spec);
     return { problem: `no rule in ${table} ${chain} matches "${words}"${present.length ? `; the chain holds: ${present.join(' | ')}` : '; the chain is empty'}` };
+  }
+  // A rule written in full (as the renderer writes it) is that rule, even if it is also a subset of a longer one.
+  if (candidates.length > 1) {
+    const exact = candidates.filter((r) => ruleSpecMatches(words, r.spec));
+    if (exact.length === 1) candidates.splice(0, candidates.length, exact[0]!);
   }
   if (candidates.length > 1) return { problem: `"${words}" matches ${candidates.length} rules in ${table} ${chain}: ${candidates.map((r) => r.spec).join(' | ')}` };
   const rule = candidates[0]!;

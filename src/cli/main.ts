@@ -3,7 +3,8 @@
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { EnvError, LabError, exitCodeOf } from '../errors.ts';
-import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
+import { killLiveChildren } from '../exec/local.ts';
+import { connectTarget, withTarget, type TargetArgs } from './target.ts';
 import type { Executor } from '../exec/types.ts';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import { loadAllLabs, resolveLabs } from '../lab/load.ts';
@@ -18,16 +19,17 @@ import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
 
-interface Common { nodes: DriverKind; image?: string; json: boolean }
+interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean }
 
 function withDriver<T>(y: Argv<T>) {
-  return y
+  return withTarget(y)
     .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'how container nodes are realised: network namespaces or Docker containers' })
     .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' });
 }
 
-async function executor(): Promise<Executor> {
-  return new LocalExecutor();
+/** The executor for a command's --target (this machine unless told otherwise). */
+function executor(args: TargetArgs = {}): Promise<Executor> {
+  return connectTarget(args);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -59,25 +61,28 @@ export async function main(argv: string[]): Promise<void> {
       .option('step', { type: 'number', default: 0, describe: 'apply steps 1..N (0: only the topology)' })
       .option('json', { type: 'boolean', default: false }),
       async (a) => { process.exitCode = await upCommand(a.lab, a.step, a); })
-    .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => y.positional('lab', { type: 'string', demandOption: true }),
+    .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => withTarget(y).positional('lab', { type: 'string', demandOption: true }),
       async (a) => {
-        const exec = await executor();
-        const records = readRecords().filter((r) => r.kept && (r.labId === a.lab || r.runId === a.lab));
+        const exec = await executor(a);
+        const records = readRecords().filter((r) => r.kept && (r.labId === a.lab || r.runId === a.lab) && (r.target ?? 'this machine') === exec.name);
         if (records.length === 0) throw new LabError(`no lab "${a.lab}" is up (see: nflab up <lab>)`);
         for (const r of records) {
           await removeRun(exec, r);
           process.stdout.write(`lab ${r.labId} (run ${r.runId}) is down\n`);
         }
+        await exec.close();
       })
-    .command('clean', 'remove everything left by nflab runs that were killed', (y) => y.option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' }),
+    .command('clean', 'remove everything left by nflab runs that were killed', (y) => withTarget(y).option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' }),
       async (a) => {
-        const exec = await executor();
-        const runs = deadRuns(a.all);
+        const exec = await executor(a);
+        // Only runs on this target: a record of a remote run names namespaces on that machine.
+        const runs = deadRuns(a.all).filter((r) => (r.target ?? 'this machine') === exec.name);
         for (const r of runs) {
           const removed = await removeRun(exec, r);
           process.stdout.write(`run ${r.runId} (lab ${r.labId}): removed ${removed.length ? removed.join(', ') : 'nothing left'}\n`);
         }
         if (runs.length === 0) process.stdout.write('nothing to clean\n');
+        await exec.close();
       })
     .command('image <action>', 'the Docker image for container nodes, built locally (no registry needed)', (y) => y
       .positional('action', { choices: ['build'] as const, demandOption: true }),
@@ -87,7 +92,49 @@ export async function main(argv: string[]): Promise<void> {
         const tag = await buildLabImage(await connectDocker(), (line) => process.stderr.write(`${line}\n`));
         process.stdout.write(`${tag}\n`);
       })
-    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image')
+    .command('handout [labs..]', 'write workshop handouts (md, html or pdf): topology diagram, commands per step, expectations, evidence from a run', (y) => y
+      .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files' })
+      .option('all', { type: 'boolean', default: false, describe: 'every lab in labs/, with an index page' })
+      .option('format', { choices: ['md', 'html', 'pdf'] as const, default: 'html' as const, describe: 'md (with an .svg beside it), one self-contained html file, or pdf (printed by headless Chromium)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'directory to write into' })
+      .option('nodes', { choices: ['netns', 'docker'] as const, describe: 'show commands for namespaces or Docker containers (default: the evidence run\'s, else netns)' })
+      .option('image', { type: 'string', describe: 'Docker image for container nodes, with --run' })
+      .option('from-run', { type: 'string', describe: 'evidence from a saved `nflab run --json` output' })
+      .option('run', { type: 'boolean', default: false, describe: 'run the labs first and use that run as evidence' }),
+      async (a) => {
+        const { handoutCommand } = await import('./handout.ts');
+        process.exitCode = await handoutCommand({ labs: a.labs ?? [], all: a.all, format: a.format, out: a.out, nodes: a.nodes, image: a.image, fromRun: a.fromRun, run: a.run });
+      })
+    .command('export <lab>', 'write a standalone bash script equivalent to the lab (build, steps, PASS/FAIL per check, teardown), for machines without Node', (y) => y
+      .positional('lab', { type: 'string', demandOption: true })
+      .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'container nodes as namespaces, or Docker containers (docker run/exec; image from NFLAB_IMAGE, default nflab/lab)' })
+      .option('out', { type: 'string', describe: 'file to write (made executable); default: standard output' }),
+      async (a) => {
+        const [lab] = await resolveLabs([a.lab]);
+        const { exportBash } = await import('../export/bash.ts');
+        const script = exportBash(lab!, { driver: a.nodes });
+        if (!a.out) { process.stdout.write(script); return; }
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(a.out, script, { mode: 0o755 });
+        process.stderr.write(`wrote ${a.out} (run it as root: sudo bash ${a.out})\n`);
+      })
+    .command('check <lab>', 'check a lab brought up with nflab up against what step N expects, without applying step N\'s commands', (y) => y
+      .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
+      .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic, observations and checks to run' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' }),
+      async (a) => {
+        const { checkCommand } = await import('./check.ts');
+        process.exitCode = await checkCommand(a.lab, a.step, a.json);
+      })
+    .command('trace <lab>', 'on a lab brought up with nflab up, send step N\'s traffic with packet tracing on and show each packet\'s path through the hooks, tables and rules', (y) => y
+      .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
+      .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic to send (its commands are not applied)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' }),
+      async (a) => {
+        const { traceCommand } = await import('./trace.ts');
+        process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
+      })
+    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check')
     .strict()
     .help()
     .alias('h', 'help')
@@ -105,9 +152,12 @@ export async function main(argv: string[]): Promise<void> {
 
 /** Docker mode never falls back silently: no engine is an environment error (exit 3) with the fix,
  * checked before anything is created. The lab image is built here, once, if it is missing. */
-async function dockerPreflight(labs: Lab[], opts: Common): Promise<void> {
+async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promise<void> {
   const usesDocker = labs.some((lab) => Object.values(lab.topology.nodes).some((n) => n.role === 'container' && (n.driver ?? opts.nodes) === 'docker'));
   if (!usesDocker) return;
+  if (exec.name !== 'this machine') {
+    throw new EnvError(`--nodes docker talks to this machine's Docker engine, not to ${exec.name}`, 'run with --nodes netns on a remote target, or run nflab on that machine');
+  }
   const { connectDocker } = await import('../drivers/docker.ts');
   const docker = await connectDocker();
   if (opts.image === undefined) {
@@ -119,9 +169,17 @@ async function dockerPreflight(labs: Lab[], opts: Common): Promise<void> {
 async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
-  const exec = await executor();
-  await preflight(exec);
-  await dockerPreflight(labs, opts);
+  const exec = await executor(opts);
+  try {
+    await preflight(exec, labs);
+    await dockerPreflight(labs, opts, exec);
+    return await runLabs(exec, labs, opts, verbose, junit);
+  } finally {
+    await exec.close();
+  }
+}
+
+async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit?: string): Promise<number> {
   const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
   const stop = interruptions(killLiveChildren);
   const reports: LabReport[] = [];
@@ -144,9 +202,9 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
 async function upCommand(ref: string, step: number, opts: Common): Promise<number> {
   const [lab] = await resolveLabs([ref]);
   if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
-  const exec = await executor();
-  await preflight(exec);
-  await dockerPreflight([lab!], opts);
+  const exec = await executor(opts);
+  await preflight(exec, [lab!]);
+  await dockerPreflight([lab!], opts, exec);
   const stop = interruptions(killLiveChildren);
   try {
     const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
@@ -160,5 +218,6 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
     return report.status === 'failed' ? 1 : 0;
   } finally {
     stop.release();
+    await exec.close();
   }
 }

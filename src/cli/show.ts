@@ -5,6 +5,7 @@ import { commandDisplay, displayCommand } from '../exec/display.ts';
 import { describeCheck } from '../check/describe.ts';
 import { stepTraffic } from '../engine/step.ts';
 import { pingArgv, tcpArgv } from '../traffic/run.ts';
+import { renderRulesAsSaved } from '../k8s/render-iptables.ts';
 
 
 export function showLab(lab: Lab, driver: DriverKind): string {
@@ -15,6 +16,12 @@ export function showLab(lab: Lab, driver: DriverKind): string {
   lines.push(...describePlan(plan, kindOf, display).map((l) => `  ${l}`));
   for (const { node, port } of plan.listeners) lines.push(`  ${display(node, ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo "${node} client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"`])} &`);
   for (const c of plan.setup) lines.push(`  ${commandDisplay(c, kindOf(c.node))}`);
+  if (lab.kubeProxy) {
+    // What `iptables-save` prints once the setup loaded them: the form the articles show.
+    const saved = renderRulesAsSaved(lab.kubeProxy.services, lab.kubeProxy.options);
+    lines.push('', `## kube-proxy's rules on ${lab.kubeProxy.node}, as \`iptables-save\` prints them`, '');
+    lines.push(...`${saved.nat}${saved.filter}`.trimEnd().split('\n').map((l) => `  ${l}`));
+  }
   lab.steps.forEach((step, i) => {
     lines.push('', `## Step ${i + 1}: ${step.title}`);
     if (step.teaches) lines.push('', step.teaches);

@@ -16,13 +16,20 @@ export class NetnsDriver implements NodeDriver {
   constructor(private readonly ctx: DriverContext) {}
 
   async create(nodes: string[]): Promise<void> {
-    await Promise.all(nodes.map(async (node) => {
-      const name = netnsName(this.ctx.runId, node);
-      // Recorded before creation so teardown covers a half-finished create.
-      this.created.add(node);
-      const result = await this.ctx.exec.run(['ip', 'netns', 'add', name]);
-      if (result.code !== 0) throw new Error(`could not create namespace ${name} for node ${node}: ${result.stderr.trim()}`);
-    }));
+    if (nodes.length === 0) return;
+    // Recorded before creation so teardown covers a half-finished create.
+    for (const node of nodes) this.created.add(node);
+    // One `ip -batch` for every namespace: `ip netns add` in a process of its own costs ~4 ms per
+    // namespace, in a batch ~0.7 ms (scripts/bench). The batch stops at the first failure.
+    const result = await this.ctx.exec.run(['ip', '-batch', '-'], { stdin: nodes.map((node) => `netns add ${netnsName(this.ctx.runId, node)}\n`).join('') });
+    if (result.code !== 0) throw new Error(`could not create the namespaces of nodes ${nodes.join(', ')}: ${result.stderr.trim()}`);
+  }
+
+  /** argv that runs `argv` in the node's network namespace and nothing more. Unlike `ip netns exec`
+   * it sets up no mount namespace and remounts no /sys: half the cost, for the engine's own work
+   * (configuring nodes, readiness, reachability pings) where only the network namespace matters. */
+  enter(node: string, argv: string[]): string[] {
+    return ['nsenter', `--net=${NETNS_DIR}/${netnsName(this.ctx.runId, node)}`, ...argv];
   }
 
   netnsRef(node: string): string {
@@ -42,13 +49,33 @@ export class NetnsDriver implements NodeDriver {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all([...this.created].map(async (node) => {
-      const name = netnsName(this.ctx.runId, node);
-      await killNamespacePids(this.ctx.exec, name);
-      await this.ctx.exec.run(['ip', 'netns', 'del', name]);
-      this.created.delete(node);
-    }));
+    const nodes = [...this.created];
+    if (nodes.length === 0) return;
+    const names = nodes.map((node) => netnsName(this.ctx.runId, node));
+    // Three processes whatever the size (before: two per namespace): the processes of every
+    // namespace, one kill, one batch of deletions. -force goes on past a namespace already gone.
+    await killPidsIn(this.ctx.exec, names);
+    await this.ctx.exec.run(['ip', '-force', '-batch', '-'], { stdin: names.map((name) => `netns del ${name}\n`).join('') });
+    for (const node of nodes) this.created.delete(node);
   }
+}
+
+/** Where `ip netns add` puts the namespaces' bind mounts. */
+export const NETNS_DIR = '/run/netns';
+
+// The namespaces' inodes, then every process's network namespace: one pass over /proc whatever the
+// number of namespaces (`ip netns pids` scans all of /proc once per namespace).
+const PIDS_IN = 'cd /run/netns && stat -L -c "ns %i" "$@" 2>/dev/null; find /proc/[0-9]*/ns/net -maxdepth 0 -printf "%p %l\\n" 2>/dev/null; true';
+
+/** Processes still inside any of these namespaces, killed. */
+export async function killPidsIn(exec: DriverContext['exec'], names: string[]): Promise<void> {
+  const listed = (await exec.run(['sh', '-c', PIDS_IN, 'sh', ...names])).stdout.split('\n');
+  const inodes = new Set(listed.flatMap((l) => (l.startsWith('ns ') ? [`net:[${l.slice(3)}]`] : [])));
+  const pids = listed.flatMap((l) => {
+    const m = /^\/proc\/(\d+)\/ns\/net (\S+)$/.exec(l);
+    return m && inodes.has(m[2]!) ? [m[1]!] : [];
+  });
+  if (pids.length > 0) await exec.run(['kill', '-KILL', ...pids]);
 }
 
 /** Processes still inside a namespace (a responder, tcpdump) would keep it alive: end them first. */

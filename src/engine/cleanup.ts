@@ -1,17 +1,29 @@
 // Replays run records: removes what a run created, and nothing that is not in a record.
 import type { Executor } from '../exec/types.ts';
-import { isAlive, readRecords, removeRecord, type RunRecord } from './journal.ts';
+import { isAlive, ownerAlive, readRecords, removeRecord, type RunRecord } from './journal.ts';
 import { killNamespacePids } from '../drivers/netns.ts';
 
-export async function removeRun(exec: Executor, record: RunRecord): Promise<string[]> {
+export interface RemoveOptions {
+  /** Leave the record in place (the reaper removes it only once a later pass finds nothing). */
+  keepRecord?: boolean;
+}
+
+export async function removeRun(exec: Executor, record: RunRecord, options: RemoveOptions = {}): Promise<string[]> {
   const removed: string[] = [];
   const present = new Set((await exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
-  await Promise.all(record.netns.filter((ns) => present.has(ns)).map(async (ns) => {
+  await Promise.all((record.netns ?? []).filter((ns) => present.has(ns)).map(async (ns) => {
     await killNamespacePids(exec, ns);
     const r = await exec.run(['ip', 'netns', 'del', ns]);
     if (r.code === 0) removed.push(`namespace ${ns}`);
   }));
-  for (const pid of record.pids) if (isAlive(pid)) { process.kill(pid, 'SIGKILL'); removed.push(`process ${pid}`); }
+  // A recorded process is killed only when its start time proves it is still the same process.
+  for (const p of record.processes ?? []) {
+    if (p.startTime === undefined || !isAlive(p.pid, p.startTime)) continue;
+    try {
+      process.kill(p.pid, 'SIGKILL');
+      removed.push(`process ${p.pid}${p.what ? ` (${p.what})` : ''}`);
+    } catch { /* it ended meanwhile */ }
+  }
   if (record.containers) {
     try {
       const { removeRunContainers } = await import('../drivers/docker-clean.ts');
@@ -20,11 +32,17 @@ export async function removeRun(exec: Executor, record: RunRecord): Promise<stri
       throw new Error(`run ${record.runId} had Docker containers, which could not be removed: ${(err as Error).message}`);
     }
   }
-  removeRecord(record.runId);
+  if (!options.keepRecord) removeRecord(record.runId);
   return removed;
 }
 
-/** Records of runs whose nflab process died without tearing down (and, with `kept`, labs left up). */
+/** Records of runs whose nflab process died without tearing down (and, with `kept`, labs left up).
+ * A dead run whose watchdog still lives is being removed by it right now: left to the watchdog. */
 export function deadRuns(includeKept: boolean): RunRecord[] {
-  return readRecords().filter((r) => (r.kept ? includeKept : !isAlive(r.pid)));
+  return readRecords().filter((r) => (r.kept ? includeKept : !ownerAlive(r) && !watchdogAlive(r)));
+}
+
+function watchdogAlive(record: RunRecord): boolean {
+  const w = record.watchdog;
+  return w !== undefined && w.startTime !== undefined && isAlive(w.pid, w.startTime);
 }

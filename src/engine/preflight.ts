@@ -1,13 +1,18 @@
 // Before a run: what would make results wrong or impossible, with the fix (exit 3).
 import { EnvError } from '../errors.ts';
 import type { Executor } from '../exec/types.ts';
+import type { Lab } from '../lab/types.ts';
 
 const TOOLS: Record<string, string> = {
   ip: 'iproute2', bridge: 'iproute2', iptables: 'iptables', 'iptables-save': 'iptables', tcpdump: 'tcpdump',
   conntrack: 'conntrack', ping: 'iputils-ping', socat: 'socat', sysctl: 'procps', nsenter: 'util-linux',
 };
 
-export async function preflight(exec: Executor): Promise<void> {
+/** Runs argv in the namespace to inspect (identity: the root namespace). */
+export type Wrap = (argv: string[]) => string[];
+const inRoot: Wrap = (argv) => argv;
+
+export async function preflight(exec: Executor, labs: readonly Lab[] = []): Promise<void> {
   const who = await exec.run(['id', '-u']);
   if (who.stdout.trim() !== '0') {
     throw new EnvError(`nflab must run as root on ${exec.name}: it creates namespaces, links and iptables rules`, 'run it with sudo (sudo nflab ...)');
@@ -26,4 +31,89 @@ export async function preflight(exec: Executor): Promise<void> {
     throw new EnvError(`iptables on ${exec.name} is not the nf_tables backend (${version.stdout.trim()}): counters and traces would come from a different ruleset than the one the labs expect`,
       'update-alternatives --set iptables /usr/sbin/iptables-nft');
   }
+  const [features, legacy, bridgeNf] = await Promise.all([missingKernelFeatures(exec), legacyRules(exec, inRoot), bridgeNetfilterMissing(exec, labs)]);
+  if (features.length > 0) {
+    throw new EnvError(`the kernel on ${exec.name} lacks what every lab needs: ${features.map((f) => `${f.what} (${f.option})`).join(', ')}`,
+      'boot a kernel built with these options (Debian\'s linux-image-amd64 has them all), or run the labs in the VM: scripts/vm/boot.sh');
+  }
+  if (legacy) {
+    throw new EnvError(`the root namespace on ${exec.name} has iptables rules in the legacy backend (${legacy}) while nflab uses nf_tables: two rule sets are active at once, and what \`iptables\` shows and counts is not everything packets go through on this machine`,
+      'make everything use one backend: update-alternatives --set iptables /usr/sbin/iptables-nft, restart whatever wrote the legacy rules (e.g. systemctl restart docker), then review and flush them (iptables-legacy-save; iptables-legacy -F; iptables-legacy -t nat -F)');
+  }
+  if (bridgeNf.length > 0) {
+    throw new EnvError(`br_netfilter is not loaded on ${exec.name} (no /proc/sys/net/bridge), and lab ${bridgeNf.join(', ')} sets net.bridge.* sysctls: bridged packets would not traverse iptables and the lab's verdicts would be wrong`,
+      'modprobe br_netfilter (and to keep it: echo br_netfilter > /etc/modules-load.d/br_netfilter.conf)');
+  }
+}
+
+/**
+ * Rules in the legacy backend of a namespace, as a short description ("filter: 3 rules"), or
+ * undefined. The kernel lists a namespace's legacy tables in /proc/net/ip_tables_names only once
+ * something used them there; an instantiated table with only ACCEPT policies and no rule is harmless.
+ */
+export async function legacyRules(exec: Executor, wrap: Wrap): Promise<string | undefined> {
+  const names = await exec.run(wrap(['cat', '/proc/net/ip_tables_names']));
+  if (names.code !== 0 || names.stdout.trim() === '') return undefined;
+  const saved = await exec.run(wrap(['iptables-legacy-save']));
+  if (saved.code !== 0) return `tables ${names.stdout.trim().split('\n').join(', ')}`;
+  const perTable = new Map<string, number>();
+  let table = '';
+  for (const line of saved.stdout.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    else if (line.startsWith('-A ') || (line.startsWith(':') && !/^:\S+ (ACCEPT|-) /.test(line))) perTable.set(table, (perTable.get(table) ?? 0) + 1);
+  }
+  if (perTable.size === 0) return undefined;
+  return [...perTable].map(([t, n]) => `${t}: ${n} rule${n === 1 ? '' : 's'} or policies`).join(', ');
+}
+
+/** Kernel options every lab needs, and what each one is for. */
+export const REQUIRED_OPTIONS: { option: string; what: string }[] = [
+  { option: 'CONFIG_NET_NS', what: 'network namespaces' },
+  { option: 'CONFIG_VETH', what: 'veth pairs' },
+  { option: 'CONFIG_BRIDGE', what: 'Linux bridges' },
+  { option: 'CONFIG_NF_TABLES', what: 'nf_tables (iptables-nft)' },
+  { option: 'CONFIG_NFT_COMPAT', what: 'iptables matches and targets on nf_tables' },
+  { option: 'CONFIG_NF_CONNTRACK', what: 'connection tracking' },
+  { option: 'CONFIG_NF_NAT', what: 'NAT' },
+];
+
+/**
+ * Options the running kernel's configuration (/proc/config.gz, else /boot/config-<release>) sets
+ * to neither y nor m. Without a readable configuration nothing is reported: the labs' own steps
+ * then show what is missing.
+ */
+export async function missingKernelFeatures(exec: Executor): Promise<{ option: string; what: string }[]> {
+  const r = await exec.run(['sh', '-c', 'if [ -r /proc/config.gz ]; then zcat /proc/config.gz; else cat "/boot/config-$(uname -r)"; fi']);
+  if (r.code !== 0 || !r.stdout.includes('CONFIG_')) return [];
+  const set = new Set(r.stdout.split('\n').filter((l) => /^CONFIG_\w+=[ym]$/.test(l)).map((l) => l.split('=')[0]!));
+  return REQUIRED_OPTIONS.filter((o) => !set.has(o.option));
+}
+
+/** Labs (ids) that set net.bridge.* sysctls, when this kernel has no br_netfilter loaded. Labs that
+ * declare `requires: ['br_netfilter']` are skipped with the reason instead. */
+export async function bridgeNetfilterMissing(exec: Executor, labs: readonly Lab[]): Promise<string[]> {
+  const needing = labs.filter((lab) => !(lab.requires ?? []).includes('br_netfilter') && usesBridgeSysctls(lab));
+  if (needing.length === 0) return [];
+  const r = await exec.run(['test', '-e', '/proc/sys/net/bridge/bridge-nf-call-iptables']);
+  return r.code === 0 ? [] : needing.map((l) => l.id);
+}
+
+function usesBridgeSysctls(lab: Lab): boolean {
+  const words = [
+    ...Object.values(lab.topology.nodes).flatMap((n) => Object.keys(n.sysctls ?? {})),
+    ...[...(lab.topology.setup ?? []), ...lab.steps.flatMap((s) => s.run ?? [])].flatMap((c) => (c.argv[0] === 'sysctl' ? c.argv : [])),
+  ];
+  return words.some((w) => /^net[./]bridge[./]/.test(w));
+}
+
+/**
+ * After the lab's set-up: no node may hold rules in the legacy backend. nflab reads counters and
+ * traces from nf_tables (with the host's tools); a node whose own `iptables` is iptables-legacy (a
+ * container image of the user's choice) would put the lab's rules where nothing observes them.
+ */
+export async function assertNoLegacyRulesInNodes(exec: Executor, nodes: readonly string[], wrap: (node: string, argv: string[]) => string[]): Promise<void> {
+  const found = (await Promise.all(nodes.map(async (node) => [node, await legacyRules(exec, (argv) => wrap(node, argv))] as const))).filter(([, d]) => d !== undefined);
+  if (found.length === 0) return;
+  throw new EnvError(`iptables rules in the legacy backend inside the lab (${found.map(([n, d]) => `node ${n}: ${d}`).join('; ')}): nflab counts and traces nf_tables rules, so the lab's verdicts would be about a rule set its commands did not write`,
+    'run the lab with iptables-nft in every node: leave out --image (nflab\'s image uses the host\'s iptables-nft) or use an image whose iptables is iptables-nft');
 }

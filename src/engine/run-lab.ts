@@ -8,6 +8,7 @@ import { runStep } from './step.ts';
 import { missingFeature } from '../lab/features.ts';
 import type { RunRecord } from './journal.ts';
 import { EnvError } from '../errors.ts';
+import { assertNoLegacyRulesInNodes } from './preflight.ts';
 
 export interface RunOptions {
   exec: Executor;
@@ -34,6 +35,9 @@ export interface RunOutcome {
   kept?: { record: RunRecord; sandbox: Sandbox };
 }
 
+/** The target's kernel lacks a feature the lab requires: a skip with the reason, never a failure. */
+class LabSkipped extends Error {}
+
 export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome> {
   const started = Date.now();
   const sandbox = new Sandbox(lab, options.exec, { driver: options.driver, image: options.image, kept: options.keepAfterStep !== undefined });
@@ -46,17 +50,15 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   let kept: RunOutcome['kept'];
   try {
     const builtAt = Date.now();
-    await sandbox.build();
-    options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
-    const hostNode = Object.keys(lab.topology.nodes).find((n) => sandbox.kindOf(n) === 'netns')!;
-    for (const feature of lab.requires ?? []) {
-      const reason = await missingFeature(options.exec, (argv) => sandbox.wrap(hostNode, argv), feature);
-      if (reason) {
-        report.status = 'skipped';
-        report.reason = reason;
-        return { report };
+    await sandbox.build(async () => {
+      const hostNode = Object.keys(lab.topology.nodes).find((n) => sandbox.kindOf(n) === 'netns')!;
+      for (const feature of lab.requires ?? []) {
+        const reason = await missingFeature(options.exec, (argv) => sandbox.wrap(hostNode, argv), feature);
+        if (reason) throw new LabSkipped(reason);
       }
-    }
+    });
+    await assertNoLegacyRulesInNodes(options.exec, sandbox.plan.nodes, (node, argv) => sandbox.observerWrap(node, argv));
+    options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
     const lastStep = Math.min(options.keepAfterStep ?? lab.steps.length, lab.steps.length);
     for (let i = 0; i < lastStep; i++) {
       if (aborted()) throw new Error('interrupted');
@@ -69,10 +71,16 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     if (report.steps.some((s) => s.status === 'failed')) report.status = 'failed';
     if (options.keepAfterStep !== undefined) kept = { record: sandbox.keep(lastStep), sandbox };
   } catch (err) {
-    // The environment cannot run the lab (no Docker engine, ...): that is exit 3, not a verdict.
-    if (err instanceof EnvError) { await sandbox.teardown(); throw err; }
-    report.status = 'failed';
-    report.reason = aborted() ? 'interrupted' : (err as Error).message;
+    if (err instanceof LabSkipped) {
+      report.status = 'skipped';
+      report.reason = err.message;
+    } else {
+      // The environment cannot run the lab (no Docker engine, ...): that is exit 3, not a verdict.
+      // (Unless the user interrupted: killing the observers then looks like an environment problem.)
+    if (err instanceof EnvError && !aborted()) { await sandbox.teardown(); throw err; }
+      report.status = 'failed';
+      report.reason = aborted() ? 'interrupted' : (err as Error).message;
+    }
   } finally {
     if (!kept) await sandbox.teardown();
     report.durationMs = Date.now() - started;

@@ -1,17 +1,31 @@
 // One step: start the observers its checks need, apply its commands, drive its traffic, read
 // the evidence, and judge every check.
-import type { Check, Step, Traffic } from '../lab/types.ts';
+import type { Check, PingTraffic, Step, Traffic } from '../lab/types.ts';
 import type { CheckReport, CommandReport, StepReport } from '../report/types.ts';
 import type { Sandbox } from './sandbox.ts';
 import { startCapture, type Capture } from '../observe/capture.ts';
 import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
-import { runTraffic, trafficKey } from '../traffic/run.ts';
-import { captureKey, evaluate, outputKey, type StepObservations } from '../check/evaluate.ts';
+import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
+import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
+import { reachKey, runReach } from '../traffic/reach.ts';
+import { captureKey, evaluate, outputKey, recentKey, type StepObservations } from '../check/evaluate.ts';
+import { parseXtRecent } from '../observe/parse-xt-recent.ts';
+import { startPathTraces, traceTargets } from './path-traces.ts';
 
-/** Traffic a step sends: its explicit `send` list, then the traffic of its reachability checks. */
+/** Traffic a check sends or refers to (a counter or recent check may name traffic of its step). */
+function checkTraffic(c: Check): Traffic[] {
+  switch (c.kind) {
+    case 'ping': case 'tcp': case 'distribution': case 'sticky': return [c.traffic];
+    case 'counter': return c.answersOf ? [c.answersOf.traffic] : [];
+    case 'recent': return c.chosenBy ? [c.chosenBy] : [];
+    default: return [];
+  }
+}
+
+/** Traffic a step sends: its explicit `send` list, then the traffic of its checks. */
 export function stepTraffic(step: Step): Traffic[] {
-  const all = [...(step.send ?? []), ...(step.expect ?? []).flatMap((c) => (c.kind === 'ping' || c.kind === 'tcp' ? [c.traffic] : []))];
+  const all = [...(step.send ?? []), ...(step.expect ?? []).flatMap(checkTraffic)];
   const seen = new Set<string>();
   return all.filter((t) => !seen.has(trafficKey(t)) && seen.add(trafficKey(t)));
 }
@@ -20,10 +34,15 @@ function nodesFor(checks: Check[], kind: 'counter' | 'conntrack'): string[] {
   return [...new Set(checks.flatMap((c) => (c.kind === kind ? [c.node] : [])))];
 }
 
-export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boolean): Promise<StepReport> {
+export interface RunStepOptions {
+  /** false: leave the step's commands out and only observe and judge (nflab check on a lab that is up). */
+  applyCommands?: boolean;
+}
+
+export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boolean, options: RunStepOptions = {}): Promise<StepReport> {
   const started = Date.now();
   const checks = step.expect ?? [];
-  const obs: StepObservations = { traffic: new Map(), captures: new Map(), countersBefore: new Map(), countersAfter: new Map(), conntrack: new Map(), outputs: new Map() };
+  const obs: StepObservations = { traffic: new Map(), captures: new Map(), countersBefore: new Map(), countersAfter: new Map(), conntrack: new Map(), outputs: new Map(), recent: new Map(), reach: new Map() };
   const commands: CommandReport[] = [];
   const failures: CheckReport[] = [];
 
@@ -36,7 +55,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
 
   // Commands first: observers measure the step's traffic. (Commands can also reset counters:
   // `iptables -P` on the nf_tables backend zeroes the chain's policy counter.)
-  for (const command of step.run ?? []) {
+  for (const command of options.applyCommands === false ? [] : step.run ?? []) {
     if (aborted()) throw new Error('interrupted');
     const r = await sandbox.run(command);
     const report: CommandReport = { node: command.node, display: sandbox.display(command), exitCode: r.code, ...(r.stdout.trim() || r.stderr.trim() ? { output: (r.stdout + r.stderr).trim() } : {}) };
@@ -47,23 +66,40 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     }
   }
   await readCounters(obs.countersBefore);
-  const captures: Capture[] = await Promise.all(captureTargets.map((c) =>
-    startCapture(sandbox.exec, (argv) => sandbox.observerWrap(c.node, argv), c.node, c.iface)));
+  // Tracing is on only from here to the end of the traffic (path checks).
+  const traces = await startPathTraces(sandbox, traceTargets(checks));
+  let captures: Capture[] = [];
   try {
+    captures = await Promise.all(captureTargets.map((c) =>
+      startCapture(sandbox.exec, (argv) => sandbox.observerWrap(c.node, argv), c.node, c.iface)));
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Error('interrupted');
-      const result = await runTraffic(sandbox.exec, (node, argv) => sandbox.wrap(node, argv), (node, argv) => sandbox.display({ node, argv }), t);
+      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, t) : undefined;
+      const result = await runTraffic(sandbox.exec, (node, argv) => sandbox.wrap(node, argv), (node, argv) => sandbox.display({ node, argv }), t, { stopEarly });
       obs.traffic.set(trafficKey(t), result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
+    // Reachability at scale: many pings, a bounded number of source nodes at a time.
+    for (const c of checks) {
+      if (c.kind !== 'all-pairs' && c.kind !== 'all-reach') continue;
+      if (aborted()) throw new Error('interrupted');
+      if (obs.reach!.has(reachKey(c))) continue;
+      // sandbox.enter: the pings need only the node's network namespace (nsenter costs half of `ip netns exec`).
+      const result = await runReach(sandbox.exec, (node, argv) => sandbox.enter(node, argv), (node, argv) => sandbox.display({ node, argv }), c);
+      obs.reach!.set(reachKey(c), result);
+      const replies = result.outcomes.filter((o) => o.code === 0).length;
+      commands.push({ node: c.kind === 'all-reach' ? c.from[0]! : Object.keys(c.nodes)[0]!, display: `${result.display}   # one of ${result.outcomes.length} pings, ${result.parallel} nodes at a time`, exitCode: null, output: `${replies} of ${result.outcomes.length} pings answered in ${(result.ms / 1000).toFixed(2)} s` });
+    }
   } finally {
     await Promise.all(captures.map(async (c) => obs.captures.set(captureKey(c.node, c.iface), await c.stop())));
+    obs.traces = await traces.stop();
   }
   await readCounters(obs.countersAfter);
   await Promise.all(nodesFor(checks, 'conntrack').map(async (node) => {
     const r = await sandbox.exec.run(sandbox.wrap(node, ['conntrack', '-L']));
     obs.conntrack.set(node, parseConntrack(r.stdout));
   }));
+  await readRecentLists(sandbox, checks, obs);
   for (const c of checks) {
     if (c.kind !== 'output') continue;
     obs.outputs.set(outputKey(c.command.node, c.command.argv), await sandbox.run(c.command));
@@ -80,8 +116,63 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   };
 }
 
+/**
+ * A ping whose every check expects it to fail (with no particular error text) need not wait for its
+ * timeout once iptables has silently dropped as many packets as it sent requests: a dropped request
+ * is never answered. The drop counters (DROP policies, -j DROP rules) of the host nodes and of the
+ * step's counter nodes are read now, before the ping, and then polled while it waits. Only for a
+ * ping from a namespace node (ip netns exec hands SIGINT to ping; a docker exec client does not),
+ * and the verdicts stay what waiting would give: transmitted N, received 0, and no later packet.
+ */
+async function dropEvidence(sandbox: Sandbox, checks: Check[], t: PingTraffic): Promise<StopEarly | undefined> {
+  const key = trafficKey(t);
+  const mine = checks.filter((c) => checkTraffic(c).some((x) => trafficKey(x) === key));
+  if (mine.length === 0 || !mine.every((c) => c.kind === 'ping' && c.expect === 'fails' && !c.error)) return undefined;
+  if (sandbox.kindOf(t.from) !== 'netns') return undefined;
+  const nodes = [...new Set([
+    ...Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => node),
+    ...nodesFor(checks, 'counter'),
+  ])];
+  if (nodes.length === 0 || nodes.length > 8) return undefined;
+  const read = async (node: string) => dropCounters(parseIptablesSave((await sandbox.exec.run(sandbox.enter(node, ['iptables-save', '-c']))).stdout));
+  const before = new Map(await Promise.all(nodes.map(async (node) => [node, await read(node)] as const)));
+  const sent = t.count ?? 1;
+  return {
+    everyMs: 20,
+    async decide() {
+      const grown = (await Promise.all(nodes.map(async (node) => dropsBetween(before.get(node)!, await read(node)).map((d) => ({ node, ...d }))))).flat();
+      const dropped = grown.reduce((n, d) => n + d.packets, 0);
+      if (dropped < sent) return undefined;
+      return `${grown.map((d) => `${d.what} on ${d.node} counted ${d.packets} dropped packet${d.packets === 1 ? '' : 's'}`).join(', ')}, as many as the ${sent} echo request${sent === 1 ? '' : 's'} sent`;
+    },
+  };
+}
+
+/** xt_recent lists the checks ask about, read from /proc/net/xt_recent inside the node's namespace. */
+async function readRecentLists(sandbox: Sandbox, checks: Check[], obs: StepObservations): Promise<void> {
+  const wanted = new Map<string, { node: string; list: string }>();
+  for (const c of checks) {
+    if (c.kind !== 'recent') continue;
+    for (const list of typeof c.lists === 'string' ? [c.lists] : Object.values(c.lists)) wanted.set(recentKey(c.node, list), { node: c.node, list });
+  }
+  await Promise.all([...wanted].map(async ([key, { node, list }]) => {
+    const r = await sandbox.exec.run(sandbox.wrap(node, ['cat', `/proc/net/xt_recent/${list}`]));
+    if (r.code !== 0) {
+      const missing = /No such file/.test(r.stderr);
+      obs.recent!.set(key, { error: missing ? `no list ${list} (no -m recent rule with --name ${list} exists)` : r.stderr.trim() });
+      return;
+    }
+    try {
+      obs.recent!.set(key, { entries: parseXtRecent(r.stdout) });
+    } catch (err) {
+      obs.recent!.set(key, { error: (err as Error).message });
+    }
+  }));
+}
+
 function summarizeTraffic(result: Awaited<ReturnType<typeof runTraffic>>): string {
   if (result.ping) return result.ping.output.trim();
+  if (result.udp) return result.udp.map((u) => `${u.output || 'sent'}${u.exitCode !== 0 ? ` (exit ${u.exitCode})` : ''}`).join('\n');
   const outcomes = result.tcp ?? [];
   if (outcomes.length === 1) return outcomes[0]!.output.trim();
   const counts = new Map<string, number>();

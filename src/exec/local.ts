@@ -78,5 +78,12 @@ export class LocalExecutor implements Executor {
 
 /** Kill every child this process started and is still waiting for (used on SIGINT/SIGTERM). */
 export function killLiveChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
-  for (const child of live) if (child.exitCode === null) child.kill(signal);
+  for (const child of live) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    // A child that leads a process group of its own (GNU timeout does, for the tracer's
+    // xtables-monitor) has children that would outlive it and keep its output open, so that the
+    // run waiting for it never ends: end the whole group. A child that leads no group: ESRCH.
+    if (child.pid !== undefined) try { process.kill(-child.pid, signal); } catch { /* not a group leader */ }
+    child.kill(signal);
+  }
 }

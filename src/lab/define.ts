@@ -1,6 +1,6 @@
 // The vocabulary a lab author writes with. Each helper returns plain data (src/lab/types.ts).
 import type {
-  Check, Command, CountExpectation, Lab, PacketMatch, PingTraffic, TcpTraffic, TupleMatch,
+  Check, Command, CountExpectation, Lab, PacketMatch, PathFilter, PingTraffic, TcpTraffic, TupleMatch, UdpTraffic,
 } from './types.ts';
 import { splitWords } from './words.ts';
 
@@ -46,10 +46,53 @@ export function tcp(from: string, to: string, port: number, options: Omit<TcpTra
     refused: (description?: string) => check('refused', { description }),
     timesOut: (description?: string) => check('timeout', { description }),
     unreachable: (description?: string) => check('unreachable', { description }),
+    /** The connections spread over backends in these shares, within N·p ± 4·sqrt(N·p(1−p)) each. */
+    spreads: (shares: Record<string, number>, options: { sigmas?: number; description?: string } = {}): Check =>
+      ({ kind: 'distribution', traffic, shares, ...options }),
+    /** Every connection is answered by the same backend (optionally one of `among`). */
+    sticks: (options: { among?: string[]; description?: string } = {}): Check => ({ kind: 'sticky', traffic, ...options }),
+  };
+}
+
+/** UDP datagrams sent with socat, for a step's `send` list: `udp('c1', '198.51.100.8', 53, { sourcePort: 33894 })`. */
+export function udp(from: string, to: string, port: number, options: Omit<UdpTraffic, 'kind' | 'from' | 'to' | 'port'> = {}): UdpTraffic {
+  return { kind: 'udp', from, to, port, ...options };
+}
+
+/** Every node pings every other node's address: `allPairs({ c1: '10.80.0.2', c2: '10.80.0.3' }).succeed()`.
+ * Sources run `parallel` at a time (default 2 × CPUs), each sending its pings at once. */
+export function allPairs(nodes: Record<string, string>, options: { parallel?: number; wait?: number } = {}) {
+  return {
+    succeed: (description?: string): Check => ({ kind: 'all-pairs', nodes, expect: 'succeeds', ...options, description }),
+    fail: (description?: string): Check => ({ kind: 'all-pairs', nodes, expect: 'fails', ...options, description }),
+  };
+}
+
+/** Each node of `from` pings `to` once: `allReach(containers, '10.80.0.1').succeeds('everyone reaches the gateway')`. */
+export function allReach(from: string[], to: string, options: { parallel?: number; wait?: number } = {}) {
+  return {
+    succeeds: (description?: string): Check => ({ kind: 'all-reach', from, to, expect: 'succeeds', ...options, description }),
+    fails: (description?: string): Check => ({ kind: 'all-reach', from, to, expect: 'fails', ...options, description }),
   };
 }
 
 // ---- observations during the step ----------------------------------------------------------------
+
+type PathOptions = { exact?: boolean; packet?: 'first' | 'each' | number; notThrough?: string[]; rule?: string; description?: string };
+
+/**
+ * The path packets take through a node's tables and chains, traced while the step's traffic runs:
+ * `path('host', { proto: 'icmp', src: '10.55.66.2' }).through(['nat PREROUTING: DNAT', 'filter FORWARD: policy DROP'])`.
+ * A hop is `<table> <CHAIN>: <target>` (`: policy DROP` when the policy decided), or `<table> <CHAIN>` for any hop of that chain.
+ */
+export function path(node: string, filter: PathFilter = {}) {
+  return {
+    /** The packet goes through these hops in this order (others may come between, unless `exact`). */
+    through: (hops: string[], options: PathOptions = {}): Check => ({ kind: 'path', node, filter, through: hops, ...options }),
+    /** The packet goes through none of these hops. */
+    notThrough: (hops: string[], options: Omit<PathOptions, 'exact' | 'notThrough'> = {}): Check => ({ kind: 'path', node, filter, notThrough: hops, ...options }),
+  };
+}
 
 /** Packets captured with tcpdump on an interface of a node while the step's traffic ran. */
 export function packets(node: string, iface: string, match: PacketMatch = {}) {
@@ -68,6 +111,17 @@ export function rule(node: string, tableChain: string, words: string) {
   const [table, chain] = splitTableChain(tableChain);
   return {
     delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', node, table, chain, rule: words, ...delta, description }),
+    /** The rule counts as many packets as `answeredBy` answered connections of `traffic` (NAT rules count connections). */
+    countsAnswers: (traffic: TcpTraffic, answeredBy: string, description?: string): Check =>
+      ({ kind: 'counter', node, table, chain, rule: words, answersOf: { traffic, answeredBy }, description }),
+  };
+}
+
+/** The summed delta of several rules of one chain, each written as for rule(). */
+export function rules(node: string, tableChain: string, words: string[]) {
+  const [table, chain] = splitTableChain(tableChain);
+  return {
+    delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', node, table, chain, rules: words, ...delta, description }),
   };
 }
 
@@ -80,12 +134,28 @@ export function policy(node: string, tableChain: string) {
 }
 
 /** Conntrack entries of a node after the step's traffic. */
-export function conntrack(node: string, match: { proto?: string; orig?: TupleMatch; reply?: TupleMatch } = {}) {
+export function conntrack(node: string, match: { proto?: string; orig?: TupleMatch; reply?: TupleMatch; mark?: number } = {}) {
   const check = (count: CountExpectation, description?: string): Check => ({ kind: 'conntrack', node, ...match, count, description });
   return {
     present: (description?: string) => check({ min: 1 }, description),
     count: (count: CountExpectation, description?: string) => check(count, description),
     absent: (description?: string) => check(0, description),
+  };
+}
+
+/**
+ * Entries of xt_recent lists on a node after the traffic: one list by name, or one list per backend
+ * node, e.g. `recent('node', { p1: 'KUBE-SEP-…', p2: … }).has('10.244.0.10', { chosenBy: traffic })`.
+ */
+export function recent(node: string, lists: string | Record<string, string>) {
+  return {
+    /** The list holds the address; with per-backend lists, only the list of the backend that answered `chosenBy`. */
+    has: (address: string, options: { chosenBy?: TcpTraffic; description?: string } = {}): Check =>
+      ({ kind: 'recent', node, lists, expect: 'has', address, ...options }),
+    /** No list holds the address. */
+    lacks: (address: string, description?: string): Check => ({ kind: 'recent', node, lists, expect: 'lacks', address, description }),
+    /** The lists hold no entry at all. */
+    empty: (description?: string): Check => ({ kind: 'recent', node, lists, expect: 'empty', description }),
   };
 }
 

@@ -1,5 +1,6 @@
 // The lab model: plain data that the engine builds, runs, shows, exports and renders.
 // Everything here is JSON-serialisable so a lab can be printed, diffed and validated.
+import type { ProxyOptions, Service } from '../k8s/service.ts';
 
 /** A command is an argv array bound to a node, never a shell string. */
 export interface Command {
@@ -36,11 +37,24 @@ export interface NodeSpec {
   listen?: number[];
   /** Realise this node with a specific driver regardless of the run's choice. */
   driver?: DriverKind;
+  /** Permanent neighbour (ARP) entries, added after the links are up. The kernel's ARP table is
+   * shared by all namespaces and holds 1024 learned entries (gc_thresh3); permanent entries do not
+   * count, so large generated topologies pin them instead of learning them. */
+  neighbors?: NeighborSpec[];
+}
+
+export interface NeighborSpec {
+  address: string;
+  /** Link-layer address, e.g. 02:00:00:00:00:01. */
+  mac: string;
+  dev: string;
 }
 
 export interface BridgeSpec {
   node: string;
   addresses?: string[];
+  /** A fixed MAC (otherwise the bridge takes the lowest MAC of its ports, which changes as ports join). */
+  mac?: string;
 }
 
 export interface LinkEnd {
@@ -50,6 +64,8 @@ export interface LinkEnd {
   addresses?: string[];
   /** Enslave this end to a bridge of the same node. */
   bridge?: string;
+  /** A fixed MAC address for this end (set before it goes up). */
+  mac?: string;
 }
 
 export interface LinkSpec {
@@ -88,7 +104,18 @@ export interface TcpTraffic {
   timeout?: number;
 }
 
-export type Traffic = PingTraffic | TcpTraffic;
+/** Datagrams sent with socat (no answer expected): NAT and conntrack of UDP flows. */
+export interface UdpTraffic {
+  kind: 'udp';
+  from: string;
+  to: string;
+  port: number;
+  sourcePort?: number;
+  /** How many datagrams, one socat run each (default 1). */
+  count?: number;
+}
+
+export type Traffic = PingTraffic | TcpTraffic | UdpTraffic;
 
 // ---- checks ----------------------------------------------------------------------------------
 
@@ -108,6 +135,16 @@ export interface Range {
   max?: number;
 }
 export type CountExpectation = number | Range;
+
+/** Packets a path check traces: everything given must match. */
+export interface PathFilter {
+  proto?: 'icmp' | 'tcp' | 'udp';
+  /** IPv4 address or CIDR. */
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+}
 
 export interface TupleMatch {
   src?: string;
@@ -151,8 +188,66 @@ export type Check =
       chain: string;
       /** Words of the rule as the lab wrote it; matched as an ordered subset of the saved rule. Absent: the chain policy. */
       rule?: string;
+      /** Several rules (each written as for `rule`, each matching one rule): their deltas are summed. */
+      rules?: string[];
       packets?: CountExpectation;
       bytes?: CountExpectation;
+      /** The packet delta equals the number of connections of `traffic` (sent in the same step) that `answeredBy` answered. */
+      answersOf?: { traffic: TcpTraffic; answeredBy: string };
+    }
+  | {
+      /** How new connections spread over backends (kube-proxy's `statistic --mode random`). */
+      kind: 'distribution';
+      description?: string;
+      traffic: TcpTraffic;
+      /** Expected share per backend node (summing to 1); every connection must be answered by one of them. */
+      shares: Record<string, number>;
+      /** Each count must lie within N·p ± sigmas·sqrt(N·p(1−p)); default 4. */
+      sigmas?: number;
+    }
+  | {
+      /** Every connection of the traffic answered by one and the same backend (which one is random). */
+      kind: 'sticky';
+      description?: string;
+      traffic: TcpTraffic;
+      /** The backend must be one of these nodes. */
+      among?: string[];
+    }
+  | {
+      /** Entries of xt_recent lists (/proc/net/xt_recent/<list>) of a node, read after the traffic. */
+      kind: 'recent';
+      description?: string;
+      node: string;
+      /** One list by name, or one list per backend node (node → list), e.g. kube-proxy's KUBE-SEP-* lists. */
+      lists: string | Record<string, string>;
+      /** 'has': the list (with `chosenBy`: only the chosen backend's list) holds `address`; 'lacks': no list does; 'empty': no entries at all. */
+      expect: 'has' | 'lacks' | 'empty';
+      address?: string;
+      /** With per-backend lists: the traffic (same step) whose single answering backend names the list that must hold `address`. */
+      chosenBy?: TcpTraffic;
+    }
+  | {
+      /** Every node pings every other node's address (node → address), one ping each, at most
+       * `parallel` source nodes at a time (each sends its pings concurrently). */
+      kind: 'all-pairs';
+      description?: string;
+      nodes: Record<string, string>;
+      /** 'succeeds': every pair gets a reply; 'fails': no pair does. */
+      expect: 'succeeds' | 'fails';
+      /** Source nodes pinging at once (default 2 × CPUs of the target). */
+      parallel?: number;
+      /** Seconds to wait for each reply (ping -W, default 1). */
+      wait?: number;
+    }
+  | {
+      /** Each node of `from` pings `to` once (e.g. every container its gateway), at most `parallel` at a time. */
+      kind: 'all-reach';
+      description?: string;
+      from: string[];
+      to: string;
+      expect: 'succeeds' | 'fails';
+      parallel?: number;
+      wait?: number;
     }
   | {
       kind: 'conntrack';
@@ -161,8 +256,29 @@ export type Check =
       proto?: string;
       orig?: TupleMatch;
       reply?: TupleMatch;
+      /** The entry's conntrack mark (CONNMARK), compared as a number: 16384 and 0x4000 are the same. */
+      mark?: number;
       /** How many matching entries: 0 asserts absence. */
       count: CountExpectation;
+    }
+  | {
+      /** The tables, chains and rules packets went through in one node, traced while the step's traffic ran. */
+      kind: 'path';
+      description?: string;
+      node: string;
+      /** Which packets to trace (as they enter the node, before any NAT there). */
+      filter: PathFilter;
+      /** Hops the packet goes through, in this order: `nat PREROUTING: DNAT`, `filter FORWARD: policy DROP`,
+       * `bridge filter FORWARD: ACCEPT`; `<table> <CHAIN>` alone is any hop of that chain. */
+      through?: string[];
+      /** The packet's hops are exactly `through`, nothing else. */
+      exact?: boolean;
+      /** Hops the packet must not go through (same forms as `through`). */
+      notThrough?: string[];
+      /** Which traced packets are judged: the first (default), each one, or the n-th (1-based). */
+      packet?: 'first' | 'each' | number;
+      /** Words of a rule (ordered subset, as counter checks match) that one hop of the packet matched. */
+      rule?: string;
     }
   | {
       kind: 'output';
@@ -193,6 +309,13 @@ export interface LabSource {
 
 export type DriverKind = 'netns' | 'docker';
 
+/** The Services of a kube-proxy lab, the node whose iptables hold their rules, and the rendering options. */
+export interface KubeProxySpec {
+  node: string;
+  services: Service[];
+  options: ProxyOptions;
+}
+
 export interface Lab {
   id: string;
   title: string;
@@ -202,6 +325,9 @@ export interface Lab {
   steps: Step[];
   /** Kernel features the lab needs; missing ones make the lab a skip with the reason. */
   requires?: string[];
+  /** Kubernetes Services whose kube-proxy rules the lab loads (with kubeProxyRules() in its setup);
+   * `nflab show` prints those rules as iptables-save does. */
+  kubeProxy?: KubeProxySpec;
   /** Where the lab came from on disk (filled in by the loader). */
   file?: string;
 }

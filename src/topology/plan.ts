@@ -31,6 +31,7 @@ export function planTopology(topology: Topology): TopologyPlan {
   }
   for (const [bridge, spec] of Object.entries(topology.bridges ?? {})) {
     ipOf(spec.node).push(['link', 'add', bridge, 'type', 'bridge']);
+    if (spec.mac) ipOf(spec.node).push(['link', 'set', bridge, 'address', spec.mac]);
   }
   const veths: VethPlan[] = topology.links.map((l) => ({ a: { node: l.a.node, name: l.a.name }, b: { node: l.b.node, name: l.b.name } }));
   for (const link of topology.links) {
@@ -45,6 +46,7 @@ export function planTopology(topology: Topology): TopologyPlan {
   for (const link of topology.links) {
     for (const end of [link.a, link.b]) {
       for (const cidr of end.addresses ?? []) ipOf(end.node).push(['addr', 'add', cidr, 'dev', end.name]);
+      if (end.mac) ipOf(end.node).push(['link', 'set', end.name, 'address', end.mac]);
       ipOf(end.node).push(['link', 'set', end.name, 'up']);
     }
   }
@@ -55,6 +57,8 @@ export function planTopology(topology: Topology): TopologyPlan {
     for (const route of spec.routes ?? []) {
       ipOf(node).push(['route', 'add', route.to, ...(route.via ? ['via', route.via] : []), ...(route.dev ? ['dev', route.dev] : []), ...(route.extra ?? [])]);
     }
+    // Last: taking a link down flushes even permanent entries, so they go in once every link is up.
+    for (const n of spec.neighbors ?? []) ipOf(node).push(['neigh', 'replace', n.address, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent']);
   }
   const listeners = Object.entries(topology.nodes).flatMap(([node, spec]) => (spec.listen ?? []).map((port) => ({ node, port })));
   return { nodes, veths, perNode, setup: topology.setup ?? [], listeners };
