@@ -38,6 +38,24 @@ function namespacesWith(prefix: string): string[] {
 }
 
 /** Processes whose session is `sid` (field 6 of /proc/<pid>/stat, after the command name). */
+/** A killed process may still be exiting under load: wait (at most 5 s) for the session to empty,
+ * and name what stays. */
+async function lingeringInSession(sid: number): Promise<string[]> {
+  const deadline = Date.now() + 5000;
+  let pids = processesOfSession(sid);
+  while (pids.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    pids = processesOfSession(sid);
+  }
+  return pids.map((pid) => {
+    try {
+      return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`;
+    } catch {
+      return `${pid} (gone)`;
+    }
+  }).filter((p) => !p.endsWith('(gone)'));
+}
+
 function processesOfSession(sid: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -100,7 +118,7 @@ for (const id of ['01', '02', '03']) {
     t.regex(script.out, new RegExp(`${got.filter((v) => v.verdict === 'PASS').length} checks passed, ${got.filter((v) => v.verdict === 'FAIL').length} failed`));
 
     t.deepEqual(namespacesWith(p), []);
-    t.deepEqual(processesOfSession(script.sid), []);
+    t.deepEqual(await lingeringInSession(script.sid), []);
   });
 }
 
@@ -141,7 +159,7 @@ export default defineLab({
   t.deepEqual(scriptVerdicts(script.out).map((v) => v.verdict), report.labs[0]!.steps[0]!.checks.map((c) => (c.status === 'met' ? 'PASS' : 'FAIL')));
   t.deepEqual(scriptVerdicts(script.out).map((v) => v.verdict), ['PASS', 'FAIL', 'PASS', 'PASS']);
   t.deepEqual(namespacesWith(p), []);
-  t.deepEqual(processesOfSession(script.sid), []);
+  t.deepEqual(await lingeringInSession(script.sid), []);
 });
 
 test.serial('the exported script tears down when it is stopped with SIGTERM in the middle of a step', async (t) => {
@@ -162,7 +180,7 @@ test.serial('the exported script tears down when it is stopped with SIGTERM in t
   t.true(seenNamespaces.length >= 4, `the namespaces existed while it ran: ${seenNamespaces.join(' ')}`);
   t.is(script.code, 143, script.out);
   t.deepEqual(namespacesWith(p), []);
-  t.deepEqual(processesOfSession(script.sid), []);
+  t.deepEqual(await lingeringInSession(script.sid), []);
 });
 
 test('every lab exports to a script that bash parses, with teardown trapped', async (t) => {

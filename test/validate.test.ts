@@ -1,7 +1,7 @@
 // Invalid labs are rejected before anything is created: exit 2, a message naming the lab, the
 // step or field, and the problem.
 import test from 'ava';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nflab } from './helpers/system.ts';
@@ -49,11 +49,22 @@ test('invalid lab files exit 2 through the CLI and create nothing', async (t) =>
   lab.topology.links[0]!.a.node = 'ghost';
   const file = join(dir, 'bad-lab.ts');
   writeFileSync(file, `import { defineLab } from 'nflab';\nexport default defineLab(${JSON.stringify(lab)});\n`);
-  const namespacesBefore = readdirSync('/run/netns').filter((n) => n.startsWith('nfl-')).length;
-  const r = await nflab(['run', file]);
+  // A run records what it will create before creating it (the journal): a private runtime
+  // directory that stays empty proves nothing was created, whatever other tests run meanwhile.
+  const runtime = join(dir, 'runtime');
+  const r = await nflab(['run', file], { env: { NFLAB_RUNTIME_DIR: runtime } });
   t.is(r.code, 2);
   t.regex(r.stderr, /lab t1 \(.*bad-lab\.ts\): topology\.links\[0\]\.a: field "node" names unknown node "ghost"/);
-  t.is(readdirSync('/run/netns').filter((n) => n.startsWith('nfl-')).length, namespacesBefore);
+  const journal = () => (existsSync(join(runtime, 'runs')) ? readdirSync(join(runtime, 'runs')) : []);
+  t.deepEqual(journal(), []);
+  // The control: the same directory does record a valid lab brought up.
+  const good = join(dir, 'good-lab.ts');
+  writeFileSync(good, `import { defineLab } from 'nflab';\nexport default defineLab(${JSON.stringify(valid())});\n`);
+  const up = await nflab(['up', good], { env: { NFLAB_RUNTIME_DIR: runtime } });
+  t.teardown(() => nflab(['down', 't1'], { env: { NFLAB_RUNTIME_DIR: runtime } }));
+  t.is(up.code, 0, up.stderr);
+  t.is(journal().length, 1);
+  t.is((await nflab(['down', 't1'], { env: { NFLAB_RUNTIME_DIR: runtime } })).code, 0);
 });
 
 test('duplicate lab ids are rejected', async (t) => {

@@ -1,5 +1,4 @@
 // Runs one lab from build to teardown. Teardown always happens unless the run is kept (up).
-import { release } from 'node:os';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { Executor } from '../exec/types.ts';
 import type { LabReport, StepReport } from '../report/types.ts';
@@ -44,11 +43,13 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, kernel: release(), steps: [],
+    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];
   try {
+    // The kernel that produced the evidence: the target's, which over SSH is not this machine's.
+    report.kernel = (await options.exec.run(['uname', '-r'])).stdout.trim() || undefined;
     const builtAt = Date.now();
     await sandbox.build(async () => {
       const hostNode = Object.keys(lab.topology.nodes).find((n) => sandbox.kindOf(n) === 'netns')!;
