@@ -10,8 +10,9 @@ const VIP = '172.17.8.101';
 const FAKE_VIP = '203.0.113.10';
 const CLUSTER_IP = '10.97.35.96';
 const BACKEND = { 'web-a': '10.244.0.4', 'web-b': '10.244.0.5' } as const;
-// Generous connect timeouts: the VM that has IPVS here runs under software emulation.
-const T = { timeout: 5 };
+// Generous waits: the VM that has IPVS here runs under software emulation, on a machine that may
+// be busy. They cost time only when a connection or a reply really is lost.
+const T = { timeout: 10 };
 
 export default defineLab({
   id: '12',
@@ -109,7 +110,7 @@ export default defineLab({
         cmd('director', `ipset add KUBE-CLUSTER-IP ${CLUSTER_IP},tcp:80`),
       ],
       expect: [
-        ping('client', CLUSTER_IP).succeeds('the ClusterIP answers ping: it is a local address of the node'),
+        ping('client', CLUSTER_IP, { wait: 5 }).succeeds('the ClusterIP answers ping: it is a local address of the node'),
         tcp('client', CLUSTER_IP, 80, { connections: 2, ...T }).spreads({ 'web-a': 0.5, 'web-b': 0.5 }, { sigmas: 0 }),
         output('director', 'ip addr show dev kube-ipvs0').includes(`inet ${CLUSTER_IP}/32 scope global kube-ipvs0`),
         output('director', 'ipvsadm -Ln').includes(`TCP  ${CLUSTER_IP}:80 rr`),
