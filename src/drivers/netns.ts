@@ -69,13 +69,18 @@ const PIDS_IN = 'cd /run/netns && stat -L -c "ns %i" "$@" 2>/dev/null; find /pro
 
 /** Processes still inside any of these namespaces, killed. */
 export async function killPidsIn(exec: DriverContext['exec'], names: string[]): Promise<void> {
-  const listed = (await exec.run(['sh', '-c', PIDS_IN, 'sh', ...names])).stdout.split('\n');
-  const inodes = new Set(listed.flatMap((l) => (l.startsWith('ns ') ? [`net:[${l.slice(3)}]`] : [])));
-  const pids = listed.flatMap((l) => {
-    const m = /^\/proc\/(\d+)\/ns\/net (\S+)$/.exec(l);
-    return m && inodes.has(m[2]!) ? [m[1]!] : [];
-  });
-  if (pids.length > 0) await exec.run(['kill', '-KILL', ...pids]);
+  // Again until none is left: a responder may fork a child for a connection between the listing
+  // and the kill, and that child would keep the namespace alive once its name is gone.
+  for (let round = 0; round < 5; round++) {
+    const listed = (await exec.run(['sh', '-c', PIDS_IN, 'sh', ...names])).stdout.split('\n');
+    const inodes = new Set(listed.flatMap((l) => (l.startsWith('ns ') ? [`net:[${l.slice(3)}]`] : [])));
+    const pids = listed.flatMap((l) => {
+      const m = /^\/proc\/(\d+)\/ns\/net (\S+)$/.exec(l);
+      return m && inodes.has(m[2]!) ? [m[1]!] : [];
+    });
+    if (pids.length === 0) return;
+    await exec.run(['kill', '-KILL', ...pids]);
+  }
 }
 
 /** Processes still inside a namespace (a responder, tcpdump) would keep it alive: end them first. */

@@ -1,7 +1,7 @@
 // Replays run records: removes what a run created, and nothing that is not in a record.
 import type { Executor } from '../exec/types.ts';
 import { isAlive, ownerAlive, readRecords, removeRecord, type RunRecord } from './journal.ts';
-import { killNamespacePids } from '../drivers/netns.ts';
+import { killPidsIn } from '../drivers/netns.ts';
 
 export interface RemoveOptions {
   /** Leave the record in place (the reaper removes it only once a later pass finds nothing). */
@@ -11,8 +11,10 @@ export interface RemoveOptions {
 export async function removeRun(exec: Executor, record: RunRecord, options: RemoveOptions = {}): Promise<string[]> {
   const removed: string[] = [];
   const present = new Set((await exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
-  await Promise.all((record.netns ?? []).filter((ns) => present.has(ns)).map(async (ns) => {
-    await killNamespacePids(exec, ns);
+  const names = (record.netns ?? []).filter((ns) => present.has(ns));
+  // Every process in them first (a process left inside keeps a namespace alive without its name).
+  if (names.length > 0) await killPidsIn(exec, names);
+  await Promise.all(names.map(async (ns) => {
     const r = await exec.run(['ip', 'netns', 'del', ns]);
     if (r.code === 0) removed.push(`namespace ${ns}`);
   }));
