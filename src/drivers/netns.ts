@@ -82,9 +82,3 @@ export async function killPidsIn(exec: DriverContext['exec'], names: string[]): 
     await exec.run(['kill', '-KILL', ...pids]);
   }
 }
-
-/** Processes still inside a namespace (a responder, tcpdump) would keep it alive: end them first. */
-export async function killNamespacePids(exec: DriverContext['exec'], name: string): Promise<void> {
-  const pids = (await exec.run(['ip', 'netns', 'pids', name])).stdout.split(/\s+/).filter(Boolean);
-  if (pids.length > 0) await exec.run(['kill', '-KILL', ...pids]);
-}
