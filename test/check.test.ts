@@ -3,7 +3,7 @@
 // script's command lines, pointed at the up run's real namespaces), and met afterwards.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { nflab, runNamespaces } from './helpers/system.ts';
+import { nflab, runNamespaces, jsonOf } from './helpers/system.ts';
 import { loadAllLabs } from '../src/lab/load.ts';
 import { commandDisplay } from '../src/exec/display.ts';
 import { quoteWord } from '../src/exec/quote.ts';
@@ -14,14 +14,14 @@ interface CheckJson { lab: string; runId: string; step: number; report: StepRepo
 test.serial('lab 02 up to step 1: step 2 is not met; after typing step 2\'s commands by hand it is met', async (t) => {
   const up = await nflab(['up', '02', '--step', '1', '--json']);
   t.is(up.code, 0, up.stderr);
-  const runId = (JSON.parse(up.stdout) as { runId: string }).runId;
+  const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
   t.true(runNamespaces(runId).length >= 3);
 
   // By run id: another lab 02 may be up on this machine at the same time.
   const before = await nflab(['check', runId, '--step', '2', '--json']);
   t.is(before.code, 1, before.stderr);
-  const notMet = JSON.parse(before.stdout) as CheckJson;
+  const notMet = jsonOf(before) as CheckJson;
   t.is(notMet.runId, runId);
   t.is(notMet.report.status, 'failed');
   t.true(notMet.report.checks.length > 0);
@@ -51,7 +51,7 @@ test.serial('lab 02 up to step 1: step 2 is not met; after typing step 2\'s comm
   // The next step still needs its own commands (FORWARD ACCEPT): the check says which are not met.
   const step3 = await nflab(['check', runId, '--step', '3', '--json']);
   t.is(step3.code, 1);
-  const s3 = JSON.parse(step3.stdout) as CheckJson;
+  const s3 = jsonOf(step3) as CheckJson;
   t.true(s3.report.checks.some((c) => c.status === 'met') && s3.report.checks.some((c) => c.status === 'not-met'), JSON.stringify(s3.report.checks.map((c) => [c.description, c.status])));
 
   const beyond = await nflab(['check', runId, '--step', '99']);

@@ -3,7 +3,7 @@
 // after it (interrupt.test.ts); here the watchdog is SIGKILLed first, as when everything is killed
 // at once, so that only the journal and `nflab clean` are left.
 import test from 'ava';
-import { containersOf, nflab, processesIn, rootState, runJournal, runNamespaces } from './helpers/system.ts';
+import { containersOf, nflab, processesIn, rootState, runJournal, runNamespaces, jsonOf } from './helpers/system.ts';
 import { assertNoResidue, killWatchdog, pinNamespaces, processGone, type Pinned } from './helpers/residue.ts';
 import type { ProcessRef } from '../src/engine/journal.ts';
 import { listLabs } from './helpers/interrupt.ts';
@@ -13,7 +13,7 @@ test.serial('clean removes a SIGKILLed run and leaves a kept lab alone; down rem
   const before = rootState();
   const up = await nflab(['up', '01', '--step', '1', '--json']);
   t.is(up.code, 0, up.stderr + up.stdout.split('\n').filter((l) => l.includes('not-met') || l.includes('reason')).join('\n'));
-  const keptRun = (JSON.parse(up.stdout) as { runId: string }).runId;
+  const keptRun = (jsonOf(up) as { runId: string }).runId;
   t.teardown(() => nflab(['down', keptRun]));
   t.is(runNamespaces(keptRun).length, 3, 'host, c1 and c2 stay up');
 

@@ -1,6 +1,6 @@
 // The command line as a person meets it: help on every command, list, show.
 import test from 'ava';
-import { nflab } from './helpers/system.ts';
+import { nflab, jsonOf } from './helpers/system.ts';
 
 test('every command has --help', async (t) => {
   for (const command of ['list', 'run', 'show', 'up', 'down', 'clean', 'image']) {
@@ -13,7 +13,7 @@ test('every command has --help', async (t) => {
 test('list --json names every numbered lab with its title and source', async (t) => {
   const r = await nflab(['list', '--json']);
   t.is(r.code, 0);
-  const { labs } = JSON.parse(r.stdout) as { labs: { id: string; title: string; source: { title: string }; steps: number }[] };
+  const { labs } = jsonOf(r) as { labs: { id: string; title: string; source: { title: string }; steps: number }[] };
   t.true(labs.length >= 3);
   t.deepEqual(labs.slice(0, 3).map((l) => l.id), ['01', '02', '03']);
   for (const lab of labs) t.true(lab.title.length > 0 && lab.source.title.length > 0 && lab.steps > 0);
@@ -27,4 +27,19 @@ test('show prints the exact commands of a lab, in the namespace form of the arti
   t.regex(r.stdout, /^ {2}ip netns exec host iptables -t nat -A PREROUTING -p tcp -m tcp --dport 2345 -j DNAT --to-destination 10\.55\.66\.2:8000$/m);
   t.regex(r.stdout, /^ {2}ip netns exec client socat -T2 - TCP:172\.17\.9\.103:2345,connect-timeout=2$/m);
   t.regex(r.stdout, /- a TCP connection from client to 172\.17\.9\.103:2345 connects, answered by c1, which sees client 172\.17\.9\.1/);
+});
+
+test('with --json an error is a JSON object on stdout too: a bad lab id (exit 2), an unreachable target (exit 3)', async (t) => {
+  const usage = await nflab(['run', 'no-such-lab', '--json']);
+  t.is(usage.code, 2);
+  t.like(JSON.parse(usage.stdout), { error: { exitCode: 2, kind: 'usage' } });
+  t.regex(JSON.parse(usage.stdout).error.message, /no lab "no-such-lab"/);
+  t.regex(usage.stderr, /no lab "no-such-lab"/);
+  // Port 1 on this machine's loopback: refused at once, no packet leaves the machine.
+  const env = await nflab(['run', '01', '--json', '--target', 'ssh://root@127.0.0.1:1']);
+  t.is(env.code, 3);
+  const { error } = JSON.parse(env.stdout) as { error: { exitCode: number; kind: string; message: string; fix: string } };
+  t.like(error, { exitCode: 3, kind: 'environment' });
+  t.regex(error.message, /ssh:\/\/root@127\.0\.0\.1:1/);
+  t.regex(error.fix, /sshd listens on port 1/);
 });

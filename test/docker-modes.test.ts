@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { containersOf, nflab, REPO, rootState, runNamespaces } from './helpers/system.ts';
+import { containersOf, nflab, REPO, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
 
@@ -18,8 +18,8 @@ test('labs 01-03 give the same verdict for every check with namespaces and with 
   const [netns, docker] = await Promise.all([nflab(['run', '01', '02', '03', '--json']), nflab(['run', '01', '02', '03', '--json', '--nodes', 'docker'])]);
   t.is(netns.code, 0, netns.stderr);
   t.is(docker.code, 0, docker.stderr);
-  const a = JSON.parse(netns.stdout) as RunReport;
-  const b = JSON.parse(docker.stdout) as RunReport;
+  const a = jsonOf(netns) as RunReport;
+  const b = jsonOf(docker) as RunReport;
   t.true(b.labs.every((l) => l.driver === 'docker'));
   t.deepEqual(verdicts(b), verdicts(a));
   t.true(verdicts(a).flatMap((l) => l.checks).length >= 50, 'every check of every lab is compared');
@@ -42,7 +42,7 @@ test('docker mode: a failing run and a run interrupted by SIGINT leave no contai
   const before = rootState();
   const failing = await nflab(['run', file, '--json', '--nodes', 'docker']);
   t.is(failing.code, 1);
-  const failedRun = (JSON.parse(failing.stdout) as RunReport).labs[0]!.runId;
+  const failedRun = (jsonOf(failing) as RunReport).labs[0]!.runId;
   t.deepEqual(containersOf(failedRun), []);
 
   let runId = '';

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { nflab, REPO } from './helpers/system.ts';
+import { nflab, REPO, jsonOf } from './helpers/system.ts';
 import { quoteWord } from '../src/exec/quote.ts';
 import type { RunReport } from '../src/report/types.ts';
 
@@ -93,7 +93,7 @@ for (const id of ['01', '02', '03']) {
   test.serial(`lab ${id}: the exported script reports the same verdict per check as nflab run, and leaves nothing behind`, async (t) => {
     const run = await nflab(['run', id, '--json']);
     t.true(run.stdout.startsWith('{'), `nflab run ${id} printed no report (exit ${run.code}): ${run.stderr}`);
-    const report = JSON.parse(run.stdout) as RunReport;
+    const report = jsonOf(run) as RunReport;
     const lab = report.labs[0]!;
 
     const file = join(dir, `${id}.sh`);
@@ -150,7 +150,7 @@ export default defineLab({
 `);
   const run = await nflab(['run', labFile, '--json']);
   t.is(run.code, 1);
-  const report = JSON.parse(run.stdout) as RunReport;
+  const report = jsonOf(run) as RunReport;
   const file = join(dir, '91.sh');
   t.is((await nflab(['export', labFile, '--out', file])).code, 0);
   const p = prefix();

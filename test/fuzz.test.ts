@@ -15,7 +15,7 @@ import { loadAllLabs } from '../src/lab/load.ts';
 import { validateLab } from '../src/lab/validate.ts';
 import { LabError } from '../src/errors.ts';
 import { showLab } from '../src/cli/show.ts';
-import { nflab, rootState, runNamespaces } from './helpers/system.ts';
+import { nflab, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import { describeCase, fuzzCase, labSource, type FuzzCase } from './helpers/mutate.ts';
 import { limiter, prng } from './helpers/interrupt.ts';
 import { processesNaming } from './helpers/residue.ts';
@@ -106,7 +106,7 @@ test(`a sample of ${CLI_SAMPLE} cases through the CLI: exit 2 before anything ex
     t.true(r.code === 0 || r.code === 1, `${label}: a normal run (exit ${r.code})\n${r.stderr}`);
     let runId = '';
     try {
-      runId = (JSON.parse(r.stdout) as RunReport).labs[0]?.runId ?? '';
+      runId = (jsonOf(r) as RunReport).labs[0]?.runId ?? '';
     } catch {
       t.fail(`${label}: the JSON report parses\n${r.stdout.slice(0, 500)}`);
     }

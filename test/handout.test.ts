@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { nflab, REPO } from './helpers/system.ts';
+import { nflab, REPO, jsonOf } from './helpers/system.ts';
 import { launchChromium, type Browser } from '../src/handout/pdf.ts';
 import { loadAllLabs } from '../src/lab/load.ts';
 import { handoutSlug } from '../src/handout/model.ts';
@@ -126,7 +126,7 @@ test.serial('a handout made with --run shows that run\'s evidence: every check m
 test.serial('--from-run: a saved run report is the evidence, in Markdown with the SVG beside it; a check not met is shown as not met', async (t) => {
   const run = await nflab(['run', '02', '--json']);
   t.is(run.code, 0, run.stderr);
-  const report = JSON.parse(run.stdout) as RunReport;
+  const report = jsonOf(run) as RunReport;
   const saved = join(dir, 'run-02.json');
   writeFileSync(saved, run.stdout);
   const out = join(dir, 'md');

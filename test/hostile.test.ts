@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateLab } from '../src/lab/validate.ts';
 import { LabError } from '../src/errors.ts';
-import { nflab } from './helpers/system.ts';
+import { nflab, jsonOf } from './helpers/system.ts';
 import { labSource } from './helpers/mutate.ts';
 import type { Lab } from '../src/lab/types.ts';
 
@@ -64,7 +64,7 @@ test('text with quotes, $(…) and unicode is handled literally: the lab runs an
   writeFileSync(join(dir, 'lab.ts'), labSource(lab));
   const r = await nflab(['run', join(dir, 'lab.ts'), '--json']);
   t.is(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout).labs[0];
+  const report = jsonOf(r).labs[0];
   t.is(report.title, lab.title);
   t.is(report.steps[0].title, lab.steps[0]!.title);
   t.is(report.steps[0].checks[0].description, '"; rm -rf / #');

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nflab, REPO } from './helpers/system.ts';
+import { nflab, REPO, jsonOf } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 import { toJunit } from '../src/report/junit.ts';
 
@@ -21,7 +21,7 @@ test('a real run with a check not met gives valid JUnit XML with one case per ch
   const r = await nflab(['run', lab, '--json', '--junit', xml]);
   t.is(r.code, 1);
   t.notThrows(() => validate(xml));
-  const report = JSON.parse(r.stdout) as RunReport;
+  const report = jsonOf(r) as RunReport;
   const text = readFileSync(xml, 'utf8');
   const checks = report.labs[0]!.steps.flatMap((s) => s.checks);
   t.is((text.match(/<testcase /g) ?? []).length, checks.length);

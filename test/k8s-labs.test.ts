@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nflab, runNamespaces } from './helpers/system.ts';
+import { nflab, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, LabReport, RunReport } from '../src/report/types.ts';
 import type { Check, Lab, TcpTraffic } from '../src/lab/types.ts';
 import { validateLab } from '../src/lab/validate.ts';
@@ -23,7 +23,7 @@ import { parseIptablesSave } from '../src/observe/parse-iptables-save.ts';
 
 async function runLabJson(t: import('ava').ExecutionContext, ref: string, expectedCode = 0): Promise<LabReport> {
   const r = await nflab(['run', ref, '--json']);
-  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  const lab = (jsonOf(r) as RunReport).labs[0]!;
   const notMet = lab.steps.flatMap((s, i) => s.checks.filter((c) => c.status === 'not-met').map((c) => `step ${i + 1}: ${c.description}\n  expected ${JSON.stringify(c.expected)}\n  observed ${JSON.stringify(c.observed)}`));
   t.is(r.code, expectedCode, [r.stderr, lab.reason ?? '', ...notMet].join('\n'));
   t.deepEqual(runNamespaces(lab.runId), [], 'the run left no namespace behind');

@@ -1,13 +1,13 @@
 // Runs labs 01-03 for real through the CLI and asserts on what the kernel did: packets seen,
 // counter deltas, conntrack tuples, and the client address a server saw.
 import test from 'ava';
-import { nflab } from './helpers/system.ts';
+import { nflab, jsonOf } from './helpers/system.ts';
 import type { CheckReport, RunReport } from '../src/report/types.ts';
 
 async function runJson(t: import('ava').ExecutionContext, ...labs: string[]): Promise<RunReport> {
   const r = await nflab(['run', ...labs, '--json']);
   t.is(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
-  return JSON.parse(r.stdout) as RunReport;
+  return jsonOf(r) as RunReport;
 }
 
 function check(report: RunReport, lab: string, step: number, description: string): CheckReport {
@@ -59,7 +59,7 @@ test('lab 03: DNAT keeps the client source; host-local access needs nat OUTPUT',
 
 test('run --json prints the documented shape with expected and observed on every check', async (t) => {
   const r = await nflab(['run', '01', '--json']);
-  const report = JSON.parse(r.stdout) as RunReport;
+  const report = jsonOf(r) as RunReport;
   t.deepEqual(Object.keys(report), ['labs']);
   for (const lab of report.labs) {
     t.truthy(lab.id && lab.title && ['passed', 'failed', 'skipped'].includes(lab.status));

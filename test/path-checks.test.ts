@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { nflab, REPO, rootState, runNamespaces } from './helpers/system.ts';
+import { nflab, REPO, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, RunReport } from '../src/report/types.ts';
 import type { Check, Lab } from '../src/lab/types.ts';
 import { validateLab } from '../src/lab/validate.ts';
@@ -45,7 +45,7 @@ function assertNoTracer(t: ExecutionContext, runId: string, when: string) {
 test('labs 01-03: the traced paths of a dropped, a masqueraded and a DNATed packet', async (t) => {
   const r = await nflab(['run', '01', '02', '03', '--json']);
   t.is(r.code, 0, r.stderr + r.stdout.slice(0, 3000));
-  const report = JSON.parse(r.stdout) as RunReport;
+  const report = jsonOf(r) as RunReport;
   t.true(report.labs.every((l) => l.status === 'passed'));
 
   // 01 step 1: the bridged echo request meets one chain, and its policy drops it.
@@ -74,9 +74,9 @@ test('tracing is on only during the step: no tracer table or rule remains in any
   const before = rootState();
   const up = await nflab(['up', '03', '--step', '4', '--json']);
   t.is(up.code, 0, up.stderr);
-  const runId = (JSON.parse(up.stdout) as { runId: string }).runId;
+  const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
-  const step4 = (JSON.parse(up.stdout) as RunReport).labs[0]!.steps[3]!;
+  const step4 = (jsonOf(up) as RunReport).labs[0]!.steps[3]!;
   t.true(step4.checks.filter((c) => c.kind === 'path').every((c) => c.status === 'met'), 'the path checks ran (and traced) in step 4');
   assertNoTracer(t, runId, 'after nflab up');
 
@@ -94,7 +94,7 @@ test('tracing is on only during the step: no tracer table or rule remains in any
 test('nflab trace shows each packet hook by hook, with the rule and the verdict, and --json the same paths', async (t) => {
   const up = await nflab(['up', '01', '--step', '1', '--json']);
   t.is(up.code, 0, up.stderr);
-  const runId = (JSON.parse(up.stdout) as { runId: string }).runId;
+  const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
 
   const text = await nflab(['trace', runId, '--step', '1']);
@@ -106,7 +106,7 @@ test('nflab trace shows each packet hook by hook, with the rule and the verdict,
 
   const json = await nflab(['trace', runId, '--step', '1', '--json']);
   t.is(json.code, 0);
-  const out = JSON.parse(json.stdout) as { runId: string; traces: { node: string; packets: { path: string[]; hooks: string[]; hops: TraceHop[] }[] }[] };
+  const out = jsonOf(json) as { runId: string; traces: { node: string; packets: { path: string[]; hooks: string[]; hops: TraceHop[] }[] }[] };
   t.is(out.runId, runId);
   t.deepEqual(out.traces.map((x) => x.node), ['host']);
   const [packet] = out.traces[0]!.packets;
@@ -138,7 +138,7 @@ test('a lab whose expected path is wrong exits 1 and shows the expected and the 
 
   const json = await nflab(['run', file, '--json']);
   t.is(json.code, 1);
-  const [check] = pathChecks(JSON.parse(json.stdout) as RunReport, '01', 1);
+  const [check] = pathChecks(jsonOf(json) as RunReport, '01', 1);
   t.is(check!.status, 'not-met');
   t.deepEqual(check!.expected, { packet: 'first', through: ['nat PREROUTING: DNAT', 'filter FORWARD: ACCEPT'] });
   t.deepEqual(check!.observed, { packets: [['filter FORWARD: policy DROP']] });

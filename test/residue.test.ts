@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { namespaceInodes, nflab, processesIn, REPO, rootState, runJournal, runNamespaces } from './helpers/system.ts';
+import { namespaceInodes, nflab, processesIn, REPO, rootState, runJournal, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
 function assertNoResidue(t: import('ava').ExecutionContext, runId: string, inodes: number[]) {
@@ -17,7 +17,7 @@ test('a passing run leaves nothing and does not touch the root namespace', async
   const before = rootState();
   const r = await nflab(['run', '01', '--json']);
   t.is(r.code, 0, r.stderr);
-  const { runId } = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  const { runId } = (jsonOf(r) as RunReport).labs[0]!;
   assertNoResidue(t, runId, []);
   t.deepEqual(rootState(), before);
 });
@@ -39,7 +39,7 @@ test('a lab with one expectation reversed exits 1, shows expected against observ
 
   const json = await nflab(['run', file, '--json']);
   t.is(json.code, 1);
-  const lab = (JSON.parse(json.stdout) as RunReport).labs[0]!;
+  const lab = (jsonOf(json) as RunReport).labs[0]!;
   t.is(lab.status, 'failed');
   const reversedCheck = lab.steps[0]!.checks[0]!;
   t.is(reversedCheck.status, 'not-met');

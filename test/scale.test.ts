@@ -5,7 +5,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nflab, rootState, runJournal, runNamespaces } from './helpers/system.ts';
+import { nflab, rootState, runJournal, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, LabReport, RunReport } from '../src/report/types.ts';
 import { bridgeOfContainers, hostsBehindRouter, macOf, memberAddress } from '../src/topology/generate.ts';
 import { validateLab } from '../src/lab/validate.ts';
@@ -14,7 +14,7 @@ import { planTopology } from '../src/topology/plan.ts';
 async function runScaleLab(t: import('ava').ExecutionContext, file: string, n: number, extra: string[] = []): Promise<LabReport> {
   const r = await nflab(['run', file, '--json', ...extra], { env: { NFLAB_N: String(n) } });
   t.is(r.code, 0, r.stderr + r.stdout.slice(0, 3000));
-  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  const lab = (jsonOf(r) as RunReport).labs[0]!;
   t.deepEqual(runNamespaces(lab.runId), [], 'no namespace of the run remains');
   t.false(runJournal(lab.runId), 'the run record is removed');
   return lab;
@@ -87,7 +87,7 @@ export default defineLab({
 `);
   const r = await nflab(['run', file, '--json']);
   t.is(r.code, 1, r.stderr);
-  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  const lab = (jsonOf(r) as RunReport).labs[0]!;
   const [gateway, pairs] = lab.steps[0]!.checks as [CheckReport, CheckReport];
   t.is(gateway.status, 'not-met');
   t.like(gateway.observed, { pings: 6, replies: 5, unexpected: ['c3 → 10.80.0.1: error'] });
@@ -100,7 +100,7 @@ export default defineLab({
 test('a ping expected to fail stops once the FORWARD policy has dropped its request, with the verdicts waiting gives', async (t) => {
   const r = await nflab(['run', '01', '--json']);
   t.is(r.code, 0, r.stderr);
-  const step = (JSON.parse(r.stdout) as RunReport).labs[0]!.steps[0]!;
+  const step = (jsonOf(r) as RunReport).labs[0]!.steps[0]!;
   const ping = step.checks.find((c) => c.kind === 'ping')!;
   t.is(ping.status, 'met');
   t.deepEqual(ping.observed, { outcome: 'fails', transmitted: 1, received: 0 });
@@ -110,7 +110,7 @@ test('a ping expected to fail stops once the FORWARD policy has dropped its requ
   t.true(stoppedAfter < 1, `the ping ran ${stoppedAfter} s; waiting for its timeout takes 1 s`);
   // Where no counter answers (lab 02 step 3: the outside cannot route the replies back), the ping waits.
   const r2 = await nflab(['run', '02', '--json']);
-  const lab2 = (JSON.parse(r2.stdout) as RunReport).labs[0]!;
+  const lab2 = (jsonOf(r2) as RunReport).labs[0]!;
   t.is(lab2.steps[2]!.checks.find((c) => c.kind === 'ping')!.reason, undefined);
   t.true(lab2.steps[2]!.durationMs >= 1200, 'count 2 with -i 0.2 and -W 1: at least 1.2 s');
 });

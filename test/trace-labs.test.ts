@@ -3,13 +3,13 @@
 // packet passes (counters and traces). Then the same labs with Docker containers as nodes.
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { containersOf, nflab, rootState, runNamespaces } from './helpers/system.ts';
+import { containersOf, nflab, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, RunReport } from '../src/report/types.ts';
 
 async function runJson(t: ExecutionContext, args: string[]): Promise<RunReport> {
   const r = await nflab(['run', ...args, '--json']);
   t.is(r.code, 0, r.stderr + r.stdout.slice(0, 4000));
-  return JSON.parse(r.stdout) as RunReport;
+  return jsonOf(r) as RunReport;
 }
 
 function check(report: RunReport, lab: string, step: number, description: string): CheckReport {

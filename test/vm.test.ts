@@ -6,7 +6,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SshExecutor } from '../src/exec/ssh.ts';
-import { nflab } from './helpers/system.ts';
+import { nflab, jsonOf } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
 const VM_DIR = fileURLToPath(new URL('../scripts/vm/', import.meta.url));
@@ -58,7 +58,7 @@ vmTest('the VM has the lab tools', async (t) => {
 
 vmTest('lab 12 (IPVS) runs in the VM through the SSH target with every check met', async (t) => {
   const r = await nflab(['run', '12', '--json', ...targetArgs]);
-  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  const lab = (jsonOf(r) as RunReport).labs[0]!;
   const notMet = lab.steps.flatMap((s) => s.checks.filter((c) => c.status !== 'met').map((c) => `${s.title}: ${c.description}: expected ${JSON.stringify(c.expected)} observed ${JSON.stringify(c.observed)}`));
   t.is(r.code, 0, `${r.stderr}${lab.reason ?? ''}\n${notMet.join('\n')}`);
   t.is(lab.status, 'passed');
@@ -75,7 +75,7 @@ vmTest('lab 12 (IPVS) runs in the VM through the SSH target with every check met
 test('on a kernel without ip_vs lab 12 is skipped with the reason, never failed', async (t) => {
   const hasIpvs = execFileSync('sh', ['-c', 'test -e /proc/net/ip_vs && echo yes || echo no'], { encoding: 'utf8' }).trim() === 'yes';
   const r = await nflab(['run', '12', '--json']);
-  const lab = (JSON.parse(r.stdout) as RunReport).labs[0]!;
+  const lab = (jsonOf(r) as RunReport).labs[0]!;
   if (hasIpvs) {
     t.is(lab.status, 'passed', 'this kernel has ip_vs: the lab runs');
   } else {

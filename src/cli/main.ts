@@ -144,10 +144,18 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const code = exitCodeOf(err);
     const message = err instanceof LabError || err instanceof EnvError ? err.message : (err as Error).stack ?? String(err);
-    process.stderr.write(`nflab: ${code === 2 && !(err instanceof LabError) ? '' : ''}${message}\n`);
+    process.stderr.write(`nflab: ${message}\n`);
     if (code === 2 && !(err instanceof LabError)) process.stderr.write('(see nflab --help)\n');
+    // A program that asked for --json reads why there is no report from stdout too.
+    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ error: errorJson(err, code) }, null, 2) + '\n');
     process.exitCode = code;
   }
+}
+
+function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: string; message: string; fix?: string } {
+  if (err instanceof EnvError) return { exitCode, kind: 'environment', message: err.message.replace(/\n  fix: [\s\S]*$/, ''), fix: err.fix };
+  if (err instanceof LabError) return { exitCode, kind: 'usage', message: err.message };
+  return { exitCode, kind: 'internal', message: (err as Error).message ?? String(err) };
 }
 
 /** Docker mode never falls back silently: no engine is an environment error (exit 3) with the fix,

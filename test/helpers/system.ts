@@ -75,3 +75,17 @@ export function nflab(args: string[], options: { onStdout?: (all: string, child:
 export function containersOf(runId: string): string[] {
   return sh(['docker', 'ps', '-aq', '--filter', `label=nflab.run=${runId}`]).split('\n').filter(Boolean);
 }
+
+/** The JSON report a CLI run printed; when there is none (or only an error object), a failure that shows how the run ended and its stderr. */
+export function jsonOf<T = any>(r: CliResult): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(r.stdout);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (typeof parsed === 'object' && parsed !== null && 'error' in parsed)) {
+    throw new Error(`nflab printed no report (exit ${r.code ?? r.signal}):\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(-4000)}`);
+  }
+  return parsed as T;
+}
