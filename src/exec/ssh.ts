@@ -66,7 +66,8 @@ export interface SshConnectOptions {
    * MAX_CHANNELS_PER_CONNECTION commands. The target's host and port still name the known_hosts entry.
    */
   sock?: () => Duplex | Promise<Duplex>;
-  /** Time allowed for TCP connect + handshake + authentication; default 20 s. */
+  /** Time allowed for TCP connect + handshake + authentication; default 60 s: a VM under software
+   * emulation on a busy machine can take tens of seconds for the key exchange of an extra connection. */
   readyTimeoutMs?: number;
 }
 
@@ -421,8 +422,10 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
         username: target.user,
         authHandler: auth(),
         hostVerifier,
-        readyTimeout: opts.readyTimeoutMs ?? 20_000,
+        readyTimeout: opts.readyTimeoutMs ?? 60_000,
+        // A connection is declared dead after 2 minutes without an answer, not 45 s (ssh2's default count is 3).
         keepaliveInterval: 15_000,
+        keepaliveCountMax: 8,
         ...(sock ? { sock } : {}),
         ...(preferred.length > 0 ? { algorithms: { serverHostKey: { prepend: preferred, append: [], remove: [] } } } : {}),
       };
