@@ -33,7 +33,7 @@ export async function checkCommand(ref: string, stepNumber: number, json: boolea
   if (gone.length > 0) throw new LabError(`run ${record.runId} of lab ${lab.id} is no longer there (${gone.join(', ')} missing): nflab down ${lab.id}, then nflab up ${lab.id} --step N`);
 
   // The same namespaces the up run created: a Sandbox with its run id wraps commands into them.
-  const sandbox = new Sandbox(lab, exec, { driver: record.driver as DriverKind, runId: record.runId, kept: true });
+  const sandbox = new Sandbox(lab, exec, { driver: record.driver as DriverKind, runId: record.runId, kept: true, rootNode: record.root?.node });
   const stop = interruptions(killLiveChildren);
   let report: StepReport;
   try {

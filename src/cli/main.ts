@@ -10,6 +10,7 @@ import type { DriverKind, Lab } from '../lab/types.ts';
 import { loadAllLabs, resolveLabs } from '../lab/load.ts';
 import { runLab } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
+import { rootNodeOf } from '../engine/root-namespace.ts';
 import { deadRuns, removeRun } from '../engine/cleanup.ts';
 import { readRecords } from '../engine/journal.ts';
 import { summary, terminalReporter } from '../report/terminal.ts';
@@ -19,12 +20,19 @@ import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
 
-interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean }
+interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean }
 
 function withDriver<T>(y: Argv<T>) {
   return withTarget(y)
     .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'how container nodes are realised: network namespaces or Docker containers' })
     .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' });
+}
+
+function withRootNamespace<T>(y: Argv<T>) {
+  return y.option('root-namespace', {
+    type: 'boolean', default: false,
+    describe: 'on a VM only: the lab\'s host node is the machine\'s own root namespace, as in the articles (its iptables, sysctls and links are restored afterwards); default: everything in a sandbox',
+  });
 }
 
 /** The executor for a command's --target (this machine unless told otherwise). */
@@ -42,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
         if (a.json) process.stdout.write(JSON.stringify({ labs: labs.map((l) => ({ id: l.id, title: l.title, summary: l.summary, source: l.source, steps: l.steps.length, file: l.file })) }, null, 2) + '\n');
         else for (const l of labs) process.stdout.write(`${l.id}  ${l.title}\n    ${l.summary}\n`);
       })
-    .command('run [labs..]', 'run labs and check every expectation', (y) => withDriver(y)
+    .command('run [labs..]', 'run labs and check every expectation', (y) => withRootNamespace(withDriver(y))
       .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files (./my-lab.ts)' })
       .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
       .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
@@ -56,7 +64,7 @@ export async function main(argv: string[]): Promise<void> {
         const [lab] = await resolveLabs([a.lab]);
         process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(lab!, a.nodes));
       })
-    .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withDriver(y)
+    .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('step', { type: 'number', default: 0, describe: 'apply steps 1..N (0: only the topology)' })
       .option('json', { type: 'boolean', default: false }),
@@ -158,6 +166,13 @@ function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: st
   return { exitCode, kind: 'internal', message: (err as Error).message ?? String(err) };
 }
 
+/** --root-namespace needs one host node per lab and namespaces for the rest: usage errors, before connecting. */
+function checkRootNamespaceUse(labs: Lab[], opts: Common): void {
+  if (!opts.rootNamespace) return;
+  for (const lab of labs) rootNodeOf(lab);
+  if (opts.nodes === 'docker') throw new LabError('--root-namespace runs container nodes as namespaces; leave out --nodes docker');
+}
+
 /** Docker mode never falls back silently: no engine is an environment error (exit 3) with the fix,
  * checked before anything is created. The lab image is built here, once, if it is missing. */
 async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promise<void> {
@@ -177,6 +192,7 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
 async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
+  checkRootNamespaceUse(labs, opts);
   const exec = await executor(opts);
   try {
     await preflight(exec, labs);
@@ -194,7 +210,7 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   try {
     for (const lab of labs) {
       if (stop.signal()) break;
-      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
+      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
       reports.push(report);
     }
   } finally {
@@ -210,12 +226,13 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
 async function upCommand(ref: string, step: number, opts: Common): Promise<number> {
   const [lab] = await resolveLabs([ref]);
   if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
+  checkRootNamespaceUse([lab!], opts);
   const exec = await executor(opts);
   await preflight(exec, [lab!]);
   await dockerPreflight([lab!], opts, exec);
   const stop = interruptions(killLiveChildren);
   try {
-    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
+    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
     if (!kept) return stop.signal() ? stop.exitCode() : 1;
     if (!opts.json) {

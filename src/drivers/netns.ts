@@ -1,5 +1,7 @@
 // Nodes as plain network namespaces named nfl-<run>-<node>. Nothing lives in the root namespace:
-// deleting a namespace removes every veth end and bridge inside it.
+// deleting a namespace removes every veth end and bridge inside it. The one exception is the node
+// run as the root namespace itself (--root-namespace, engine/root-namespace.ts): never created or
+// deleted here, its commands run without a prefix.
 import type { NodeDriver, DriverContext } from './types.ts';
 import { shellQuote } from '../exec/quote.ts';
 
@@ -15,7 +17,12 @@ export class NetnsDriver implements NodeDriver {
 
   constructor(private readonly ctx: DriverContext) {}
 
-  async create(nodes: string[]): Promise<void> {
+  private isRoot(node: string): boolean {
+    return node === this.ctx.rootNode;
+  }
+
+  async create(all: string[]): Promise<void> {
+    const nodes = all.filter((n) => !this.isRoot(n));
     if (nodes.length === 0) return;
     // Recorded before creation so teardown covers a half-finished create.
     for (const node of nodes) this.created.add(node);
@@ -29,22 +36,28 @@ export class NetnsDriver implements NodeDriver {
    * it sets up no mount namespace and remounts no /sys: half the cost, for the engine's own work
    * (configuring nodes, readiness, reachability pings) where only the network namespace matters. */
   enter(node: string, argv: string[]): string[] {
+    if (this.isRoot(node)) return argv;
     return ['nsenter', `--net=${NETNS_DIR}/${netnsName(this.ctx.runId, node)}`, ...argv];
   }
 
   netnsRef(node: string): string {
+    // ip opens a netns argument with a '/' as a file: its own namespace, the root one.
+    if (this.isRoot(node)) return '/proc/self/ns/net';
     return netnsName(this.ctx.runId, node);
   }
 
   wrap(node: string, argv: string[]): string[] {
+    if (this.isRoot(node)) return argv;
     return ['ip', 'netns', 'exec', netnsName(this.ctx.runId, node), ...argv];
   }
 
   display(node: string, argv: string[]): string {
+    if (this.isRoot(node)) return shellQuote(argv);
     return `ip netns exec ${node} ${shellQuote(argv)}`;
   }
 
   enterHint(node: string): string {
+    if (this.isRoot(node)) return '(the root namespace: type commands without a prefix)';
     return `ip netns exec ${netnsName(this.ctx.runId, node)} bash`;
   }
 

@@ -22,4 +22,6 @@ export interface NodeDriver {
 export interface DriverContext {
   runId: string;
   exec: Executor;
+  /** The node that is the target's own root namespace (--root-namespace), if any. */
+  rootNode?: string;
 }

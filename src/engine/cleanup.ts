@@ -2,6 +2,7 @@
 import type { Executor } from '../exec/types.ts';
 import { isAlive, ownerAlive, readRecords, removeRecord, type RunRecord } from './journal.ts';
 import { killPidsIn } from '../drivers/netns.ts';
+import { restoreRoot } from './root-namespace.ts';
 
 export interface RemoveOptions {
   /** Leave the record in place (the reaper removes it only once a later pass finds nothing). */
@@ -33,6 +34,12 @@ export async function removeRun(exec: Executor, record: RunRecord, options: Remo
     } catch (err) {
       throw new Error(`run ${record.runId} had Docker containers, which could not be removed: ${(err as Error).message}`);
     }
+  }
+  if (record.root) {
+    // After the namespaces: a bridge in the root namespace loses its ports' peers first.
+    const problems = await restoreRoot(exec, record.root);
+    if (problems.length > 0) throw new Error(`run ${record.runId}: the root namespace of ${exec.name} could not be fully restored: ${problems.join('; ')}`);
+    removed.push(`root namespace state of node ${record.root.node} (iptables, sysctls, links)`);
   }
   if (!options.keepRecord) removeRecord(record.runId);
   return removed;

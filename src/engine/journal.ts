@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { RootSnapshot } from './root-namespace.ts';
 
 export const RUNTIME_DIR = process.env.NFLAB_RUNTIME_DIR ?? '/run/nflab';
 
@@ -39,6 +40,8 @@ export interface RunRecord {
   /** Records written before `processes` existed: bare PIDs, never killed (a PID alone may have been reused). */
   pids?: number[];
   step?: number;
+  /** --root-namespace: what the target's root namespace held before the run changed it. */
+  root?: RootSnapshot;
   createdAt: string;
 }
 

@@ -8,6 +8,7 @@ import { missingFeature } from '../lab/features.ts';
 import type { RunRecord } from './journal.ts';
 import { EnvError } from '../errors.ts';
 import { assertNoLegacyRulesInNodes } from './preflight.ts';
+import { rootNodeOf } from './root-namespace.ts';
 
 export interface RunOptions {
   exec: Executor;
@@ -19,6 +20,8 @@ export interface RunOptions {
   onEvent?: (event: RunEvent) => void;
   /** Set when the user interrupts: the run stops at the next command and tears down. */
   aborted?: () => boolean;
+  /** Run the lab's host node as the target's own root namespace (root-namespace.ts). */
+  rootNamespace?: boolean;
 }
 
 export type RunEvent =
@@ -39,11 +42,12 @@ class LabSkipped extends Error {}
 
 export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome> {
   const started = Date.now();
-  const sandbox = new Sandbox(lab, options.exec, { driver: options.driver, image: options.image, kept: options.keepAfterStep !== undefined });
+  const rootNode = options.rootNamespace ? rootNodeOf(lab) : undefined;
+  const sandbox = new Sandbox(lab, options.exec, { driver: options.driver, image: options.image, kept: options.keepAfterStep !== undefined, rootNode });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, steps: [],
+    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];

@@ -14,6 +14,8 @@ import { responderArgv } from '../observe/parse-tcp-client.ts';
 import { shellQuote } from '../exec/quote.ts';
 import { commandDisplay } from '../exec/display.ts';
 import { defaultParallelism, mapLimit } from './pool.ts';
+import { sysctlFile } from './sysctl-file.ts';
+import { assertVirtualMachine, restoreRoot, snapshotRoot } from './root-namespace.ts';
 
 export interface SandboxOptions {
   /** Driver for container nodes (host and outside nodes are always namespaces). */
@@ -24,6 +26,8 @@ export interface SandboxOptions {
   runId?: string;
   /** Start a watchdog that cleans up if nflab dies without tearing down (default: on for this machine). */
   watchdog?: boolean;
+  /** The lab's host node runs as the target's own root namespace (--root-namespace; root-namespace.ts). */
+  rootNode?: string;
 }
 
 export class Sandbox {
@@ -40,8 +44,8 @@ export class Sandbox {
   constructor(readonly lab: Lab, readonly exec: Executor, readonly options: SandboxOptions) {
     this.runId = options.runId ?? newRunId();
     this.plan = planTopology(lab.topology);
-    this.netns = new NetnsDriver({ runId: this.runId, exec });
-    const netnsNodes = this.plan.nodes.filter((n) => this.kindOf(n) === 'netns');
+    this.netns = new NetnsDriver({ runId: this.runId, exec, rootNode: options.rootNode });
+    const netnsNodes = this.plan.nodes.filter((n) => this.kindOf(n) === 'netns' && n !== options.rootNode);
     this.record = {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: lab.id, target: exec.name, labFile: lab.file, driver: options.driver,
       kept: options.kept ?? false, netns: netnsNodes.map((n) => netnsName(this.runId, n)),
@@ -68,6 +72,7 @@ export class Sandbox {
 
   /** A command as a person types it for this run's drivers. */
   display(command: Command): string {
+    if (command.node === this.options.rootNode) return commandDisplay(command, 'netns').replace(/^ip netns exec \S+ /, '');
     return commandDisplay(command, this.kindOf(command.node));
   }
 
@@ -95,6 +100,12 @@ export class Sandbox {
   /** `afterNodes` runs once the nodes exist and before anything is configured in them (kernel
    * feature probes: a lab's own sysctls may not exist on a kernel without the feature). */
   async build(afterNodes?: () => Promise<void>): Promise<void> {
+    // Root mode: refused on bare metal or on a collision, and the state to put back goes into the
+    // journal with the rest, before the first change.
+    if (this.options.rootNode) {
+      await assertVirtualMachine(this.exec, this.lab.id);
+      this.record.root = await snapshotRoot(this.exec, this.lab, this.plan, this.options.rootNode);
+    }
     // The watchdog first, the record second, then the objects: nflab may be killed between any two.
     if (this.options.watchdog ?? this.exec instanceof LocalExecutor) {
       this.watchdog = startWatchdog(this.runId);
@@ -111,6 +122,12 @@ export class Sandbox {
       containerNodes.length > 0 ? this.docker!.create(containerNodes) : undefined,
     ]));
     await afterNodes?.();
+    if (this.options.rootNode) {
+      // The lab's interfaces in the root namespace without IPv6 (no router solicitations in the
+      // captures), the machine's own interfaces untouched: new links take the `default` setting.
+      // (No such file on a kernel booted without IPv6: nothing to quiet then.)
+      await this.exec.run(['sh', '-c', 'if [ -e "$1" ]; then printf "1\\n" > "$1"; fi', 'sh', '/proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    }
     await this.timed('create veths', () => this.createVeths());
     const snapshots = await this.timed('configure nodes', () => this.configureNodes());
     await this.timed('wait for links', () => this.waitForLinks(snapshots));
@@ -157,11 +174,13 @@ export class Sandbox {
    * building, readiness, reachability pings. Half the cost of `ip netns exec`, and for a container
    * no `docker exec` round trip (~126 ms). The lab's own commands and traffic keep wrap(). */
   enter(node: string, argv: string[]): string[] {
+    if (node === this.options.rootNode) return argv;
     return ['nsenter', `--net=${this.netnsPath(node)}`, ...argv];
   }
 
   /** The file of the node's network namespace: its bind mount, or the container's /proc/PID/ns/net. */
   private netnsPath(node: string): string {
+    if (node === this.options.rootNode) return '/proc/self/ns/net';
     return this.kindOf(node) === 'netns' ? `${NETNS_DIR}/${netnsName(this.runId, node)}` : `/proc/${this.driverOf(node).netnsRef(node)}/ns/net`;
   }
 
@@ -196,7 +215,12 @@ export class Sandbox {
 
   /** A node's bridge flag, sysctls ("file value" lines) and `ip -batch` lines (with `link show` last). */
   private configureArgs(node: string): [string, string, string] {
-    const { sysctls, ip } = this.plan.perNode.get(node)!;
+    const { ip } = this.plan.perNode.get(node)!;
+    let { sysctls } = this.plan.perNode.get(node)!;
+    // The engine's own `all.disable_ipv6=1` would strip the IPv6 addresses of the machine's interfaces.
+    if (node === this.options.rootNode && this.lab.topology.nodes[node]?.sysctls?.['net.ipv6.conf.all.disable_ipv6'] === undefined) {
+      sysctls = sysctls.filter((a) => !a.startsWith('net.ipv6.conf.all.disable_ipv6='));
+    }
     return [
       this.hasBridgePorts(node) ? '1' : '0',
       sysctls.map((a) => sysctlFile(a).join(' ')).join('\n'),
@@ -280,7 +304,7 @@ export class Sandbox {
     const responder = this.exec.spawn(this.wrap(node, responderArgv(node, port)), { detached: true });
     // Recorded for `nflab clean` and the watchdog (it also dies with its namespace, but a container
     // node's responder is a `docker exec` client outside any namespace of the run).
-    if (responder.pid !== undefined && !this.tornDown) {
+    if (responder.pid !== undefined && !this.tornDown && this.exec instanceof LocalExecutor) {
       this.record.processes = [...(this.record.processes ?? []), { pid: responder.pid, startTime: processStartTime(responder.pid), what: `responder ${node}:${port}` }];
       writeRecord(this.record);
     }
@@ -313,6 +337,14 @@ export class Sandbox {
       left = await this.namespacesLeft();
     }
     if (left.length > 0) return;
+    if (this.record.root) {
+      const problems = await restoreRoot(this.exec, this.record.root);
+      if (problems.length > 0) {
+        // The journal stays, so `nflab clean` (or the watchdog, once nflab exits) tries again.
+        process.stderr.write(`nflab: run ${this.runId}: the root namespace of ${this.exec.name} could not be fully restored:\n${problems.map((p) => `  - ${p}`).join('\n')}\n  fix: nflab clean${this.exec.name === 'this machine' ? '' : ` --target ${this.exec.name}`}\n`);
+        return;
+      }
+    }
     removeRecord(this.runId);
     this.watchdog?.done();
   }
@@ -372,13 +404,6 @@ function chunks<T>(items: T[], count: number, size: (item: T) => number, budget:
   return out;
 }
 
-/** `net.ipv4.ip_forward=1` → ['/proc/sys/net/ipv4/ip_forward', '1'] (sysctl's rule: '.' and '/' swap,
- * so `net.ipv4.conf.eth0/100.forwarding` names the interface eth0.100). */
-export function sysctlFile(assignment: string): [string, string] {
-  const eq = assignment.indexOf('=');
-  const key = assignment.slice(0, eq).trim();
-  return [`/proc/sys/${key.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'))}`, assignment.slice(eq + 1).trim()];
-}
 // Arguments: namespace files, '+' in front for a node with bridge ports; one "@@node FILE" section each.
 const LINK_STATES = 'for a; do p=${a#+}; echo "@@node $p"; nsenter --net="$p" ip -o link show; echo @@ports; if [ "$p" != "$a" ]; then nsenter --net="$p" bridge -o link show; fi; done';
 

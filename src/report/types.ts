@@ -41,6 +41,8 @@ export interface LabReport {
   startedAt: string;
   durationMs: number;
   kernel?: string;
+  /** --root-namespace: this lab node was the target's own root namespace (else every node was a namespace or container of the run). */
+  rootNamespace?: string;
   steps: StepReport[];
 }
 
