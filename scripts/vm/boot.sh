@@ -39,6 +39,8 @@ done
 log() { printf 'boot: %s\n' "$*" >&2; }
 
 IMAGE=$("$HERE/build-image.sh" | tail -1)
+# Images of older recipes are only disk space now (a running VM keeps its own).
+"$HERE/prune-images.sh" "$IMAGE" || log "could not prune older images (left in place)"
 RUN=$CACHE/run/$NAME
 mkdir -p "$RUN"
 
@@ -74,7 +76,7 @@ qemu-system-x86_64 \
   -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
   -append 'root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet' \
   -drive "file=$RUN/overlay.qcow2,if=virtio,format=qcow2" \
-  -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
+  -netdev "user,id=net0,restrict=on,net=192.168.76.0/24,hostfwd=tcp:127.0.0.1:$PORT-:22" \
   -device virtio-net-pci,netdev=net0 \
   -display none -monitor none -serial "file:$RUN/console.log" \
   -pidfile "$RUN/qemu.pid" -daemonize

@@ -92,26 +92,31 @@ configure_guest() {
   printf '127.0.0.1 localhost\n127.0.1.1 nflab-vm\n' >"$root/etc/hosts"
   echo '/dev/vda / ext4 defaults,noatime 0 1' >"$root/etc/fstab"
 
-  # qemu user-mode networking: the guest is always 10.0.2.15. A static address set by one `ip`
-  # call: systemd-networkd took 20 s to start under software emulation. No default route: with
-  # restrict=on there is nothing to reach beyond the slirp gateway anyway.
-  cat >"$root/etc/systemd/system/nflab-eth0.service" <<'UNIT'
+  # qemu user-mode networking on 192.168.76.0/24 (boot.sh): the guest is 192.168.76.15. The NIC is
+  # renamed vm0 and kept off 10.0.2.0/24 so that the labs' own host eth0 and subnets never collide
+  # with it when a lab runs in the VM's root namespace (nflab run --root-namespace).
+  # A static address set by `ip` calls: systemd-networkd took 20 s to start under software
+  # emulation. No default route: with restrict=on there is nothing to reach beyond the slirp gateway.
+  cat >"$root/etc/systemd/system/nflab-uplink.service" <<'UNIT'
 [Unit]
-Description=nflab: address of eth0 on qemu user networking
+Description=nflab: the uplink vm0 on qemu user networking
+# Wants, not BindsTo: the rename makes the eth0 device unit vanish, and BindsTo would stop this
+# unit between its commands.
 After=sys-subsystem-net-devices-eth0.device
-BindsTo=sys-subsystem-net-devices-eth0.device
+Wants=sys-subsystem-net-devices-eth0.device
 Before=network.target ssh.service
 Wants=network.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/sbin/ip link set eth0 up
-ExecStart=/sbin/ip addr add 10.0.2.15/24 dev eth0
+ExecStart=/sbin/ip link set eth0 name vm0
+ExecStart=/sbin/ip link set vm0 up
+ExecStart=/sbin/ip addr add 192.168.76.15/24 dev vm0
 [Install]
 WantedBy=multi-user.target
 UNIT
-  ln -sf /etc/systemd/system/nflab-eth0.service \
-    "$root/etc/systemd/system/multi-user.target.wants/nflab-eth0.service"
+  ln -sf /etc/systemd/system/nflab-uplink.service \
+    "$root/etc/systemd/system/multi-user.target.wants/nflab-uplink.service"
 
   ln -sf /lib/systemd/system/multi-user.target "$root/etc/systemd/system/default.target"
   # What the labs need from the kernel, loaded at boot: bridged IPv4 through iptables (labs 01,
