@@ -12,9 +12,9 @@ import { Sandbox } from '../engine/sandbox.ts';
 import { runStep } from '../engine/step.ts';
 import { interruptions } from './interrupt.ts';
 
-/** The most recent kept run of a lab (by lab id or run id). */
+/** The most recent kept run of a lab (by lab id or run id) on this machine (check and trace run here). */
 export function keptRun(ref: string): RunRecord {
-  const records = readRecords().filter((r) => r.kept && (r.labId === ref || r.runId === ref));
+  const records = readRecords().filter((r) => r.kept && (r.labId === ref || r.runId === ref) && (r.target ?? 'this machine') === 'this machine');
   if (records.length === 0) throw new LabError(`no lab "${ref}" is up (bring it up with: nflab up ${ref} --step N)`);
   return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
 }

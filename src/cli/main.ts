@@ -238,7 +238,7 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
     if (!opts.json) {
       process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
       for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
-      process.stdout.write(`When done: nflab down ${lab!.id}\n`);
+      process.stdout.write(`When done: nflab down ${lab!.id}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
     }
     return report.status === 'failed' ? 1 : 0;
   } finally {

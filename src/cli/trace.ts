@@ -32,7 +32,7 @@ interface Nodes {
 async function attach(lab: Lab, record: RunRecord, exec: Executor): Promise<Nodes> {
   const sandbox = new Sandbox(lab, exec, { driver: record.driver === 'docker' ? 'docker' : 'netns', runId: record.runId, rootNode: record.root?.node });
   for (const node of Object.keys(lab.topology.nodes)) {
-    if (sandbox.kindOf(node) === 'netns' && !existsSync(`/run/netns/${netnsName(record.runId, node)}`)) {
+    if (sandbox.kindOf(node) === 'netns' && node !== record.root?.node && !existsSync(`/run/netns/${netnsName(record.runId, node)}`)) {
       throw new EnvError(`run ${record.runId} of lab ${lab.id} has no namespace for node ${node} any more`, `nflab down ${record.runId}; nflab up ${lab.id} --step ${record.step ?? 0}`);
     }
   }

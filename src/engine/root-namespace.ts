@@ -96,6 +96,22 @@ export function linkNamesOf(lab: Lab, node: string): string[] {
   return [...names].sort();
 }
 
+/** Named objects outside iptables that the node's commands create: ipsets and IPVS virtual services
+ * (`ipvsadm -A -t 10.0.0.1:80` → `-t 10.0.0.1:80`, as `ipvsadm -Sn` prints them). */
+export function namedObjectsOf(lab: Lab, node: string): { ipsets: string[]; ipvs: string[] } {
+  const ipsets = new Set<string>();
+  const ipvs = new Set<string>();
+  for (const { argv } of commandsOf(lab, node)) {
+    if (argv[0] === 'ipset' && ['create', '-N', '-exist'].includes(argv[1] ?? '') && argv[2]) ipsets.add(argv[argv[1] === '-exist' ? 3 : 2] ?? '');
+    if (argv[0] === 'ipvsadm' && ['-A', '--add-service'].includes(argv[1] ?? '')) {
+      const i = argv.findIndex((w) => ['-t', '-u', '-f', '--tcp-service', '--udp-service', '--fwmark-service'].includes(w));
+      if (i > 0 && argv[i + 1]) ipvs.add(`${({ '--tcp-service': '-t', '--udp-service': '-u', '--fwmark-service': '-f' } as Record<string, string>)[argv[i]!] ?? argv[i]} ${argv[i + 1]}`);
+    }
+  }
+  ipsets.delete('');
+  return { ipsets: [...ipsets].sort(), ipvs: [...ipvs].sort() };
+}
+
 /** The node's addresses: on its link ends, its bridges, its other interfaces, and `ip addr add` in its commands. */
 function addressesOf(lab: Lab, node: string): { cidr: string; iface: string }[] {
   const out: { cidr: string; iface: string }[] = [];
@@ -208,6 +224,11 @@ export async function snapshotRoot(exec: Executor, lab: Lab, plan: TopologyPlan,
     const clash = routes.find((l) => (route.to === 'default' ? l.startsWith('default ') : parseCidr(route.to) && overlaps(l.split(' ')[0]!, route.to) && l.split(' ')[0] === network(route.to)));
     if (clash) problems.push(`route ${route.to} already exists there (${clash.trim()})`);
   }
+  const named = namedObjectsOf(lab, node);
+  const existingSets = s.get('ipsets') ?? [];
+  for (const set of named.ipsets.filter((n) => existingSets.includes(n))) problems.push(`ipset ${set} already exists there`);
+  const services = (s.get('ipvs') ?? []).flatMap((l) => /^-A (-[tuf] \S+)/.exec(l)?.[1] ?? []);
+  for (const service of named.ipvs.filter((v) => services.includes(v))) problems.push(`IPVS virtual service ${service} already exists there`);
   if (problems.length > 0) {
     throw new EnvError(
       `lab ${lab.id}: node ${node} cannot be the root namespace of ${exec.name}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,

@@ -38,7 +38,7 @@ function suite(lab: LabReport): string {
   }
   return [
     `  <testsuite name="${escape(`lab ${lab.id}: ${lab.title}`)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${(lab.durationMs / 1000).toFixed(3)}" timestamp="${escape(lab.startedAt)}">`,
-    `    <properties><property name="driver" value="${escape(lab.driver)}"/><property name="target" value="${escape(lab.target)}"/><property name="runId" value="${escape(lab.runId)}"/></properties>`,
+    `    <properties><property name="driver" value="${escape(lab.driver)}"/><property name="target" value="${escape(lab.target)}"/><property name="runId" value="${escape(lab.runId)}"/>${lab.rootNamespace ? `<property name="rootNamespace" value="${escape(lab.rootNamespace)}"/>` : ''}</properties>`,
     ...cases,
     '  </testsuite>',
   ].join('\n');

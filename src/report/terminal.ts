@@ -47,7 +47,7 @@ export function summary(reports: LabReport[], stream: NodeJS.WriteStream): void 
   stream.write('\n');
   for (const r of reports) {
     const status = r.status === 'passed' ? c.green('passed') : r.status === 'skipped' ? c.yellow('skipped') : c.red('failed');
-    stream.write(`  lab ${r.id.padEnd(4)} ${status.padEnd(16)} ${r.title} ${c.dim(`(${(r.durationMs / 1000).toFixed(1)} s, ${r.driver})`)}\n`);
+    stream.write(`  lab ${r.id.padEnd(4)} ${status.padEnd(16)} ${r.title} ${c.dim(`(${(r.durationMs / 1000).toFixed(1)} s, ${r.driver}${r.rootNamespace ? `, ${r.rootNamespace} = the root namespace` : ''})`)}\n`);
   }
   stream.write(`\n${met} checks met, ${notMet} not met, ${reports.filter((r) => r.status === 'skipped').length} labs skipped\n`);
 }
