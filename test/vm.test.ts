@@ -6,7 +6,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SshExecutor } from '../src/exec/ssh.ts';
-import { nflab, jsonOf } from './helpers/system.ts';
+import { nflab, jsonOf, type CliResult } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
 const VM_DIR = fileURLToPath(new URL('../scripts/vm/', import.meta.url));
@@ -70,6 +70,82 @@ vmTest('lab 12 (IPVS) runs in the VM through the SSH target with every check met
   t.deepEqual((weighted.observed as { counts: Record<string, number> }).counts, { 'web-a': 5, 'web-b': 45 });
   const pinged = checks.find((c) => c.description.startsWith('the ClusterIP answers ping'))!;
   t.like(pinged.observed, { outcome: 'succeeds' });
+});
+
+// --root-namespace: the lab's host node is the VM's own root namespace. What a lab may change
+// there, compared before and after (IPv6 address lifetimes and route expiries left out: they tick).
+async function vmRootState(): Promise<string> {
+  const r = await ssh!.run(['sh', '-c', [
+    'iptables-save | grep -v "^#" | sed "s/\\[[0-9]*:[0-9]*\\]//"',
+    'ip -o link show | sed "s/\\\\.*//"',
+    'ip -4 addr show', 'ip -6 -br addr show', 'ip -4 route show table all',
+    'sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet net.ipv6.conf.all.disable_ipv6 net.ipv6.conf.default.disable_ipv6 net.ipv6.conf.vm0.disable_ipv6 net.ipv4.vs.conntrack',
+    'ipvsadm -Sn', 'ipset list -n', 'ip netns list',
+  ].join('; ')]);
+  return r.stdout;
+}
+
+function notMetOf(r: CliResult): string {
+  const lab = jsonOf<RunReport>(r).labs[0]!;
+  return `${lab.reason ?? ''}\n${lab.steps.flatMap((s) => s.checks.filter((c) => c.status !== 'met').map((c) => `${s.title}: ${c.description}: expected ${JSON.stringify(c.expected)} observed ${JSON.stringify(c.observed)}`)).join('\n')}`;
+}
+
+vmTest('--root-namespace: a lab that collides with the VM is refused before any change, naming each collision (exit 3)', async (t) => {
+  // The machine's own objects, made by an earlier test: kube-ipvs0, 203.0.113.10:80, KUBE-CLUSTER-IP.
+  const before = await vmRootState();
+  const r = await nflab(['run', '12', '--root-namespace', '--json', ...targetArgs]);
+  t.is(r.code, 3, r.stderr);
+  const { message } = JSON.parse(r.stdout).error as { message: string };
+  t.regex(message, /lab 12: node director cannot be the root namespace of ssh:\/\/root@127\.0\.0\.1:\d+/);
+  t.regex(message, /interface kube-ipvs0 already exists there/);
+  t.regex(message, /ipset KUBE-CLUSTER-IP already exists there/);
+  t.regex(message, /IPVS virtual service -t 203\.0\.113\.10:80 already exists there/);
+  t.notRegex(message, /interface eth0/, 'the VM\'s uplink is vm0: the labs\' eth0 is free');
+  t.is(await vmRootState(), before);
+});
+
+for (const lab of ['01', '04']) {
+  vmTest(`--root-namespace: lab ${lab} runs with its host node in the VM's root namespace, every check met, and the VM is as before`, async (t) => {
+    const before = await vmRootState();
+    const r = await nflab(['run', lab, '--root-namespace', '--json', ...targetArgs]);
+    t.is(r.code, 0, `${r.stderr}${notMetOf(r)}`);
+    const report = jsonOf<RunReport>(r).labs[0]!;
+    t.is(report.status, 'passed');
+    t.truthy(report.rootNamespace);
+    // The rules were the VM's own: the counters checked were those of the root namespace's tables.
+    t.true(report.steps.flatMap((s) => s.checks).length >= 5);
+    t.is(await vmRootState(), before);
+  });
+}
+
+vmTest('--root-namespace: lab 12 (IPVS) in the VM\'s root namespace, beside the VM\'s own IPVS service and ipset, which stay', async (t) => {
+  // Out of the way: what the collision test above was refused for. In their place, objects of
+  // the machine's own that the lab does not name and must leave as they are.
+  for (const argv of [['ip', 'link', 'del', 'kube-ipvs0'], ['ipvsadm', '-D', '-t', '203.0.113.10:80'], ['ipset', 'destroy', 'KUBE-CLUSTER-IP'],
+    ['ipvsadm', '-A', '-t', '192.168.76.15:8080', '-s', 'rr'], ['ipset', 'create', 'OWN-SET', 'hash:ip']]) {
+    t.is((await ssh!.run(argv)).code, 0, argv.join(' '));
+  }
+  const before = await vmRootState();
+  t.regex(before, /^-A -t 192\.168\.76\.15:8080 -s rr$/m);
+  const r = await nflab(['run', '12', '--root-namespace', '--json', ...targetArgs]);
+  t.is(r.code, 0, `${r.stderr}${notMetOf(r)}`);
+  t.like(jsonOf<RunReport>(r).labs[0], { status: 'passed', rootNamespace: 'director' });
+  t.is(await vmRootState(), before);
+});
+
+vmTest('--root-namespace: nflab killed (SIGKILL) in the middle of a step; nflab clean --target puts the VM back', async (t) => {
+  const before = await vmRootState();
+  const r = await nflab(['run', '01', '--root-namespace', ...targetArgs], {
+    onStdout: (all, child) => { if (/step 1:/.test(all)) child.kill('SIGKILL'); },
+  });
+  t.is(r.signal, 'SIGKILL');
+  const during = await vmRootState();
+  t.not(during, before, 'the run had changed the VM\'s root namespace when it was killed');
+  t.regex(during, /hwchiu0/);
+  const clean = await nflab(['clean', ...targetArgs]);
+  t.is(clean.code, 0, clean.stderr);
+  t.regex(clean.stdout, /root namespace state of node host/);
+  t.is(await vmRootState(), before);
 });
 
 test('on a kernel without ip_vs lab 12 is skipped with the reason, never failed', async (t) => {
