@@ -34,16 +34,6 @@ test('parse: kernel 6.1 reports a base chain\'s end as a return event before its
   t.false(hops.some((h) => h.verdict === 'RETURN'));
 });
 
-test('parse: kernel 6.1 reports falling off a user chain\'s end as a return event; the path goes on in the caller as on newer kernels', (t) => {
-  // Recorded in the VM (kernel 6.1): a KUBE-MARK-DROP like lab 10's, entered from nat PREROUTING
-  // in a namespace with conntrack on, traced by the lab's own TRACE rule in raw PREROUTING.
-  const hops = parseTraceLines(fixture('kernel61-user-chain-return'));
-  const nat = paths(hops).flat().filter((p) => p.startsWith('nat '));
-  t.deepEqual(nat, ['nat PREROUTING: KUBE-MARK-DROP', 'nat KUBE-MARK-DROP: MARK', 'nat PREROUTING: policy ACCEPT']);
-  t.false(hops.some((h) => h.verdict === 'RETURN'));
-  t.true(paths(hops).flat().includes('filter INPUT: policy ACCEPT'));
-});
-
 test('parse: kernel 6.1 prints no PACKET line before a re-keyed packet\'s FORWARD events; they still join their packet', (t) => {
   // Recorded in the VM (kernel 6.1) during lab 02's MASQUERADE step: c1 pings 198.51.100.8 twice.
   const hops = parseTraceLines(fixture('kernel61-masquerade'));

@@ -26,9 +26,17 @@ export function hopMatches(pattern: string, observed: string): boolean {
   return pattern.includes(': ') ? observed === pattern : observed.startsWith(`${pattern}: `);
 }
 
-/** Whether `wanted` appear in `path` in order; with `exact`, the path is `wanted` and nothing else. */
-export function pathFollows(path: string[], wanted: string[], exact = false): boolean {
-  if (exact) return path.length === wanted.length && wanted.every((w, i) => hopMatches(w, path[i]!));
+/** Whether `wanted` appear in `path` in order; with `exact`, the path is `wanted` and nothing else
+ * but hops marked `optional` (which an exact path may name or leave out). */
+export function pathFollows(path: string[], wanted: string[], exact = false, optional: boolean[] = []): boolean {
+  if (exact) {
+    let at = 0;
+    for (let i = 0; i < path.length; i++) {
+      if (at < wanted.length && hopMatches(wanted[at]!, path[i]!)) at++;
+      else if (!optional[i]) return false;
+    }
+    return at === wanted.length;
+  }
   let at = 0;
   for (const hop of path) if (at < wanted.length && hopMatches(wanted[at]!, hop)) at++;
   return at === wanted.length;
@@ -47,10 +55,17 @@ function safeRuleMatch(spec: string, words: string): boolean {
   }
 }
 
+/** A return event without a rule: kernel 6.1 reports both an explicit `-j RETURN` and falling off a
+ * user chain's end this way (newer kernels: the rule, and nothing). Which one it was cannot be told,
+ * so an exact path may leave it out. */
+export function ambiguousReturn(hop: TraceHop): boolean {
+  return hop.verdict === 'RETURN' && hop.handle === undefined && !hop.policy;
+}
+
 /** Why one packet's path does not satisfy the check, or undefined when it does. */
 function pathProblem(check: PathCheck, packet: TraceHop[], label: string): string | undefined {
   const path = packet.map(describeHop);
-  if (check.through && !pathFollows(path, check.through, check.exact)) {
+  if (check.through && !pathFollows(path, check.through, check.exact, packet.map(ambiguousReturn))) {
     const missing = check.exact ? undefined : firstMissing(path, check.through);
     return `${label} went ${path.join(' → ') || '(no hop)'}${check.exact ? ', not exactly the expected hops' : `, not through ${missing}${check.through.length > 1 ? ' in the expected order' : ''}`}`;
   }

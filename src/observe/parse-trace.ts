@@ -269,11 +269,6 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       }
       if (!options.includeTracer) continue;
     }
-    // Older kernels (6.1) report falling off the end of a chain as a return event: before a base
-    // chain's policy event, and back to the calling chain from a user chain. Newer ones report
-    // neither; the next hop (the policy, or the caller's next rule) says it all. An explicit
-    // `-j RETURN` is a rule event and stays.
-    if (event.kind === 'return') continue;
 
     const hop: TraceHop = {
       packetId: group.id,
@@ -295,6 +290,13 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       if (header.dst !== undefined) hop.dst = header.dst;
       if (header.sport !== undefined) hop.sport = header.sport;
       if (header.dport !== undefined) hop.dport = header.dport;
+    }
+    // Older kernels (6.1) report falling off the end of a base chain as a return event just before
+    // its policy event; newer ones report only the policy. The policy hop says it all.
+    const last = group.hops[group.hops.length - 1];
+    if (hop.policy && last && last.verdict === 'RETURN' && last.handle === undefined && last.table === hop.table && last.chain === hop.chain) {
+      group.hops.pop();
+      ordered.splice(ordered.findIndex((o) => o.hop === last), 1);
     }
     group.hops.push(hop);
     ordered.push({ hop, group });
