@@ -42,6 +42,10 @@ test('a command that is not allowed', (t) => rejects(t, (l) => { l.steps[0]!.run
 test('a route via something that is not an address', (t) => rejects(t, (l) => { l.topology.nodes.c1!.routes = [{ to: 'default', via: '10.1.0.1; reboot' }]; }, /topology\.nodes\.c1\.routes\[0\]: field "via" must be an IPv4 address/));
 test('wrong types are named, not crashed on', (t) => rejects(t, (l) => { (l as unknown as { steps: unknown }).steps = 'none'; }, /field "steps" must be a non-empty array/));
 
+test('sandboxOnly must be the reason, a non-empty string', (t) => rejects(t, (l) => {
+  (l.steps[0]!.expect![0] as unknown as { sandboxOnly: unknown }).sandboxOnly = 42;
+}, /step 1 "ping": expect\[0\]: ping check: field "sandboxOnly" must be the reason, a non-empty string \(got 42\)/));
+
 test('invalid lab files exit 2 through the CLI and create nothing', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nflab-invalid-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

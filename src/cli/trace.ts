@@ -13,6 +13,7 @@ import { resolveLabs } from '../lab/load.ts';
 import { Sandbox } from '../engine/sandbox.ts';
 import { stepTraffic } from '../engine/step.ts';
 import { startPathTraces, traceTargets } from '../engine/path-traces.ts';
+import { labSubnets } from '../engine/root-namespace.ts';
 import { runTraffic, trafficKey, type TrafficResult } from '../traffic/run.ts';
 import { judgePath, traceKey, filterWords, type TraceObservation } from '../check/path.ts';
 import { describeCheck } from '../check/describe.ts';
@@ -89,7 +90,8 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
   const results: TrafficResult[] = [];
   let observed: Map<string, TraceObservation>;
   try {
-    const traces = await startPathTraces({ exec, observerWrap: (node, argv) => nodes.observerWrap(node, argv) }, targets);
+    const traces = await startPathTraces({ exec, observerWrap: (node, argv) => nodes.observerWrap(node, argv) }, targets,
+      record.root ? { node: record.root.node, networks: labSubnets(lab!) } : undefined);
     try {
       for (const t of traffic) if (!stop.signal()) results.push(await runTraffic(exec, nodes.wrap, nodes.display, t));
     } finally {

@@ -128,8 +128,9 @@ function addressesOf(lab: Lab, node: string): { cidr: string; iface: string }[] 
   return out;
 }
 
-/** Every subnet of the lab, all nodes: where the run's conntrack entries are. */
-function labSubnets(lab: Lab): string[] {
+/** Every subnet of the lab, all nodes: where the run's conntrack entries are, and the only traffic
+ * a tracer in the root namespace marks. */
+export function labSubnets(lab: Lab): string[] {
   const all = new Set<string>();
   for (const node of Object.keys(lab.topology.nodes)) for (const { cidr } of addressesOf(lab, node)) all.add(network(cidr));
   return [...all].sort();

@@ -15,7 +15,7 @@ import { shellQuote } from '../exec/quote.ts';
 import { commandDisplay } from '../exec/display.ts';
 import { defaultParallelism, mapLimit } from './pool.ts';
 import { sysctlFile } from './sysctl-file.ts';
-import { assertVirtualMachine, restoreRoot, snapshotRoot } from './root-namespace.ts';
+import { assertVirtualMachine, labSubnets, restoreRoot, snapshotRoot } from './root-namespace.ts';
 
 export interface SandboxOptions {
   /** Driver for container nodes (host and outside nodes are always namespaces). */
@@ -68,6 +68,11 @@ export class Sandbox {
 
   wrap(node: string, argv: string[], stdin = false): string[] {
     return this.driverOf(node).wrap(node, argv, { stdin });
+  }
+
+  /** With --root-namespace: that node and the lab's networks (what of the machine's traffic is the lab's). */
+  rootNetworks(): { node: string; networks: string[] } | undefined {
+    return this.options.rootNode ? { node: this.options.rootNode, networks: labSubnets(this.lab) } : undefined;
   }
 
   /** A command as a person types it for this run's drivers. */

@@ -12,6 +12,7 @@ import { reachKey, runReach } from '../traffic/reach.ts';
 import { captureKey, evaluate, outputKey, recentKey, type StepObservations } from '../check/evaluate.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { startPathTraces, traceTargets } from './path-traces.ts';
+import { describeCheck } from '../check/describe.ts';
 
 /** Traffic a check sends or refers to (a counter or recent check may name traffic of its step). */
 function checkTraffic(c: Check): Traffic[] {
@@ -67,7 +68,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   }
   await readCounters(obs.countersBefore);
   // Tracing is on only from here to the end of the traffic (path checks).
-  const traces = await startPathTraces(sandbox, traceTargets(checks));
+  const traces = await startPathTraces(sandbox, traceTargets(checks), sandbox.rootNetworks());
   let captures: Capture[] = [];
   try {
     captures = await Promise.all(captureTargets.map((c) =>
@@ -105,7 +106,9 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     obs.outputs.set(outputKey(c.command.node, c.command.argv), await sandbox.run(c.command));
   }
 
-  const reports = [...failures, ...checks.map((c) => evaluate(c, obs))];
+  const reports = [...failures, ...checks.map((c): CheckReport => (sandbox.options.rootNode && c.sandboxOnly
+    ? { description: describeCheck(c), kind: c.kind, status: 'skipped', expected: null, observed: null, reason: `holds only in the sandbox: ${c.sandboxOnly}` }
+    : evaluate(c, obs)))];
   return {
     title: step.title,
     ...(step.teaches ? { teaches: step.teaches } : {}),

@@ -172,3 +172,9 @@ function splitTableChain(tableChain: string): [string, string] {
   const parts = tableChain.trim().split(/\s+/);
   return parts.length === 1 ? ['filter', parts[0]!] : [parts[0]!, parts[1]!];
 }
+
+/** Marks checks that hold only in the sandbox (see CheckCommon.sandboxOnly): with --root-namespace
+ * they are skipped with `why`, e.g. sandboxOnly('the VM\'s own SSH traffic is counted too', ...checks). */
+export function sandboxOnly<C extends Check>(why: string, ...checks: C[]): C[] {
+  return checks.map((c) => ({ ...c, sandboxOnly: why }));
+}

@@ -153,7 +153,15 @@ export interface TupleMatch {
   dport?: number | Range;
 }
 
-export type Check =
+/** Fields every check may carry. */
+export interface CheckCommon {
+  /** Why this check holds only when every node is a namespace of the run: with --root-namespace the
+   * machine's own traffic (the SSH session nflab runs over, say) passes the same chains. Such a check
+   * is skipped with this reason there. Set it with sandboxOnly(). */
+  sandboxOnly?: string;
+}
+
+export type Check = CheckCommon & (
   | {
       kind: 'ping';
       description?: string;
@@ -286,7 +294,7 @@ export type Check =
       command: Command;
       includes?: string[];
       excludes?: string[];
-    };
+    });
 
 export type CheckKind = Check['kind'];
 

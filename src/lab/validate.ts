@@ -271,6 +271,7 @@ function validateCheck(c: Check, where: string, lab: Lab, ifaces: Map<string, Se
     if (typeof node !== 'string' || !hasNode(lab, node)) { p.add(where, `${c.kind} check: field "${field}" names unknown node ${show(node)}`); return false; }
     return true;
   };
+  if (c.sandboxOnly !== undefined && (typeof c.sandboxOnly !== 'string' || c.sandboxOnly.trim() === '')) p.add(where, `${c.kind} check: field "sandboxOnly" must be the reason, a non-empty string (got ${show(c.sandboxOnly)})`);
   switch (c.kind) {
     case 'ping': case 'tcp':
       validateTraffic(c.traffic, where, lab, p);

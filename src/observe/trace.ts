@@ -44,6 +44,9 @@ export interface TraceOptions {
   readyTimeoutMs?: number;
   /** The monitor ends itself after this long even if stop() is never called (a crash of nflab). */
   maxSeconds?: number;
+  /** Mark only packets from or to these networks: in a machine's root namespace (--root-namespace)
+   * a filter like "tcp" would also trace the SSH session nflab runs over, and flood the monitor. */
+  within?: string[];
 }
 
 /** Tools the tracer runs in the node, and the Debian package of each. */
@@ -57,7 +60,7 @@ const sys = (argv: string[]): string[] => ['env', `PATH=${SYSTEM_PATH}`, ...argv
 
 /** Starts tracing packets that match `filter` in the netns `wrap` leads into; resolves once the monitor is listening. */
 export async function startTrace(exec: Executor, wrap: (argv: string[]) => string[], filter: TraceFilter, options: TraceOptions = {}): Promise<TraceSession> {
-  const rules = markMatches(filter);
+  const rules = limitToNetworks(markMatches(filter), options.within);
   await requireTools(exec, wrap);
   const table = `${TRACER_TABLE_PREFIX}_${randomBytes(3).toString('hex')}`;
   const lines: string[] = [];
@@ -204,6 +207,14 @@ export function markMatches(filter: TraceFilter): string[] {
   const matches = protos.map((p) => [`meta l4proto ${p}`, ...common, ...(p === 'icmp' ? [] : ports)].join(' '));
   if (!filter.proto && ports.length === 0) matches.push(['meta l4proto != { icmp, tcp, udp }', ...common].join(' '));
   return matches;
+}
+
+/** Each match once for packets from the networks, once for packets to them but not from them (a
+ * packet must be marked by one rule of a chain only: a second mark reads as a second tracer). */
+export function limitToNetworks(matches: string[], networks?: string[]): string[] {
+  if (!networks || networks.length === 0) return matches;
+  const set = `{ ${networks.map((n) => checkAddress('network', n)).join(', ')} }`;
+  return matches.flatMap((m) => [`${m} ip saddr ${set}`, `${m} ip saddr != ${set} ip daddr ${set}`]);
 }
 
 function tracerScript(table: string, matches: string[], withBridge: boolean): string {
