@@ -30,6 +30,11 @@ export interface RootSnapshot {
   tables: string[];
   /** iptables-nft: a table the run created is deleted as an nftables table. */
   nftBackend: boolean;
+  /** `nft list tables` before ("family name" each): any other table (ebtables' bridge tables, the
+   * lab's own nft tables) is deleted on restore. Undefined without nft. */
+  nftTables?: string[];
+  /** `ebtables-save` before, when the bridge family had tables: they get their old contents back. */
+  ebtables?: string;
   /** /proc/sys file → value before, for every sysctl the lab writes there (absent files left out). */
   sysctls: Record<string, string>;
   /** `ipvsadm -Sn` before; undefined when ip_vs was not loaded. */
@@ -180,6 +185,8 @@ const SNAPSHOT = [
   'echo @@routes; ip -4 route show table main',
   'echo @@iptables-version; iptables -V',
   'echo @@iptables; iptables-save',
+  'if command -v nft >/dev/null; then echo @@nft-tables; nft list tables; fi',
+  'if command -v ebtables-save >/dev/null && nft list tables 2>/dev/null | grep -q "^table bridge "; then echo @@ebtables; ebtables-save; fi',
   'echo @@sysctls; for f; do if [ -e "$f" ]; then printf "%s %s\\n" "$f" "$(cat "$f")"; fi; done',
   'if [ -e /proc/net/ip_vs ] && command -v ipvsadm >/dev/null; then echo @@ipvs; ipvsadm -Sn; fi',
   'if command -v ipset >/dev/null; then echo @@ipsets; ipset list -n; fi',
@@ -243,6 +250,8 @@ export async function snapshotRoot(exec: Executor, lab: Lab, plan: TopologyPlan,
     iptables,
     tables: iptables.split('\n').filter((l) => l.startsWith('*')).map((l) => l.slice(1)),
     nftBackend: /nf_tables/.test((s.get('iptables-version') ?? []).join('\n')),
+    ...(s.has('nft-tables') ? { nftTables: nftTablesOf(s.get('nft-tables')!.join('\n')) } : {}),
+    ...(s.has('ebtables') ? { ebtables: s.get('ebtables')!.filter((l) => !l.startsWith('#')).join('\n') } : {}),
     sysctls: Object.fromEntries((s.get('sysctls') ?? []).flatMap((l) => {
       const sp = l.indexOf(' ');
       return sp > 0 ? [[l.slice(0, sp), l.slice(sp + 1)]] : [];
@@ -251,6 +260,11 @@ export async function snapshotRoot(exec: Executor, lab: Lab, plan: TopologyPlan,
     ...(s.has('ipsets') ? { ipsets: s.get('ipsets')!.filter(Boolean) } : {}),
     subnets: labSubnets(lab),
   };
+}
+
+/** `nft list tables` output as "family name" entries. */
+function nftTablesOf(text: string): string[] {
+  return text.split('\n').flatMap((l) => /^table (\S+) (\S+)$/.exec(l.trim())?.slice(1, 3).join(' ') ?? []);
 }
 
 /** Puts the root namespace back as the snapshot found it. Returns what could not be restored
@@ -274,6 +288,15 @@ export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<s
   for (const table of added) {
     if (snap.nftBackend) await step(`delete table ${table}`, ['nft', 'delete', 'table', 'ip', table]);
     else await step(`flush table ${table}`, ['sh', '-c', 'iptables -t "$1" -F && iptables -t "$1" -X', 'sh', table]);
+  }
+  // 2b. nftables tables the run added (ebtables' bridge tables, a lab's own); bridge tables that
+  // were there get their ebtables rules back.
+  if (snap.nftTables !== undefined) {
+    const listed = await exec.run(['nft', 'list', 'tables']);
+    for (const table of nftTablesOf(listed.stdout).filter((t) => !snap.nftTables!.includes(t))) {
+      await step(`delete table ${table}`, ['nft', 'delete', 'table', ...table.split(' ')]);
+    }
+    if (snap.ebtables !== undefined) await step('ebtables-restore', ['ebtables-restore'], `${snap.ebtables.trim()}\n`);
   }
   // 3. ipsets the run created (only now: a set referenced by a rule cannot be destroyed).
   if (snap.ipsets !== undefined) {

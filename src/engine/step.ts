@@ -107,7 +107,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   }
 
   const reports = [...failures, ...checks.map((c): CheckReport => (sandbox.options.rootNode && c.sandboxOnly
-    ? { description: describeCheck(c), kind: c.kind, status: 'skipped', expected: null, observed: null, reason: `holds only in the sandbox: ${c.sandboxOnly}` }
+    ? { description: c.description ?? describeCheck(c), kind: c.kind, status: 'skipped', expected: null, observed: null, reason: `holds only in the sandbox: ${c.sandboxOnly}` }
     : evaluate(c, obs)))];
   return {
     title: step.title,
