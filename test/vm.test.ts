@@ -80,7 +80,7 @@ async function vmRootState(): Promise<string> {
     'ip -o link show | sed "s/\\\\.*//"',
     'ip -4 addr show', 'ip -6 -br addr show', 'ip -4 route show table all',
     'sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet net.ipv6.conf.all.disable_ipv6 net.ipv6.conf.default.disable_ipv6 net.ipv6.conf.vm0.disable_ipv6 net.ipv4.vs.conntrack',
-    'ipvsadm -Sn', 'ipset list -n', 'ip netns list',
+    'ipvsadm -Sn', 'ipset list -n', 'ip netns list', 'nft list tables', 'ebtables-save | grep -v "^#"',
   ].join('; ')]);
   return r.stdout;
 }
@@ -104,7 +104,7 @@ vmTest('--root-namespace: a lab that collides with the VM is refused before any 
   t.is(await vmRootState(), before);
 });
 
-for (const lab of ['01', '04']) {
+for (const lab of ['01', '04', '11']) {
   vmTest(`--root-namespace: lab ${lab} runs with its host node in the VM's root namespace, every check met, and the VM is as before`, async (t) => {
     const before = await vmRootState();
     const r = await nflab(['run', lab, '--root-namespace', '--json', ...targetArgs]);
@@ -146,6 +146,45 @@ vmTest('--root-namespace: nflab killed (SIGKILL) in the middle of a step; nflab 
   t.is(clean.code, 0, clean.stderr);
   t.regex(clean.stdout, /root namespace state of node host/);
   t.is(await vmRootState(), before);
+});
+
+/** A login user in the VM with root's key, with or without passwordless sudo. Password "*": no password,
+ * but not locked ("!"), which sshd without PAM refuses. */
+async function addVmUser(name: string, sudo: boolean): Promise<string> {
+  const script = 'useradd -m -p "*" -s /bin/sh "$1" && install -d -m 700 -o "$1" -g "$1" "/home/$1/.ssh" && install -m 600 -o "$1" -g "$1" /root/.ssh/authorized_keys "/home/$1/.ssh/" '
+    + '&& if [ "$2" = 1 ]; then echo "$1 ALL=(ALL) NOPASSWD: ALL" > "/etc/sudoers.d/$1" && chmod 440 "/etc/sudoers.d/$1"; fi';
+  const r = await ssh!.run(['sh', '-c', script, 'sh', name, sudo ? '1' : '0']);
+  if (r.code !== 0) throw new Error(`could not add user ${name} in the VM: ${r.stderr}`);
+  return targetArgs[1]!.replace('ssh://root@', `ssh://${name}@`);
+}
+
+function asUser(target: string): string[] {
+  return targetArgs.map((a, i) => (i === 1 ? target : a));
+}
+
+vmTest('a user with passwordless sudo: every command runs as root through sudo -n, and lab 01 passes', async (t) => {
+  const target = await addVmUser('student', true);
+  const direct = await SshExecutor.connect({ target, identity: targetArgs[3]!, knownHosts: targetArgs[5]! });
+  try {
+    t.true(direct.usesSudo);
+    t.is((await direct.run(['id', '-u'])).stdout.trim(), '0');
+    t.is((await direct.run(['sh', '-c', 'echo "$SUDO_USER"'])).stdout.trim(), 'student');
+  } finally {
+    await direct.close();
+  }
+  const r = await nflab(['run', '01', '--json', ...asUser(target)]);
+  t.is(r.code, 0, `${r.stderr}${notMetOf(r)}`);
+  t.like(jsonOf<RunReport>(r).labs[0], { status: 'passed', target });
+});
+
+vmTest('a user without sudo is an environment error (exit 3) naming the user and the host, with the fix', async (t) => {
+  const target = await addVmUser('nosudo', false);
+  const r = await nflab(['run', '01', '--json', ...asUser(target)]);
+  t.is(r.code, 3, r.stderr);
+  const { error } = JSON.parse(r.stdout) as { error: { message: string; fix: string } };
+  t.regex(error.message, /^nosudo on ssh:\/\/nosudo@127\.0\.0\.1:\d+ is not root and cannot run sudo without a password/);
+  t.regex(error.fix, /NOPASSWD/);
+  t.is((await ssh!.run(['ip', 'netns', 'list'])).stdout, '', 'nothing was created');
 });
 
 test('on a kernel without ip_vs lab 12 is skipped with the reason, never failed', async (t) => {

@@ -21,7 +21,7 @@ SUITE=bookworm
 PACKAGES=(
   linux-image-amd64 systemd-sysv udev kmod
   openssh-server ipvsadm ipset iproute2 iptables nftables tcpdump conntrack socat curl
-  iputils-ping procps busybox-static
+  iputils-ping procps busybox-static sudo
 )
 
 REBUILD=''
