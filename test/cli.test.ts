@@ -43,3 +43,14 @@ test('with --json an error is a JSON object on stdout too: a bad lab id (exit 2)
   t.regex(error.message, /ssh:\/\/root@127\.0\.0\.1:1/);
   t.regex(error.fix, /sshd listens on port 1/);
 });
+
+test('show --root-namespace prints the host node\'s commands as typed on the machine itself, as the articles do', async (t) => {
+  const r = await nflab(['show', '01', '--root-namespace']);
+  t.is(r.code, 0, r.stderr);
+  t.notRegex(r.stdout, /^ {2}ip netns add host$/m);
+  t.regex(r.stdout, /^ {2}ip link add eth0 netns c1 type veth peer name veth0$/m);
+  t.regex(r.stdout, /^ {2}ip link add hwchiu0 type bridge$/m);
+  t.regex(r.stdout, /^ {2}iptables -P FORWARD DROP$/m);
+  t.regex(r.stdout, /^ {2}ip netns exec c1 ping -c 1 /m, 'containers stay namespaces');
+  t.notRegex(r.stdout.split('## Step 1')[0]!, /^ {2}sysctl -w .*net\.ipv6\.conf\.all\.disable_ipv6/m, 'the machine keeps its IPv6');
+});

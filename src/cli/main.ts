@@ -57,12 +57,12 @@ export async function main(argv: string[]): Promise<void> {
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
       .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' }),
       async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit); })
-    .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withDriver(y)
+    .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
-        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(lab!, a.nodes));
+        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(lab!, a.nodes, a.rootNamespace ? rootNodeOf(lab!) : undefined));
       })
     .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })

@@ -1,19 +1,22 @@
 // `nflab show`: a lab as a person reads it, with the exact commands to type for the chosen driver.
-import type { DriverKind, Lab } from '../lab/types.ts';
+import type { Command, DriverKind, Lab } from '../lab/types.ts';
 import { planTopology, describePlan } from '../topology/plan.ts';
-import { commandDisplay, displayCommand } from '../exec/display.ts';
+import { commandDisplay as displayOf, displayCommand } from '../exec/display.ts';
+import { shellQuote } from '../exec/quote.ts';
 import { describeCheck } from '../check/describe.ts';
 import { stepTraffic } from '../engine/step.ts';
 import { pingArgv, tcpArgv } from '../traffic/run.ts';
 import { renderRulesAsSaved } from '../k8s/render-iptables.ts';
 
 
-export function showLab(lab: Lab, driver: DriverKind): string {
+/** `rootNode`: shown as the machine's own root namespace (--root-namespace): its commands without a prefix. */
+export function showLab(lab: Lab, driver: DriverKind, rootNode?: string): string {
   const kindOf = (node: string) => (lab.topology.nodes[node]!.role === 'container' ? lab.topology.nodes[node]!.driver ?? driver : 'netns');
-  const display = (node: string, argv: string[]) => displayCommand(kindOf(node), node, argv);
+  const display = (node: string, argv: string[]) => (node === rootNode ? shellQuote(argv) : displayCommand(kindOf(node), node, argv));
+  const commandDisplay = (c: Command, kind: DriverKind) => (c.node === rootNode ? displayOf(c, kind).replace(/^ip netns exec \S+ /, '') : displayOf(c, kind));
   const lines: string[] = [`lab ${lab.id}: ${lab.title}`, '', lab.summary, '', `source: ${lab.source.title}${lab.source.url ? ` <${lab.source.url}>` : ''}`, '', '## Build the topology', ''];
   const plan = planTopology(lab.topology);
-  lines.push(...describePlan(plan, kindOf, display).map((l) => `  ${l}`));
+  lines.push(...describePlan(plan, kindOf, display, rootNode ? { node: rootNode, spec: lab.topology.nodes[rootNode] } : undefined).map((l) => `  ${l}`));
   for (const { node, port } of plan.listeners) lines.push(`  ${display(node, ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo "${node} client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"`])} &`);
   for (const c of plan.setup) lines.push(`  ${commandDisplay(c, kindOf(c.node))}`);
   if (lab.kubeProxy) {

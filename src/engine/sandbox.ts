@@ -4,7 +4,7 @@ import type { Command, DriverKind, Lab } from '../lab/types.ts';
 import type { Executor, RunResult } from '../exec/types.ts';
 import type { NodeDriver } from '../drivers/types.ts';
 import { NetnsDriver } from '../drivers/netns.ts';
-import { planTopology, type TopologyPlan } from '../topology/plan.ts';
+import { planTopology, rootNodeSysctls, type TopologyPlan } from '../topology/plan.ts';
 import { newRunId, processStartTime, removeRecord, writeRecord, type RunRecord } from './journal.ts';
 import { startWatchdog, type Watchdog } from './watchdog.ts';
 import { removeRun } from './cleanup.ts';
@@ -220,12 +220,8 @@ export class Sandbox {
 
   /** A node's bridge flag, sysctls ("file value" lines) and `ip -batch` lines (with `link show` last). */
   private configureArgs(node: string): [string, string, string] {
-    const { ip } = this.plan.perNode.get(node)!;
-    let { sysctls } = this.plan.perNode.get(node)!;
-    // The engine's own `all.disable_ipv6=1` would strip the IPv6 addresses of the machine's interfaces.
-    if (node === this.options.rootNode && this.lab.topology.nodes[node]?.sysctls?.['net.ipv6.conf.all.disable_ipv6'] === undefined) {
-      sysctls = sysctls.filter((a) => !a.startsWith('net.ipv6.conf.all.disable_ipv6='));
-    }
+    const { ip, sysctls: planned } = this.plan.perNode.get(node)!;
+    const sysctls = node === this.options.rootNode ? rootNodeSysctls(planned, this.lab.topology.nodes[node]) : planned;
     return [
       this.hasBridgePorts(node) ? '1' : '0',
       sysctls.map((a) => sysctlFile(a).join(' ')).join('\n'),
