@@ -6,7 +6,8 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SshExecutor } from '../src/exec/ssh.ts';
-import { nflab, jsonOf, type CliResult } from './helpers/system.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { nflab, jsonOf, REPO, type CliResult } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
 const VM_DIR = fileURLToPath(new URL('../scripts/vm/', import.meta.url));
@@ -18,7 +19,8 @@ let targetArgs: string[] = [];
 
 test.before(async () => {
   if (!enabled) return;
-  const out = execFileSync(`${VM_DIR}boot.sh`, ['--name', NAME], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  // This checkout is shared read-only at /mnt/nflab, so nflab also runs inside the VM (as from /vagrant).
+  const out = execFileSync(`${VM_DIR}boot.sh`, ['--name', NAME, '--share', REPO, '--stop-with', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const vars = Object.fromEntries(out.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
   ssh = await SshExecutor.connect({ target: vars.target!, identity: vars.identity!, knownHosts: vars.known_hosts! });
   targetArgs = ['--target', vars.target!, '--identity', vars.identity!, '--known-hosts', vars.known_hosts!];
@@ -51,7 +53,7 @@ vmTest('the VM creates the kube-ipvs0 dummy link and an IPVS service on it', asy
 });
 
 vmTest('the VM has the lab tools', async (t) => {
-  for (const tool of ['tcpdump', 'conntrack', 'socat', 'ping', 'iptables', 'ipset', 'ipvsadm', 'busybox', 'curl']) {
+  for (const tool of ['tcpdump', 'conntrack', 'socat', 'ping', 'iptables', 'ipset', 'ipvsadm', 'busybox', 'curl', 'sudo', 'node']) {
     t.is((await ssh!.run(['sh', '-c', 'command -v "$1"', 'sh', tool])).code, 0, tool);
   }
 });
@@ -185,6 +187,41 @@ vmTest('a user without sudo is an environment error (exit 3) naming the user and
   t.regex(error.message, /^nosudo on ssh:\/\/nosudo@127\.0\.0\.1:\d+ is not root and cannot run sudo without a password/);
   t.regex(error.fix, /NOPASSWD/);
   t.is((await ssh!.run(['ip', 'netns', 'list'])).stdout, '', 'nothing was created');
+});
+
+/** nflab run inside the VM itself (the local executor), from the shared checkout with the image's
+ * Node: what `vagrant ssh -c 'cd /vagrant && sudo npx nflab ...'` does. */
+function inVm(args: string): string[] {
+  return ['sh', '-c', `cd /mnt/nflab && exec node bin/nflab.mjs ${args}`];
+}
+
+vmTest('nflab inside the VM (checkout shared read-only, the image\'s Node): lab 01 in the VM\'s own root namespace passes, the VM as before', async (t) => {
+  const before = await vmRootState();
+  const r = await ssh!.run(inVm('run 01 --root-namespace --json'), { timeoutMs: 300_000 });
+  t.is(r.code, 0, r.stderr);
+  t.like((JSON.parse(r.stdout) as RunReport).labs[0], { status: 'passed', target: 'this machine', rootNamespace: 'host' });
+  t.is(await vmRootState(), before);
+});
+
+vmTest('nflab killed (SIGKILL) inside the VM during a root-namespace run: its watchdog puts the VM back', async (t) => {
+  const before = await vmRootState();
+  const run = ssh!.spawn(inVm('run 01 --root-namespace'));
+  let killed = false;
+  run.onStdoutLine((line) => {
+    if (!killed && /step 1:/.test(line)) { killed = true; run.kill('SIGKILL'); }
+  });
+  const r = await run.exited;
+  t.true(killed, `${r.stdout}\n${r.stderr}`);
+  // Nobody calls nflab clean: the watchdog (an sh waiting on a socket only nflab held) starts the
+  // reaper inside the VM when nflab dies.
+  let state = '';
+  for (let i = 0; i < 60 && state !== before; i++) {
+    if (i > 0) await sleep(2000);
+    state = await vmRootState();
+  }
+  t.is(state, before);
+  t.is((await ssh!.run(['sh', '-c', 'ls /run/nflab/runs/*.json 2>/dev/null | wc -l'])).stdout.trim(), '0');
+  t.regex((await ssh!.run(['cat', '/run/nflab/watchdog.log'])).stdout, /owner \d+ died\): removed .*root namespace state of node host/);
 });
 
 test('on a kernel without ip_vs lab 12 is skipped with the reason, never failed', async (t) => {

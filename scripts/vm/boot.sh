@@ -13,7 +13,11 @@
 # Every boot starts from the pristine image: the disk is a fresh copy-on-write overlay in the run
 # directory, so nothing a lab did survives stop.sh.
 #
-# Usage: scripts/vm/boot.sh [--name NAME] [--port PORT] [--memory MB] [--cpus N] [--timeout SECONDS]
+# Usage: scripts/vm/boot.sh [--name NAME] [--port PORT] [--memory MB] [--cpus N] [--timeout SECONDS] [--share DIR]
+#        --share DIR  DIR (e.g. this checkout) read-only at /mnt/nflab in the guest (9p), like Vagrant's
+#                     /vagrant: with the image's Node, `cd /mnt/nflab && node bin/nflab.mjs ...` runs there
+#        --stop-with PID  stop the VM once process PID has ended, even if it never runs stop.sh
+#                     (a test runner killed on a timeout)
 # Env:   NFLAB_VM_CACHE  cache directory (default /var/cache/nflab/vm)
 #        NFLAB_VM_ACCEL  qemu accelerator (default tcg: software emulation; kvm where /dev/kvm works)
 set -euo pipefail
@@ -21,7 +25,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}
 ACCEL=${NFLAB_VM_ACCEL:-tcg}
-NAME=default PORT='' MEMORY=1024 CPUS=2 TIMEOUT=600
+NAME=default PORT='' MEMORY=1024 CPUS=2 TIMEOUT=600 SHARE='' STOP_WITH=''
 
 while (($#)); do
   case $1 in
@@ -30,11 +34,20 @@ while (($#)); do
     --memory) MEMORY=$2; shift 2 ;;
     --cpus) CPUS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
+    --share) SHARE=$2; shift 2 ;;
+    --stop-with) STOP_WITH=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ $NAME =~ ^[A-Za-z0-9_-]+$ ]] || { echo "boot.sh: --name must be letters, digits, - or _" >&2; exit 2; }
+[[ -z $STOP_WITH || $STOP_WITH =~ ^[0-9]+$ ]] || { echo "boot.sh: --stop-with takes a PID" >&2; exit 2; }
+if [[ -n $SHARE ]]; then
+  [[ -d $SHARE ]] || { echo "boot.sh: --share $SHARE is not a directory" >&2; exit 2; }
+  SHARE=$(cd "$SHARE" && pwd)
+  # qemu reads ',' as an option separator.
+  [[ $SHARE != *,* ]] || { echo "boot.sh: --share path must not contain a comma" >&2; exit 2; }
+fi
 
 log() { printf 'boot: %s\n' "$*" >&2; }
 
@@ -63,6 +76,9 @@ qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE/disk.qcow2" "$RUN/overlay.qcow2"
 # The image's host key, so the first connection is verified instead of trusted blindly.
 printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$IMAGE/ssh_host_ed25519_key.pub")" >"$RUN/known_hosts"
 
+share_opts=()
+[[ -n $SHARE ]] && share_opts=(-virtfs "local,path=$SHARE,mount_tag=nflab,security_model=none,readonly=on")
+
 accel_opts=(-accel tcg,thread=multi -cpu max)
 [[ $ACCEL == kvm ]] && accel_opts=(-accel kvm -cpu host)
 
@@ -78,9 +94,15 @@ qemu-system-x86_64 \
   -drive "file=$RUN/overlay.qcow2,if=virtio,format=qcow2" \
   -netdev "user,id=net0,restrict=on,net=192.168.76.0/24,hostfwd=tcp:127.0.0.1:$PORT-:22" \
   -device virtio-net-pci,netdev=net0 \
+  "${share_opts[@]}" \
   -display none -monitor none -serial "file:$RUN/console.log" \
   -pidfile "$RUN/qemu.pid" -daemonize
 PID=$(cat "$RUN/qemu.pid")
+if [[ -n $STOP_WITH ]]; then
+  # In a session of its own, with no descriptor of ours (callers wait for our output to end).
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done; kill -0 "$2" 2>/dev/null && exec "$3" --name "$4"' \
+    _ "$STOP_WITH" "$PID" "$HERE/stop.sh" "$NAME" </dev/null >/dev/null 2>&1 &
+fi
 log "qemu pid $PID ($ACCEL), ssh on 127.0.0.1:$PORT, console log $RUN/console.log"
 
 SSH=(ssh -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes
@@ -92,6 +114,10 @@ until "${SSH[@]}" true 2>/dev/null; do
   ((SECONDS < deadline)) || { log "SSH did not answer within ${TIMEOUT}s"; exit 1; }
   sleep 2
 done
+if [[ -n $SHARE ]] && ! "${SSH[@]}" 'mkdir -p /mnt/nflab && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 nflab /mnt/nflab'; then
+  log "could not mount the shared directory $SHARE in the guest"
+  exit 1
+fi
 READY=1
 ms=$((($(date +%s%N) - start_ns) / 1000000))
 secs=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
@@ -101,6 +127,7 @@ secs=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
   echo "identity=$IMAGE/id_ed25519"
   echo "known_hosts=$RUN/known_hosts"
   echo "pid=$PID"
+  [[ -z $SHARE ]] || echo "share=/mnt/nflab"
 } >"$RUN/target.env"
 echo "boot_seconds=${secs}" >>"$RUN/target.env"
 cat "$RUN/target.env"

@@ -17,12 +17,18 @@ CACHE=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}
 MIRROR=${NFLAB_VM_MIRROR:-http://deb.debian.org/debian}
 SIZE=${NFLAB_VM_SIZE:-2G}
 SUITE=bookworm
-# Everything a lab runs in the guest. Node is not needed: commands arrive over SSH.
+# Everything a lab runs in the guest. Labs arrive over SSH; Node is there to run nflab inside the
+# VM too (scripts/vm/boot.sh --share), and is this machine's own: Debian 12's nodejs (18) is older
+# than the project needs (>= 20.19), and nodejs.org may not be reachable.
 PACKAGES=(
   linux-image-amd64 systemd-sysv udev kmod
   openssh-server ipvsadm ipset iproute2 iptables nftables tcpdump conntrack socat curl
-  iputils-ping procps busybox-static sudo
+  iputils-ping procps busybox-static sudo libstdc++6
 )
+NODE_BIN=$(command -v node || true)
+if [[ -n $NODE_BIN ]] && ! "$NODE_BIN" -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  NODE_BIN=''
+fi
 
 REBUILD=''
 while (($#)); do
@@ -51,7 +57,7 @@ need_tools() {
 }
 
 recipe_key() {
-  { cat "$0"; printf '%s\n' "$SUITE" "$MIRROR" "$SIZE"; } | sha256sum | cut -c1-16
+  { cat "$0"; printf '%s\n' "$SUITE" "$MIRROR" "$SIZE" "${NODE_BIN:+$("$NODE_BIN" --version)}"; } | sha256sum | cut -c1-16
 }
 
 # Runs inside a private mount namespace (unshare -m), so the /proc, /sys and /dev mounts made
@@ -184,6 +190,11 @@ main() {
   unshare --mount --propagation private bash -c \
     'set -euo pipefail; read -ra PACKAGES <<<"$PACKAGES_LIST"; build_rootfs "$1"' _ "$WORK"
 
+  if [[ -n $NODE_BIN ]]; then
+    install -D -m 755 "$(readlink -f "$NODE_BIN")" "$WORK/usr/local/bin/node"
+  else
+    log 'no Node >= 20.19 on this machine: the image gets none (nflab can still reach the VM over SSH)'
+  fi
   log "writing ext4 image ($SIZE)"
   mkfs.ext4 -q -L nflab-root -d "$WORK" "$OUT/disk.raw" "$SIZE" >&2
   qemu-img convert -f raw -O qcow2 "$OUT/disk.raw" "$OUT/disk.qcow2"

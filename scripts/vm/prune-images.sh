@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Removes cached VM images of older recipes (about 650 MB each): every image directory under
-# $NFLAB_VM_CACHE/images except the one named, those a running VM still uses (its qemu command
-# line names the image) and those a build holds locked. boot.sh calls it after choosing its image.
+# Removes cached VM images of older recipes (about 650 MB each): image directories under
+# $NFLAB_VM_CACHE/images built before the one named, except those a running VM still uses (its qemu
+# command line names the image) and those a build holds locked. Newer ones stay: another checkout
+# on this machine may use a newer recipe. boot.sh calls it after choosing its image.
 #
 # Usage: scripts/vm/prune-images.sh IMAGE_DIR_TO_KEEP
 set -euo pipefail
@@ -15,6 +16,7 @@ for dir in "$CACHE"/images/*/; do
   key=${dir##*/}
   # Skip the image in use and the work directories of a build in progress.
   [[ $dir == "${KEEP%/}" || $key == *.* ]] && continue
+  [[ $dir/disk.qcow2 -ot ${KEEP%/}/disk.qcow2 ]] || continue
   if grep -qasF "$dir/" /proc/[0-9]*/cmdline 2>/dev/null; then
     log "keeping $key: a running VM uses it"
     continue

@@ -62,6 +62,9 @@ export async function reapRun(exec: Executor, runId: string, options: ReapOption
         } catch { /* not there (yet, or any more) */ }
       }
       const now = await removeRun(exec, record, { keepRecord: true });
+      // The root namespace is restored once (removeRun throws when it could not be): later passes
+      // look only for namespaces and processes that reappeared.
+      if (record.root) record = { ...record, root: undefined };
       now.push(...killProcessesIn(identities));
       removed.push(...now);
       if (now.length === 0 && pass > 1) break;

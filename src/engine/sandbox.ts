@@ -49,7 +49,7 @@ export class Sandbox {
     this.record = {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: lab.id, target: exec.name, labFile: lab.file, driver: options.driver,
       kept: options.kept ?? false, netns: netnsNodes.map((n) => netnsName(this.runId, n)),
-      containers: netnsNodes.length < this.plan.nodes.length, processes: [], createdAt: new Date().toISOString(),
+      containers: this.plan.nodes.some((n) => this.kindOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
     };
   }
 
