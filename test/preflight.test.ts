@@ -83,7 +83,7 @@ class FakeMachine implements Executor {
     const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '' });
     const line = argv.join(' ');
     if (line === 'id -u') return ok('0\n');
-    if (line.startsWith('sh -c command -v')) return ok(`/usr/bin/${argv[4]}\n`);
+    if (line.startsWith('sh -c for t; do command -v')) return ok('@@checked\n');
     if (line === 'iptables --version') return ok('iptables v1.8.9 (nf_tables)\n');
     if (line.includes('/proc/config.gz')) return ok(FULL_CONFIG);
     if (line === 'cat /proc/net/ip_tables_names') return ok('');
@@ -132,4 +132,14 @@ test('br_netfilter absent exits 3 for labs that set net.bridge.* sysctls, not fo
   t.regex(err!.message, /fix: modprobe br_netfilter/);
   const declared: Lab = { ...labs.find((l) => l.id === '01')!, requires: ['br_netfilter'] };
   await t.notThrowsAsync(preflight(machine, [declared]), 'a lab that declares the feature is skipped by the engine instead');
+});
+
+test('a tool probe whose exit status is lost (a busy SSH link) is asked again, not reported as a missing tool (mock: a lost exit status cannot be made on purpose)', async (t) => {
+  let probes = 0;
+  const flaky = new FakeMachine((argv) => (argv.join(' ').startsWith('sh -c for t; do command -v') && ++probes === 1 ? { code: null, stdout: '', stderr: '' } : undefined));
+  await t.notThrowsAsync(preflight(flaky));
+  t.is(probes, 2);
+  const dead = new FakeMachine((argv) => (argv.join(' ').startsWith('sh -c for t; do command -v') ? { code: null, stdout: '', stderr: '' } : undefined));
+  const err = await t.throwsAsync(preflight(dead), { instanceOf: EnvError });
+  t.regex(err!.message, /could not check which tools a fake machine has \(exit unknown\)/);
 });

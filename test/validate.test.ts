@@ -46,6 +46,10 @@ test('sandboxOnly must be the reason, a non-empty string', (t) => rejects(t, (l)
   (l.steps[0]!.expect![0] as unknown as { sandboxOnly: unknown }).sandboxOnly = 42;
 }, /step 1 "ping": expect\[0\]: ping check: field "sandboxOnly" must be the reason, a non-empty string \(got 42\)/));
 
+test('a counter check whose packets is null is named (it crashed nflab show)', (t) => rejects(t, (l) => {
+  l.steps[0]!.expect!.push({ kind: 'counter', node: 'c1', table: 'filter', chain: 'FORWARD', packets: null } as never);
+}, /expect\[1\]: counter check: field "packets": count must be a number or \{ min, max \} \(got null\)/));
+
 test('invalid lab files exit 2 through the CLI and create nothing', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nflab-invalid-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

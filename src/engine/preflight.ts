@@ -8,6 +8,23 @@ const TOOLS: Record<string, string> = {
   conntrack: 'conntrack', ping: 'iputils-ping', socat: 'socat', sysctl: 'procps', nsenter: 'util-linux',
 };
 
+// One process lists the missing tools and ends with a marker. (Ten probes at once over SSH once
+// lost an exit status on a busy machine, and a present `ip` was reported missing.)
+const MISSING_TOOLS = 'for t; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done; echo @@checked';
+
+/** The tools that are not on the target's PATH; a probe that did not answer is asked again once. */
+async function missingTools(exec: Executor, tools: string[]): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await exec.run(['sh', '-c', MISSING_TOOLS, 'sh', ...tools]);
+    const lines = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (r.code === 0 && lines[lines.length - 1] === '@@checked') return lines.slice(0, -1);
+    if (attempt === 2) {
+      throw new EnvError(`could not check which tools ${exec.name} has (exit ${r.code ?? 'unknown'}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''})`,
+        `check that ${exec.name} is reachable and not overloaded, then run again`);
+    }
+  }
+}
+
 /** Runs argv in the namespace to inspect (identity: the root namespace). */
 export type Wrap = (argv: string[]) => string[];
 const inRoot: Wrap = (argv) => argv;
@@ -17,11 +34,7 @@ export async function preflight(exec: Executor, labs: readonly Lab[] = []): Prom
   if (who.stdout.trim() !== '0') {
     throw new EnvError(`nflab must run as root on ${exec.name}: it creates namespaces, links and iptables rules`, 'run it with sudo (sudo nflab ...)');
   }
-  const missing: string[] = [];
-  await Promise.all(Object.keys(TOOLS).map(async (tool) => {
-    const r = await exec.run(['sh', '-c', 'command -v "$1"', 'sh', tool]);
-    if (r.code !== 0) missing.push(tool);
-  }));
+  const missing = await missingTools(exec, Object.keys(TOOLS));
   if (missing.length > 0) {
     const packages = [...new Set(missing.map((t) => TOOLS[t]!))].sort();
     throw new EnvError(`missing tools on ${exec.name}: ${missing.sort().join(', ')}`, `apt-get install -y ${packages.join(' ')}`);

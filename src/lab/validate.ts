@@ -288,6 +288,8 @@ function validateCheck(c: Check, where: string, lab: Lab, ifaces: Map<string, Se
       if (!TABLES.has(c.table)) p.add(where, `counter check: unknown table ${show(c.table)}`);
       if (typeof c.chain !== 'string' || c.chain === '') p.add(where, 'counter check: chain is missing');
       if (c.packets === undefined && c.bytes === undefined && c.answersOf === undefined) p.add(where, 'counter check: expect packets or bytes');
+      if (c.packets !== undefined) validateCount(c.packets, `${where}: counter check: field "packets"`, p);
+      if (c.bytes !== undefined) validateCount(c.bytes, `${where}: counter check: field "bytes"`, p);
       if (c.rules !== undefined) {
         if (c.rule !== undefined) p.add(where, 'counter check: give "rule" or "rules", not both');
         if (!Array.isArray(c.rules) || c.rules.length === 0 || !c.rules.every((r) => typeof r === 'string' && r.trim() !== '')) p.add(where, 'counter check: field "rules" must be a non-empty array of rule words');
