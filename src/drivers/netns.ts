@@ -32,14 +32,6 @@ export class NetnsDriver implements NodeDriver {
     if (result.code !== 0) throw new Error(`could not create the namespaces of nodes ${nodes.join(', ')}: ${result.stderr.trim()}`);
   }
 
-  /** argv that runs `argv` in the node's network namespace and nothing more. Unlike `ip netns exec`
-   * it sets up no mount namespace and remounts no /sys: half the cost, for the engine's own work
-   * (configuring nodes, readiness, reachability pings) where only the network namespace matters. */
-  enter(node: string, argv: string[]): string[] {
-    if (this.isRoot(node)) return argv;
-    return ['nsenter', `--net=${NETNS_DIR}/${netnsName(this.ctx.runId, node)}`, ...argv];
-  }
-
   netnsRef(node: string): string {
     // ip opens a netns argument with a '/' as a file: its own namespace, the root one.
     if (this.isRoot(node)) return '/proc/self/ns/net';

@@ -77,8 +77,7 @@ export class Sandbox {
 
   /** A command as a person types it for this run's drivers. */
   display(command: Command): string {
-    if (command.node === this.options.rootNode) return commandDisplay(command, 'netns').replace(/^ip netns exec \S+ /, '');
-    return commandDisplay(command, this.kindOf(command.node));
+    return commandDisplay(command, command.node === this.options.rootNode ? 'root' : this.kindOf(command.node));
   }
 
   /** Observers (tcpdump, the tracer) must be stoppable by signal: run them in the node's network
@@ -334,7 +333,8 @@ export class Sandbox {
     // the journal stays and the watchdog is not told "done": it removes them once nflab exits.
     let left = await this.namespacesLeft();
     for (let attempt = 0; left.length > 0 && attempt < 3; attempt++) {
-      await removeRun(this.exec, this.record, { keepRecord: true }).catch(() => []);
+      // Without the root namespace's state: restored once, below, when the namespaces are gone.
+      await removeRun(this.exec, { ...this.record, root: undefined }, { keepRecord: true }).catch(() => []);
       left = await this.namespacesLeft();
     }
     if (left.length > 0) return;

@@ -3,7 +3,12 @@
 import type { Command, DriverKind } from '../lab/types.ts';
 import { shellQuote } from './quote.ts';
 
-export function displayCommand(kind: DriverKind, node: string, argv: string[], stdin = false): string {
+/** How a node is shown: its driver's form, or 'root' for the node that is the machine's own root
+ * namespace (--root-namespace), whose commands are typed without a prefix. */
+export type ShownKind = DriverKind | 'root';
+
+export function displayCommand(kind: ShownKind, node: string, argv: string[], stdin = false): string {
+  if (kind === 'root') return shellQuote(argv);
   return kind === 'docker'
     ? `docker exec ${stdin ? '-i ' : ''}${node} ${shellQuote(argv)}`
     : `ip netns exec ${node} ${shellQuote(argv)}`;
@@ -11,7 +16,7 @@ export function displayCommand(kind: DriverKind, node: string, argv: string[], s
 
 
 /** A lab command as a person types it, including its standard input or file write. */
-export function commandDisplay(command: Command, kind: DriverKind): string {
+export function commandDisplay(command: Command, kind: ShownKind): string {
   if (command.display) return displayCommand(kind, command.node, ['sh', '-c', command.display]);
   const shown = displayCommand(kind, command.node, command.argv, command.stdin !== undefined);
   return command.stdin !== undefined && command.argv[0] === 'iptables-restore' ? `${shown} <<'EOF'\n${command.stdin}EOF` : shown;
