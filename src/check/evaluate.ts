@@ -35,9 +35,17 @@ export const outputKey = (node: string, argv: string[]) => `${node}\0${argv.join
 export const recentKey = (node: string, list: string) => `${node}\0${list}`;
 
 export function evaluate(check: Check, obs: StepObservations): CheckReport {
-  const description = check.description ?? describeCheck(check);
   const verdict = judge(check, obs);
-  return { description, kind: check.kind, status: verdict.met ? 'met' : 'not-met', expected: verdict.expected, observed: verdict.observed, ...(verdict.reason ? { reason: verdict.reason } : {}) };
+  return { description: checkDescription(check), kind: check.kind, status: verdict.met ? 'met' : 'not-met', expected: verdict.expected, observed: verdict.observed, ...(verdict.reason ? { reason: verdict.reason } : {}) };
+}
+
+/** A check not judged in this run, with why (a sandboxOnly check in a root-namespace run). */
+export function skipped(check: Check, reason: string): CheckReport {
+  return { description: checkDescription(check), kind: check.kind, status: 'skipped', expected: null, observed: null, reason };
+}
+
+function checkDescription(check: Check): string {
+  return check.description ?? describeCheck(check);
 }
 
 interface Verdict { met: boolean; expected: unknown; observed: unknown; reason?: string }

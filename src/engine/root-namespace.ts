@@ -229,7 +229,7 @@ export async function snapshotRoot(exec: Executor, lab: Lab, plan: TopologyPlan,
     }
   }
   for (const route of lab.topology.nodes[node]?.routes ?? []) {
-    const clash = routes.find((l) => (route.to === 'default' ? l.startsWith('default ') : parseCidr(route.to) && overlaps(l.split(' ')[0]!, route.to) && l.split(' ')[0] === network(route.to)));
+    const clash = routes.find((l) => (route.to === 'default' ? l.startsWith('default ') : parseCidr(route.to) !== undefined && l.split(' ')[0] === network(route.to)));
     if (clash) problems.push(`route ${route.to} already exists there (${clash.trim()})`);
   }
   const named = namedObjectsOf(lab, node);

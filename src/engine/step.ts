@@ -9,10 +9,9 @@ import { parseConntrack } from '../observe/parse-conntrack.ts';
 import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
 import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
 import { reachKey, runReach } from '../traffic/reach.ts';
-import { captureKey, evaluate, outputKey, recentKey, type StepObservations } from '../check/evaluate.ts';
+import { captureKey, evaluate, outputKey, recentKey, skipped, type StepObservations } from '../check/evaluate.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { startPathTraces, traceTargets } from './path-traces.ts';
-import { describeCheck } from '../check/describe.ts';
 
 /** Traffic a check sends or refers to (a counter or recent check may name traffic of its step). */
 function checkTraffic(c: Check): Traffic[] {
@@ -106,8 +105,8 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     obs.outputs.set(outputKey(c.command.node, c.command.argv), await sandbox.run(c.command));
   }
 
-  const reports = [...failures, ...checks.map((c): CheckReport => (sandbox.options.rootNode && c.sandboxOnly
-    ? { description: c.description ?? describeCheck(c), kind: c.kind, status: 'skipped', expected: null, observed: null, reason: `holds only in the sandbox: ${c.sandboxOnly}` }
+  const reports = [...failures, ...checks.map((c) => (sandbox.options.rootNode && c.sandboxOnly
+    ? skipped(c, `holds only in the sandbox: ${c.sandboxOnly}`)
     : evaluate(c, obs)))];
   return {
     title: step.title,
