@@ -4,7 +4,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { nflab, runNamespaces, jsonOf } from './helpers/system.ts';
-import { loadAllLabs } from '../src/lab/load.ts';
+import { loadAllLabs } from '../src/resolve/load.ts';
 import { commandDisplay } from '../src/exec/display.ts';
 import { quoteWord } from '../src/exec/quote.ts';
 import type { StepReport } from '../src/report/types.ts';

@@ -11,8 +11,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadAllLabs } from '../src/lab/load.ts';
-import { validateLab } from '../src/lab/validate.ts';
+import { loadAllLabs } from '../src/resolve/load.ts';
+import { validateLab } from '../src/resolve/validate-lab.ts';
 import { LabError } from '../src/errors.ts';
 import { showLab } from '../src/cli/show.ts';
 import { nflab, rootState, runNamespaces, jsonOf } from './helpers/system.ts';

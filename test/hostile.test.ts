@@ -5,7 +5,7 @@ import test from 'ava';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateLab } from '../src/lab/validate.ts';
+import { validateLab } from '../src/resolve/validate-lab.ts';
 import { LabError } from '../src/errors.ts';
 import { nflab, jsonOf } from './helpers/system.ts';
 import { labSource } from './helpers/mutate.ts';

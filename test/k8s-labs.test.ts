@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { nflab, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, LabReport, RunReport } from '../src/report/types.ts';
 import type { Check, Lab, TcpTraffic } from '../src/lab/types.ts';
-import { validateLab } from '../src/lab/validate.ts';
+import { validateLab } from '../src/resolve/validate-lab.ts';
 import { LabError } from '../src/errors.ts';
 import { podTopology } from '../src/k8s/pod-topology.ts';
 import { kubeProxyRules, kubeRules, ruleText } from '../src/k8s/lab-rules.ts';
 import { renderRulesAsSaved } from '../src/k8s/render-iptables.ts';
 import type { ProxyOptions, Service } from '../src/k8s/service.ts';
 import { shareRange } from '../src/check/distribution.ts';
-import { counterDelta } from '../src/check/evaluate.ts';
+import { counterDelta } from '../src/check/compare.ts';
 import { parseIptablesSave } from '../src/observe/parse-iptables-save.ts';
 
 async function runLabJson(t: import('ava').ExecutionContext, ref: string, expectedCode = 0): Promise<LabReport> {

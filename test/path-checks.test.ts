@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { nflab, REPO, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, RunReport } from '../src/report/types.ts';
 import type { Check, Lab } from '../src/lab/types.ts';
-import { validateLab } from '../src/lab/validate.ts';
+import { validateLab } from '../src/resolve/validate-lab.ts';
 import { LabError } from '../src/errors.ts';
 import { hopMatches, judgePath, pathFollows } from '../src/check/path.ts';
 import { commonFilter, hopsFor } from '../src/engine/path-traces.ts';

@@ -11,7 +11,7 @@ import { nflab } from './helpers/system.ts';
 import { assertNoLegacyRulesInNodes, legacyRules, missingKernelFeatures, preflight } from '../src/engine/preflight.ts';
 import { LocalExecutor } from '../src/exec/local.ts';
 import { EnvError } from '../src/errors.ts';
-import { loadAllLabs } from '../src/lab/load.ts';
+import { loadAllLabs } from '../src/resolve/load.ts';
 import type { Executor, RunResult } from '../src/exec/types.ts';
 import type { Lab } from '../src/lab/types.ts';
 

@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveLabs } from '../src/lab/load.ts';
+import { resolveLabs } from '../src/resolve/load.ts';
 import { planTopology } from '../src/topology/plan.ts';
 import { isVirtualMachine, linkNamesOf, rootNodeOf, sysctlFilesOf } from '../src/engine/root-namespace.ts';
 import { nflab, rootState } from './helpers/system.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { nflab, rootState, runJournal, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { CheckReport, LabReport, RunReport } from '../src/report/types.ts';
 import { bridgeOfContainers, hostsBehindRouter, macOf, memberAddress } from '../src/topology/generate.ts';
-import { validateLab } from '../src/lab/validate.ts';
+import { validateLab } from '../src/resolve/validate-lab.ts';
 import { planTopology } from '../src/topology/plan.ts';
 
 async function runScaleLab(t: import('ava').ExecutionContext, file: string, n: number, extra: string[] = []): Promise<LabReport> {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nflab } from './helpers/system.ts';
-import { validateLab } from '../src/lab/validate.ts';
+import { validateLab } from '../src/resolve/validate-lab.ts';
 import { LabError } from '../src/errors.ts';
 import type { Lab } from '../src/lab/types.ts';
 

@@ -3,7 +3,7 @@
 // Usage: node --import tsx scripts/bench/nflab-bridge.ts N [all-pairs:0|1] [--nodes netns|docker]
 // Prints "phase seconds ok total" lines, then "profile <json>" (Sandbox.timings) and "rss <KiB>".
 import { LocalExecutor } from '../../src/exec/local.ts';
-import { loadLabFile } from '../../src/lab/load.ts';
+import { loadLabFile } from '../../src/resolve/load.ts';
 import { Sandbox } from '../../src/engine/sandbox.ts';
 import { runStep } from '../../src/engine/step.ts';
 import type { DriverKind } from '../../src/lab/types.ts';

@@ -5,15 +5,10 @@ import type { Check, PathFilter } from '../lab/types.ts';
 import type { TraceHop } from '../observe/parse-trace.ts';
 import { describeHop, hopsByPacket } from '../observe/trace.ts';
 import { ruleSpecMatches } from '../observe/parse-iptables-save.ts';
+import type { TraceObservation } from './observations.ts';
 
 type PathCheck = Extract<Check, { kind: 'path' }>;
 
-/** What one trace session of a step recorded: its hops, or why there are none. */
-export type TraceObservation = { hops: TraceHop[]; problems: string[] } | { error: string };
-
-/** One session per node and filter: path checks with the same ones share it. */
-export const traceKey = (node: string, filter: PathFilter) =>
-  `${node}\0${['proto', 'src', 'dst', 'sport', 'dport'].map((k) => String(filter[k as keyof PathFilter] ?? '')).join('\0')}`;
 
 /** `[family ]<table> <CHAIN>[: [policy ]<target>]`: the family is left out for ip, as describeHop writes it. */
 export const HOP_FORM = /^(?:(?:bridge|ip6|arp|inet|netdev) )?[a-z]+ [A-Za-z0-9_.-]+?(?:: (?:policy )?[A-Za-z0-9_.-]+)?$/;

@@ -5,7 +5,7 @@ import { LabError } from '../errors.ts';
 import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { CheckReport, StepReport } from '../report/types.ts';
-import { loadLabFile, resolveLabs } from '../lab/load.ts';
+import { loadLabFile, resolveLabs } from '../resolve/load.ts';
 import { readRecords, type RunRecord } from '../engine/journal.ts';
 import { preflight } from '../engine/preflight.ts';
 import { Sandbox } from '../engine/sandbox.ts';

@@ -4,7 +4,7 @@ import { LabError } from '../errors.ts';
 import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { LabReport } from '../report/types.ts';
-import { loadAllLabs, resolveLabs } from '../lab/load.ts';
+import { loadAllLabs, resolveLabs } from '../resolve/load.ts';
 import { runLab } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
 import { terminalReporter } from '../report/terminal.ts';

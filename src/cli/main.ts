@@ -7,7 +7,7 @@ import { killLiveChildren } from '../exec/local.ts';
 import { connectTarget, withTarget, type TargetArgs } from './target.ts';
 import type { Executor } from '../exec/types.ts';
 import type { DriverKind, Lab } from '../lab/types.ts';
-import { loadAllLabs, resolveLabs } from '../lab/load.ts';
+import { loadAllLabs, resolveLabs } from '../resolve/load.ts';
 import { runLab } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
 import { rootNodeOf } from '../engine/root-namespace.ts';

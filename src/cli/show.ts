@@ -2,8 +2,8 @@
 import type { DriverKind, Lab } from '../lab/types.ts';
 import { planTopology, describePlan } from '../topology/plan.ts';
 import { commandDisplay, displayCommand, type ShownKind } from '../exec/display.ts';
-import { describeCheck } from '../check/describe.ts';
-import { stepTraffic } from '../engine/step.ts';
+import { describeCheck } from '../check/registry.ts';
+import { stepTraffic } from '../check/step-needs.ts';
 import { pingArgv, tcpArgv } from '../traffic/run.ts';
 import { renderRulesAsSaved } from '../k8s/render-iptables.ts';
 

@@ -9,14 +9,16 @@ import type { RunRecord } from '../engine/journal.ts';
 import { keptRun } from './check.ts';
 import { interruptions } from './interrupt.ts';
 import { killLiveChildren } from '../exec/local.ts';
-import { resolveLabs } from '../lab/load.ts';
+import { resolveLabs } from '../resolve/load.ts';
 import { Sandbox } from '../engine/sandbox.ts';
-import { stepTraffic } from '../engine/step.ts';
-import { startPathTraces, traceTargets } from '../engine/path-traces.ts';
+import { stepRequestsOf, stepTraffic } from '../check/step-needs.ts';
+import { startPathTraces } from '../engine/path-traces.ts';
 import { labSubnets } from '../engine/root-namespace.ts';
 import { runTraffic, trafficKey, type TrafficResult } from '../traffic/run.ts';
-import { judgePath, traceKey, filterWords, type TraceObservation } from '../check/path.ts';
-import { describeCheck } from '../check/describe.ts';
+import { filterWords } from '../check/path.ts';
+import { Observations, traceKey, type TraceObservation } from '../check/observations.ts';
+import { evaluate } from '../check/evaluate.ts';
+import { checkNeeds } from '../check/registry.ts';
 import { commandDisplay } from '../exec/display.ts';
 import { netnsName } from '../drivers/netns.ts';
 import { packetPictures, renderPacket } from '../report/trace-picture.ts';
@@ -81,8 +83,10 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
   const step = lab!.steps[stepNumber - 1]!;
   const traffic = stepTraffic(step);
   if (traffic.length === 0) throw new LabError(`lab ${lab!.id} step ${stepNumber} sends no traffic: nothing to trace`);
-  const checks = (step.expect ?? []).filter((c) => c.kind === 'path');
-  const targets = checks.length > 0 ? traceTargets(checks) : defaultTargets(lab!, traffic);
+  // The step's checks that read a trace (path checks) are judged on this trace.
+  const checks = (step.expect ?? []).filter((c) => checkNeeds(c).some((r) => r.type === 'trace'));
+  const traced = stepRequestsOf(step, 'trace');
+  const targets = traced.length > 0 ? traced : defaultTargets(lab!, traffic);
   const nodes = await attach(lab!, record, exec);
 
   // Ctrl-C kills the traffic and the monitors; stop() still removes every tracer table.
@@ -102,7 +106,9 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
   }
   if (stop.signal()) return stop.exitCode();
 
-  const verdicts = checks.map((c) => ({ description: c.description ?? describeCheck(c), ...judgePath(c, observed.get(traceKey(c.node, c.filter))) }));
+  const obs = new Observations();
+  for (const r of traced) { const o = observed.get(traceKey(r.node, r.filter)); if (o) obs.set(r, o); }
+  const verdicts = checks.map((c) => evaluate(c, obs));
   const report = {
     lab: lab!.id, step: stepNumber, title: step.title, runId: record.runId, appliedSteps: record.step ?? 0,
     traffic: results.map((r) => ({ key: trafficKey(r.traffic), display: r.display, outcome: trafficSummary(r) })),
@@ -113,11 +119,11 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
         ...(o && 'error' in o ? { error: o.error } : { problems: o?.problems ?? [], packets: packetPictures(o?.hops ?? []) }),
       };
     }),
-    checks: verdicts.map((v) => ({ description: v.description, status: v.met ? 'met' : 'not-met', expected: v.expected, observed: v.observed, ...(v.reason ? { reason: v.reason } : {}) })),
+    checks: verdicts.map((v) => ({ description: v.description, status: v.status, expected: v.expected, observed: v.observed, ...(v.reason ? { reason: v.reason } : {}) })),
   };
   if (json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(renderReport(report));
-  return verdicts.every((v) => v.met) ? 0 : 1;
+  return verdicts.every((v) => v.status === 'met') ? 0 : 1;
 }
 
 type TraceReport = {

@@ -8,12 +8,12 @@
 // socket (it then exits with "No buffer space available"). The tracer marks what any check of the
 // node wants; each check then gets the packets whose header, as they entered the node (the
 // tracer's own first hop), matches its filter.
-import type { Check, PathFilter } from '../lab/types.ts';
+import type { PathFilter } from '../lab/types.ts';
 import type { Sandbox } from './sandbox.ts';
 import { hopsByPacket, startTrace, type TraceHop, type TraceSession } from '../observe/trace.ts';
 import { TRACER_TABLE_PREFIX } from '../observe/parse-trace.ts';
-import { traceKey, type TraceObservation } from '../check/path.ts';
-import { parseCidr, sameSubnet } from '../lab/validate.ts';
+import { traceKey, type TraceObservation } from '../check/observations.ts';
+import { parseCidr, sameSubnet } from '../net/cidr.ts';
 import { EnvError } from '../errors.ts';
 
 export interface PathTraces {
@@ -22,13 +22,6 @@ export interface PathTraces {
 }
 
 type Target = { node: string; filter: PathFilter };
-
-/** The distinct (node, filter) pairs of a step's path checks. */
-export function traceTargets(checks: Check[]): Target[] {
-  const targets = new Map<string, Target>();
-  for (const c of checks) if (c.kind === 'path') targets.set(traceKey(c.node, c.filter), { node: c.node, filter: c.filter });
-  return [...targets.values()];
-}
 
 const FIELDS = ['proto', 'src', 'dst', 'sport', 'dport'] as const;
 

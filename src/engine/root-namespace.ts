@@ -14,7 +14,7 @@ import type { Command, Lab } from '../lab/types.ts';
 import type { TopologyPlan } from '../topology/plan.ts';
 import type { Executor } from '../exec/types.ts';
 import { EnvError, LabError } from '../errors.ts';
-import { ipToNumber, parseCidr } from '../lab/validate.ts';
+import { ipToNumber, parseCidr } from '../net/cidr.ts';
 import { sysctlFile } from './sysctl-file.ts';
 
 /** What the run found in the root namespace before changing it: enough to put it back. */

@@ -13,7 +13,7 @@ import { NETNS_DIR, netnsName } from '../drivers/netns.ts';
 import { responderArgv } from '../observe/parse-tcp-client.ts';
 import { shellQuote } from '../exec/quote.ts';
 import { commandDisplay } from '../exec/display.ts';
-import { defaultParallelism, mapLimit } from './pool.ts';
+import { defaultParallelism, mapLimit } from '../exec/pool.ts';
 import { sysctlFile } from './sysctl-file.ts';
 import { assertVirtualMachine, labSubnets, restoreRoot, snapshotRoot } from './root-namespace.ts';
 

@@ -1,6 +1,7 @@
 // One step: start the observers its checks need, apply its commands, drive its traffic, read
-// the evidence, and judge every check.
-import type { Check, PingTraffic, Step, Traffic } from '../lab/types.ts';
+// the evidence, and judge every check. What to observe comes from the checks' kinds as typed
+// requests (src/check/observations.ts); this module only carries them out.
+import type { Check, PingTraffic, Step } from '../lab/types.ts';
 import type { CheckReport, CommandReport, StepReport } from '../report/types.ts';
 import type { Sandbox } from './sandbox.ts';
 import { startCapture, type Capture } from '../observe/capture.ts';
@@ -8,31 +9,14 @@ import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
 import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
 import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
-import { reachKey, runReach } from '../traffic/reach.ts';
-import { captureKey, evaluate, outputKey, recentKey, skipped, type StepObservations } from '../check/evaluate.ts';
+import { runReach } from '../traffic/reach.ts';
+import { evaluate, skipped } from '../check/evaluate.ts';
+import { Observations, distinctRequests, traceKey, type RequestOf } from '../check/observations.ts';
+import { checkTraffic, moduleOf } from '../check/registry.ts';
+import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
-import { startPathTraces, traceTargets } from './path-traces.ts';
-
-/** Traffic a check sends or refers to (a counter or recent check may name traffic of its step). */
-function checkTraffic(c: Check): Traffic[] {
-  switch (c.kind) {
-    case 'ping': case 'tcp': case 'distribution': case 'sticky': return [c.traffic];
-    case 'counter': return c.answersOf ? [c.answersOf.traffic] : [];
-    case 'recent': return c.chosenBy ? [c.chosenBy] : [];
-    default: return [];
-  }
-}
-
-/** Traffic a step sends: its explicit `send` list, then the traffic of its checks. */
-export function stepTraffic(step: Step): Traffic[] {
-  const all = [...(step.send ?? []), ...(step.expect ?? []).flatMap(checkTraffic)];
-  const seen = new Set<string>();
-  return all.filter((t) => !seen.has(trafficKey(t)) && seen.add(trafficKey(t)));
-}
-
-function nodesFor(checks: Check[], kind: 'counter' | 'conntrack'): string[] {
-  return [...new Set(checks.flatMap((c) => (c.kind === kind ? [c.node] : [])))];
-}
+import { startPathTraces } from './path-traces.ts';
+import type { SavedRuleset } from '../observe/types.ts';
 
 export interface RunStepOptions {
   /** false: leave the step's commands out and only observe and judge (nflab check on a lab that is up). */
@@ -42,15 +26,15 @@ export interface RunStepOptions {
 export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boolean, options: RunStepOptions = {}): Promise<StepReport> {
   const started = Date.now();
   const checks = step.expect ?? [];
-  const obs: StepObservations = { traffic: new Map(), captures: new Map(), countersBefore: new Map(), countersAfter: new Map(), conntrack: new Map(), outputs: new Map(), recent: new Map(), reach: new Map() };
+  const requests = stepRequests(step);
+  const obs = new Observations();
   const commands: CommandReport[] = [];
   const failures: CheckReport[] = [];
 
-  const captureTargets = [...new Map(checks.flatMap((c) => (c.kind === 'packets' ? [[captureKey(c.node, c.iface), c] as const] : []))).values()];
-  const counterNodes = nodesFor(checks, 'counter');
-  const readCounters = (into: Map<string, ReturnType<typeof parseIptablesSave>>) => Promise.all(counterNodes.map(async (node) => {
-    const r = await sandbox.exec.run(sandbox.wrap(node, ['iptables-save', '-c']));
-    into.set(node, parseIptablesSave(r.stdout));
+  const counterRequests = distinctRequests(requests, 'counters');
+  const readCounters = () => Promise.all(counterRequests.map(async (r) => {
+    const out = await sandbox.exec.run(sandbox.wrap(r.node, ['iptables-save', '-c']));
+    return [r, parseIptablesSave(out.stdout)] as const;
   }));
 
   // Commands first: observers measure the step's traffic. (Commands can also reset counters:
@@ -65,45 +49,44 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
       failures.push({ description: `command ${command.expectFailure ? 'is refused' : 'succeeds'}: ${report.display}`, kind: 'command', status: 'not-met', expected: { exitCode: command.expectFailure ? 'non-zero' : 0 }, observed: { exitCode: r.code, output: report.output } });
     }
   }
-  await readCounters(obs.countersBefore);
+  const countersBefore = new Map<RequestOf<'counters'>, SavedRuleset>(await readCounters());
   // Tracing is on only from here to the end of the traffic (path checks).
-  const traces = await startPathTraces(sandbox, traceTargets(checks), sandbox.rootNetworks());
+  const traceRequests = distinctRequests(requests, 'trace');
+  const traces = await startPathTraces(sandbox, traceRequests, sandbox.rootNetworks());
+  const captureRequests = distinctRequests(requests, 'capture');
   let captures: Capture[] = [];
   try {
-    captures = await Promise.all(captureTargets.map((c) =>
+    captures = await Promise.all(captureRequests.map((c) =>
       startCapture(sandbox.exec, (argv) => sandbox.observerWrap(c.node, argv), c.node, c.iface)));
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Error('interrupted');
-      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, t) : undefined;
+      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, counterRequests.map((r) => r.node), t) : undefined;
       const result = await runTraffic(sandbox.exec, (node, argv) => sandbox.wrap(node, argv), (node, argv) => sandbox.display({ node, argv }), t, { stopEarly });
-      obs.traffic.set(trafficKey(t), result);
+      obs.set({ type: 'traffic', traffic: t }, result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
     // Reachability at scale: many pings, a bounded number of source nodes at a time.
-    for (const c of checks) {
-      if (c.kind !== 'all-pairs' && c.kind !== 'all-reach') continue;
+    for (const r of distinctRequests(requests, 'reach')) {
       if (aborted()) throw new Error('interrupted');
-      if (obs.reach!.has(reachKey(c))) continue;
+      const c = r.check;
       // sandbox.enter: the pings need only the node's network namespace (nsenter costs half of `ip netns exec`).
       const result = await runReach(sandbox.exec, (node, argv) => sandbox.enter(node, argv), (node, argv) => sandbox.display({ node, argv }), c);
-      obs.reach!.set(reachKey(c), result);
+      obs.set(r, result);
       const replies = result.outcomes.filter((o) => o.code === 0).length;
       commands.push({ node: c.kind === 'all-reach' ? c.from[0]! : Object.keys(c.nodes)[0]!, display: `${result.display}   # one of ${result.outcomes.length} pings, ${result.parallel} nodes at a time`, exitCode: null, output: `${replies} of ${result.outcomes.length} pings answered in ${(result.ms / 1000).toFixed(2)} s` });
     }
   } finally {
-    await Promise.all(captures.map(async (c) => obs.captures.set(captureKey(c.node, c.iface), await c.stop())));
-    obs.traces = await traces.stop();
+    await Promise.all(captures.map(async (c, i) => obs.set(captureRequests[i]!, await c.stop())));
+    const traced = await traces.stop();
+    for (const r of traceRequests) { const t = traced.get(traceKey(r.node, r.filter)); if (t) obs.set(r, t); }
   }
-  await readCounters(obs.countersAfter);
-  await Promise.all(nodesFor(checks, 'conntrack').map(async (node) => {
-    const r = await sandbox.exec.run(sandbox.wrap(node, ['conntrack', '-L']));
-    obs.conntrack.set(node, parseConntrack(r.stdout));
+  for (const [r, after] of await readCounters()) obs.set(r, { before: countersBefore.get(r)!, after });
+  await Promise.all(distinctRequests(requests, 'conntrack').map(async (r) => {
+    const out = await sandbox.exec.run(sandbox.wrap(r.node, ['conntrack', '-L']));
+    obs.set(r, parseConntrack(out.stdout));
   }));
-  await readRecentLists(sandbox, checks, obs);
-  for (const c of checks) {
-    if (c.kind !== 'output') continue;
-    obs.outputs.set(outputKey(c.command.node, c.command.argv), await sandbox.run(c.command));
-  }
+  await readRecentLists(sandbox, distinctRequests(requests, 'recent'), obs);
+  for (const r of distinctRequests(requests, 'output')) obs.set(r, await sandbox.run(r.command));
 
   const reports = [...failures, ...checks.map((c) => (sandbox.options.rootNode && c.sandboxOnly
     ? skipped(c, `holds only in the sandbox: ${c.sandboxOnly}`)
@@ -126,14 +109,14 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
  * ping from a namespace node (ip netns exec hands SIGINT to ping; a docker exec client does not),
  * and the verdicts stay what waiting would give: transmitted N, received 0, and no later packet.
  */
-async function dropEvidence(sandbox: Sandbox, checks: Check[], t: PingTraffic): Promise<StopEarly | undefined> {
+async function dropEvidence(sandbox: Sandbox, checks: Check[], counterNodes: string[], t: PingTraffic): Promise<StopEarly | undefined> {
   const key = trafficKey(t);
   const mine = checks.filter((c) => checkTraffic(c).some((x) => trafficKey(x) === key));
-  if (mine.length === 0 || !mine.every((c) => c.kind === 'ping' && c.expect === 'fails' && !c.error)) return undefined;
+  if (mine.length === 0 || !mine.every((c) => moduleOf(c).acceptsNoReplyEvidence?.(c as never) === true)) return undefined;
   if (sandbox.kindOf(t.from) !== 'netns') return undefined;
   const nodes = [...new Set([
     ...Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => node),
-    ...nodesFor(checks, 'counter'),
+    ...counterNodes,
   ])];
   if (nodes.length === 0 || nodes.length > 8) return undefined;
   const read = async (node: string) => dropCounters(parseIptablesSave((await sandbox.exec.run(sandbox.enter(node, ['iptables-save', '-c']))).stdout));
@@ -151,23 +134,19 @@ async function dropEvidence(sandbox: Sandbox, checks: Check[], t: PingTraffic): 
 }
 
 /** xt_recent lists the checks ask about, read from /proc/net/xt_recent inside the node's namespace. */
-async function readRecentLists(sandbox: Sandbox, checks: Check[], obs: StepObservations): Promise<void> {
-  const wanted = new Map<string, { node: string; list: string }>();
-  for (const c of checks) {
-    if (c.kind !== 'recent') continue;
-    for (const list of typeof c.lists === 'string' ? [c.lists] : Object.values(c.lists)) wanted.set(recentKey(c.node, list), { node: c.node, list });
-  }
-  await Promise.all([...wanted].map(async ([key, { node, list }]) => {
+async function readRecentLists(sandbox: Sandbox, wanted: RequestOf<'recent'>[], obs: Observations): Promise<void> {
+  await Promise.all(wanted.map(async (key) => {
+    const { node, list } = key;
     const r = await sandbox.exec.run(sandbox.wrap(node, ['cat', `/proc/net/xt_recent/${list}`]));
     if (r.code !== 0) {
       const missing = /No such file/.test(r.stderr);
-      obs.recent!.set(key, { error: missing ? `no list ${list} (no -m recent rule with --name ${list} exists)` : r.stderr.trim() });
+      obs.set(key, { error: missing ? `no list ${list} (no -m recent rule with --name ${list} exists)` : r.stderr.trim() });
       return;
     }
     try {
-      obs.recent!.set(key, { entries: parseXtRecent(r.stdout) });
+      obs.set(key, { entries: parseXtRecent(r.stdout) });
     } catch (err) {
-      obs.recent!.set(key, { error: (err as Error).message });
+      obs.set(key, { error: (err as Error).message });
     }
   }));
 }

@@ -4,17 +4,17 @@
 // check with the check's description, and always tears down. Every lab word is quoted with
 // quoteWord; only the script's own variables (${NS[node]}, $WORK) are left to bash.
 import { readFileSync } from 'node:fs';
-import type { Check, Command, CountExpectation, DriverKind, Lab, Step, TcpTraffic, Traffic } from '../lab/types.ts';
+import type { Check, Command, DriverKind, Lab, Step, Traffic } from '../lab/types.ts';
 import { describePlan, planTopology } from '../topology/plan.ts';
 import { commandDisplay, displayCommand } from '../exec/display.ts';
 import { quoteWord as q, shellQuote } from '../exec/quote.ts';
-import { describeCheck } from '../check/describe.ts';
-import { DEFAULT_SIGMAS, shareRange } from '../check/distribution.ts';
-import { stepTraffic } from '../engine/step.ts';
+import { describeCheck, moduleOf } from '../check/registry.ts';
+import { NotInStep, type ExportIds } from '../check/kind.ts';
+import { distinctRequests, requestKey } from '../check/observations.ts';
+import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { pingArgv, tcpArgv, trafficKey, udpArgv } from '../traffic/run.ts';
-import { reachKey, reachTargets } from '../traffic/reach.ts';
+import { reachTargets } from '../traffic/reach.ts';
 import { responderArgv } from '../observe/parse-tcp-client.ts';
-import { ruleTokens } from './rule-tokens.ts';
 
 const LIBRARY = readFileSync(new URL('./library.sh', import.meta.url), 'utf8');
 const HEREDOC = 'NFLAB_EOF';
@@ -146,21 +146,18 @@ class Generator {
 
   step(step: Step, index: number): string {
     const checks = step.expect ?? [];
+    const requests = stepRequests(step);
     const out: string[] = ['', `# ---- step ${index + 1} ----`, `step ${index + 1} ${q(step.title)}`];
     if (step.teaches) out.push(`echo ${q(`   ${step.teaches}`)}`);
     for (const c of step.run ?? []) {
       const display = commandDisplay(c, this.kindOf(c.node));
       out.push(this.show(display), ...this.command(c, '> "$WORK/cmd.out" 2>&1'), `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`);
     }
-    const counterNodes = [...new Set(checks.flatMap((c) => (c.kind === 'counter' ? [c.node] : [])))];
-    for (const node of counterNodes) out.push(`save_counters ${node} before`);
-    const captures = new Map<string, { node: string; iface: string; id: string }>();
-    for (const c of checks) {
-      if (c.kind !== 'packets' || captures.has(`${c.node}:${c.iface}`)) continue;
-      captures.set(`${c.node}:${c.iface}`, { node: c.node, iface: c.iface, id: `cap${captures.size + 1}` });
-    }
+    const counterNodes = distinctRequests(requests, 'counters').map((r) => r.node);
+    for (const node of counterNodes) out.push(`save_counters ${q(node)} before`);
+    const captures = new Map(distinctRequests(requests, 'capture').map((r, i) => [requestKey(r), { ...r, id: `cap${i + 1}` }]));
     for (const { node, iface, id } of captures.values()) {
-      out.push(`echo ${q(`   (watching ${node}:${iface}: ${displayCommand(this.kindOf(node), node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${node} ${q(iface)}`);
+      out.push(`echo ${q(`   (watching ${node}:${iface}: ${displayCommand(this.kindOf(node), node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${q(node)} ${q(iface)}`);
     }
     const traffic = new Map<string, string>();
     for (const t of stepTraffic(step)) {
@@ -169,37 +166,36 @@ class Generator {
       out.push(...this.traffic(t, id));
     }
     const reach = new Map<string, string>();
-    for (const c of checks) {
-      if ((c.kind !== 'all-pairs' && c.kind !== 'all-reach') || reach.has(reachKey(c))) continue;
+    for (const r of distinctRequests(requests, 'reach')) {
+      const c = r.check;
       const id = `r${reach.size + 1}`;
-      reach.set(reachKey(c), id);
+      reach.set(requestKey(r), id);
       const targets = [...reachTargets(c)];
       const [from, tos] = targets[0] ?? ['?', ['?']];
       out.push(this.show(`${displayCommand(this.kindOf(from), from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}   # one of ${targets.reduce((n, [, t]) => n + t.length, 0)} pings`));
-      out.push(`reach_run ${id} ${c.wait ?? 1} ${c.parallel ?? 'auto'} ${targets.map(([node, tos]) => `${node} ${tos.map(q).join(' ')}`).join(" ';' ")}`);
+      out.push(`reach_run ${id} ${q(String(c.wait ?? 1))} ${c.parallel === undefined ? 'auto' : q(String(c.parallel))} ${targets.map(([node, tos]) => `${q(node)} ${tos.map(q).join(' ')}`).join(" ';' ")}`);
     }
     for (const { iface, id } of captures.values()) out.push(`cap_stop ${id} ${q(iface)}`);
-    for (const node of counterNodes) out.push(`save_counters ${node} after`);
-    for (const node of new Set(checks.flatMap((c) => (c.kind === 'conntrack' ? [c.node] : [])))) out.push(`read_conntrack ${node}`);
-    const recent = new Set<string>();
-    for (const c of checks) {
-      if (c.kind !== 'recent') continue;
-      for (const list of typeof c.lists === 'string' ? [c.lists] : Object.values(c.lists)) {
-        if (!recent.has(`${c.node} ${list}`)) out.push(`read_recent ${c.node} ${q(list)}`);
-        recent.add(`${c.node} ${list}`);
-      }
-    }
+    for (const node of counterNodes) out.push(`save_counters ${q(node)} after`);
+    for (const r of distinctRequests(requests, 'conntrack')) out.push(`read_conntrack ${q(r.node)}`);
+    for (const r of distinctRequests(requests, 'recent')) out.push(`read_recent ${q(r.node)} ${q(r.list)}`);
     const outputs = new Map<string, string>();
-    for (const c of checks) {
-      if (c.kind !== 'output') continue;
-      const key = `${c.command.node}\0${c.command.argv.join('\0')}`;
-      if (outputs.has(key)) continue;
+    for (const r of distinctRequests(requests, 'output')) {
       const id = `o${outputs.size + 1}`;
-      outputs.set(key, id);
-      out.push(this.show(commandDisplay(c.command, this.kindOf(c.command.node))), ...this.command(c.command, `> "$WORK/${id}.out" 2>&1`), `indent < "$WORK/${id}.out"`);
+      outputs.set(requestKey(r), id);
+      out.push(this.show(commandDisplay(r.command, this.kindOf(r.command.node))), ...this.command(r.command, `> "$WORK/${id}.out" 2>&1`), `indent < "$WORK/${id}.out"`);
     }
     out.push('echo');
-    const ids = { traffic, captures, outputs, reach };
+    const ids: ExportIds = {
+      traffic: (t) => {
+        const id = traffic.get(trafficKey(t));
+        if (!id) throw new NotInStep(trafficKey(t));
+        return id;
+      },
+      capture: (node, iface) => captures.get(requestKey({ type: 'capture', node, iface }))!.id,
+      output: (command) => outputs.get(requestKey({ type: 'output', command }))!,
+      reach: (check) => reach.get(requestKey({ type: 'reach', check }))!,
+    };
     for (const c of checks) out.push(this.check(c, ids));
     return out.join('\n');
   }
@@ -228,92 +224,19 @@ class Generator {
       `${this.exec(t.from, ['sh', '-c', script, 'sh', ...argv])} < /dev/null > "$WORK/${id}.raw" 2>&1`, `tcp_done ${id}`];
   }
 
-  check(c: Check, ids: Ids): string {
-    const desc = q(c.description ?? describeCheck(c));
+  check(c: Check, ids: ExportIds): string {
+    const desc = q(describeCheck(c));
     try {
-      return this.checkLine(c, desc, ids);
+      return moduleOf(c).exportLine(c as never, desc, ids);
     } catch (err) {
       if (!(err instanceof NotInStep)) throw err;
       return `skip_check ${desc} ${q(`its traffic (${err.message}) is not sent by this step`)}`;
     }
   }
 
-  checkLine(c: Check, desc: string, ids: Ids): string {
-    const tid = (t: Traffic) => {
-      const id = ids.traffic.get(trafficKey(t));
-      if (!id) throw new NotInStep(trafficKey(t));
-      return id;
-    };
-    switch (c.kind) {
-      case 'ping':
-        return `check_ping ${tid(c.traffic)} ${c.expect} ${q(c.error ?? '')} ${desc}`;
-      case 'tcp':
-        return `check_tcp ${tid(c.traffic)} ${c.expect} ${c.traffic.connections ?? 1} ${q(c.answeredBy ?? '')} ${q(c.clientSeen ?? '')} ${desc}`;
-      case 'packets': {
-        const m = c.match;
-        const fields = [m.proto, m.src, m.dst, m.sport, m.dport, m.icmp, m.flags].map((v) => q(v === undefined ? '' : String(v)));
-        return `check_packets ${ids.captures.get(`${c.node}:${c.iface}`)!.id} ${range(c.count)} ${desc} ${fields.join(' ')}`;
-      }
-      case 'counter': {
-        const packets = c.answersOf ? `answers:${tid(c.answersOf.traffic)}:${c.answersOf.answeredBy} ''` : c.packets === undefined ? `'' ''` : range(c.packets);
-        const bytes = c.bytes === undefined ? `'' ''` : range(c.bytes);
-        const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
-        const what = patterns.length === 0 ? 'policy' : patterns.map((p) => `rule ${q(p)} ${ruleTokens(p).map(q).join(' ')}`).join(' ');
-        return `check_counter ${c.node} ${q(c.table)} ${q(c.chain)} ${packets} ${bytes} ${desc} ${what}`;
-      }
-      case 'conntrack': {
-        const o = c.orig ?? {};
-        const r = c.reply ?? {};
-        const port = (p: CountExpectation | undefined) => (p === undefined ? `'' ''` : range(p));
-        return `check_conntrack ${c.node} ${range(c.count)} ${desc} ${q(c.proto ?? '')} ${q(o.src ?? '')} ${q(o.dst ?? '')} ${port(o.sport)} ${port(o.dport)} ${q(r.src ?? '')} ${q(r.dst ?? '')} ${port(r.sport)} ${port(r.dport)} ${q(c.mark === undefined ? '' : String(c.mark))}`;
-      }
-      case 'output': {
-        const id = ids.outputs.get(`${c.command.node}\0${c.command.argv.join('\0')}`)!;
-        const parts = [...(c.includes ?? []).map((s) => `include ${q(s)}`), ...(c.excludes ?? []).map((s) => `exclude ${q(s)}`)];
-        return `check_output ${id} ${desc} ${parts.join(' ')}`;
-      }
-      case 'distribution': {
-        const n = c.traffic.connections ?? 1;
-        const shares = Object.entries(c.shares).map(([node, p]) => {
-          const { min, max } = shareRange(n, p, c.sigmas ?? DEFAULT_SIGMAS);
-          return `${q(node)} ${min} ${max}`;
-        });
-        return `check_distribution ${tid(c.traffic)} ${n} ${desc} ${shares.join(' ')}`;
-      }
-      case 'all-pairs':
-      case 'all-reach': {
-        const pings = [...reachTargets(c).values()].reduce((n, t) => n + t.length, 0);
-        return `check_reach ${ids.reach.get(reachKey(c))!} ${c.expect} ${pings} ${desc}`;
-      }
-      case 'sticky':
-        return `check_sticky ${tid(c.traffic)} ${c.traffic.connections ?? 1} ${desc}${(c.among ?? []).map((n) => ` ${q(n)}`).join('')}`;
-      case 'recent': {
-        const lists = typeof c.lists === 'string' ? `- ${q(c.lists)}` : Object.entries(c.lists).map(([node, list]) => `${q(node)} ${q(list)}`).join(' ');
-        return `check_recent ${c.node} ${c.expect} ${q(c.address ?? '')} ${c.chosenBy ? tid(c.chosenBy as TcpTraffic) : "''"} ${desc} ${lists}`;
-      }
-      default:
-        return `skip_check ${desc} ${q(`a ${(c as { kind: string }).kind} check cannot be made by the exported script; nflab run makes it`)}`;
-    }
-  }
-
   footer(): string {
     return ['', '# ---- result ----', 'if nflab_summary; then exit 0; else exit 1; fi', ''].join('\n');
   }
-}
-
-class NotInStep extends Error {}
-
-interface Ids {
-  traffic: Map<string, string>;
-  captures: Map<string, { id: string }>;
-  outputs: Map<string, string>;
-  reach: Map<string, string>;
-}
-
-/** A count expectation as two words MIN MAX ('' for no bound). */
-function range(c: CountExpectation): string {
-  if (typeof c === 'number') return `${c} ${c}`;
-  return `${c.min !== undefined ? c.min : "''"} ${c.max !== undefined ? c.max : "''"}`;
 }
 
 function wrap(text: string, width: number): string {

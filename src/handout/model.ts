@@ -2,12 +2,12 @@
 // the chosen driver, what each step expects, and (when a run is given) what that run observed.
 // Markdown and HTML render this; neither computes commands of its own.
 import { basename } from 'node:path';
-import type { Check, DriverKind, Lab } from '../lab/types.ts';
+import type { DriverKind, Lab } from '../lab/types.ts';
 import type { CheckReport, CommandReport, LabReport, StepReport } from '../report/types.ts';
 import { planTopology, describePlan } from '../topology/plan.ts';
 import { commandDisplay, displayCommand } from '../exec/display.ts';
-import { describeCheck } from '../check/describe.ts';
-import { stepTraffic } from '../engine/step.ts';
+import { describeCheck, moduleOf } from '../check/registry.ts';
+import { stepRequestsOf, stepTraffic } from '../check/step-needs.ts';
 import { pingArgv, tcpArgv } from '../traffic/run.ts';
 import { reachTargets } from '../traffic/reach.ts';
 import { responderArgv } from '../observe/parse-tcp-client.ts';
@@ -82,7 +82,7 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): 
       number: i + 1,
       title: step.title,
       ...(step.teaches ? { teaches: step.teaches } : {}),
-      watch: unique(checks.flatMap((c) => (c.kind === 'packets' ? [show(c.node, ['tcpdump', '-nn', '-i', c.iface])] : []))),
+      watch: unique(checks.flatMap((c) => moduleOf(c).watch?.(c as never, show) ?? [])),
       commands: (step.run ?? []).map((c) => commandDisplay(c, kindOf(c.node))),
       traffic: [
         ...stepTraffic(step).map((t) => {
@@ -90,17 +90,16 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): 
           return t.kind === 'tcp' && (t.connections ?? 1) > 1 ? `${line}   # ${t.connections} times` : line;
         }),
         // Reachability at scale: one of its pings stands for all of them.
-        ...checks.flatMap((c) => {
-          if (c.kind !== 'all-pairs' && c.kind !== 'all-reach') return [];
+        ...stepRequestsOf(step, 'reach').map(({ check: c }) => {
           const targets = [...reachTargets(c)];
           const [from, tos] = targets[0] ?? ['?', ['?']];
           const n = targets.reduce((sum, [, t]) => sum + t.length, 0);
-          return [`${show(from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}${n > 1 ? `   # one of ${n} pings` : ''}`];
+          return `${show(from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}${n > 1 ? `   # one of ${n} pings` : ''}`;
         }),
       ],
-      look: unique(checks.flatMap((c) => lookCommands(c, show))),
+      look: unique(checks.flatMap((c) => moduleOf(c).look?.(c as never, show) ?? [])),
       expect: checks.map((c, j) => {
-        const description = c.description ?? describeCheck(c);
+        const description = describeCheck(c);
         const evidence = judged[j];
         return { description, ...(evidence && evidence.description === description ? { evidence } : {}) };
       }),
@@ -112,16 +111,6 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): 
       : report.steps.length < lab.steps.length ? `the run stopped after ${report.steps.length} of ${lab.steps.length} steps${report.reason ? `: ${report.reason}` : ''}`
         : undefined;
   return { lab, slug: handoutSlug(lab), driver, kindOf, build, steps, ...(report ? { report } : {}), ...(noEvidence ? { noEvidence } : {}) };
-}
-
-/** Commands that show, after the traffic, what a check reads. */
-function lookCommands(check: Check, show: (node: string, argv: string[]) => string): string[] {
-  switch (check.kind) {
-    case 'counter': return [show(check.node, ['iptables', '-t', check.table, '-L', check.chain, '-v', '-n', '-x'])];
-    case 'conntrack': return [show(check.node, ['conntrack', '-L'])];
-    case 'output': return [show(check.command.node, check.command.argv)];
-    default: return [];
-  }
 }
 
 function unique(lines: string[]): string[] {

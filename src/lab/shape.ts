@@ -11,25 +11,20 @@ const FREE_TEXT = new Set(['title', 'summary', 'teaches', 'description', 'displa
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-type Kind = 'steps' | 'array' | 'object' | 'string' | 'array-of-strings' | 'array-of-objects' | 'object-of-objects' | 'object-of-arrays' | 'string-or-object';
+export type FieldKind = 'steps' | 'array' | 'object' | 'string' | 'array-of-strings' | 'array-of-objects' | 'object-of-objects' | 'object-of-arrays' | 'string-or-object';
 
 /** Fields whose type the engine relies on, by where they appear. */
-const LAB_FIELDS: Record<string, Kind> = { requires: 'array-of-strings', source: 'object', topology: 'object', steps: 'steps', kubeProxy: 'object' };
-const TOPOLOGY_FIELDS: Record<string, Kind> = { nodes: 'object-of-objects', bridges: 'object-of-objects', links: 'array-of-objects', setup: 'array-of-objects' };
-const NODE_FIELDS: Record<string, Kind> = { addresses: 'object-of-arrays', routes: 'array-of-objects', sysctls: 'object', listen: 'array', neighbors: 'array-of-objects' };
-const ROUTE_FIELDS: Record<string, Kind> = { extra: 'array-of-strings' };
-const LINK_FIELDS: Record<string, Kind> = { a: 'object', b: 'object' };
-const END_FIELDS: Record<string, Kind> = { addresses: 'array' };
-const BRIDGE_FIELDS: Record<string, Kind> = { addresses: 'array' };
-const STEP_FIELDS: Record<string, Kind> = { run: 'array-of-objects', send: 'array-of-objects', expect: 'array-of-objects' };
-const COMMAND_FIELDS: Record<string, Kind> = { argv: 'array-of-strings', display: 'string', stdin: 'string' };
-const CHECK_FIELDS: Record<string, Kind> = {
-  traffic: 'object', chosenBy: 'object', match: 'object', filter: 'object', orig: 'object', reply: 'object', shares: 'object',
-  answersOf: 'object', command: 'object', includes: 'array-of-strings', excludes: 'array-of-strings', through: 'array-of-strings',
-  notThrough: 'array-of-strings', among: 'array-of-strings', rules: 'array-of-strings', lists: 'string-or-object',
-};
-
-export function shapeProblems(lab: Record<string, unknown>): string[] {
+const LAB_FIELDS: Record<string, FieldKind> = { requires: 'array-of-strings', source: 'object', topology: 'object', steps: 'steps', kubeProxy: 'object' };
+const TOPOLOGY_FIELDS: Record<string, FieldKind> = { nodes: 'object-of-objects', bridges: 'object-of-objects', links: 'array-of-objects', setup: 'array-of-objects' };
+const NODE_FIELDS: Record<string, FieldKind> = { addresses: 'object-of-arrays', routes: 'array-of-objects', sysctls: 'object', listen: 'array', neighbors: 'array-of-objects' };
+const ROUTE_FIELDS: Record<string, FieldKind> = { extra: 'array-of-strings' };
+const LINK_FIELDS: Record<string, FieldKind> = { a: 'object', b: 'object' };
+const END_FIELDS: Record<string, FieldKind> = { addresses: 'array' };
+const BRIDGE_FIELDS: Record<string, FieldKind> = { addresses: 'array' };
+const STEP_FIELDS: Record<string, FieldKind> = { run: 'array-of-objects', send: 'array-of-objects', expect: 'array-of-objects' };
+const COMMAND_FIELDS: Record<string, FieldKind> = { argv: 'array-of-strings', display: 'string', stdin: 'string' };
+/** `checkFields`: the container fields of a check kind (each kind's module declares its own). */
+export function shapeProblems(lab: Record<string, unknown>, checkFields: (kind: unknown) => Record<string, FieldKind>): string[] {
   const problems: string[] = [];
   const add = (path: string, what: string) => problems.push(path ? `${printable(path)}: ${what}` : what);
   general(lab, '', new Set(), 0, add);
@@ -48,7 +43,7 @@ export function shapeProblems(lab: Record<string, unknown>): string[] {
   }
   eachObject(lab.steps, (step, s) => fields(step, `steps[${s}].`, STEP_FIELDS, add, () => {
     eachObject(step.run, (command, i) => fields(command, `steps[${s}].run[${i}].`, COMMAND_FIELDS, add));
-    eachObject(step.expect, (check, i) => fields(check, `steps[${s}].expect[${i}].`, CHECK_FIELDS, add, () => {
+    eachObject(step.expect, (check, i) => fields(check, `steps[${s}].expect[${i}].`, checkFields(check.kind), add, () => {
       if (isObject(check.command)) fields(check.command, `steps[${s}].expect[${i}].command.`, COMMAND_FIELDS, add);
     }));
   }));
@@ -76,7 +71,7 @@ function general(value: unknown, path: string, ancestors: Set<unknown>, depth: n
   ancestors.delete(value);
 }
 
-function fields(obj: Record<string, unknown>, prefix: string, spec: Record<string, Kind>, add: (path: string, what: string) => void, then?: () => void): void {
+function fields(obj: Record<string, unknown>, prefix: string, spec: Record<string, FieldKind>, add: (path: string, what: string) => void, then?: () => void): void {
   for (const [field, kind] of Object.entries(spec)) {
     const value = obj[field];
     if (value === undefined || !Object.hasOwn(obj, field)) continue;
@@ -96,7 +91,7 @@ function fields(obj: Record<string, unknown>, prefix: string, spec: Record<strin
   then?.();
 }
 
-const KIND_TEXT: Record<Kind, string> = {
+const KIND_TEXT: Record<FieldKind, string> = {
   steps: 'a non-empty array of step objects', array: 'an array', object: 'an object', string: 'a string', 'array-of-strings': 'an array of strings',
   'array-of-objects': 'an array of objects', 'object-of-objects': 'an object whose values are objects',
   'object-of-arrays': 'an object whose values are arrays', 'string-or-object': 'a string or an object',

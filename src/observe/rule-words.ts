@@ -1,6 +1,6 @@
 // Words of an iptables rule as iptables-save renders them: which options it moves to the front,
 // which take mark values, and how MARK shorthands are saved. Shared by the counter matcher
-// (parse-iptables-save.ts) and the exported scripts' matcher (src/export/rule-tokens.ts).
+// (parse-iptables-save.ts) and the exported scripts' matcher (src/check/rule-tokens.ts).
 
 /** Options iptables always saves first and in a fixed order (-s -d -i -o -p), whatever order they were written in. */
 export const BASIC_OPTIONS: Record<string, string> = {

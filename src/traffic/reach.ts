@@ -3,7 +3,7 @@
 // the target has it, else a shell with one ping per target), and at most `parallel` sources at a time.
 import type { Check } from '../lab/types.ts';
 import type { Executor } from '../exec/types.ts';
-import { defaultParallelism, mapLimit } from '../engine/pool.ts';
+import { defaultParallelism, mapLimit } from '../exec/pool.ts';
 
 export type ReachCheck = Extract<Check, { kind: 'all-pairs' | 'all-reach' }>;
 

@@ -4,8 +4,9 @@ import { register } from 'node:module';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LabError } from '../errors.ts';
-import type { Lab } from './types.ts';
-import { checkDistinctIds, validateLab } from './validate.ts';
+import type { Lab } from '../lab/types.ts';
+import { checkDistinctIds } from '../lab/validate.ts';
+import { validateLab } from './validate-lab.ts';
 
 export const LABS_DIR = fileURLToPath(new URL('../../labs/', import.meta.url));
 const INDEX_URL = new URL('../index.ts', import.meta.url).href;

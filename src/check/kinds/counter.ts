@@ -1,0 +1,95 @@
+// rule(node, 'table CHAIN', words).delta({packets, bytes}), rules(...), policy(node, 'table CHAIN'):
+// how much a rule's (or a chain policy's) counters grew across the step's traffic.
+import type { CountExpectation, TcpTraffic } from '../../lab/types.ts';
+import { defineKind } from '../kind.ts';
+import type { Observations } from '../observations.ts';
+import { quoteWord as q } from '../../exec/quote.ts';
+import { trafficKey } from '../../traffic/run.ts';
+import { countOk, counterDelta, shellRange, type CounterDelta } from '../compare.ts';
+import { countWords } from '../words.ts';
+import { ruleTokens } from '../rule-tokens.ts';
+
+const TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+
+export const counterKind = defineKind({
+  kind: 'counter',
+  builder: "rule(node, 'table CHAIN', words) / rules(...) / policy(node, 'table CHAIN')",
+  fields: { answersOf: 'object', rules: 'array-of-strings' },
+  validate(c, v) {
+    v.knownNode(c.node);
+    if (!TABLES.has(c.table)) v.add(`counter check: unknown table ${v.show(c.table)}`);
+    if (typeof c.chain !== 'string' || c.chain === '') v.add('counter check: chain is missing');
+    if (c.packets === undefined && c.bytes === undefined && c.answersOf === undefined) v.add('counter check: expect packets or bytes');
+    if (c.packets !== undefined) v.count(c.packets, 'counter check: field "packets"');
+    if (c.bytes !== undefined) v.count(c.bytes, 'counter check: field "bytes"');
+    if (c.rule !== undefined && (typeof c.rule !== 'string' || c.rule.trim() === '')) v.add('counter check: field "rule" must be rule words');
+    if (c.rules !== undefined) {
+      if (c.rule !== undefined) v.add('counter check: give "rule" or "rules", not both');
+      if (!Array.isArray(c.rules) || c.rules.length === 0 || !c.rules.every((r) => typeof r === 'string' && r.trim() !== '')) v.add('counter check: field "rules" must be a non-empty array of rule words');
+    }
+    if (c.answersOf !== undefined) {
+      if (c.rule === undefined && c.rules === undefined) v.add('counter check: field "answersOf" needs a rule (a chain policy does not count connections)');
+      if (c.packets !== undefined) v.add('counter check: give "packets" or "answersOf", not both');
+      v.knownNode(c.answersOf?.answeredBy, 'answersOf.answeredBy');
+      v.tcpTraffic(c.answersOf?.traffic, 'answersOf.traffic');
+    }
+  },
+  describe(c) {
+    const counts = c.answersOf
+      ? `as many packets as connections ${c.answersOf.answeredBy} answered${c.bytes !== undefined ? ` and ${countWords(c.bytes, 'byte')}` : ''}`
+      : deltaWords(c);
+    if (c.rules) return `${c.table} ${c.chain} rules ${c.rules.map((r) => `"${r}"`).join(', ')} count ${counts} in all`;
+    return c.rule ? `${c.table} ${c.chain} rule "${c.rule}" counts ${counts}` : `${c.table} ${c.chain} policy counts ${counts}`;
+  },
+  traffic: (c) => (c.answersOf ? [c.answersOf.traffic] : []),
+  needs: (c) => [{ type: 'counters', node: c.node }],
+  judge(c, obs) {
+    const counters = obs.counters(c.node);
+    // answersOf: as many packets as one backend answered connections (NAT rules count connections).
+    const answers = c.answersOf ? answeredCount(obs, c.answersOf.traffic, c.answersOf.answeredBy) : undefined;
+    const packets = answers ?? c.packets;
+    const expected = {
+      ...(packets !== undefined ? { packets } : {}),
+      ...(c.answersOf ? { as: `connections of ${trafficKey(c.answersOf.traffic)} answered by ${c.answersOf.answeredBy}` } : {}),
+      ...(c.bytes !== undefined ? { bytes: c.bytes } : {}),
+    };
+    if (!counters) return { met: false, expected, observed: 'the counters were not read' };
+    if (c.answersOf && answers === undefined) return { met: false, expected, observed: `the traffic ${trafficKey(c.answersOf.traffic)} did not run` };
+    const { before, after } = counters;
+    const found = c.rules
+      ? sumDeltas(c.rules.map((words) => counterDelta(c.table, c.chain, words, before, after)))
+      : counterDelta(c.table, c.chain, c.rule, before, after);
+    if ('problem' in found) return { met: false, expected, observed: found.problem };
+    const met = (packets === undefined || countOk(found.packets, packets)) && (c.bytes === undefined || countOk(found.bytes, c.bytes));
+    const what = 'parts' in found ? { rules: found.parts } : { [c.rule ? 'rule' : 'policy']: found.what };
+    return { met, expected, observed: { packets: found.packets, bytes: found.bytes, ...what } };
+  },
+  exportLine(c, desc, ids) {
+    const packets = c.answersOf ? `answers:${ids.traffic(c.answersOf.traffic)}:${q(c.answersOf.answeredBy)} ''` : c.packets === undefined ? `'' ''` : shellRange(c.packets);
+    const bytes = c.bytes === undefined ? `'' ''` : shellRange(c.bytes);
+    const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
+    const what = patterns.length === 0 ? 'policy' : patterns.map((p) => `rule ${q(p)} ${ruleTokens(p).map(q).join(' ')}`).join(' ');
+    return `check_counter ${q(c.node)} ${q(c.table)} ${q(c.chain)} ${packets} ${bytes} ${desc} ${what}`;
+  },
+  look: (c, show) => [show(c.node, ['iptables', '-t', c.table, '-L', c.chain, '-v', '-n', '-x'])],
+});
+
+function deltaWords(c: { packets?: CountExpectation; bytes?: CountExpectation }): string {
+  const parts = [];
+  if (c.packets !== undefined) parts.push(countWords(c.packets, 'packet'));
+  if (c.bytes !== undefined) parts.push(countWords(c.bytes, 'byte'));
+  return parts.join(' and ');
+}
+
+/** Connections of a traffic item answered by one node; undefined if the traffic did not run. */
+function answeredCount(obs: Observations, traffic: TcpTraffic, node: string): number | undefined {
+  const outcomes = obs.traffic(traffic)?.tcp;
+  return outcomes && outcomes.filter((o) => o.result === 'connects' && o.answeredBy === node).length;
+}
+
+function sumDeltas(found: CounterDelta[]): { packets: number; bytes: number; parts: { rule: string; packets: number; bytes: number }[] } | { problem: string } {
+  const problem = found.find((f) => 'problem' in f);
+  if (problem) return problem as { problem: string };
+  const parts = found.map((f) => f as { packets: number; bytes: number; what: string }).map((f) => ({ rule: f.what, packets: f.packets, bytes: f.bytes }));
+  return { packets: parts.reduce((a, p) => a + p.packets, 0), bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
+}

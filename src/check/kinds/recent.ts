@@ -1,0 +1,85 @@
+// recent(node, lists).has(address) / .lacks(address) / .empty(): entries of xt_recent lists
+// (/proc/net/xt_recent/<list>) read after the traffic, e.g. kube-proxy's KUBE-SEP-* affinity lists.
+import { isIPv4 } from 'node:net';
+import type { Check } from '../../lab/types.ts';
+import { defineKind, type Verdict } from '../kind.ts';
+import type { Observations } from '../observations.ts';
+import { quoteWord as q } from '../../exec/quote.ts';
+import { trafficKey } from '../../traffic/run.ts';
+import { tally } from '../compare.ts';
+
+type RecentCheck = Extract<Check, { kind: 'recent' }>;
+/** xt_recent list names are file names under /proc/net/xt_recent (the kernel allows up to 200 characters). */
+const RECENT_LIST = /^[A-Za-z0-9_.-]{1,200}$/;
+
+const listNames = (c: RecentCheck) => (typeof c.lists === 'string' ? [c.lists] : Object.values(c.lists));
+
+export const recentKind = defineKind({
+  kind: 'recent',
+  builder: 'recent(node, lists).has(address) / .lacks(address) / .empty()',
+  fields: { chosenBy: 'object', lists: 'string-or-object' },
+  validate(c, v) {
+    v.knownNode(c.node);
+    const perBackend = typeof c.lists === 'object' && c.lists !== null;
+    const names = typeof c.lists === 'string' ? [c.lists] : perBackend ? Object.values(c.lists) : [];
+    if (names.length === 0) v.add('recent check: field "lists" must be a list name or map backend nodes to list names');
+    for (const list of names) if (typeof list !== 'string' || !RECENT_LIST.test(list)) v.add(`recent check: list name ${v.show(list)} is invalid (1-200 letters, digits, '_', '.', '-')`);
+    if (perBackend) for (const node of Object.keys(c.lists)) v.knownNode(node, `lists.${node}`);
+    if (!['has', 'lacks', 'empty'].includes(c.expect)) v.add(`recent check: field "expect" must be has, lacks or empty (got ${v.show(c.expect)})`);
+    if (c.expect !== 'empty' && !isIPv4(String(c.address))) v.add(`recent check: field "address" must be an IPv4 address (got ${v.show(c.address)})`);
+    if (c.chosenBy !== undefined) {
+      if (!perBackend || c.expect !== 'has') v.add('recent check: field "chosenBy" needs per-backend lists and expect "has"');
+      v.tcpTraffic(c.chosenBy, 'chosenBy');
+    } else if (perBackend && c.expect === 'has') {
+      v.add('recent check: with per-backend lists, "has" needs "chosenBy" (the traffic whose backend names the list)');
+    }
+  },
+  describe(c) {
+    const lists = typeof c.lists === 'string' ? `xt_recent list ${c.lists}` : `the xt_recent lists ${Object.values(c.lists).join(', ')}`;
+    if (c.expect === 'empty') return `on ${c.node}, ${lists} ${typeof c.lists === 'string' ? 'is' : 'are'} empty`;
+    if (c.expect === 'lacks') return typeof c.lists === 'string' ? `on ${c.node}, ${lists} does not hold ${c.address}` : `on ${c.node}, none of ${lists} holds ${c.address}`;
+    return c.chosenBy
+      ? `on ${c.node}, only the xt_recent list of the backend that answered ${c.chosenBy.from}'s connections holds ${c.address}`
+      : `on ${c.node}, ${lists} holds ${c.address}`;
+  },
+  traffic: (c) => (c.chosenBy ? [c.chosenBy] : []),
+  needs: (c) => listNames(c).map((list) => ({ type: 'recent' as const, node: c.node, list })),
+  judge: judgeRecent,
+  exportLine(c, desc, ids) {
+    const lists = typeof c.lists === 'string' ? `- ${q(c.lists)}` : Object.entries(c.lists).map(([node, list]) => `${q(node)} ${q(list)}`).join(' ');
+    return `check_recent ${q(c.node)} ${q(c.expect)} ${q(c.address ?? '')} ${c.chosenBy ? ids.traffic(c.chosenBy) : "''"} ${desc} ${lists}`;
+  },
+  look: (c, show) => listNames(c).map((list) => show(c.node, ['cat', `/proc/net/xt_recent/${list}`])),
+});
+
+function judgeRecent(c: RecentCheck, obs: Observations): Verdict {
+  const perBackend = typeof c.lists !== 'string';
+  const names = listNames(c);
+  const read = new Map(names.map((list) => [list, obs.recent(c.node, list)] as const));
+  const observed: Record<string, unknown> = {
+    lists: Object.fromEntries([...read].map(([list, r]) => [list, !r ? 'not read' : 'error' in r ? r.error : r.entries.map((e) => `${e.address} (${e.hits} hits)`)])),
+  };
+  const holders = (address: string) => [...read].filter(([, r]) => r && 'entries' in r && r.entries.some((e) => e.address === address)).map(([list]) => list);
+  const unreadable = [...read].filter(([, r]) => !r || 'error' in r).map(([list]) => list);
+  const base = { lists: names, ...(c.address ? { address: c.address } : {}) };
+  if (unreadable.length > 0) return { met: false, expected: { ...base, expect: c.expect }, observed };
+  switch (c.expect) {
+    case 'empty':
+      return { met: [...read.values()].every((r) => r && 'entries' in r && r.entries.length === 0), expected: { ...base, entries: 0 }, observed };
+    case 'lacks':
+      return { met: holders(c.address!).length === 0, expected: { ...base, heldBy: [] }, observed };
+    case 'has': {
+      if (!perBackend) return { met: holders(c.address!).length === 1, expected: { ...base, heldBy: names }, observed };
+      const lists = c.lists as Record<string, string>;
+      const outcomes = obs.traffic(c.chosenBy!)?.tcp ?? [];
+      const backends = Object.keys(tally(outcomes.flatMap((o) => (o.answeredBy ? [o.answeredBy] : []))));
+      const expected = { ...base, heldBy: `only the list of the backend that answered ${trafficKey(c.chosenBy!)}` };
+      observed.chosenBy = backends.length === 0 ? 'no connection was answered' : backends;
+      if (backends.length !== 1) return { met: false, expected, observed, reason: 'the traffic was not answered by exactly one backend' };
+      const list = lists[backends[0]!];
+      if (list === undefined) return { met: false, expected, observed, reason: `no list is given for backend ${backends[0]}` };
+      const held = holders(c.address!);
+      return { met: held.length === 1 && held[0] === list, expected: { ...expected, list }, observed: { ...observed, heldBy: held } };
+    }
+  }
+}
