@@ -2,7 +2,7 @@
 // DESIGN.md: 0 all met, 1 a check not met, 2 usage or invalid lab, 3 environment.
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import { EnvError, LabError, exitCodeOf } from '../errors.ts';
+import { EnvError, LabError, errorCode, exitCodeOf } from '../errors.ts';
 import { killLiveChildren } from '../exec/local.ts';
 import { connectTarget, withTarget, type TargetArgs } from './target.ts';
 import type { Executor } from '../exec/types.ts';
@@ -10,7 +10,7 @@ import type { DriverKind, Lab } from '../lab/types.ts';
 import { loadAllLabs, resolveLabs } from '../resolve/load.ts';
 import { runLab } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
-import { rootNodeOf } from '../engine/root-namespace.ts';
+import { resolveLab, rootNodeOf } from '../resolve/resolve-lab.ts';
 import { deadRuns, removeRun } from '../engine/cleanup.ts';
 import { readRecords } from '../engine/journal.ts';
 import { summary, terminalReporter } from '../report/terminal.ts';
@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('json', { type: 'boolean', default: false }),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
-        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(lab!, a.nodes, a.rootNamespace ? rootNodeOf(lab!) : undefined));
+        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(resolveLab(lab!, { driver: a.nodes, rootNamespace: a.rootNamespace })));
       })
     .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
@@ -160,10 +160,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: string; message: string; fix?: string } {
-  if (err instanceof EnvError) return { exitCode, kind: 'environment', message: err.message.replace(/\n  fix: [\s\S]*$/, ''), fix: err.fix };
-  if (err instanceof LabError) return { exitCode, kind: 'usage', message: err.message };
-  return { exitCode, kind: 'internal', message: (err as Error).message ?? String(err) };
+function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: string; code: string; message: string; fix?: string } {
+  const code = errorCode(err);
+  if (err instanceof EnvError) return { exitCode, kind: 'environment', code, message: err.message.replace(/\n  fix: [\s\S]*$/, ''), fix: err.fix };
+  if (err instanceof LabError) return { exitCode, kind: 'usage', code, message: err.message };
+  return { exitCode, kind: 'internal', code, message: (err as Error).message ?? String(err) };
 }
 
 /** --root-namespace needs one host node per lab and namespaces for the rest: usage errors, before connecting. */
@@ -209,7 +210,8 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   const reports: LabReport[] = [];
   try {
     for (const lab of labs) {
-      if (stop.signal()) break;
+      // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
+      if (stop.signal()) { reports.push(notRun(lab, opts, exec)); continue; }
       const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
       reports.push(report);
     }
@@ -220,7 +222,17 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   else summary(reports, process.stdout);
   if (junit) writeFileSync(junit, toJunit({ labs: reports }));
   if (stop.signal()) return stop.exitCode();
+  return runExitCode(reports);
+}
+
+/** 3 when a lab could not be built or run (status error), else 1 when a check was not met, else 0. */
+export function runExitCode(reports: LabReport[]): number {
+  if (reports.some((r) => r.status === 'error')) return 3;
   return reports.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+function notRun(lab: Lab, opts: Common, exec: Executor): LabReport {
+  return { id: lab.id, title: lab.title, status: 'not-run', reason: 'not run: an earlier lab was interrupted', driver: opts.nodes, target: exec.name, runId: '', startedAt: new Date().toISOString(), durationMs: 0, steps: [] };
 }
 
 async function upCommand(ref: string, step: number, opts: Common): Promise<number> {
@@ -234,13 +246,13 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   try {
     const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
-    if (!kept) return stop.signal() ? stop.exitCode() : 1;
+    if (!kept) return stop.signal() ? stop.exitCode() : runExitCode([report]) || 1;
     if (!opts.json) {
       process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
       for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
       process.stdout.write(`When done: nflab down ${lab!.id}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
     }
-    return report.status === 'failed' ? 1 : 0;
+    return runExitCode([report]);
   } finally {
     stop.release();
     await exec.close();
