@@ -34,12 +34,15 @@ function hash16(text: string): string {
  * kube-proxy's ServicePortName string, which is both the hash input and the rule comment.
  * 'blog' (v1.8–v1.18): "namespace/name:portName", so an unnamed port leaves a trailing ':'
  * ("default/k8s-nginx-cluster:"). Later releases drop the ':' when the port has no name, which
- * changes every hash; a 'v1.25' era must return `namespace/name` there.
+ * changes every hash; so the 'v1.19' and 'current' profiles return `namespace/name` there.
  */
 export function servicePortName(s: Pick<ResolvedService, 'namespace' | 'name' | 'portName'>, era: ProxyEra = 'blog'): string {
   switch (era) {
     case 'blog':
       return `${s.namespace}/${s.name}:${s.portName}`;
+    case 'v1.19': // from v1.19 an unnamed port is just "namespace/name"
+    case 'current':
+      return s.portName === '' ? `${s.namespace}/${s.name}` : `${s.namespace}/${s.name}:${s.portName}`;
     default: {
       const unknown: never = era;
       throw new Error(`unknown kube-proxy era ${String(unknown)}`);

@@ -7,7 +7,9 @@
 
 import { LabError } from '../errors.ts';
 import { chainsOf, type ServiceChains } from './hash.ts';
+import { buildCurrentRules } from './render-current.ts';
 import { savedProbability } from './numbers.ts';
+import { savedWordOrder } from './saved-order.ts';
 import {
   isIPv4Cidr,
   OMITTABLE_RULES,
@@ -29,6 +31,8 @@ export interface KubeRule {
   id?: OmittableRule;
   /** What `<id>@<scope>` may name for this rule: service name, namespace/name, endpoint IP. */
   scopes?: string[];
+  /** Inserted at the top of its (built-in) chain, as kube-proxy's jump rules are: `-I CHAIN 1`. */
+  insert?: boolean;
 }
 
 export interface KubeTable {
@@ -78,9 +82,20 @@ function eraStyle(era: ProxyEra): EraStyle {
           },
         ],
       };
-    // 'v1.25' (labs-spec A.2) goes here: probability goFixed(1/remaining, 10); markMasq
-    // ['-j','MARK','--or-mark','0x4000']; postrouting RETURN unless marked, --xor-mark, MASQUERADE
-    // --random-fully; plus its structural changes (masq rule inside KUBE-SVC, KUBE-EXT chains).
+    // v1.19: the blog's structure with PR #92035's marks (--or-mark, a three-rule KUBE-POSTROUTING)
+    // and %0.10f probabilities; the hash drops the unnamed port's ':' (hash.ts).
+    case 'v1.19':
+      return {
+        probability: (remaining) => goFixed(1 / remaining, 10),
+        markMasq: ['-j', 'MARK', '--or-mark', MASQ_MARK],
+        postrouting: [
+          { args: ['-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN'] },
+          { args: ['-j', 'MARK', '--xor-mark', MASQ_MARK] },
+          { args: ['-m', 'comment', '--comment', 'kubernetes service traffic requiring SNAT', '-j', 'MASQUERADE'], id: 'postrouting-masquerade' },
+        ],
+      };
+    case 'current':
+      throw new LabError('the current profile is built by render-current.ts');
     default: {
       const unknown: never = era;
       throw new LabError(`unknown kube-proxy era ${JSON.stringify(unknown)}`);
@@ -110,11 +125,19 @@ function serviceScopes(s: ResolvedService): string[] {
 
 /** Builds the rule model; both renderers print it. Throws LabError on invalid services or options. */
 export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): KubeRuleSet {
-  const style = eraStyle(opts.era);
+  if (!PROFILE_ERAS.includes(opts.era)) throw new LabError(`proxy options: unknown kube-proxy profile ${JSON.stringify(opts.era)} (known: ${PROFILE_ERAS.join(', ')})`);
   if (opts.clusterCIDR !== undefined && !isIPv4Cidr(opts.clusterCIDR)) {
     throw new LabError(`proxy options: clusterCIDR must be an IPv4 CIDR, got ${JSON.stringify(opts.clusterCIDR)}`);
   }
   const resolved = services.map(resolveService);
+  if (opts.era === 'current') {
+    const set = buildCurrentRules(resolved, opts);
+    checkUnique(set.services);
+    const omitted = applyOmissions([set.nat, set.filter], opts.omit ?? [], set.services);
+    return { nat: omitted[0], filter: omitted[1], services: set.services };
+  }
+  refuseUnsupported(resolved, opts.era);
+  const style = eraStyle(opts.era);
   const chained = resolved.map((s) => ({ ...chainsOf(s, opts.era), service: s }));
   checkUnique(chained);
 
@@ -227,6 +250,21 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
   return { nat: omitted[0], filter: omitted[1], services: chained };
 }
 
+const PROFILE_ERAS: ProxyEra[] = ['blog', 'v1.19', 'current'];
+
+/** Features the blog-era and v1.19 renderers do not model: refused by name, never rendered wrongly. */
+function refuseUnsupported(resolved: ResolvedService[], era: ProxyEra): void {
+  for (const s of resolved) {
+    const where = `service ${s.namespace}/${s.name}${s.portName ? `:${s.portName}` : ''}`;
+    const refuse = (field: string): never => {
+      throw new LabError(`${where}: field "${field}" is not supported by the ${era} profile (use --profile current)`);
+    };
+    if (s.type === 'LoadBalancer') refuse('type: LoadBalancer');
+    if (s.externalIPs.length > 0) refuse('externalIPs');
+    if (s.externalLocal) refuse('externalTrafficPolicy: Local');
+  }
+}
+
 function checkUnique(chained: { svc: string; portName: string; service: ResolvedService }[]): void {
   const chains = new Map<string, string>();
   const nodePorts = new Map<string, string>();
@@ -276,19 +314,33 @@ function applyOmissions(tables: [KubeTable, KubeTable], omit: string[], chained:
   return result;
 }
 
-function printArgs(args: string[]): string {
-  return args.map((word, i) => (args[i - 1] === '--comment' ? `"${word}"` : word)).join(' ');
+/** A rule's words; the comment quoted always (`always`) or, as kube-proxy ≥1.2x writes it, only when it holds a space. */
+export function printArgs(args: string[], quote: 'always' | 'when-needed' = 'always'): string {
+  return args.map((word, i) => (args[i - 1] === '--comment' && (quote === 'always' || /\s/.test(word)) ? `"${word}"` : word)).join(' ');
 }
 
-function printTable(name: RuleTable, table: KubeTable, rules: KubeRule[], transform: (args: string[]) => string[]): string {
-  const lines = [`*${name}`, ...table.chains.map((c) => `:${c} - [0:0]`), ...rules.map((r) => `-A ${r.chain} ${printArgs(transform(r.args))}`), 'COMMIT'];
+function printRule(r: KubeRule, args: string[], quote: 'always' | 'when-needed'): string {
+  return `${r.insert ? `-I ${r.chain} 1` : `-A ${r.chain}`} ${printArgs(args, quote)}`.trimEnd();
+}
+
+function printTable(name: RuleTable, table: KubeTable, rules: KubeRule[], transform: (args: string[]) => string[], quote: 'always' | 'when-needed' = 'always'): string {
+  const lines = [`*${name}`, ...table.chains.map((c) => `:${c} - [0:0]`), ...rules.map((r) => printRule(r, transform(r.args), quote)), 'COMMIT'];
   return `${lines.join('\n')}\n`;
 }
 
-/** iptables-restore input (`iptables-restore --noflush`), one `*table … COMMIT` block per table. */
+/**
+ * iptables-restore input (`iptables-restore --noflush`), one `*table … COMMIT` block per table.
+ * For 'current' the jump rules kube-proxy inserts into the built-in chains come first as `-I … 1`,
+ * the rest is what kube-proxy hands iptables-restore (its tests' expected text).
+ */
 export function renderKubeProxyRules(services: Service[], opts: ProxyOptions): RenderedRules {
   const set = buildKubeProxyRules(services, opts);
-  return { nat: printTable('nat', set.nat, set.nat.rules, (a) => a), filter: printTable('filter', set.filter, set.filter.rules, (a) => a) };
+  const quote = opts.era === 'current' ? 'when-needed' : 'always';
+  const ordered = (t: KubeTable) => (opts.era === 'current' ? [...t.rules.filter((r) => r.insert), ...t.rules.filter((r) => !r.insert)] : t.rules);
+  return {
+    nat: printTable('nat', set.nat, ordered(set.nat), (a) => a, quote),
+    filter: printTable('filter', set.filter, ordered(set.filter), (a) => a, quote),
+  };
 }
 
 const BUILTIN_CHAINS: Record<RuleTable, string[]> = {
@@ -308,11 +360,14 @@ function byCodeUnits(a: string, b: string): number {
  */
 export function renderRulesAsSaved(services: Service[], opts: ProxyOptions): RenderedRules {
   const set = buildKubeProxyRules(services, opts);
+  const transform = opts.era === 'current' ? savedWordOrder : savedArgs;
   const saved = (name: RuleTable, table: KubeTable): string => {
-    const chains = [...table.chains].sort(byCodeUnits);
+    const chains = [...new Set(table.chains)].sort(byCodeUnits);
     const order = [...BUILTIN_CHAINS[name], ...chains];
-    const rules = order.flatMap((chain) => table.rules.filter((r) => r.chain === chain));
-    return printTable(name, { chains, rules }, rules, savedArgs);
+    // Each `-I CHAIN 1` lands above the ones before it.
+    const inChain = (chain: string) => [...table.rules.filter((r) => r.chain === chain && r.insert).reverse(), ...table.rules.filter((r) => r.chain === chain && !r.insert)];
+    const rules = order.flatMap(inChain).map((r) => ({ ...r, insert: false }));
+    return printTable(name, { chains, rules }, rules, transform);
   };
   return { nat: saved('nat', set.nat), filter: saved('filter', set.filter) };
 }

@@ -1,0 +1,134 @@
+// kube-proxy release profiles checked against kube-proxy's own expected rules
+// (test/fixtures/kube-proxy/*/SOURCE.md says where each fixture comes from):
+//   (a) text, after the normaliser written from the upstream test's documented sort order;
+//   (b) a real iptables-restore / iptables-save round trip of the fixture and of the render, each
+//       in a fresh network namespace (never the root namespace);
+// and the unsupported features refused by name.
+
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { LabError } from '../src/errors.ts';
+import { parseRestore, printRestore, ruleLines, sortLikeKubeProxyTests } from '../src/k8s/normalise.ts';
+import { buildKubeProxyRules, renderKubeProxyRules, renderRulesAsSaved } from '../src/k8s/render-iptables.ts';
+import type { ProxyOptions, Service } from '../src/k8s/service.ts';
+import { servicesFromYaml } from '../src/k8s/yaml.ts';
+
+const FIXTURES = new URL('./fixtures/kube-proxy/', import.meta.url);
+const fixture = (path: string) => readFileSync(new URL(path, FIXTURES), 'utf8');
+const CURRENT: ProxyOptions = { era: 'current', clusterCIDR: '10.0.0.0/8' };
+const expectedCurrent = fixture('current/TestOverallIPTablesRules.expected.txt');
+const currentServices = () => servicesFromYaml([{ name: 'services.yaml', text: fixture('current/services.yaml') }], { nodeName: 'test-node' });
+
+function normalised(text: string): string {
+  return printRestore(sortLikeKubeProxyTests(parseRestore(text)));
+}
+
+/** How many of the fixture's rules the render has, word for word (each rule matched once). */
+function reproduced(fixtureText: string, renderText: string): { exact: number; total: number; missing: string[] } {
+  const mine = ruleLines(parseRestore(renderText));
+  const want = ruleLines(parseRestore(fixtureText));
+  const missing: string[] = [];
+  for (const rule of want) {
+    const i = mine.indexOf(rule);
+    if (i < 0) missing.push(rule);
+    else mine.splice(i, 1);
+  }
+  return { exact: want.length - missing.length, total: want.length, missing };
+}
+
+function run(argv: string[], input?: string): string {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function freshNamespace(t: { teardown: (fn: () => void) => void }): string {
+  const ns = `nfl-kpt-${randomBytes(3).toString('hex')}`;
+  run(['ip', 'netns', 'add', ns]);
+  t.teardown(() => {
+    spawnSync('ip', ['netns', 'del', ns]);
+  });
+  return ns;
+}
+
+/** What the kernel holds after loading `restore` into a fresh namespace: iptables-save, chain declarations and rules only. */
+function roundTrip(t: { teardown: (fn: () => void) => void }, restore: string): string[] {
+  const ns = freshNamespace(t);
+  run(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], restore);
+  return run(['ip', 'netns', 'exec', ns, 'iptables-save'])
+    .split('\n')
+    .filter((l) => l.startsWith('-A ') || (l.startsWith(':') && !/^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)) || l.startsWith('*'));
+}
+
+// This kernel has no xt_nfacct; kube-proxy itself leaves the nfacct matches out there.
+const withoutNfacct = (text: string) => text.replace(/ -m nfacct --nfacct-name \S+/g, '');
+
+// ---- current: TestOverallIPTablesRules -----------------------------------------------------------
+
+test('current (a): the Services of TestOverallIPTablesRules render exactly its expected rules, after the upstream sort', (t) => {
+  const r = renderKubeProxyRules(currentServices(), CURRENT);
+  t.is(normalised(r.filter + r.nat), normalised(expectedCurrent));
+  const figures = reproduced(expectedCurrent, r.filter + r.nat);
+  t.deepEqual(figures.missing, []);
+  t.is(figures.total, 65);
+  t.log(`current: ${figures.exact}/${figures.total} fixture rules reproduced exactly`);
+});
+
+test('current (a): the normaliser is not blind: a changed probability, comment or rule order is a difference', (t) => {
+  const r = renderKubeProxyRules(currentServices(), CURRENT);
+  const text = r.filter + r.nat;
+  t.not(normalised(text.replace('0.5000000000', '0.50000')), normalised(expectedCurrent));
+  t.not(normalised(text.replace('"ns4/svc4:p80 -> 10.180.0.5:80"', 'ns4/svc4:p80')), normalised(expectedCurrent));
+  // Two rules of one KUBE-SVC chain swapped: their order matters, the normaliser keeps it.
+  const lines = text.split('\n');
+  const a = lines.findIndex((l) => l.includes('"ns4/svc4:p80 -> 10.180.0.4:80"'));
+  const b = lines.findIndex((l) => l.includes('"ns4/svc4:p80 -> 10.180.0.5:80"'));
+  [lines[a], lines[b]] = [lines[b] as string, lines[a] as string];
+  t.not(normalised(lines.join('\n')), normalised(expectedCurrent));
+});
+
+test.serial('current (b): fixture and render give the same iptables-save after a real round trip, and renderRulesAsSaved predicts it', (t) => {
+  const services = currentServices();
+  const opts: ProxyOptions = { ...CURRENT, nfacct: false };
+  const r = renderKubeProxyRules(services, opts);
+  const fromFixture = roundTrip(t, withoutNfacct(expectedCurrent));
+  // The render also carries kube-proxy's jump rules into the built-in chains; compare the rest.
+  const fromRender = roundTrip(t, r.filter + r.nat);
+  const kubeOnly = (lines: string[]) => lines.filter((l) => !/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l));
+  t.deepEqual(kubeOnly(fromRender), fromFixture);
+  t.is(fromFixture.filter((l) => l.startsWith('-A ')).length, 65);
+  // The saved view the CLI and `nflab show` print is what the kernel printed, jumps included.
+  const saved = renderRulesAsSaved(services, opts);
+  const predicted = (saved.filter + saved.nat).split('\n').filter((l) => l.startsWith('-A ') || l.startsWith(':') || l.startsWith('*'));
+  const bySection = (lines: string[]) => [...lines].sort();
+  t.deepEqual(bySection(predicted), bySection(fromRender));
+});
+
+// ---- blog and v1.19: the structure they differ in ---------------------------------------------------
+
+test('blog and v1.19 refuse what they do not model, naming the service and field', (t) => {
+  const lb: Service = { name: 'web', clusterIP: '10.96.0.9', port: 80, protocol: 'tcp', type: 'LoadBalancer', endpoints: ['10.244.0.2'], loadBalancerIPs: ['198.51.100.9'] };
+  for (const era of ['blog', 'v1.19'] as const) {
+    const e = t.throws(() => buildKubeProxyRules([lb], { era }), { instanceOf: LabError });
+    t.regex(e?.message ?? '', /service default\/web: field "type: LoadBalancer" is not supported by the (blog|v1\.19) profile/);
+    const ext = t.throws(() => buildKubeProxyRules([{ ...lb, type: 'ClusterIP', loadBalancerIPs: [], externalIPs: ['198.51.100.9'] }], { era }), { instanceOf: LabError });
+    t.regex(ext?.message ?? '', /field "externalIPs"/);
+  }
+  t.notThrows(() => buildKubeProxyRules([lb], CURRENT));
+});
+
+test('v1.19: the unnamed port hashes without the colon and the marks are --or-mark/--xor-mark', (t) => {
+  const svc: Service = { name: 'k8s-nginx-cluster', clusterIP: '10.98.51.150', port: 80, protocol: 'tcp', endpoints: ['10.244.0.2', '10.244.0.3', '10.244.0.4'] };
+  const v119 = buildKubeProxyRules([svc], { era: 'v1.19', clusterCIDR: '10.244.0.0/16' });
+  const blog = buildKubeProxyRules([svc], { era: 'blog', clusterCIDR: '10.244.0.0/16' });
+  t.is(blog.services[0]?.svc, 'KUBE-SVC-3FL7SSXCKTCXAYCR');
+  t.is(v119.services[0]?.svc, 'KUBE-SVC-JFH7SRGL4HNNPRDE');
+  const text = renderKubeProxyRules([svc], { era: 'v1.19', clusterCIDR: '10.244.0.0/16' }).nat;
+  t.regex(text, /-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000/);
+  t.regex(text, /--probability 0\.3333333333 /);
+  t.regex(text, /-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000/);
+});
