@@ -260,6 +260,8 @@ function refuseUnsupported(resolved: ResolvedService[], era: ProxyEra): void {
       throw new LabError(`${where}: field "${field}" is not supported by the ${era} profile (use --profile current)`);
     };
     if (s.type === 'LoadBalancer') refuse('type: LoadBalancer');
+    // (the current profile accepts a NodePort without its port, as kube-proxy's own test has one)
+    if (s.type === 'NodePort' && s.nodePort === undefined) throw new LabError(`${where}: type NodePort needs nodePort (1-65535)`);
     if (s.externalIPs.length > 0) refuse('externalIPs');
     if (s.externalLocal) refuse('externalTrafficPolicy: Local');
   }

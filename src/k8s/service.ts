@@ -147,7 +147,7 @@ export function resolveService(s: Service): ResolvedService {
   const type = s.type ?? 'ClusterIP';
   if (type !== 'ClusterIP' && type !== 'NodePort' && type !== 'LoadBalancer') fail(`type must be ClusterIP, NodePort or LoadBalancer, got ${JSON.stringify(type)}`);
   if (s.nodePort !== undefined && !isPort(s.nodePort)) fail(`nodePort must be 1-65535, got ${s.nodePort}`);
-  if (type === 'ClusterIP' && s.nodePort !== undefined) fail("nodePort is set but type is 'ClusterIP'");
+  if (type === 'ClusterIP' && s.nodePort !== undefined) fail("nodePort is set but type is not 'NodePort' or 'LoadBalancer'");
   const ipList = (field: string, list: string[] | undefined, check: (x: string) => boolean): string[] => {
     if (list === undefined) return [];
     if (!Array.isArray(list)) fail(`${field} must be a list`);
