@@ -132,3 +132,51 @@ test('v1.19: the unnamed port hashes without the colon and the marks are --or-ma
   t.regex(text, /--probability 0\.3333333333 /);
   t.regex(text, /-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000/);
 });
+
+// ---- nflab kube-proxy render ---------------------------------------------------------------------
+
+test('nflab kube-proxy render: the Services of TestOverallIPTablesRules as YAML give exactly its expected rules under current', async (t) => {
+  const { nflab } = await import('./helpers/system.ts');
+  const file = new URL('current/services.yaml', FIXTURES).pathname;
+  const r = await nflab(['kube-proxy', 'render', file, '--profile', 'current', '--cluster-cidr', '10.0.0.0/8', '--node-name', 'test-node', '--no-jumps']);
+  t.is(r.code, 0, r.stderr);
+  t.is(normalised(r.stdout), normalised(expectedCurrent));
+  t.false(/^-I /m.test(r.stdout));
+  // With the jumps (the default) the same rules come after kube-proxy's -I lines.
+  const withJumps = await nflab(['kube-proxy', 'render', file, '--cluster-cidr', '10.0.0.0/8']);
+  t.regex(withJumps.stdout, /^-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES$/m);
+  t.is(normalised(withJumps.stdout), normalised(expectedCurrent));
+});
+
+test('nflab kube-proxy render: bad YAML and unsupported fields exit 2 naming the document and field', async (t) => {
+  const { nflab } = await import('./helpers/system.ts');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/nfl-kp-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, text: string) => {
+    writeFileSync(`${dir}/${name}`, text);
+    return `${dir}/${name}`;
+  };
+  const svc = (extra: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  clusterIP: 10.96.0.9\n  ports: [{port: 80}]\n${extra}`;
+  const cases: [string, RegExp][] = [
+    [write('broken.yaml', 'kind: Service\nspec: [1\n'), /broken\.yaml: document 1: invalid YAML/],
+    [write('sctp.yaml', svc('').replace('{port: 80}', '{port: 80, protocol: SCTP}')), /document 1 \(Service shop\/web\): field "spec\.ports\[0\]\.protocol": protocol SCTP is not supported/],
+    [write('itp.yaml', `---\n${svc('  internalTrafficPolicy: Local\n')}`), /document 1 \(Service shop\/web\): field "spec\.internalTrafficPolicy"/],
+    [write('v6.yaml', svc('').replace('10.96.0.9', 'fd00::9')), /field "spec\.clusterIP": IPv6/],
+    [write('hints.yaml', `${svc('')}---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- addresses: [10.244.0.2]\n  hints: {forZones: [{name: a}]}\nports: [{port: 80}]\n`), /document 2 \(EndpointSlice shop\/web-1\): field "endpoints\[0\]\.hints"/],
+  ];
+  for (const [file, message] of cases) {
+    const r = await nflab(['kube-proxy', 'render', file]);
+    t.is(r.code, 2, file);
+    t.regex(r.stderr, message);
+    t.is(r.stdout, '');
+  }
+  const lb = write('lb.yaml', svc('  type: LoadBalancer\n  ports: [{port: 80, nodePort: 30080}]\nstatus: {loadBalancer: {ingress: [{ip: 198.51.100.7}]}}\n').replace('  ports: [{port: 80}]\n', ''));
+  const blog = await nflab(['kube-proxy', 'render', lb, '--profile', 'blog']);
+  t.is(blog.code, 2);
+  t.regex(blog.stderr, /lb\.yaml: document 1 \(Service shop\/web\): .*field "type: LoadBalancer" is not supported by the blog profile/);
+  const current = await nflab(['kube-proxy', 'render', lb, '--profile', 'current', '--format', 'save']);
+  t.is(current.code, 0, current.stderr);
+  // no endpoints: the load-balancer IP is rejected in filter KUBE-EXTERNAL-SERVICES, printed as iptables-save does
+  t.regex(current.stdout, /^-A KUBE-EXTERNAL-SERVICES -d 198\.51\.100\.7\/32 -p tcp -m comment --comment "shop\/web has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable$/m);
+});

@@ -19,6 +19,7 @@ import { showLab } from './show.ts';
 import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
+import { kubeProxyCommand, withKubeProxyOption } from './kube-proxy.ts';
 
 interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean }
 
@@ -41,8 +42,8 @@ function executor(args: TargetArgs = {}): Promise<Executor> {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const parser = yargs(argv)
-    .scriptName('nflab')
+  const parser = withKubeProxyOption(yargs(argv)
+    .scriptName('nflab'))
     .usage('$0 <command> [options]\n\nScripted, verified container-networking labs.')
     .command('list', 'list the labs', (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
       async (a) => {
@@ -142,6 +143,7 @@ export async function main(argv: string[]): Promise<void> {
         const { traceCommand } = await import('./trace.ts');
         process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
       })
+    .command(kubeProxyCommand)
     .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check')
     .strict()
     .help()

@@ -197,9 +197,13 @@ function readService(d: Doc, slices: Slice[], opts: YamlOptions): Service[] {
     if (type === 'LoadBalancer' && sourceRanges.length) svc.loadBalancerSourceRanges = sourceRanges;
     if (policy !== undefined) svc.externalTrafficPolicy = policy as 'Cluster' | 'Local';
     if (healthCheckNodePort !== undefined) svc.healthCheckNodePort = healthCheckNodePort;
+    documentOf.set(svc, d.where);
     return svc;
   });
 }
+
+/** The document each Service entry came from ("file: document N (Service ns/name)"), for errors found later. */
+export const documentOf = new WeakMap<Service, string>();
 
 /** Services (one per port) from Kubernetes YAML; throws LabError naming file, document and field. */
 export function servicesFromYaml(sources: YamlSource[], opts: YamlOptions = {}): Service[] {
