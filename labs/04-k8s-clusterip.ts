@@ -4,19 +4,26 @@
 // source, masquerading for the node itself, and why kube-proxy needs bridge-nf-call-iptables=1.
 import {
   BACKENDS, CLIENTS, CLUSTER_CIDR, CNI0_IP, NODE_IP, cmd, conntrack, defineLab, kubeChains, kubeProxyRules, kubeRules,
-  output, packets, podTopology, rule, ruleText, runIfMain, tcp, type KubeProxySpec,
+  output, packets, podTopology, rule, ruleText, runIfMain, tcp, type KubeProxySpec, endpointChoices, savedRuleLine, perProfile,
+  kubeProxyProfile,
 } from 'nflab';
 
 const VIP = '10.98.51.150';
 const PROXY: KubeProxySpec = {
   node: 'node',
   services: [{ name: 'k8s-nginx-cluster', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: Object.values(BACKENDS) }],
-  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR },
+  options: { era: kubeProxyProfile(), clusterCIDR: CLUSTER_CIDR },
 };
 const { svc, sep } = kubeChains(PROXY, 'k8s-nginx-cluster');
 // KUBE-SVC's three rules in order: 1/3 to p1, then 1/2 of the rest to p2, then the rest to p3.
-const [toP1, toP2, toP3] = kubeRules(PROXY, 'nat', { chain: svc }).map(ruleText) as [string, string, string];
-const [masqForeign] = kubeRules(PROXY, 'nat', { id: 'clusterip-mark-masq' }).map(ruleText) as [string];
+const choices = endpointChoices(kubeRules(PROXY, 'nat', { chain: svc }));
+const [toP1, toP2, toP3] = choices.map(ruleText) as [string, string, string];
+const [savedP1, savedP2] = choices.map(savedRuleLine) as [string, string];
+const [dnatP3] = kubeRules(PROXY, 'nat', { chain: sep[BACKENDS.p3]! }).filter((r) => r.args.includes('DNAT')).map(savedRuleLine) as [string];
+// The clusterIP masquerade rule: in KUBE-SERVICES up to v1.2x, inside KUBE-SVC from then on.
+const [masqForeignRule] = kubeRules(PROXY, 'nat', { id: 'clusterip-mark-masq' });
+const masqForeign = ruleText(masqForeignRule!);
+const probabilityText = (line: string) => /--probability (\S+)/.exec(line)?.[1] ?? '?';
 const [masquerade] = kubeRules(PROXY, 'nat', { id: 'postrouting-masquerade' }).map(ruleText) as [string];
 
 // Enough new connections to see the shares, few enough to stay fast.
@@ -39,15 +46,11 @@ export default defineLab({
   steps: [
     {
       title: 'kube-proxy\'s rules: 1/3, then 1/2, then the rest',
-      teaches: 'Rule i of n carries 1/(n−i+1), so each backend gets 1/n. kube-proxy wrote %0.5f; the kernel keeps the probability in 2^-31 steps, so iptables-save prints 0.33332999982 and 0.50000000000 (G5).',
+      teaches: `Rule i of n carries 1/(n−i+1), so each backend gets 1/n. kube-proxy wrote ${perProfile({ blog: '%0.5f', 'v1.19': '%0.10f', current: '%0.10f' })}; the kernel keeps the probability in 2^-31 steps, so iptables-save prints ${probabilityText(savedP1)} and ${probabilityText(savedP2)} (G5).`,
       expect: [
         {
-          description: 'iptables-save prints the probabilities as 0.33332999982 and 0.50000000000; the last KUBE-SEP chain DNATs to p3',
-          ...output('node', 'iptables-save -t nat').includes(
-            `-A ${svc} -m comment --comment "default/k8s-nginx-cluster:" -m statistic --mode random --probability 0.33332999982 -j ${sep[BACKENDS.p1]}`,
-            `-A ${svc} -m comment --comment "default/k8s-nginx-cluster:" -m statistic --mode random --probability 0.50000000000 -j ${sep[BACKENDS.p2]}`,
-            `-A ${sep[BACKENDS.p3]} -p tcp -m comment --comment "default/k8s-nginx-cluster:" -m tcp -j DNAT --to-destination ${BACKENDS.p3}:80`,
-          ),
+          description: `iptables-save prints the probabilities as ${probabilityText(savedP1)} and ${probabilityText(savedP2)}; the last KUBE-SEP chain DNATs to p3`,
+          ...output('node', 'iptables-save -t nat').includes(savedP1, savedP2, dnatP3),
         },
       ],
     },
@@ -69,7 +72,7 @@ export default defineLab({
       teaches: 'The node\'s packets take nat OUTPUT → KUBE-SERVICES. Their source 172.17.8.100 is outside 10.244.0.0/16, so KUBE-MARK-MASQ marks them and KUBE-POSTROUTING masquerades them to 10.244.0.1 on the way out of cni0.',
       expect: [
         tcp('node', VIP, 80).connects({ clientSeen: CNI0_IP, description: `the backend sees the node as ${CNI0_IP}` }),
-        rule('node', 'nat KUBE-SERVICES', masqForeign).delta({ packets: 1 }, 'the "! -s 10.244.0.0/16 … -j KUBE-MARK-MASQ" rule marks the node\'s connection'),
+        rule('node', `nat ${masqForeignRule!.chain}`, masqForeign).delta({ packets: 1 }, 'the "! -s 10.244.0.0/16 … -j KUBE-MARK-MASQ" rule marks the node\'s connection'),
         rule('node', 'nat KUBE-POSTROUTING', masquerade).delta({ packets: 1 }, 'KUBE-POSTROUTING masquerades the marked connection'),
         conntrack('node', { proto: 'tcp', orig: { src: NODE_IP, dst: VIP, dport: 80 }, reply: { dst: CNI0_IP, sport: 80 } }).count(1, 'conntrack: both DNAT and SNAT in the reply tuple'),
       ],

@@ -5,6 +5,7 @@
 import {
   CLUSTER_CIDR, CNI0_IP, EXT_IP, NODE_IP, BACKENDS, cmd, conntrack, defineLab, kubeProxyRules, kubeRuleCommand, kubeRules,
   output, packets, podTopology, policy, rule, ruleText, runIfMain, tcp, type KubeProxySpec,
+  kubeProxyProfile,
 } from 'nflab';
 
 const NODE_PORT = 30136;
@@ -12,14 +13,16 @@ const PROXY: KubeProxySpec = {
   node: 'node',
   services: [{ name: 'k8s-nginx-node', clusterIP: '10.98.128.179', port: 80, protocol: 'tcp', type: 'NodePort', nodePort: NODE_PORT, endpoints: Object.values(BACKENDS) }],
   // The lab starts without KUBE-SERVICES' last rule and adds it in step 2.
-  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR, omit: ['nodeports-jump'] },
+  options: { era: kubeProxyProfile(), clusterCIDR: CLUSTER_CIDR, omit: ['nodeports-jump'] },
 };
 const [nodePortsJump] = kubeRules(PROXY, 'nat', { id: 'nodeports-jump' });
 const [markMasq] = kubeRules(PROXY, 'nat', { id: 'nodeport-mark-masq' });
-const [svcJump] = kubeRules(PROXY, 'nat', { id: 'nodeport-svc-jump' }).map(ruleText);
+// (from v1.2x a second rule serves NodePorts on 127.0.0.0/8; the one for the node's addresses is the other)
+const [svcJump] = kubeRules(PROXY, 'nat', { id: 'nodeport-svc-jump' }).filter((r) => !r.args.includes('127.0.0.0/8')).map(ruleText);
 const [masquerade] = kubeRules(PROXY, 'nat', { id: 'postrouting-masquerade' }).map(ruleText);
 const [markAccept] = kubeRules(PROXY, 'filter', { id: 'forward-mark-accept' }).map(ruleText);
-const [podSource, podDestination] = kubeRules(PROXY, 'filter', { chain: 'KUBE-FORWARD' }).slice(2).map(ruleText);
+// The RELATED,ESTABLISHED accept rules: per pod source and destination up to v1.2x, one rule later.
+const established = kubeRules(PROXY, 'filter', { chain: 'KUBE-FORWARD' }).filter((r) => r.args.includes('RELATED,ESTABLISHED')).map(ruleText);
 
 // A first SYN with its options is 60 bytes: each NAT rule counts one per connection (G9).
 const N = 30;
@@ -55,12 +58,13 @@ export default defineLab({
       expect: [
         fromExt.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
         fromExt.connects({ clientSeen: CNI0_IP, description: `every backend sees the client as ${CNI0_IP} (masqueraded to cni0's address)` }),
-        rule('node', 'nat KUBE-NODEPORTS', ruleText(markMasq!)).delta({ packets: N, bytes: N * SYN }, 'KUBE-NODEPORTS: the KUBE-MARK-MASQ rule counts one SYN per connection'),
+        rule('node', `nat ${markMasq!.chain}`, ruleText(markMasq!)).delta({ packets: N, bytes: N * SYN }, 'KUBE-NODEPORTS: the KUBE-MARK-MASQ rule counts one SYN per connection'),
         rule('node', 'nat KUBE-NODEPORTS', svcJump!).delta({ packets: N, bytes: N * SYN }, 'KUBE-NODEPORTS: the jump to the Service counts the same'),
         rule('node', 'nat KUBE-POSTROUTING', masquerade!).delta({ packets: N, bytes: N * SYN }, 'KUBE-POSTROUTING masquerades every marked connection'),
         rule('node', 'filter KUBE-FORWARD', markAccept!).delta({ packets: N, bytes: N * SYN }, 'KUBE-FORWARD accepts each marked first SYN'),
-        rule('node', 'filter KUBE-FORWARD', podSource!).delta({ packets: { min: N } }, 'the conntrack pod source rule carries the backends\' packets'),
-        rule('node', 'filter KUBE-FORWARD', podDestination!).delta({ packets: { min: N } }, 'the conntrack pod destination rule carries the client\'s later packets'),
+        ...established.map((r, i) => rule('node', 'filter KUBE-FORWARD', r).delta({ packets: { min: N } }, established.length === 2
+          ? ['the conntrack pod source rule carries the backends\' packets', 'the conntrack pod destination rule carries the client\'s later packets'][i]
+          : 'the conntrack rule carries the rest of each connection, both ways')),
         policy('node', 'filter FORWARD').delta({ packets: 0 }, 'the FORWARD DROP policy drops nothing'),
         conntrack('node', { proto: 'tcp', orig: { src: EXT_IP, dst: NODE_IP, dport: NODE_PORT }, reply: { dst: CNI0_IP, sport: 80 } })
           .count(N, 'conntrack: DNAT (reply from a pod:80) and SNAT (reply to 10.244.0.1) in each reply tuple'),
@@ -72,7 +76,7 @@ export default defineLab({
       expect: [tcp('pc', CNI0_IP, NODE_PORT).connects({ clientSeen: CNI0_IP })],
     },
     {
-      title: 'Break: delete the KUBE-NODEPORTS KUBE-MARK-MASQ rule (and conntrack -F)',
+      title: `Break: delete the ${markMasq!.chain.startsWith('KUBE-EXT-') ? 'KUBE-EXT' : 'KUBE-NODEPORTS'} KUBE-MARK-MASQ rule (and conntrack -F)`,
       teaches: 'The connection is still DNATed, but its unmarked NEW SYN matches no KUBE-FORWARD rule and the FORWARD DROP policy drops it. A dropped SYN never confirms its conntrack entry, so every retransmission is a new connection to the nat table.',
       run: [kubeRuleCommand('node', 'nat', '-D', markMasq!), cmd('node', 'conntrack -F')],
       expect: [

@@ -4,7 +4,8 @@
 // lists before the random choice (`--rcheck --seconds 10800 --reap`).
 import {
   BACKENDS, CLIENTS, CLUSTER_CIDR, defineLab, kubeChains, kubeProxyRules, kubeRuleCommand, kubeRules, output,
-  podTopology, recent, rules, ruleText, runIfMain, tcp, write, type KubeProxySpec,
+  podTopology, recent, rules, ruleText, runIfMain, tcp, write, type KubeProxySpec, endpointChoices, savedRuleLine,
+  kubeProxyProfile,
 } from 'nflab';
 
 const VIP = '10.109.59.245';
@@ -12,7 +13,7 @@ const SECONDS = 10800;
 const PROXY: KubeProxySpec = {
   node: 'node',
   services: [{ name: 'k8s-nginx-affinity', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: Object.values(BACKENDS), sessionAffinity: { timeoutSeconds: SECONDS } }],
-  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR },
+  options: { era: kubeProxyProfile(), clusterCIDR: CLUSTER_CIDR },
 };
 const { svc, sep } = kubeChains(PROXY, 'k8s-nginx-affinity');
 /** Each backend's xt_recent list: kube-proxy names it after the backend's KUBE-SEP chain. */
@@ -20,7 +21,9 @@ const LISTS = { p1: sep[BACKENDS.p1]!, p2: sep[BACKENDS.p2]!, p3: sep[BACKENDS.p
 const rcheckRules = kubeRules(PROXY, 'nat', { id: 'affinity-rcheck' });
 const rcheck = rcheckRules.map(ruleText);
 // The random choice: 1/3, 1/2, the rest (the rules of KUBE-SVC after the rcheck rules).
-const randomChoice = kubeRules(PROXY, 'nat', { chain: svc }).filter((r) => r.id !== 'affinity-rcheck').map(ruleText);
+const randomChoice = endpointChoices(kubeRules(PROXY, 'nat', { chain: svc })).map(ruleText);
+const [rcheckP1] = rcheckRules.filter((r) => r.args.at(-1) === LISTS.p1).map(savedRuleLine);
+const [dnatP3] = kubeRules(PROXY, 'nat', { chain: LISTS.p3 }).filter((r) => r.args.includes('DNAT')).map(savedRuleLine);
 
 const N = 20;
 const { pc: PC, pd: PD } = CLIENTS;
@@ -47,10 +50,7 @@ export default defineLab({
       expect: [
         {
           description: 'iptables-save shows p1\'s --rcheck rule in KUBE-SVC and the --set before p3\'s DNAT',
-          ...output('node', 'iptables-save -t nat').includes(
-            `-A ${svc} -m comment --comment "default/k8s-nginx-affinity:" -m recent --rcheck --seconds ${SECONDS} --reap --name ${LISTS.p1} --mask 255.255.255.255 --rsource -j ${LISTS.p1}`,
-            `-A ${LISTS.p3} -p tcp -m comment --comment "default/k8s-nginx-affinity:" -m recent --set --name ${LISTS.p3} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination ${BACKENDS.p3}:80`,
-          ),
+          ...output('node', 'iptables-save -t nat').includes(rcheckP1!, dnatP3!),
         },
         recent('node', LISTS).empty('the three lists exist and are empty'),
       ],

@@ -5,6 +5,7 @@
 import {
   BACKENDS, CLUSTER_CIDR, CNI0_IP, cmd, conntrack, defineLab, kubeChains, kubeProxyRules, kubeRuleCommand, kubeRules,
   output, packets, podTopology, rule, ruleText, runIfMain, tcp, type KubeProxySpec,
+  kubeProxyProfile,
 } from 'nflab';
 
 const VIP = '10.98.51.150';
@@ -13,7 +14,7 @@ const P1 = BACKENDS.p1;
 const PROXY: KubeProxySpec = {
   node: 'node',
   services: [{ name: 'k8s-nginx-cluster', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: [P1] }],
-  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR },
+  options: { era: kubeProxyProfile(), clusterCIDR: CLUSTER_CIDR },
 };
 const { sep } = kubeChains(PROXY, 'k8s-nginx-cluster');
 const SEP = sep[P1]!;

@@ -4,13 +4,14 @@
 // DNATed. Anything else (ICMP, another port) is routed like any foreign address: out of the node.
 import {
   BACKENDS, CLIENTS, CLUSTER_CIDR, defineLab, kubeProxyRules, packets, ping, podTopology, runIfMain, tcp, type KubeProxySpec,
+  kubeProxyProfile,
 } from 'nflab';
 
 const VIP = '10.98.51.150';
 const PROXY: KubeProxySpec = {
   node: 'node',
   services: [{ name: 'k8s-nginx-cluster', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: Object.values(BACKENDS) }],
-  options: { era: 'blog', clusterCIDR: CLUSTER_CIDR },
+  options: { era: kubeProxyProfile(), clusterCIDR: CLUSTER_CIDR },
 };
 const PC = CLIENTS.pc;
 

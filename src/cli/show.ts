@@ -6,6 +6,7 @@ import { planLines } from '../resolve/plan-display.ts';
 import { describeCheck } from '../check/registry.ts';
 import { trafficLine } from '../resolve/step-display.ts';
 import { renderRulesAsSaved } from '../k8s/render-iptables.ts';
+import { profileLabel } from '../k8s/profiles.ts';
 
 export function showLab(r: ResolvedLab): string {
   const lab = r.lab;
@@ -14,8 +15,8 @@ export function showLab(r: ResolvedLab): string {
   lines.push(...planLines(r).flatMap((l) => indent(l.text)));
   if (lab.kubeProxy) {
     // What `iptables-save` prints once the setup loaded them: the form the articles show.
-    const saved = renderRulesAsSaved(lab.kubeProxy.services, lab.kubeProxy.options);
-    lines.push('', `## kube-proxy's rules on ${lab.kubeProxy.node}, as \`iptables-save\` prints them`, '');
+    const saved = renderRulesAsSaved(lab.kubeProxy.services, { nfacct: false, ...lab.kubeProxy.options });
+    lines.push('', `## kube-proxy's rules on ${lab.kubeProxy.node}, as \`iptables-save\` prints them`, '', `kube-proxy profile: ${profileLabel(lab.kubeProxy.options.era)}`, '');
     lines.push(...`${saved.nat}${saved.filter}`.trimEnd().split('\n').map((l) => `  ${l}`));
   }
   for (const s of r.steps) {

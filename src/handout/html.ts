@@ -1,5 +1,6 @@
 // A handout as one self-contained HTML file: styles inline, the diagram inline as SVG, no script,
 // no font, image or stylesheet from anywhere else. Print CSS makes it a paper handout (and the PDF).
+import { profileLabel } from '../k8s/profiles.ts';
 import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
 import { evidenceLines } from './evidence.ts';
@@ -85,6 +86,7 @@ export function handoutHtml(h: Handout): string {
     `<p class="summary">${e(lab.summary)}</p>`,
     '<dl class="meta">',
     `<dt>Source</dt><dd>${lab.source.url ? `<a href="${e(lab.source.url)}">${e(lab.source.title)}</a>` : e(lab.source.title)}${lab.source.spec ? ` <span class="muted">(labs-spec ${e(lab.source.spec)})</span>` : ''}</dd>`,
+    ...(lab.kubeProxy ? [`<dt>kube-proxy profile</dt><dd>${e(profileLabel(lab.kubeProxy.options.era))}</dd>`] : []),
     `<dt>Nodes</dt><dd>${h.driver === 'docker' ? 'containers are Docker containers (<code>docker exec</code>); host and outside nodes are network namespaces' : 'every node is a network namespace (<code>ip netns exec</code>)'}</dd>`,
     `<dt>Evidence</dt><dd>${h.report ? `run <code>${e(h.report.runId)}</code> on ${e(h.report.startedAt)} — ${e(h.report.target)}, kernel ${e(h.report.kernel ?? '?')}, ${e(h.report.driver)} nodes — <strong class="status-${e(h.report.status)}">${e(verdictWords(h.report))}</strong>` : e(h.noEvidence ?? '')}</dd>`,
     '</dl></header>',

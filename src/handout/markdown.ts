@@ -3,11 +3,13 @@
 import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
 import { evidenceLines } from './evidence.ts';
+import { profileLabel } from '../k8s/profiles.ts';
 
 export function handoutMarkdown(h: Handout, diagramFile: string): string {
   const { lab } = h;
   const out: string[] = [`# Lab ${lab.id}: ${lab.title}`, '', lab.summary, ''];
   out.push(`**Source:** ${lab.source.url ? `[${mdText(lab.source.title)}](${lab.source.url})` : mdText(lab.source.title)}${lab.source.spec ? ` (labs-spec ${lab.source.spec})` : ''}  `);
+  if (lab.kubeProxy) out.push(`**kube-proxy profile:** ${mdText(profileLabel(lab.kubeProxy.options.era))}  `);
   out.push(`**Nodes:** ${h.driver === 'docker' ? 'containers are Docker containers (`docker exec`)' : 'every node is a network namespace (`ip netns exec`)'}  `);
   out.push(`**Evidence:** ${h.report ? `run ${h.report.runId} on ${h.report.startedAt} (${h.report.target}, kernel ${h.report.kernel ?? '?'}, ${h.report.driver} nodes) — ${verdictWords(h.report)}` : h.noEvidence}`);
   if (h.report && h.noEvidence) out.push('', `> ${h.noEvidence}`);

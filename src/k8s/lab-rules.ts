@@ -4,18 +4,24 @@
 import type { Command, KubeProxySpec } from '../lab/types.ts';
 import { restore } from '../lab/define.ts';
 import { LabError } from '../errors.ts';
-import { buildKubeProxyRules, renderKubeProxyRules, type KubeRule, type RuleTable } from './render-iptables.ts';
-import type { OmittableRule } from './service.ts';
+import { buildKubeProxyRules, renderKubeProxyRules, savedArgs, type KubeRule, type RuleTable } from './render-iptables.ts';
+import { savedWordOrder } from './saved-order.ts';
+import type { OmittableRule, ProxyOptions } from './service.ts';
+
+/** A lab's options as rendered on a test node: without nfacct counters unless asked (many kernels lack xt_nfacct; kube-proxy then leaves them out too). */
+function labOptions(spec: KubeProxySpec): ProxyOptions {
+  return { nfacct: false, ...spec.options };
+}
 
 /** `iptables-restore --noflush` on the spec's node with its nat and filter rules (one command). */
 export function kubeProxyRules(spec: KubeProxySpec): Command[] {
-  const rendered = renderKubeProxyRules(spec.services, spec.options);
+  const rendered = renderKubeProxyRules(spec.services, labOptions(spec));
   return [restore(spec.node, rendered.nat + rendered.filter)];
 }
 
 /** The chains of one Service: its KUBE-SVC chain and the KUBE-SEP chain of each endpoint IP. */
 export function kubeChains(spec: KubeProxySpec, serviceName: string): { svc: string; sep: Record<string, string> } {
-  const set = buildKubeProxyRules(spec.services, spec.options);
+  const set = buildKubeProxyRules(spec.services, labOptions(spec));
   const found = set.services.find((s) => s.service.name === serviceName);
   if (!found) throw new LabError(`kubeChains: no service ${JSON.stringify(serviceName)} (known: ${set.services.map((s) => s.service.name).join(', ')})`);
   return { svc: found.svc, sep: Object.fromEntries(found.seps.map((e) => [e.ip, e.chain])) };
@@ -34,8 +40,11 @@ export interface RuleSelector {
  * omissions ignored), so a lab can add back a rule it started without. Throws if none matches.
  */
 export function kubeRules(spec: KubeProxySpec, table: RuleTable, select: RuleSelector = {}): KubeRule[] {
-  const set = buildKubeProxyRules(spec.services, { ...spec.options, omit: [] });
-  const rules = set[table].rules.filter((r) => (select.chain === undefined || r.chain === select.chain)
+  const set = buildKubeProxyRules(spec.services, { ...labOptions(spec), omit: [] });
+  // 'current' rules are written in kube-proxy's word order (-m tcp -p tcp -d …); a lab gets them in
+  // iptables-save's, which is also valid input and what its counter checks read back.
+  const asSaved = spec.options.era === 'current' ? (r: KubeRule): KubeRule => ({ ...r, args: savedWordOrder(r.args), written: r.args }) : (r: KubeRule) => r;
+  const rules = set[table].rules.map(asSaved).filter((r) => (select.chain === undefined || r.chain === select.chain)
     && (select.id === undefined || r.id === select.id)
     && (select.scope === undefined || (r.scopes ?? []).includes(select.scope)));
   if (rules.length === 0) throw new LabError(`kubeRules: no ${table} rule matches ${JSON.stringify(select)}`);
@@ -47,7 +56,19 @@ export function ruleText(rule: KubeRule): string {
   return rule.args.map((w, i) => (rule.args[i - 1] === '--comment' ? JSON.stringify(w) : w)).join(' ');
 }
 
+/** The rule as iptables-save prints it: `-A CHAIN words…` (for output(...).includes checks). */
+export function savedRuleLine(rule: KubeRule): string {
+  return `-A ${rule.chain} ${ruleText({ ...rule, args: savedArgs(rule.args) })}`;
+}
+
+/** Only the rules that pick an endpoint (`-j KUBE-SEP-…`, no affinity look-up): a KUBE-SVC chain's random choice. */
+export function endpointChoices(rules: KubeRule[]): KubeRule[] {
+  return rules.filter((r) => r.args.at(-2) === '-j' && (r.args.at(-1) ?? '').startsWith('KUBE-SEP-') && r.id !== 'affinity-rcheck');
+}
+
 /** `iptables -t <table> -A|-D|-I <chain> <args>` for one rendered rule, as an argv command. */
 export function kubeRuleCommand(node: string, table: RuleTable, op: '-A' | '-D' | '-I', rule: KubeRule): Command {
-  return { node, argv: ['iptables', '-t', table, op, rule.chain, ...rule.args] };
+  // As kube-proxy wrote it: `iptables -D` with the saved spelling of some matches (-m recent's
+  // explicit --rsource) finds no rule.
+  return { node, argv: ['iptables', '-t', table, op, rule.chain, ...(rule.written ?? rule.args)] };
 }

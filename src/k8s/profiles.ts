@@ -31,3 +31,8 @@ export function kubeProxyProfile(): Profile {
 export function perProfile<T>(values: Record<Profile, T>): T {
   return values[kubeProxyProfile()];
 }
+
+/** "current: kube-proxy v1.30 and later, …" for show and handouts. */
+export function profileLabel(name: string): string {
+  return name in PROFILES ? `${name}: ${PROFILES[name as Profile]}` : name;
+}

@@ -33,6 +33,8 @@ export interface KubeRule {
   scopes?: string[];
   /** Inserted at the top of its (built-in) chain, as kube-proxy's jump rules are: `-I CHAIN 1`. */
   insert?: boolean;
+  /** The words as kube-proxy wrote them, when `args` holds iptables-save's spelling (lab-rules.ts). */
+  written?: string[];
 }
 
 export interface KubeTable {
