@@ -180,3 +180,27 @@ test('nflab kube-proxy render: bad YAML and unsupported fields exit 2 naming the
   // no endpoints: the load-balancer IP is rejected in filter KUBE-EXTERNAL-SERVICES, printed as iptables-save does
   t.regex(current.stdout, /^-A KUBE-EXTERNAL-SERVICES -d 198\.51\.100\.7\/32 -p tcp -m comment --comment "shop\/web has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable$/m);
 });
+
+test('current refuses kube-proxy\'s large-cluster mode (over 1000 endpoints) by name', (t) => {
+  const many = Array.from({ length: 1001 }, (_, i) => `10.244.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+  const e = t.throws(() => buildKubeProxyRules([{ name: 'big', clusterIP: '10.96.0.9', port: 80, protocol: 'tcp', endpoints: many }], CURRENT), { instanceOf: LabError });
+  t.regex(e?.message ?? '', /1001 endpoints: kube-proxy's large-cluster mode/);
+});
+
+// ---- the Kubernetes labs under each iptables profile (real kernel, namespaces) --------------------
+
+for (const profile of ['v1.19', 'current'] as const) {
+  test.serial(`labs 04-08 pass under --kube-proxy ${profile} (netns nodes), and show names the profile`, async (t) => {
+    const { nflab, jsonOf } = await import('./helpers/system.ts');
+    const r = await nflab(['run', '04', '05', '06', '07', '08', '--kube-proxy', profile, '--json']);
+    const { labs } = jsonOf(r) as { labs: { id: string; status: string; steps: { checks: { status: string; description: string }[] }[] }[] };
+    t.deepEqual(labs.map((l) => [l.id, l.status]), [['04', 'passed'], ['05', 'passed'], ['06', 'passed'], ['07', 'passed'], ['08', 'passed']]);
+    t.is(r.code, 0);
+    const checks = labs.flatMap((l) => l.steps.flatMap((s) => s.checks));
+    t.true(checks.length >= 70 && checks.every((c) => c.status === 'met'));
+    const show = await nflab(['show', '04', '--kube-proxy', profile]);
+    t.regex(show.stdout, new RegExp(`kube-proxy profile: ${profile.replace('.', '\\.')}: kube-proxy v1\\.`));
+    // The saved probability the lab checks is the profile's, not the blog's.
+    t.regex(show.stdout, profile === 'current' ? /-A KUBE-SVC-JFH7SRGL4HNNPRDE .*--probability 0\.33333333349 / : /--probability 0\.33333333349 /);
+  });
+}

@@ -5,6 +5,7 @@
 // that are always present. Checked rule by rule against TestOverallIPTablesRules
 // (test/fixtures/kube-proxy/current). The words are in kube-proxy's own order (`-m tcp -p tcp -d …`).
 
+import { LabError } from '../errors.ts';
 import { chainsOf, endpointChainName } from './hash.ts';
 import type { KubeRule, KubeRuleSet, KubeTable } from './render-iptables.ts';
 import type { OmittableRule, ProxyOptions, ResolvedService } from './service.ts';
@@ -30,7 +31,14 @@ function sortedEndpoints(s: ResolvedService): ResolvedService['endpoints'] {
   return [...s.endpoints].sort((a, b) => (a.hostPort < b.hostPort ? -1 : a.hostPort > b.hostPort ? 1 : 0));
 }
 
+/** kube-proxy drops most comments past this many endpoints ("large cluster mode"); not modelled. */
+const LARGE_CLUSTER_ENDPOINTS = 1000;
+
 export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOptions): KubeRuleSet {
+  const endpoints = resolved.reduce((n, s) => n + s.endpoints.length, 0);
+  if (endpoints > LARGE_CLUSTER_ENDPOINTS) {
+    throw new LabError(`services: ${endpoints} endpoints: kube-proxy's large-cluster mode (over ${LARGE_CLUSTER_ENDPOINTS} endpoints, comments left out) is not supported by the current profile`);
+  }
   const nfacct = opts.nfacct ?? true;
   const localhostNodePorts = opts.localhostNodePorts ?? true;
   const nat: KubeTable = { chains: ['KUBE-NODEPORTS', 'KUBE-SERVICES', MASQ, 'KUBE-POSTROUTING'], rules: [] };
