@@ -204,3 +204,11 @@ for (const profile of ['v1.19', 'current'] as const) {
     t.regex(show.stdout, profile === 'current' ? /-A KUBE-SVC-JFH7SRGL4HNNPRDE .*--probability 0\.33333333349 / : /--probability 0\.33333333349 /);
   });
 }
+
+test.serial('labs 04-08 pass under --kube-proxy current with Docker container nodes', async (t) => {
+  const { nflab, jsonOf } = await import('./helpers/system.ts');
+  const r = await nflab(['run', '04', '05', '06', '07', '08', '--kube-proxy', 'current', '--nodes', 'docker', '--json']);
+  const { labs } = jsonOf(r) as { labs: { id: string; status: string; driver?: string }[] };
+  t.deepEqual(labs.map((l) => [l.id, l.status]), [['04', 'passed'], ['05', 'passed'], ['06', 'passed'], ['07', 'passed'], ['08', 'passed']]);
+  t.is(r.code, 0);
+});
