@@ -212,3 +212,37 @@ test.serial('labs 04-08 pass under --kube-proxy current with Docker container no
   t.deepEqual(labs.map((l) => [l.id, l.status]), [['04', 'passed'], ['05', 'passed'], ['06', 'passed'], ['07', 'passed'], ['08', 'passed']]);
   t.is(r.code, 0);
 });
+
+// ---- nftables: TestOverallNFTablesRules -----------------------------------------------------------
+
+const expectedNft = fixture('nftables/TestOverallNFTablesRules.expected.txt');
+const NFT_OPTS = { era: 'current' as const, clusterCIDR: '10.0.0.0/8', serviceCIDRs: ['172.30.0.0/16'], nodeIPs: ['192.168.0.2'] };
+
+test('nftables (a): the Services of TestOverallNFTablesRules render exactly its expected transaction', async (t) => {
+  const { nftLines, renderNftables } = await import('../src/k8s/render-nftables.ts');
+  const { resolveService } = await import('../src/k8s/service.ts');
+  const services = servicesFromYaml([{ name: 'services.yaml', text: fixture('nftables/services.yaml') }], { nodeName: 'test-node' }).map(resolveService);
+  const mine = nftLines(renderNftables(services, NFT_OPTS));
+  const want = nftLines(expectedNft);
+  const missing = want.filter((l) => !mine.includes(l));
+  t.deepEqual(missing, []);
+  t.deepEqual(mine.filter((l) => !want.includes(l)), []);
+  t.is(want.length, 122);
+  t.log(`nftables: ${want.length - missing.length}/${want.length} fixture lines reproduced exactly`);
+});
+
+test.serial('nftables (b): fixture and render list the same kube-proxy table after nft -f in fresh namespaces', async (t) => {
+  const { nftLoadable } = await import('../src/k8s/render-nftables.ts');
+  const { nflab } = await import('./helpers/system.ts');
+  const file = new URL('nftables/services.yaml', FIXTURES).pathname;
+  const r = await nflab(['kube-proxy', 'render', file, '--profile', 'nftables', '--format', 'nft', '--cluster-cidr', '10.0.0.0/8', '--service-cidr', '172.30.0.0/16', '--node-ip', '192.168.0.2', '--node-name', 'test-node']);
+  t.is(r.code, 0, r.stderr);
+  const listed = (transaction: string) => {
+    const ns = freshNamespace(t);
+    run(['ip', 'netns', 'exec', ns, '/usr/sbin/nft', '-f', '-'], transaction); // (node_modules/.bin has another nft)
+    return run(['ip', 'netns', 'exec', ns, '/usr/sbin/nft', 'list', 'table', 'ip', 'kube-proxy']).split('\n').map((l) => l.trim()).filter((l) => l !== '').sort();
+  };
+  const fromFixture = listed(nftLoadable(expectedNft));
+  t.true(fromFixture.some((l) => l.includes('numgen random mod 2 vmap')), fromFixture.filter((l) => l.includes('numgen')).join('\n'));
+  t.deepEqual(listed(r.stdout), fromFixture);
+});

@@ -10,9 +10,13 @@ import { PROFILE_ENV, PROFILE_NAMES, parseProfile } from '../k8s/profiles.ts';
 import { renderKubeProxyRules, renderRulesAsSaved } from '../k8s/render-iptables.ts';
 import type { ProxyOptions } from '../k8s/service.ts';
 import { documentOf, servicesFromYaml } from '../k8s/yaml.ts';
+import { nftLoadable, renderNftables } from '../k8s/render-nftables.ts';
+import { resolveService, type Service } from '../k8s/service.ts';
 
 interface RenderArgs {
   files: string[];
+  serviceCidr?: string[];
+  nodeIp?: string[];
   profile: string;
   format: string;
   clusterCidr?: string;
@@ -23,7 +27,7 @@ interface RenderArgs {
 }
 
 export function renderYaml(a: RenderArgs): string {
-  const profile = parseProfile(a.profile, '--profile');
+  const profile = a.profile === 'nftables' ? 'nftables' : parseProfile(a.profile, '--profile');
   const sources = a.files.map((name) => {
     try {
       return { name, text: readFileSync(name, 'utf8') };
@@ -32,8 +36,9 @@ export function renderYaml(a: RenderArgs): string {
     }
   });
   const services = servicesFromYaml(sources, a.nodeName === undefined ? {} : { nodeName: a.nodeName });
+  if (profile === 'nftables') return renderNftablesYaml(services, a);
   const opts: ProxyOptions = { era: profile, nfacct: a.nfacct, randomFully: a.randomFully, ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }) };
-  if (a.format === 'nft') throw new LabError(`--format nft: the ${profile} profile writes iptables rules; nft output belongs to the nftables profile (not built yet)`);
+  if (a.format === 'nft') throw new LabError(`--format nft: the ${profile} profile writes iptables rules; use --profile nftables`);
   let rendered;
   try {
     rendered = a.format === 'save' ? renderRulesAsSaved(services, opts) : renderKubeProxyRules(services, opts);
@@ -47,14 +52,37 @@ export function renderYaml(a: RenderArgs): string {
   return a.jumps ? text : text.split('\n').filter((l) => !/^-[AI] (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)).join('\n');
 }
 
+/** nftables mode: the `nft -f` transaction kube-proxy writes (in an order nft accepts). */
+function renderNftablesYaml(services: Service[], a: RenderArgs): string {
+  if (a.format === 'save') throw new LabError('--format save: the nftables profile has no iptables-save view; use --format nft (load it with nft -f, read it back with nft list table ip kube-proxy)');
+  const resolved = services.map((s) => {
+    try {
+      return resolveService(s);
+    } catch (err) {
+      const where = documentOf.get(s);
+      throw where ? new LabError(`${where}: ${(err as Error).message}`) : err;
+    }
+  });
+  const opts = {
+    era: 'current' as const,
+    ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }),
+    serviceCIDRs: a.serviceCidr ?? [],
+    nodeIPs: a.nodeIp ?? [],
+    fullyRandom: true,
+  };
+  return nftLoadable(renderNftables(resolved, opts));
+}
+
 export const kubeProxyCommand: CommandModule = {
   command: 'kube-proxy <action> <files..>',
   describe: 'render what kube-proxy writes for Kubernetes YAML (v1 Service, discovery.k8s.io/v1 EndpointSlice)',
   builder: (y: Argv) => y
     .positional('action', { choices: ['render'] as const })
     .positional('files', { type: 'string', array: true, describe: 'YAML files, several documents each (kubectl get -o yaml)' })
-    .option('profile', { choices: PROFILE_NAMES, default: 'current', describe: 'kube-proxy release profile' })
-    .option('format', { choices: ['restore', 'save', 'nft'] as const, default: 'restore', describe: 'restore: what kube-proxy hands iptables-restore; save: what iptables-save shows afterwards' })
+    .option('profile', { choices: [...PROFILE_NAMES, 'nftables'], default: 'current', describe: 'kube-proxy release profile (nftables: kube-proxy v1.33+ nftables mode)' })
+    .option('format', { choices: ['restore', 'save', 'nft'] as const, default: 'restore', describe: 'restore: what kube-proxy hands iptables-restore (nftables: its nft -f transaction); save: what iptables-save shows afterwards; nft: the nftables transaction' })
+    .option('service-cidr', { type: 'string', array: true, describe: 'nftables: the service CIDRs (traffic to unallocated ClusterIPs in them is dropped)' })
+    .option('node-ip', { type: 'string', array: true, describe: 'nftables: the node addresses that accept NodePort traffic' })
     .option('cluster-cidr', { type: 'string', describe: 'the pod CIDR (kube-proxy --cluster-cidr): adds the "! -s CIDR … KUBE-MARK-MASQ" rules' })
     .option('node-name', { type: 'string', describe: 'this node\'s name: endpoints with that nodeName are local (externalTrafficPolicy: Local)' })
     .option('nfacct', { type: 'boolean', default: true, describe: 'current: the nfacct counter matches (kube-proxy leaves them out where the kernel lacks xt_nfacct)' })
