@@ -46,7 +46,7 @@ export default defineLab({
   steps: [
     {
       title: 'kube-proxy\'s rules: 1/3, then 1/2, then the rest',
-      teaches: `Rule i of n carries 1/(n−i+1), so each backend gets 1/n. kube-proxy wrote ${perProfile({ blog: '%0.5f', 'v1.19': '%0.10f', current: '%0.10f' })}; the kernel keeps the probability in 2^-31 steps, so iptables-save prints ${probabilityText(savedP1)} and ${probabilityText(savedP2)} (G5).`,
+      teaches: `Rule i of n carries 1/(n−i+1), so each backend gets 1/n. kube-proxy wrote ${perProfile({ blog: '%0.5f', 'v1.19': '%0.10f', current: '%0.10f', nftables: '(no probabilities: numgen)' })}; the kernel keeps the probability in 2^-31 steps, so iptables-save prints ${probabilityText(savedP1)} and ${probabilityText(savedP2)} (G5).`,
       expect: [
         {
           description: `iptables-save prints the probabilities as ${probabilityText(savedP1)} and ${probabilityText(savedP2)}; the last KUBE-SEP chain DNATs to p3`,

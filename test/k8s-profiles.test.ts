@@ -246,3 +246,23 @@ test.serial('nftables (b): fixture and render list the same kube-proxy table aft
   t.true(fromFixture.some((l) => l.includes('numgen random mod 2 vmap')), fromFixture.filter((l) => l.includes('numgen')).join('\n'));
   t.deepEqual(listed(r.stdout), fromFixture);
 });
+
+// ---- nftables mode in the labs ---------------------------------------------------------------------
+
+for (const nodes of ['netns', 'docker'] as const) {
+  test.serial(`lab 08 under --kube-proxy nftables (${nodes} nodes): the ping and the unserved port are rejected, nothing leaks`, async (t) => {
+    const { nflab, jsonOf } = await import('./helpers/system.ts');
+    const r = await nflab(['run', '08', '--kube-proxy', 'nftables', '--nodes', nodes, '--json']);
+    const { labs } = jsonOf(r) as { labs: { title: string; status: string; steps: { checks: { status: string; observed?: unknown }[] }[] }[] };
+    t.is(labs[0]?.status, 'passed', JSON.stringify(labs[0]?.steps));
+    t.regex(labs[0]?.title ?? '', /nftables mode: rejected/);
+    t.is(r.code, 0);
+  });
+}
+
+test('labs that check iptables rules refuse the nftables profile with exit 2, naming the lab file', async (t) => {
+  const { nflab } = await import('./helpers/system.ts');
+  const r = await nflab(['show', '04', '--kube-proxy', 'nftables']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /04-k8s-clusterip\.ts could not be loaded: the nftables profile writes no iptables rules/);
+});

@@ -79,7 +79,7 @@ export const kubeProxyCommand: CommandModule = {
   builder: (y: Argv) => y
     .positional('action', { choices: ['render'] as const })
     .positional('files', { type: 'string', array: true, describe: 'YAML files, several documents each (kubectl get -o yaml)' })
-    .option('profile', { choices: [...PROFILE_NAMES, 'nftables'], default: 'current', describe: 'kube-proxy release profile (nftables: kube-proxy v1.33+ nftables mode)' })
+    .option('profile', { choices: PROFILE_NAMES, default: 'current', describe: 'kube-proxy release profile (nftables: kube-proxy v1.33+ nftables mode)' })
     .option('format', { choices: ['restore', 'save', 'nft'] as const, default: 'restore', describe: 'restore: what kube-proxy hands iptables-restore (nftables: its nft -f transaction); save: what iptables-save shows afterwards; nft: the nftables transaction' })
     .option('service-cidr', { type: 'string', array: true, describe: 'nftables: the service CIDRs (traffic to unallocated ClusterIPs in them is dropped)' })
     .option('node-ip', { type: 'string', array: true, describe: 'nftables: the node addresses that accept NodePort traffic' })

@@ -5,7 +5,7 @@ import type { ResolvedLab } from '../resolve/resolve-lab.ts';
 import { planLines } from '../resolve/plan-display.ts';
 import { describeCheck } from '../check/registry.ts';
 import { trafficLine } from '../resolve/step-display.ts';
-import { renderRulesAsSaved } from '../k8s/render-iptables.ts';
+import { shownKubeProxyRules } from '../k8s/lab-rules.ts';
 import { profileLabel } from '../k8s/profiles.ts';
 
 export function showLab(r: ResolvedLab): string {
@@ -14,10 +14,10 @@ export function showLab(r: ResolvedLab): string {
   const indent = (text: string) => text.split('\n').map((l) => `  ${l}`);
   lines.push(...planLines(r).flatMap((l) => indent(l.text)));
   if (lab.kubeProxy) {
-    // What `iptables-save` prints once the setup loaded them: the form the articles show.
-    const saved = renderRulesAsSaved(lab.kubeProxy.services, { nfacct: false, ...lab.kubeProxy.options });
-    lines.push('', `## kube-proxy's rules on ${lab.kubeProxy.node}, as \`iptables-save\` prints them`, '', `kube-proxy profile: ${profileLabel(lab.kubeProxy.options.era)}`, '');
-    lines.push(...`${saved.nat}${saved.filter}`.trimEnd().split('\n').map((l) => `  ${l}`));
+    // What `iptables-save` prints once the setup loaded them (the form the articles show), or nft's transaction.
+    const shown = shownKubeProxyRules(lab.kubeProxy);
+    lines.push('', `## ${shown.heading}`, '', `kube-proxy profile: ${profileLabel(lab.kubeProxy.options.era)}`, '');
+    lines.push(...shown.text.trimEnd().split('\n').map((l) => `  ${l}`));
   }
   for (const s of r.steps) {
     lines.push('', `## Step ${s.number}: ${s.step.title}`);

@@ -42,6 +42,7 @@ export function servicePortName(s: Pick<ResolvedService, 'namespace' | 'name' | 
       return `${s.namespace}/${s.name}:${s.portName}`;
     case 'v1.19': // from v1.19 an unnamed port is just "namespace/name"
     case 'current':
+    case 'nftables':
       return s.portName === '' ? `${s.namespace}/${s.name}` : `${s.namespace}/${s.name}:${s.portName}`;
     default: {
       const unknown: never = era;

@@ -4,7 +4,9 @@
 import type { Command, KubeProxySpec } from '../lab/types.ts';
 import { restore } from '../lab/define.ts';
 import { LabError } from '../errors.ts';
-import { buildKubeProxyRules, renderKubeProxyRules, savedArgs, type KubeRule, type RuleTable } from './render-iptables.ts';
+import { buildKubeProxyRules, renderKubeProxyRules, renderRulesAsSaved, savedArgs, type KubeRule, type RuleTable } from './render-iptables.ts';
+import { nftLoadable, renderNftables } from './render-nftables.ts';
+import { resolveService } from './service.ts';
 import { savedWordOrder } from './saved-order.ts';
 import type { OmittableRule, ProxyOptions } from './service.ts';
 
@@ -13,8 +15,27 @@ function labOptions(spec: KubeProxySpec): ProxyOptions {
   return { nfacct: false, ...spec.options };
 }
 
-/** `iptables-restore --noflush` on the spec's node with its nat and filter rules (one command). */
+function nftTransaction(spec: KubeProxySpec): string {
+  const resolved = spec.services.map(resolveService);
+  return nftLoadable(renderNftables(resolved, { ...spec.options, serviceCIDRs: spec.options.serviceCIDRs ?? [], nodeIPs: spec.options.nodeIPs ?? [] }));
+}
+
+/** Validates the spec for its profile (LabError naming the service and field). */
+export function checkKubeProxySpec(spec: KubeProxySpec): void {
+  if (spec.options.era === 'nftables') nftTransaction(spec);
+  else buildKubeProxyRules(spec.services, labOptions(spec));
+}
+
+/** What `nflab show` prints: a heading and the rules as the node lists them back. */
+export function shownKubeProxyRules(spec: KubeProxySpec): { heading: string; text: string } {
+  if (spec.options.era === 'nftables') return { heading: `kube-proxy's nftables transaction on ${spec.node} (\`nft -f\`)`, text: nftTransaction(spec) };
+  const saved = renderRulesAsSaved(spec.services, labOptions(spec));
+  return { heading: `kube-proxy's rules on ${spec.node}, as \`iptables-save\` prints them`, text: saved.nat + saved.filter };
+}
+
+/** The command that loads the spec's rules on its node: `iptables-restore --noflush`, or `nft -f -` for nftables. */
 export function kubeProxyRules(spec: KubeProxySpec): Command[] {
+  if (spec.options.era === 'nftables') return [{ node: spec.node, argv: ['nft', '-f', '-'], stdin: nftTransaction(spec) }];
   const rendered = renderKubeProxyRules(spec.services, labOptions(spec));
   return [restore(spec.node, rendered.nat + rendered.filter)];
 }

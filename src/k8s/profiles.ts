@@ -9,6 +9,7 @@ export const PROFILES = {
   blog: 'kube-proxy v1.8–v1.18, iptables mode (the articles\' era: %0.5f probabilities, --set-xmark, "ns/name:" hashes)',
   'v1.19': 'kube-proxy v1.19–v1.2x, iptables mode (--or-mark/--xor-mark, %0.10f, unnamed ports hash without ":")',
   current: 'kube-proxy v1.30 and later, iptables mode (KUBE-EXT/KUBE-FW chains, masquerade rule in KUBE-SVC, "svc -> ip:port" comments)',
+  nftables: 'kube-proxy v1.33 and later, nftables mode (one ip kube-proxy table, verdict maps, numgen; unserved ports of a ClusterIP are rejected)',
 } as const;
 
 export type Profile = keyof typeof PROFILES;

@@ -97,7 +97,8 @@ function eraStyle(era: ProxyEra): EraStyle {
         ],
       };
     case 'current':
-      throw new LabError('the current profile is built by render-current.ts');
+    case 'nftables':
+      throw new LabError(`the ${era} profile is built by its own renderer`);
     default: {
       const unknown: never = era;
       throw new LabError(`unknown kube-proxy era ${JSON.stringify(unknown)}`);
@@ -127,6 +128,7 @@ function serviceScopes(s: ResolvedService): string[] {
 
 /** Builds the rule model; both renderers print it. Throws LabError on invalid services or options. */
 export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): KubeRuleSet {
+  if (opts.era === 'nftables') throw new LabError('the nftables profile writes no iptables rules (a lab that checks iptables rules cannot run under it yet)');
   if (!PROFILE_ERAS.includes(opts.era)) throw new LabError(`proxy options: unknown kube-proxy profile ${JSON.stringify(opts.era)} (known: ${PROFILE_ERAS.join(', ')})`);
   if (opts.clusterCIDR !== undefined && !isIPv4Cidr(opts.clusterCIDR)) {
     throw new LabError(`proxy options: clusterCIDR must be an IPv4 CIDR, got ${JSON.stringify(opts.clusterCIDR)}`);

@@ -55,7 +55,7 @@ export interface ServiceEndpoint {
  * A later 'v1.25' era (A.2: --or-mark/--xor-mark, `%0.10f`, MASQUERADE --random-fully) plugs in
  * through `eraStyle()` in render-iptables.ts.
  */
-export type ProxyEra = 'blog' | 'v1.19' | 'current';
+export type ProxyEra = 'blog' | 'v1.19' | 'current' | 'nftables';
 
 /**
  * Stable names of rules a lab may leave out to tell a "break, then fix" story.
@@ -89,6 +89,10 @@ export interface ProxyOptions {
   nfacct?: boolean;
   /** 'current': NodePorts on 127.0.0.0/8 and the KUBE-FIREWALL localnet rule (route_localnet). Default true. */
   localhostNodePorts?: boolean;
+  /** nftables: the service CIDRs (cluster-ips-check drops unallocated addresses in them). */
+  serviceCIDRs?: string[];
+  /** nftables: the node addresses that accept NodePort traffic. */
+  nodeIPs?: string[];
   /** MASQUERADE --random-fully (kube-proxy adds it when iptables supports it; its tests' fake does not). */
   randomFully?: boolean;
 }

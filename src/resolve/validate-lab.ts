@@ -7,7 +7,7 @@ import { printable, shapeProblems } from '../lab/shape.ts';
 import { Problems, hasNode, isObject, labName, show, throwProblems, validateLabFields, validateStep, validateTopology } from '../lab/validate.ts';
 import { validateCheck } from '../check/validate-check.ts';
 import { kindModule } from '../check/registry.ts';
-import { buildKubeProxyRules } from '../k8s/render-iptables.ts';
+import { checkKubeProxySpec } from '../k8s/lab-rules.ts';
 
 /** Throws LabError (exit 2) naming every problem; returns the lab typed when it is valid. */
 export function validateLab(input: unknown, origin = 'lab'): Lab {
@@ -35,7 +35,7 @@ function validateKubeProxy(lab: Lab, name: string, p: Problems) {
   if (!isObject(spec) || !Array.isArray(spec.services) || !isObject(spec.options)) { p.add(where, 'must be { node, services: Service[], options: ProxyOptions }'); return; }
   if (!hasNode(lab, spec.node)) p.add(where, `field "node" names unknown node ${show(spec.node)}`);
   try {
-    buildKubeProxyRules(spec.services, spec.options);
+    checkKubeProxySpec(spec);
   } catch (err) {
     p.add(where, String((err as Error)?.message ?? err).split('\n')[0]!);
   }
