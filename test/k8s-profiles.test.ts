@@ -266,3 +266,28 @@ test('labs that check iptables rules refuse the nftables profile with exit 2, na
   t.is(r.code, 2);
   t.regex(r.stderr, /04-k8s-clusterip\.ts could not be loaded: the nftables profile writes no iptables rules/);
 });
+
+// ---- ipvs (text only: this kernel has no ip_vs and no dummy interfaces) -------------------------
+
+test('ipvs: virtual services with scheduler and persistence, kube-ipvs0 bindings, ipsets, and a constant iptables rule set', async (t) => {
+  const { renderIpvs, ipvsScript } = await import('../src/k8s/render-ipvs.ts');
+  const { resolveService } = await import('../src/k8s/service.ts');
+  const svc = (name: string, ip: string, extra: Partial<Service> = {}): Service => ({ name, clusterIP: ip, port: 80, protocol: 'tcp', endpoints: ['10.244.0.2', '10.244.0.3'], ...extra });
+  const one = renderIpvs([svc('web', '10.96.0.10')].map(resolveService), { clusterCIDR: '10.244.0.0/16' });
+  // What lab 12 types by hand for its ClusterIP: the /32 on kube-ipvs0, -A with rr, -a -m per real server.
+  for (const line of ['ip link add kube-ipvs0 type dummy', 'ip addr add 10.96.0.10/32 dev kube-ipvs0', 'ipvsadm -A -t 10.96.0.10:80 -s rr', 'ipvsadm -a -t 10.96.0.10:80 -r 10.244.0.2:80 -m -w 1', 'ipvsadm -a -t 10.96.0.10:80 -r 10.244.0.3:80 -m -w 1']) {
+    t.true(one.commands.includes(line), line);
+  }
+  t.regex(one.ipsets, /^add KUBE-CLUSTER-IP 10\.96\.0\.10,tcp:80 /m);
+  t.regex(one.ipsets, /^add KUBE-LOOP-BACK 10\.244\.0\.2,tcp:80,10\.244\.0\.2 /m);
+  const sticky = renderIpvs([svc('sticky', '10.96.0.11', { type: 'NodePort', nodePort: 30080, sessionAffinity: { timeoutSeconds: 10800 } })].map(resolveService), { nodeIPs: ['172.17.8.100'] });
+  t.true(sticky.commands.includes('ipvsadm -A -t 10.96.0.11:80 -s rr -p 10800'));
+  t.true(sticky.commands.includes('ipvsadm -A -t 172.17.8.100:30080 -s rr -p 10800'));
+  t.regex(sticky.ipsets, /^add KUBE-NODE-PORT-TCP 30080 /m);
+  // The iptables rules do not grow with the Services.
+  const many = renderIpvs(Array.from({ length: 20 }, (_, i) => svc(`s${i}`, `10.96.1.${i + 1}`)).map(resolveService), { clusterCIDR: '10.244.0.0/16' });
+  t.is(many.iptables, one.iptables);
+  t.regex(one.iptables, /-A KUBE-SERVICES ! -s 10\.244\.0\.0\/16 .*--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ/);
+  t.regex(ipvsScript(one), /ipset restore <<'EOF'\n/);
+  t.throws(() => renderIpvs([svc('local', '10.96.0.12', { type: 'NodePort', nodePort: 30081, externalTrafficPolicy: 'Local' })].map(resolveService)), { instanceOf: LabError, message: /externalTrafficPolicy: Local" is not supported by the ipvs profile/ });
+});

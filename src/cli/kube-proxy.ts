@@ -11,6 +11,7 @@ import { renderKubeProxyRules, renderRulesAsSaved } from '../k8s/render-iptables
 import type { ProxyOptions } from '../k8s/service.ts';
 import { documentOf, servicesFromYaml } from '../k8s/yaml.ts';
 import { nftLoadable, renderNftables } from '../k8s/render-nftables.ts';
+import { ipvsScript, renderIpvs } from '../k8s/render-ipvs.ts';
 import { resolveService, type Service } from '../k8s/service.ts';
 
 interface RenderArgs {
@@ -27,7 +28,7 @@ interface RenderArgs {
 }
 
 export function renderYaml(a: RenderArgs): string {
-  const profile = a.profile === 'nftables' ? 'nftables' : parseProfile(a.profile, '--profile');
+  const profile = a.profile === 'ipvs' ? 'ipvs' : parseProfile(a.profile, '--profile');
   const sources = a.files.map((name) => {
     try {
       return { name, text: readFileSync(name, 'utf8') };
@@ -37,6 +38,7 @@ export function renderYaml(a: RenderArgs): string {
   });
   const services = servicesFromYaml(sources, a.nodeName === undefined ? {} : { nodeName: a.nodeName });
   if (profile === 'nftables') return renderNftablesYaml(services, a);
+  if (profile === 'ipvs') return renderIpvsYaml(services, a);
   const opts: ProxyOptions = { era: profile, nfacct: a.nfacct, randomFully: a.randomFully, ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }) };
   if (a.format === 'nft') throw new LabError(`--format nft: the ${profile} profile writes iptables rules; use --profile nftables`);
   let rendered;
@@ -52,10 +54,8 @@ export function renderYaml(a: RenderArgs): string {
   return a.jumps ? text : text.split('\n').filter((l) => !/^-[AI] (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)).join('\n');
 }
 
-/** nftables mode: the `nft -f` transaction kube-proxy writes (in an order nft accepts). */
-function renderNftablesYaml(services: Service[], a: RenderArgs): string {
-  if (a.format === 'save') throw new LabError('--format save: the nftables profile has no iptables-save view; use --format nft (load it with nft -f, read it back with nft list table ip kube-proxy)');
-  const resolved = services.map((s) => {
+function resolvedWithDocuments(services: Service[]) {
+  return services.map((s) => {
     try {
       return resolveService(s);
     } catch (err) {
@@ -63,6 +63,18 @@ function renderNftablesYaml(services: Service[], a: RenderArgs): string {
       throw where ? new LabError(`${where}: ${(err as Error).message}`) : err;
     }
   });
+}
+
+/** IPVS mode: the commands, ipsets and constant iptables rules, as one readable script. */
+function renderIpvsYaml(services: Service[], a: RenderArgs): string {
+  if (a.format !== 'restore') throw new LabError(`--format ${a.format}: the ipvs profile prints one script (ip, ipvsadm, ipset restore, iptables-restore); leave out --format`);
+  return ipvsScript(renderIpvs(resolvedWithDocuments(services), { ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }), nodeIPs: a.nodeIp ?? [] }));
+}
+
+/** nftables mode: the `nft -f` transaction kube-proxy writes (in an order nft accepts). */
+function renderNftablesYaml(services: Service[], a: RenderArgs): string {
+  if (a.format === 'save') throw new LabError('--format save: the nftables profile has no iptables-save view; use --format nft (load it with nft -f, read it back with nft list table ip kube-proxy)');
+  const resolved = resolvedWithDocuments(services);
   const opts = {
     era: 'current' as const,
     ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }),
@@ -79,10 +91,10 @@ export const kubeProxyCommand: CommandModule = {
   builder: (y: Argv) => y
     .positional('action', { choices: ['render'] as const })
     .positional('files', { type: 'string', array: true, describe: 'YAML files, several documents each (kubectl get -o yaml)' })
-    .option('profile', { choices: PROFILE_NAMES, default: 'current', describe: 'kube-proxy release profile (nftables: kube-proxy v1.33+ nftables mode)' })
+    .option('profile', { choices: [...PROFILE_NAMES, 'ipvs'], default: 'current', describe: 'kube-proxy release profile (nftables: v1.33+ nftables mode; ipvs: IPVS mode, as a script)' })
     .option('format', { choices: ['restore', 'save', 'nft'] as const, default: 'restore', describe: 'restore: what kube-proxy hands iptables-restore (nftables: its nft -f transaction); save: what iptables-save shows afterwards; nft: the nftables transaction' })
     .option('service-cidr', { type: 'string', array: true, describe: 'nftables: the service CIDRs (traffic to unallocated ClusterIPs in them is dropped)' })
-    .option('node-ip', { type: 'string', array: true, describe: 'nftables: the node addresses that accept NodePort traffic' })
+    .option('node-ip', { type: 'string', array: true, describe: 'nftables, ipvs: the node addresses that accept NodePort traffic' })
     .option('cluster-cidr', { type: 'string', describe: 'the pod CIDR (kube-proxy --cluster-cidr): adds the "! -s CIDR … KUBE-MARK-MASQ" rules' })
     .option('node-name', { type: 'string', describe: 'this node\'s name: endpoints with that nodeName are local (externalTrafficPolicy: Local)' })
     .option('nfacct', { type: 'boolean', default: true, describe: 'current: the nfacct counter matches (kube-proxy leaves them out where the kernel lacks xt_nfacct)' })
