@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 01 (labs-spec L1): two containers on a hand-made Linux bridge, and why Docker's
+// Lab 01 (docs/labs.md#l1): two containers on a hand-made Linux bridge, and why Docker's
 // FORWARD DROP policy silently breaks it while br_netfilter hands bridged frames to iptables.
 import { cmd, defineLab, packets, path, ping, policy, rule, output, runIfMain } from 'nflab';
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 02 (labs-spec L2): a container reaches an outside host. It needs a default route, FORWARD
+// Lab 02 (docs/labs.md#l2): a container reaches an outside host. It needs a default route, FORWARD
 // accept rules and MASQUERADE, and each one missing breaks it in its own way.
 import { cmd, conntrack, defineLab, output, packets, path, ping, rule, runIfMain, sandboxOnly } from 'nflab';
 
@@ -50,7 +50,7 @@ export default defineLab({
     },
     {
       title: 'FORWARD ACCEPT but no SNAT: requests leave, replies cannot return',
-      teaches: 'The request leaves eth0 with the private source 10.55.66.2; the outside host has no route back. Conntrack stays empty: nothing in this namespace needs it yet (labs-spec G1).',
+      teaches: 'The request leaves eth0 with the private source 10.55.66.2; the outside host has no route back. Conntrack stays empty: nothing in this namespace needs it yet (G1).',
       run: [cmd('host', 'iptables -P FORWARD ACCEPT')],
       expect: [
         toInternet.fails(),

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 03 (labs-spec L3): `docker run -p` by hand. DNAT in nat PREROUTING publishes a container
+// Lab 03 (docs/labs.md#l3): `docker run -p` by hand. DNAT in nat PREROUTING publishes a container
 // port; the client's source survives; locally generated traffic needs nat OUTPUT instead.
 import { cmd, conntrack, defineLab, output, packets, path, policy, rule, runIfMain, tcp } from 'nflab';
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 04 (labs-spec L4): a Kubernetes ClusterIP built from kube-proxy's iptables rules on one
+// Lab 04 (docs/labs.md#l4): a Kubernetes ClusterIP built from kube-proxy's iptables rules on one
 // emulated node: DNAT to a random backend with `statistic --mode random`, no NAT of the pod's
 // source, masquerading for the node itself, and why kube-proxy needs bridge-nf-call-iptables=1.
 import {

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 05 (labs-spec L5): a NodePort Service. Every local address of the node forwards the port
+// Lab 05 (docs/labs.md#l5): a NodePort Service. Every local address of the node forwards the port
 // to the Service's backends; KUBE-MARK-MASQ both masquerades the client and lets the connection
 // through a FORWARD DROP policy; without the mark the client's address survives.
 import {

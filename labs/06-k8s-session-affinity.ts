@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 06 (labs-spec L6): sessionAffinity: ClientIP. kube-proxy remembers each client address in
+// Lab 06 (docs/labs.md#l6): sessionAffinity: ClientIP. kube-proxy remembers each client address in
 // an xt_recent list named after the chosen endpoint chain (`-m recent --set`) and checks those
 // lists before the random choice (`--rcheck --seconds 10800 --reap`).
 import {

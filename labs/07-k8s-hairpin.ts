@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 07 (labs-spec L10): hairpin. A pod reaches itself through its Service's ClusterIP: the DNATed
+// Lab 07 (docs/labs.md#l10): hairpin. A pod reaches itself through its Service's ClusterIP: the DNATed
 // packet must leave the bridge by the port it came in on (hairpin mode), and kube-proxy's per-endpoint
 // `-s <pod>/32 -j KUBE-MARK-MASQ` rule must masquerade it, or the pod drops a packet from itself.
 import {

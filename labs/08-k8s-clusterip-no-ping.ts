@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 08 (labs-spec L11): "a ClusterIP cannot be pinged" in kube-proxy's iptables mode. The
+// Lab 08 (docs/labs.md#l11): "a ClusterIP cannot be pinged" in kube-proxy's iptables mode. The
 // ClusterIP is on no interface; only packets matching its exact address, protocol and port are
 // DNATed. Anything else (ICMP, another port) is routed like any foreign address: out of the node.
 import {

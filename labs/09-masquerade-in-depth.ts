@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 09 (labs-spec L8): what MASQUERADE chooses. The source port is kept when it can be, a
+// Lab 09 (docs/labs.md#l8): what MASQUERADE chooses. The source port is kept when it can be, a
 // `--to-ports` range is used otherwise, a clash moves a flow to another port, and the source
 // address is the primary address of the outgoing interface in the next hop's subnet.
 import { cmd, conntrack, defineLab, output, packets, path, rule, runIfMain, tcp, udp } from 'nflab';

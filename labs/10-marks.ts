@@ -1,11 +1,11 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 10 (labs-spec L9): kube-proxy's packet marks. KUBE-MARK-MASQ ORs 0x4000 into the packet
+// Lab 10 (docs/labs.md#l9): kube-proxy's packet marks. KUBE-MARK-MASQ ORs 0x4000 into the packet
 // mark, KUBE-POSTROUTING masquerades only marked packets and clears the bit with an XOR; the
 // conntrack mark is a different thing, set only by CONNMARK; KUBE-MARK-DROP marks for KUBE-FIREWALL.
 import { cmd, conntrack, defineLab, output, path, ping, policy, restore, rule, runIfMain } from 'nflab';
 
 const MASQ_MARK = 0x4000;
-/** The rules of labs-spec L9, as kube-proxy (after PR #92035) writes them: only c1 is marked. */
+/** The rules of docs/labs.md#l9, as kube-proxy (after PR #92035) writes them: only c1 is marked. */
 const KUBE_RULES = `*nat
 :KUBE-MARK-MASQ - [0:0]
 :KUBE-POSTROUTING - [0:0]
@@ -82,7 +82,7 @@ export default defineLab({
       teaches: 'Without the 0x4000 bit, the RETURN rule ends KUBE-POSTROUTING before MASQUERADE. The request leaves with source 10.55.66.3, which the outside host cannot answer.',
       expect: [
         fromC2.fails(),
-        // At least: the host's own IGMP reports on hwchiu0 (40 bytes) are unmarked too (labs-spec L9 saw "2 124").
+        // At least: the host's own IGMP reports on hwchiu0 (40 bytes) are unmarked too (docs/labs.md#l9 saw "2 124").
         rule('host', 'nat KUBE-POSTROUTING', '-m mark ! --mark 0x4000/0x4000 -j RETURN').delta({ packets: { min: 1 } }, 'the RETURN rule counts c2\'s flow (and any other unmarked new flow)'),
         rule('host', 'nat KUBE-POSTROUTING', '-j MASQUERADE --random-fully').delta({ packets: 0 }, 'MASQUERADE counts nothing'),
         icmpFrom('10.55.66.3').through(['nat POSTROUTING: KUBE-POSTROUTING', 'nat KUBE-POSTROUTING: RETURN'],

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 11 (labs-spec L12): which iptables and ebtables chains a packet passes on a Docker host,
+// Lab 11 (docs/labs.md#l12): which iptables and ebtables chains a packet passes on a Docker host,
 // for four kinds of traffic. Every chain gets a counter-only rule; packet traces show the order.
 import { cmd, defineLab, output, path, ping, restore, rule, runIfMain, sandboxOnly, tcp } from 'nflab';
 

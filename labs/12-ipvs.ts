@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// Lab 12 (labs-spec L7): IPVS, the kernel's own load balancer behind kube-proxy's IPVS mode.
+// Lab 12 (docs/labs.md#l7): IPVS, the kernel's own load balancer behind kube-proxy's IPVS mode.
 // A virtual service on a director with two real servers (NAT mode), the kube-ipvs0 dummy
 // interface that makes a VIP local, and what kube-proxy's IPVS mode leaves to observe.
 // It needs ip_vs and dummy interfaces: on a kernel without them it is skipped, never faked;

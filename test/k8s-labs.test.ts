@@ -189,7 +189,7 @@ test('validation: the new check fields name the step and field at fault', (t) =>
 
 test('the statistical tolerance: N·p ± 4·sqrt(N·p(1−p)), whole counts, exact at p = 0 and 1', (t) => {
   t.deepEqual(shareRange(150, 1 / 3, 4), { min: 27, max: 73 }); // 50 ± 23.09
-  t.deepEqual(shareRange(300, 1 / 3, 4), { min: 68, max: 132 }); // labs-spec L4: 100 ± 32.7
+  t.deepEqual(shareRange(300, 1 / 3, 4), { min: 68, max: 132 }); // docs/labs.md#l4: 100 ± 32.7
   t.deepEqual(shareRange(60, 1, 4), { min: 60, max: 60 });
   t.deepEqual(shareRange(60, 0, 4), { min: 0, max: 0 });
   t.deepEqual(shareRange(6, 1 / 3, 4), { min: 0, max: 6 });

@@ -1,5 +1,5 @@
 // The kube-proxy (iptables mode) model and renderer: chain-name hashes against the blog's dumps,
-// the L4 rule set of labs-spec.md line by line, Appendix A.1 structure, the omit switches, the
+// the L4 rule set (docs/labs.md#l4) line by line, the blog-era structure, the omit switches, the
 // numeric helpers, and a real-kernel round trip through iptables-restore / iptables-save.
 
 import test from 'ava';
@@ -56,7 +56,7 @@ test('bare endpoint IPs hash as ip:targetPort', (t) => {
 
 // ---- the L4 rule set, line by line -------------------------------------------------------------
 
-// labs-spec L4 "Emulated topology", with each chain declaration on its own line (as the spec asks).
+// docs/labs.md#l4, the emulated node, with each chain declaration on its own line (as the spec asks).
 // Its SEP names are the blog's names for pods 10.244.0.101/.102/.105 (previous test), not what
 // kube-proxy computes for 10.244.0.2/.3/.4; the test maps the computed names onto them.
 const SPEC_L4_NAT = `*nat
@@ -104,7 +104,7 @@ const SPEC_L4_FILTER = `*filter
 COMMIT
 `;
 
-test('L4: the rendered restore input equals the labs-spec rule set line by line', (t) => {
+test('L4: the rendered restore input equals the L4 rule set line by line', (t) => {
   const rendered = renderKubeProxyRules([cluster], BLOG);
   const computed = chainsOf(resolveService(cluster)).seps.map((e) => e.chain);
   t.deepEqual(computed, ['KUBE-SEP-JJDGA3JKS5XNJQZD', 'KUBE-SEP-CDHNJJK5P5X6GGBE', 'KUBE-SEP-UQXKJDIDH6BLHPIM']);

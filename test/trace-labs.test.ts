@@ -1,4 +1,4 @@
-// Labs 09-11 (labs-spec L8, L9, L12) run for real through the CLI: MASQUERADE's choice of port and
+// Labs 09-11 (docs/labs.md#l8, #l9, #l12) run for real through the CLI: MASQUERADE's choice of port and
 // address read from conntrack, packet marks and the conntrack mark, and the chains each kind of
 // packet passes (counters and traces). Then the same labs with Docker containers as nodes.
 import test from 'ava';

@@ -1,5 +1,5 @@
 // Packet-path tracing: the parser against recorded xtables-monitor output, then startTrace on the
-// real kernel in namespaces made here (labs-spec L1, L2, L3 topologies), and proof that the tracer
+// real kernel in namespaces made here (docs/labs.md#l1, #l2, #l3 topologies), and proof that the tracer
 // leaves nothing behind and hears only its own namespace.
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -122,7 +122,7 @@ test('parse: two tracer sessions in one namespace mark the same packet: one pack
   t.deepEqual(parseTraceLines(text, { markedBy: 'nflab_trace_other' }), []);
 });
 
-test('parse: nat chains are not traversed until conntrack is on in the namespace (labs-spec G1)', (t) => {
+test('parse: nat chains are not traversed until conntrack is on in the namespace (G1, docs/kernel-facts.md)', (t) => {
   t.deepEqual(paths(parseTraceLines(fixture('conntrack-off'))), [['filter INPUT: CONTINUE', 'filter INPUT: policy ACCEPT']]);
   t.deepEqual(paths(parseTraceLines(fixture('conntrack-on'))),
     [['nat PREROUTING: CONTINUE', 'nat PREROUTING: policy ACCEPT', 'filter INPUT: CONTINUE', 'filter INPUT: policy ACCEPT']]);
@@ -157,7 +157,7 @@ interface Lab {
   client: string;
 }
 
-/** labs-spec L1 (c1, c2 on bridge hwchiu0, FORWARD policy DROP), plus with `routed` the L2/L3 parts:
+/** docs/labs.md#l1 (c1, c2 on bridge hwchiu0, FORWARD policy DROP), plus with `routed` the L2/L3 parts:
  * hwchiu0 10.55.66.1, ext (198.51.100.8) behind eth0, client 172.17.9.1 on eth1. */
 async function buildLab(t: ExecutionContext, routed: boolean): Promise<Lab> {
   const id = randomBytes(3).toString('hex');
@@ -194,7 +194,7 @@ async function buildLab(t: ExecutionContext, routed: boolean): Promise<Lab> {
   }
   await sh(['ip', '-n', lab.ext, 'addr', 'add', '198.51.100.8/32', 'dev', 'lo']);
   await sh([...h, 'route', 'add', 'default', 'via', '10.0.2.2']);
-  // labs-spec L3 setup: lab1.sh's MASQUERADE and FORWARD whitelist.
+  // docs/labs.md#l3 setup: lab1.sh's MASQUERADE and FORWARD whitelist.
   const ipt = (...args: string[]) => sh(inNs(lab.host)(['iptables', ...args]));
   await ipt('-t', 'nat', '-I', 'POSTROUTING', '-s', '10.55.66.2/32', '-o', 'eth0', '-j', 'MASQUERADE');
   await ipt('-I', 'FORWARD', '-i', 'hwchiu0', '-o', 'eth0', '-j', 'ACCEPT');

@@ -1,5 +1,5 @@
 // The nflab command line. Each command is a thin layer over the engine; exit codes follow
-// DESIGN.md: 0 all met, 1 a check not met, 2 usage or invalid lab, 3 environment.
+// docs/design.md#exit-codes: 0 all met, 1 a check not met, 2 usage or invalid lab, 3 environment.
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { EnvError, LabError, errorCode, exitCodeOf } from '../errors.ts';

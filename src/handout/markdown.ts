@@ -4,11 +4,12 @@ import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
 import { evidenceLines } from './evidence.ts';
 import { profileLabel } from '../k8s/profiles.ts';
+import { citedFacts, factAnchor, FACTS_DOC, KERNEL_FACTS, LABS_DOC, splitCitations } from './citations.ts';
 
 export function handoutMarkdown(h: Handout, diagramFile: string): string {
   const { lab } = h;
   const out: string[] = [`# Lab ${lab.id}: ${lab.title}`, '', lab.summary, ''];
-  out.push(`**Source:** ${lab.source.url ? `[${mdText(lab.source.title)}](${lab.source.url})` : mdText(lab.source.title)}${lab.source.spec ? ` (labs-spec ${lab.source.spec})` : ''}  `);
+  out.push(`**Source:** ${lab.source.url ? `[${mdText(lab.source.title)}](${lab.source.url})` : mdText(lab.source.title)}${lab.source.spec ? ` (nflab's notes on it: \`${LABS_DOC}#${lab.source.spec.toLowerCase()}\`)` : ''}  `);
   if (lab.kubeProxy) out.push(`**kube-proxy profile:** ${mdText(profileLabel(lab.kubeProxy.options.era))}  `);
   out.push(`**Nodes:** ${h.driver === 'docker' ? 'containers are Docker containers (`docker exec`)' : 'every node is a network namespace (`ip netns exec`)'}  `);
   out.push(`**Evidence:** ${h.report ? `run ${h.report.runId} on ${h.report.startedAt} (${h.report.target}, kernel ${h.report.kernel ?? '?'}, ${h.report.driver} nodes) — ${verdictWords(h.report)}` : h.noEvidence}`);
@@ -16,12 +17,18 @@ export function handoutMarkdown(h: Handout, diagramFile: string): string {
   out.push('', '## Topology', '', `![Topology of lab ${lab.id}](${diagramFile})`, '', '## Build it', '', 'Run as root. Every node is created fresh; nothing touches this machine\'s own network.', '');
   out.push(...fence(h.build));
   for (const step of h.steps) out.push('', ...stepMarkdown(step, h));
+  const facts = citedFacts(h.steps.flatMap((s) => (s.teaches ? [s.teaches] : [])));
+  if (facts.length > 0) {
+    out.push('', '## Kernel facts cited', '');
+    for (const id of facts) out.push(`<a id="${factAnchor(id)}"></a>**${id}: ${mdText(KERNEL_FACTS[id]!.title)}.** ${mdText(KERNEL_FACTS[id]!.text)}`, '');
+    out.push(`The full list, with how each was observed: \`${FACTS_DOC}\` in nflab.`);
+  }
   return out.join('\n') + '\n';
 }
 
 function stepMarkdown(step: HandoutStep, h: Handout): string[] {
   const out: string[] = [`## Step ${step.number}: ${step.title}`, ''];
-  if (step.teaches) out.push(step.teaches, '');
+  if (step.teaches) out.push(splitCitations(step.teaches).map((p) => ('fact' in p ? `[${p.fact}](#${factAnchor(p.fact)})` : mdText(p.text))).join(''), '');
   if (step.watch.length > 0) out.push('Watch (start in another terminal first, stop with Ctrl-C):', '', ...fence(step.watch), '');
   if (step.commands.length > 0) out.push('Type:', '', ...fence(step.commands), '');
   if (step.traffic.length > 0) out.push('Send:', '', ...fence(step.traffic), '');

@@ -1,8 +1,8 @@
 // Numeric views of rule values whose text differs between what was written and what iptables-save
-// prints (labs-spec G5, G6): statistic probabilities and packet marks. Checks compare these numbers,
+// prints (docs/kernel-facts.md#g5, #g6): statistic probabilities and packet marks. Checks compare these numbers,
 // never the strings.
 
-/** labs-spec G5: compare probabilities to ±1e-4 (covers %0.5f input and the kernel's 2^-31 steps). */
+/** docs/kernel-facts.md#g5: compare probabilities to ±1e-4 (covers %0.5f input and the kernel's 2^-31 steps). */
 export const PROBABILITY_TOLERANCE = 1e-4;
 
 export function closeTo(actual: number, expected: number, tolerance = PROBABILITY_TOLERANCE): boolean {

@@ -1,4 +1,4 @@
-// The single-node Kubernetes emulation of labs-spec L4 that the Service labs share: a node with the
+// The single-node Kubernetes emulation of docs/labs.md#l4 that the Service labs share: a node with the
 // CNI bridge cni0, three backend pods serving :80, two client pods, and an external host.
 //
 //  ns node: cni0 10.244.0.1/24, eth0 172.17.8.100/24 default via 172.17.8.1, ip_forward=1, bridge-nf-call-iptables=1

@@ -1,5 +1,5 @@
 // Renders the iptables rules kube-proxy (iptables mode) would install for a set of Services, as
-// iptables-restore input for `iptables-restore --noflush` (labs-spec Appendix A.1, the L4 rule set),
+// iptables-restore input for `iptables-restore --noflush` (docs/labs.md#kube-proxy-blog-era, the L4 rule set),
 // and as iptables-save prints them back (for `nflab show`).
 //
 // The input never flushes built-in chains: it declares only KUBE-* chains and *appends* its jumps to

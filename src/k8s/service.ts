@@ -51,7 +51,7 @@ export interface ServiceEndpoint {
 /**
  * Which kube-proxy generation's rules to write ('nftables' and 'ipvs' are rendered by their own
  * modules; see profiles.ts).
- * 'blog': v1.8 to v1.18 (labs-spec Appendix A.1): `--set-xmark 0x4000/0x4000`, probabilities `%0.5f`.
+ * 'blog': v1.8 to v1.18 (docs/labs.md#kube-proxy-blog-era): `--set-xmark 0x4000/0x4000`, probabilities `%0.5f`.
  * A later 'v1.25' era (A.2: --or-mark/--xor-mark, `%0.10f`, MASQUERADE --random-fully) plugs in
  * through `eraStyle()` in render-iptables.ts.
  */

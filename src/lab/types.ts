@@ -31,7 +31,7 @@ export interface NodeSpec {
   /** Addresses on interfaces this node owns that are not link ends, e.g. { lo: ['198.51.100.8/32'] }. */
   addresses?: Record<string, string[]>;
   routes?: RouteSpec[];
-  /** Set explicitly at build time (labs-spec G3: never rely on a namespace's defaults). */
+  /** Set explicitly at build time (docs/kernel-facts.md#g3: never rely on a namespace's defaults). */
   sysctls?: Record<string, string | number>;
   /** TCP responders started on this node: each answers "<node> client=<ip>:<port>" and closes. */
   listen?: number[];
@@ -311,7 +311,7 @@ export interface Step {
 export interface LabSource {
   title: string;
   url?: string;
-  /** The part of labs-spec.md this lab implements, e.g. 'L1'. */
+  /** The note of docs/labs.md this lab implements, e.g. 'L1' (docs/labs.md#l1). */
   spec?: string;
 }
 

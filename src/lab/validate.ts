@@ -10,7 +10,7 @@ import { brief, printable } from './shape.ts';
 import { commandScopeProblems, sysctlKeyProblem } from './scope.ts';
 import { parseCidr } from '../net/cidr.ts';
 
-/** Commands a lab may run on a node (DESIGN.md: ip, iptables, sysctl, bridge and the observers). */
+/** Commands a lab may run on a node (docs/design.md#commands: ip, iptables, sysctl, bridge and the observers). */
 export const ALLOWED_COMMANDS = new Set([
   'ip', 'bridge', 'iptables', 'iptables-save', 'iptables-restore', 'ebtables', 'sysctl', 'conntrack',
   'tee', 'cat', 'ss', 'nft', 'ipvsadm', 'ipset',

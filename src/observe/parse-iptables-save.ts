@@ -52,7 +52,7 @@ export function parseIptablesSave(text: string): SavedRuleset {
  * its words appear in `spec`, in order, with other words allowed in between (iptables-save adds
  * `-m tcp`, `/32` and the like). Words are split like a shell does (quoted comments stay one word).
  *
- * Renderings iptables changes on save are accepted (labs-spec G5, G6):
+ * Renderings iptables changes on save are accepted (docs/kernel-facts.md#g5, #g6):
  * - `-s/-d/-i/-o/-p` (and their long forms) may be written in any order and anywhere: iptables
  *   saves them first in a fixed order;
  * - an address without a prefix length equals the saved `/32` (`/128` for IPv6);

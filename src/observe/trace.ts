@@ -4,7 +4,7 @@
 // How: a dedicated nftables table (nflab_trace_<id>) sets `meta nftrace` on packets that match the
 // filter, at priority -350 (before iptables' raw table and conntrack), and `xtables-monitor --trace`
 // prints every table/chain/rule the marked packet then meets, the rules in iptables-save syntax.
-// `-j LOG` cannot do this: it is silent in a non-initial netns (labs-spec G2).
+// `-j LOG` cannot do this: it is silent in a non-initial netns (docs/kernel-facts.md#g2).
 // A table of our own (instead of `-j TRACE` rules in raw) leaves the lab's iptables-save untouched:
 // no raw table appears, no rule positions shift, and one `nft delete table` removes everything.
 // It also hooks the bridge family, whose chains see the bridge ports (PHYSIN/PHYSOUT).
