@@ -15,6 +15,8 @@ packages+=(libxml2-utils)
 packages+=(docker.io)
 # Handouts: headless Chromium renders and prints the HTML handouts.
 packages+=(chromium fonts-wqy-microhei)
+# Tests: pdftotext and pdftoppm read the printed handouts back (no command broken inside a word).
+packages+=(poppler-utils)
 # SSH target tests: a real sshd started inside a namespace (the system service stays off).
 packages+=(openssh-server openssh-client)
 # The Vagrantfile is validated by Vagrant itself in the tests.

@@ -1,6 +1,7 @@
 // Handouts as a reader gets them: every lab's HTML handout opened in real headless Chromium, with
 // no request to any other host, the topology drawn, and every command of every step on the page;
 // evidence from a real run; a PDF printed by Chromium.
+import { joinContinuations } from '../src/handout/wrap-command.ts';
 import test from 'ava';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,7 +81,7 @@ test.serial('every lab\'s HTML handout renders in Chromium from itself alone, wi
     t.is(await page.locator('section.step').count(), lab.steps.length);
     for (let i = 0; i < lab.steps.length; i++) {
       const section = page.locator(`section.step[data-step="${i + 1}"]`);
-      const text = await section.innerText();
+      const text = joinContinuations((await section.innerText()).split('\n')).join('\n'); // long commands are wrapped with `\`
       t.true(text.includes(lab.steps[i]!.title), `lab ${lab.id} step ${i + 1} title`);
       for (const command of stepCommands(lab, i, 'netns')) t.true(text.includes(command), `lab ${lab.id} step ${i + 1}: ${command}`);
     }

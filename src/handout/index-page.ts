@@ -4,6 +4,7 @@ import type { Lab } from '../lab/types.ts';
 import { verdictWords } from './model.ts';
 import { escapeHtml as e } from './escape.ts';
 import { htmlPage } from './html.ts';
+import { humanDate } from './words.ts';
 
 export interface IndexEntry {
   lab: Lab;
@@ -35,5 +36,5 @@ export function indexHtml(entries: IndexEntry[]): string {
 }
 
 function verdict(report: LabReport | undefined): string {
-  return report ? `${verdictWords(report)} (run ${report.runId}, ${report.startedAt.slice(0, 10)})` : 'not run';
+  return report ? `${verdictWords(report)} (run ${report.runId}, ${humanDate(report.startedAt)})` : 'not run';
 }

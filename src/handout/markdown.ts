@@ -4,6 +4,7 @@ import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
 import { evidenceLines } from './evidence.ts';
 import { profileLabel } from '../k8s/profiles.ts';
+import { humanDate } from './words.ts';
 import { citedFacts, factAnchor, FACTS_DOC, KERNEL_FACTS, LABS_DOC, splitCitations } from './citations.ts';
 
 export function handoutMarkdown(h: Handout, diagramFile: string): string {
@@ -12,7 +13,7 @@ export function handoutMarkdown(h: Handout, diagramFile: string): string {
   out.push(`**Source:** ${lab.source.url ? `[${mdText(lab.source.title)}](${lab.source.url})` : mdText(lab.source.title)}${lab.source.spec ? ` (nflab's notes on it: \`${LABS_DOC}#${lab.source.spec.toLowerCase()}\`)` : ''}  `);
   if (lab.kubeProxy) out.push(`**kube-proxy profile:** ${mdText(profileLabel(lab.kubeProxy.options.era))}  `);
   out.push(`**Nodes:** ${h.driver === 'docker' ? 'containers are Docker containers (`docker exec`)' : 'every node is a network namespace (`ip netns exec`)'}  `);
-  out.push(`**Evidence:** ${h.report ? `run ${h.report.runId} on ${h.report.startedAt} (${h.report.target}, kernel ${h.report.kernel ?? '?'}, ${h.report.driver} nodes) — ${verdictWords(h.report)}` : h.noEvidence}`);
+  out.push(`**Evidence:** ${h.report ? `run ${h.report.runId} on ${humanDate(h.report.startedAt)} (${h.report.target}, kernel ${h.report.kernel ?? '?'}, ${h.report.driver} nodes) — ${verdictWords(h.report)}` : h.noEvidence}`);
   if (h.report && h.noEvidence) out.push('', `> ${h.noEvidence}`);
   out.push('', '## Topology', '', `![Topology of lab ${lab.id}](${diagramFile})`, '', '## Build it', '', 'Run as root. Every node is created fresh; nothing touches this machine\'s own network.', '');
   out.push(...fence(h.build));
