@@ -40,14 +40,22 @@ export async function launchChromium(): Promise<Browser> {
   }
 }
 
+export interface PdfOptions {
+  /** A footer template (Chromium's: spans of class pageNumber and totalPages are filled in). */
+  footer?: string;
+}
+
 /** Prints one HTML document to PDF (A4, backgrounds on). */
-export async function htmlToPdf(browser: Browser, html: string): Promise<Buffer> {
+export async function htmlToPdf(browser: Browser, html: string, options: PdfOptions = {}): Promise<Buffer> {
   const page = await browser.context.newPage();
   try {
     // A handout is self-contained; anything it would fetch is a bug, and must not leave the machine.
     await page.route('**/*', (route) => (/^(data|about):/.test(route.request().url()) ? route.continue() : route.abort()));
     await page.setContent(html, { waitUntil: 'load' });
-    return await page.pdf({ format: 'A4', printBackground: true, preferCSSPageSize: true });
+    return await page.pdf({
+      format: 'A4', printBackground: true, preferCSSPageSize: true,
+      ...(options.footer ? { displayHeaderFooter: true, headerTemplate: '<span></span>', footerTemplate: options.footer } : {}),
+    });
   } finally {
     await page.close();
   }

@@ -9,6 +9,8 @@ import { handoutHtml } from './html.ts';
 import { topologySvg } from './diagram-svg.ts';
 import { indexHtml, indexMarkdown, type IndexEntry } from './index-page.ts';
 import { htmlToPdf, launchChromium, type Browser } from './pdf.ts';
+import { NUMBERED, workbookPdf } from './workbook.ts';
+import type { Handout } from './model.ts';
 
 export type HandoutFormat = 'md' | 'html' | 'pdf';
 
@@ -35,9 +37,11 @@ export async function writeHandouts(options: WriteHandoutsOptions): Promise<stri
   try {
     if (options.format === 'pdf') browser = await launchChromium();
     const entries: IndexEntry[] = [];
+    const handouts: Handout[] = [];
     for (const lab of options.labs) {
       const report = options.reports.get(lab.id);
       const h = buildHandout(lab, options.driver, report);
+      handouts.push(h);
       const file = `${h.slug}.${options.format}`;
       if (options.format === 'md') {
         put(`${h.slug}.svg`, topologySvg(lab, h.kindOf) + '\n');
@@ -45,14 +49,18 @@ export async function writeHandouts(options: WriteHandoutsOptions): Promise<stri
       } else if (options.format === 'html') {
         put(file, handoutHtml(h));
       } else {
-        put(file, await htmlToPdf(browser!, handoutHtml(h)));
+        put(file, await htmlToPdf(browser!, handoutHtml(h), NUMBERED));
       }
       entries.push({ lab, file, ...(report ? { report } : {}) });
     }
     if (options.index) {
       if (options.format === 'md') put('index.md', indexMarkdown(entries));
       else if (options.format === 'html') put('index.html', indexHtml(entries));
-      else put('index.pdf', await htmlToPdf(browser!, indexHtml(entries)));
+      else {
+        put('index.pdf', await htmlToPdf(browser!, indexHtml(entries)));
+        // Printed, the set is also one book: cover, contents, a chapter per lab, page numbers.
+        put('workbook.pdf', (await workbookPdf(browser!, handouts)).pdf);
+      }
     }
   } finally {
     await browser?.close();
