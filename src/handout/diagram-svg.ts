@@ -4,12 +4,13 @@
 // Text is monospace so widths can be computed without a font engine.
 import type { DriverKind, Lab, NodeRole } from '../lab/types.ts';
 import { escapeXml } from './escape.ts';
+import { podRoles, serviceBoxes } from './service-box.ts';
 
 const CHAR = 7.3; // width of one 12px monospace character, rounded up
 const LINE = 15;
 const PAD = 10;
 const HEADER = 40; // node name and kind
-const COL_GAP = 110; // room for a link between two columns
+const COL_GAP = 60; // room for a link between two columns
 const NODE_GAP = 18;
 const MARGIN = 16;
 const CAPTION = 26;
@@ -51,6 +52,11 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   const nodes = Object.keys(topo.nodes);
   const roleOf = (n: string) => topo.nodes[n]!.role;
   const col = (n: string) => COLUMN[roleOf(n)];
+  // Kubernetes labs: the Services drawn inside their node, and what each pod is to them.
+  const services = serviceBoxes(lab);
+  const roles = podRoles(lab);
+  const serviceLines = (node: string) => services.filter((b) => b.node === node).flatMap((b) => b.lines);
+  const serviceHeight = (node: string) => services.filter((b) => b.node === node).reduce((sum, b) => sum + b.lines.length * LINE + 16, 0);
 
   // ---- ports: one per link end, on the side that faces the peer ----------------------------------
   const ports = new Map<string, Port[]>(nodes.map((n) => [n, []]));
@@ -73,7 +79,8 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
       ...(spec.routes ?? []).map((r) => `route ${r.to}${r.via ? ` via ${r.via}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`),
       ...(spec.listen ?? []).map((p) => `listens on tcp/${p}`),
     ];
-    const subtitle = `${spec.role} · ${kindOf(node) === 'docker' ? 'docker container' : 'netns'}`;
+    const role = roles.get(node);
+    const subtitle = role ? `pod · ${role.startsWith('backend') ? 'backend' : role}` : `${spec.role} · ${kindOf(node) === 'docker' ? 'docker container' : 'netns'}`;
     boxes.set(node, { node, role: spec.role, subtitle, info, x: 0, y: 0, w: 0, h: 0, ports: ports.get(node)! });
   }
   const bridges: BridgeBox[] = Object.entries(topo.bridges ?? {}).map(([name, spec]) => {
@@ -85,7 +92,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   // and the bridges between them.
   const hostLayout = new Map<string, { left: number; right: number; bridgeW: number }>();
   for (const box of boxes.values()) {
-    const texts = [box.node, box.subtitle, ...box.info];
+    const texts = [box.node, box.subtitle, ...box.info, ...serviceLines(box.node).map((l) => `${l}  `)];
     if (box.role !== 'host') {
       box.w = Math.max(130, ...[...texts, ...box.ports.flatMap((p) => p.lines)].map(textWidth)) + 2 * PAD;
       continue;
@@ -94,7 +101,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     const right = Math.max(0, ...box.ports.filter((p) => p.side === 'right').flatMap((p) => p.lines.map(textWidth)));
     const bridgeW = Math.max(0, ...bridges.filter((b) => b.node === box.node).map((b) => b.w));
     hostLayout.set(box.node, { left, right, bridgeW });
-    const inner = (left ? left + 2 * PAD : 0) + (bridgeW ? bridgeW + 2 * 36 : 0) + (right ? right + 2 * PAD : 0);
+    const inner = (left ? left + 2 * PAD : 0) + (bridgeW ? bridgeW + 2 * 20 : 0) + (right ? right + 2 * PAD : 0);
     box.w = Math.max(inner, ...texts.map(textWidth), 160) + 2 * PAD;
   }
   const colWidth = [0, 1, 2].map((c) => Math.max(0, ...[...boxes.values()].filter((b) => COLUMN[b.role] === c).map((b) => b.w)));
@@ -155,7 +162,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     }
     // Bridges span the ports enslaved to them.
     const layout = hostLayout.get(host)!;
-    const bridgeX = box.x + PAD + (layout.left ? layout.left + 2 * PAD + 36 : 36);
+    const bridgeX = box.x + PAD + (layout.left ? layout.left + 2 * PAD + 20 : 20);
     let bridgeNext = bodyTop + 4;
     for (const bridge of bridges.filter((b) => b.node === host)) {
       const enslaved = box.ports.filter((p) => p.bridge === bridge.name);
@@ -167,14 +174,14 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
       bridgeNext = bridge.y + bridge.h + 10;
       bottom = Math.max(bottom, bridge.y + bridge.h);
     }
-    box.h = bottom - box.y + 2 * PAD;
+    box.h = bottom - box.y + 2 * PAD + serviceHeight(host);
     placed.add(host);
     for (let c = 0; c < 3; c++) cursor[c] = Math.max(cursor[c]!, c === 1 ? box.y + box.h + NODE_GAP : cursor[c]!);
     cursor[1] = Math.max(...cursor);
   }
   for (const node of nodes) if (!placed.has(node)) placeSide(boxes.get(node)!, cursor[col(node)]!);
 
-  const width = Math.max(...[...boxes.values()].map((b) => b.x + b.w)) + MARGIN + 40;
+  const width = Math.max(...[...boxes.values()].map((b) => b.x + b.w)) + MARGIN + 10;
   const height = Math.max(...[...boxes.values()].map((b) => b.y + b.h)) + MARGIN;
 
   // ---- drawing --------------------------------------------------------------------------------------
@@ -195,7 +202,16 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     out.push(`<g class="node" data-node="${escapeXml(box.node)}">`);
     out.push(`<rect x="${r(box.x)}" y="${r(box.y)}" width="${r(box.w)}" height="${r(box.h)}" rx="8" fill="${FILL[box.role]}" stroke="${STROKE[box.role]}" stroke-width="1.5"/>`);
     text(box.x + PAD, box.y + 18, box.node, ' font-weight="bold" font-size="14"');
-    text(box.x + PAD, box.y + 33, box.subtitle, ' fill="#666" font-size="11"');
+    text(box.x + PAD, box.y + 33, box.subtitle, ` fill="${roles.get(box.node)?.startsWith('backend') ? '#6a1b9a' : '#666'}" font-size="12"${roles.has(box.node) ? ' font-weight="bold"' : ''}`);
+    let sy = box.y + box.h - serviceHeight(box.node) - 4;
+    for (const svc of services.filter((b) => b.node === box.node)) {
+      const h = svc.lines.length * LINE + 10;
+      out.push(`<g class="service" data-service="${escapeXml(svc.lines[0]!)}"><rect x="${r(box.x + PAD)}" y="${r(sy)}" width="${r(box.w - 2 * PAD)}" height="${r(h)}" rx="5" fill="#f5ecfa" stroke="#6a1b9a" stroke-dasharray="5 3"/>`);
+      // SVG collapses leading spaces: an indented line is drawn further right instead.
+      svc.lines.forEach((line, i) => text(box.x + 2 * PAD + (line.length - line.trimStart().length) * CHAR, sy + 15 + i * LINE, line.trimStart(), i === 0 ? ' font-weight="bold" fill="#4a148c"' : ' fill="#333"'));
+      out.push('</g>');
+      sy += h + 6;
+    }
     box.info.forEach((line, i) => text(box.x + PAD, box.y + HEADER + 10 + i * LINE, line, ' fill="#333"'));
     for (const p of box.ports) {
       const edge = p.side === 'left' ? box.x : box.x + box.w;
@@ -234,7 +250,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
       out.push(`<path class="link" data-link="${i}" d="M${r(ax)},${r(a.y)} H${r(out_)} V${r(b.y)} H${r(bx)}" fill="none" stroke="#222" stroke-width="2"><title>${escapeXml(label)}</title></path>`);
     } else {
       out.push(`<line class="link" data-link="${i}" x1="${r(ax)}" y1="${r(a.y)}" x2="${r(bx)}" y2="${r(b.y)}" stroke="#222" stroke-width="2"><title>${escapeXml(label)}</title></line>`);
-      text((ax + bx) / 2, (a.y + b.y) / 2 - 5, 'veth', ' text-anchor="middle" fill="#666" font-size="10"');
+      text((ax + bx) / 2, (a.y + b.y) / 2 - 5, 'veth', ' text-anchor="middle" fill="#666" font-size="11"');
     }
   });
 
