@@ -80,9 +80,18 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
       ...(spec.listen ?? []).map((p) => `listens on tcp/${p}`),
     ];
     const role = roles.get(node);
-    const subtitle = role ? `pod · ${role.startsWith('backend') ? 'backend' : role}` : `${spec.role} · ${kindOf(node) === 'docker' ? 'docker container' : 'netns'}`;
+    // A backend's port is part of its role (`pod · backend :80`), one line less per pod.
+    const backend = role?.startsWith('backend') && spec.listen?.length ? `backend :${spec.listen.join(',')}` : role?.startsWith('backend') ? 'backend' : role;
+    if (backend?.includes(':')) info.splice(0, info.length, ...info.filter((l) => !l.startsWith('listens on')));
+    const subtitle = backend ? `pod · ${backend}` : `${spec.role} · ${kindOf(node) === 'docker' ? 'docker container' : 'netns'}`;
     boxes.set(node, { node, role: spec.role, subtitle, info, x: 0, y: 0, w: 0, h: 0, ports: ports.get(node)! });
   }
+  // A route every container has (the pods' default route) is said once, under the column caption,
+  // instead of in every box: the diagram stays short enough to print beside the lab's header.
+  const containers = [...boxes.values()].filter((b) => b.role === 'container');
+  const shared = containers.length > 2 ? containers[0]!.info.filter((l) => l.startsWith('route ') && containers.every((b) => b.info.includes(l))) : [];
+  for (const b of containers) b.info = b.info.filter((l) => !shared.includes(l));
+  const sharedCaption = shared.length ? `each container: ${shared.join(', ')}` : '';
   const bridges: BridgeBox[] = Object.entries(topo.bridges ?? {}).map(([name, spec]) => {
     const lines = [`${name} (bridge)`, ...(spec.addresses ?? [])];
     return { name, node: spec.node, lines, x: 0, y: 0, w: Math.max(100, Math.max(...lines.map(textWidth)) + 2 * PAD), h: 0 };
@@ -118,7 +127,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   }
 
   // ---- vertical placement: each host with the side nodes it connects to ---------------------------
-  const top = MARGIN + CAPTION;
+  const top = MARGIN + CAPTION + (sharedCaption ? LINE : 0);
   const placed = new Set<string>();
   const cursor = [top, top, top];
   const placeSide = (box: Box, y: number) => {
@@ -181,7 +190,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   }
   for (const node of nodes) if (!placed.has(node)) placeSide(boxes.get(node)!, cursor[col(node)]!);
 
-  const width = Math.max(...[...boxes.values()].map((b) => b.x + b.w)) + MARGIN + 10;
+  const width = Math.max(...[...boxes.values()].map((b) => b.x + b.w), colWidth[2]! > 0 ? colX[2]! + textWidth(COLUMN_CAPTION[2]!) : 0) + MARGIN + 10;
   const height = Math.max(...[...boxes.values()].map((b) => b.y + b.h)) + MARGIN;
 
   // ---- drawing --------------------------------------------------------------------------------------
@@ -198,6 +207,7 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     text(c === 0 ? colX[0]! + colWidth[0]! : c === 1 ? colX[1]! + colWidth[1]! / 2 : colX[2]!, MARGIN + 12, COLUMN_CAPTION[c]!,
       ` class="caption" fill="#666" text-anchor="${c === 0 ? 'end' : c === 1 ? 'middle' : 'start'}"`);
   }
+  if (sharedCaption) text(colX[0]!, MARGIN + 12 + LINE, sharedCaption, ' class="caption" fill="#666"');
   for (const box of boxes.values()) {
     out.push(`<g class="node" data-node="${escapeXml(box.node)}">`);
     out.push(`<rect x="${r(box.x)}" y="${r(box.y)}" width="${r(box.w)}" height="${r(box.h)}" rx="8" fill="${FILL[box.role]}" stroke="${STROKE[box.role]}" stroke-width="1.5"/>`);

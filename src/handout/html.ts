@@ -75,6 +75,7 @@ figure.hooks figcaption ol { margin: .2em 0 0; padding-left: 1.4em; }
   figure.hooks svg { max-width: 100%; }
   pre[data-kind="build"], pre.output { break-inside: auto; }
   figure { break-inside: avoid; overflow: visible; }
+  section.topology figcaption { display: none; }
   section.step { break-before: auto; }
   a { color: inherit; text-decoration: none; }
   a[href^="http"]::after { content: " <" attr(href) ">"; font-size: .85em; color: var(--muted); word-break: break-all; }
@@ -138,11 +139,12 @@ export function handoutParts(h: Handout, idPrefix: string): HandoutParts {
     '</dl></header>',
   ];
   if (h.noEvidence) body.push(`<p class="banner" data-evidence="none">${e(h.noEvidence)}</p>`);
-  body.push('<section class="topology"><h2>Topology</h2><figure>', topologySvg(lab, h.kindOf), `<figcaption>${e(describeTopology(lab))}</figcaption></figure></section>`);
   body.push('<section class="build"><h2>Build it</h2>',
     `<p class="fold">Run as root; every node is created fresh, nothing touches this machine's own network. One command builds it (from an nflab checkout: <code>npx ${e(upCommand(h))}</code>):</p>`,
     commands([upCommand(h)], 'up'),
     `<p>It runs ${e(count(h.build.length, 'command'))}, listed in full in <a href="#${e(appendixId)}">the appendix “Build listing of lab ${e(lab.id)}”</a>, and prints the real names of the namespaces it made.</p></section>`);
+  // After the short build section: a tall diagram that moves to the next page leaves less blank.
+  body.push('<section class="topology"><h2>Topology</h2><figure>', topologySvg(lab, h.kindOf), `<figcaption>${e(describeTopology(lab))}</figcaption></figure></section>`);
   for (const step of h.steps) body.push(stepHtml(step, h, idPrefix));
   body.push(factsHtml(h, idPrefix));
   const appendix = [
@@ -172,7 +174,7 @@ function stepHtml(step: HandoutStep, h: Handout, idPrefix: string): string {
       `<figcaption>${observed ? `The path of each packet traced in ${e(picture.node)} in run ${e(h.report?.runId ?? '')}` : `The path the lab expects in ${e(picture.node)} (made without a run)`}:<ol>${picture.packets.map((p) => `<li>${e(p.label)}: ${e(pathWords(p))}</li>`).join('')}</ol></figcaption></figure>`);
   }
   if (step.expect.length || step.evidence?.commandFailures.length) {
-    out.push(`<h3>What to expect${step.evidence ? ` — and what run ${e(h.report!.runId)} observed` : ''}</h3><ul class="expect">`);
+    out.push(`<h3>What to expect${step.evidence ? ` <span>— and what run <code>${e(h.report!.runId)}</code> observed</span>` : ''}</h3><ul class="expect">`);
     for (const f of step.evidence?.commandFailures ?? []) out.push(checkItem(f.description, f));
     for (const x of step.expect) out.push(checkItem(x.description, x.evidence));
     out.push('</ul>');
