@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { launchChromium } from '../src/handout/pdf.ts';
 
 const OUT = 'docs/handouts/screens';
-const LABS: Record<string, string> = { '02': '02-masquerade-outside', '04': '04-k8s-clusterip', '11': '11-chain-traversal' };
+const LABS: Array<[string, string]> = [['02', '02-masquerade-outside'], ['04', '04-k8s-clusterip'], ['11', '11-chain-traversal']];
 const work = mkdtempSync(join(tmpdir(), 'nflab-screens-'));
 const nflab = (args: string[]) => execFileSync('node', ['bin/nflab.mjs', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
 
@@ -18,7 +18,7 @@ try {
   for (const f of readdirSync(OUT)) if (f.endsWith('.png')) rmSync(join(OUT, f));
   const browser = await launchChromium();
   try {
-    for (const [id, slug] of Object.entries(LABS)) {
+    for (const [id, slug] of LABS) {
       const report = join(work, `${id}.json`);
       let json = '';
       // A check not met exits 1 and still prints the report: its evidence is what the handout shows.
@@ -32,11 +32,13 @@ try {
       await page.locator('section.topology').screenshot({ path: join(OUT, `${id}-html-topology.png`) });
       const hooks = page.locator('figure.hooks');
       if (await hooks.count() > 0) await hooks.first().screenshot({ path: join(OUT, `${id}-html-hooks.png`) });
-      const firstStep = page.locator('section.step').first();
-      await firstStep.screenshot({ path: join(OUT, `${id}-html-step1.png`) });
+      // The first step, at most one screen high (the files stay small).
+      await page.evaluate(() => document.querySelector('section.step')?.scrollIntoView());
+      const box = await page.locator('section.step').first().boundingBox();
+      if (box) await page.screenshot({ path: join(OUT, `${id}-html-step1.png`), clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 1100 - box.y) } });
       await page.close();
       // Printed pages, small: the first three of the PDF.
-      execFileSync('pdftoppm', ['-png', '-r', '60', '-f', '1', '-l', '3', join(work, `${slug}.pdf`), join(OUT, `${id}-pdf-page`)]);
+      execFileSync('pdftoppm', ['-png', '-r', '50', '-f', '1', '-l', '3', join(work, `${slug}.pdf`), join(OUT, `${id}-pdf-page`)]);
     }
   } finally {
     await browser.close();

@@ -30,7 +30,7 @@ export function evidenceRows(value: unknown): EvidenceRow[] {
 
 function listRow(label: string, list: unknown[]): EvidenceRow {
   if (list.length === 0) return { label, text: '(none)' };
-  const lines = list.map(inline);
+  const lines = list.map(inline).filter((l) => l.trim() !== ''); // blank lines of captured output say nothing
   if (lines.every((l) => l.length <= 24) && lines.length <= 6) return { label, text: lines.join(', ') };
   return { label, lines: lines.slice(0, SHOWN_LINES), ...(lines.length > SHOWN_LINES ? { more: lines.length - SHOWN_LINES } : {}) };
 }
