@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nflab } from './helpers/system.ts';
-import { loadAllLabs } from '../src/lab/load.ts';
+import { loadAllLabs } from '../src/resolve/load.ts';
 import { topologySvg } from '../src/handout/diagram-svg.ts';
-import { nodeKinds } from '../src/handout/model.ts';
+import { buildHandout } from '../src/handout/model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nflab-pictures-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,7 +33,7 @@ test.serial('lab 11 run for real: step 2\'s hook picture shows the traced packet
 
 test('lab 04\'s diagram shows the Service: ClusterIP:port, each endpoint with its pod, kube-proxy\'s chains, backend and client roles', async (t) => {
   const lab = (await loadAllLabs()).find((l) => l.id === '04')!;
-  const svg = topologySvg(lab, nodeKinds(lab, 'netns'));
+  const svg = topologySvg(lab, buildHandout(lab, 'netns').kindOf);
   const service = svg.slice(svg.indexOf('<g class="service"'), svg.indexOf('</g>', svg.indexOf('<g class="service"')));
   for (const s of ['Service k8s-nginx-cluster (ClusterIP)', '10.98.51.150:80/tcp', '→ 10.244.0.2:80 (p1)', '→ 10.244.0.3:80 (p2)', '→ 10.244.0.4:80 (p3)', 'KUBE-SERVICES', 'KUBE-SVC-3FL7SSXCKTCXAYCR', 'KUBE-POSTROUTING']) {
     t.true(service.includes(s), s);

@@ -64,7 +64,8 @@ function packWords(words: string[], width: number, comment?: string): string[] {
   }
   const last = (lines.length > 0 ? INDENT : '') + current;
   if (comment && (last + comment).length > width && current) {
-    lines.push(last);
+    // The note goes on a continuation line of its own: typed, it is still a comment.
+    lines.push(last + CONTINUATION);
     lines.push(INDENT + comment.trimStart());
   } else {
     lines.push(last + (comment ?? ''));
