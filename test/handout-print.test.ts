@@ -12,7 +12,7 @@ import { buildHandout, handoutSlug } from '../src/handout/model.ts';
 import { writeHandouts } from '../src/handout/write.ts';
 import { launchChromium } from '../src/handout/pdf.ts';
 import { workbookPdf } from '../src/handout/workbook.ts';
-import { joinContinuations, PRINT_WIDTH, wrapCommand } from '../src/handout/wrap-command.ts';
+import { joinContinuations } from '../src/handout/wrap-command.ts';
 import { commandDisplay, displayCommand } from '../src/exec/display.ts';
 import { stepTraffic } from '../src/check/step-needs.ts';
 import { pingArgv, tcpArgv } from '../src/traffic/run.ts';
@@ -60,18 +60,6 @@ test.serial('every printed command of every lab\'s PDF, continuations joined, eq
   }
   t.log(`${found} command lines of ${labs.length} labs found whole in their PDFs`);
   t.true(found > 500);
-});
-
-test('wrapping: every wrapped line fits the print width unless a single word is longer', async (t) => {
-  const labs = (await loadAllLabs()).filter((l) => /^\d+$/.test(l.id));
-  const over: string[] = [];
-  for (const lab of labs) for (const c of labCommands(lab)) {
-    for (const line of wrapCommand(c)) if (line.length > PRINT_WIDTH && line.trim().includes(' ')) over.push(`lab ${lab.id}: ${line}`);
-    // Joining gives the command back (a note after it keeps one space before its #).
-    const oneSpace = (l: string) => l.replace(/ {2,}(# [^']*)$/, ' $1');
-    t.deepEqual(joinContinuations(wrapCommand(c)).map(oneSpace), [oneSpace(c)], `lab ${lab.id}: wrapping is undone by joining`);
-  }
-  t.deepEqual(over, []);
 });
 
 test.serial('the workbook: cover, contents whose page numbers are where each chapter and appendix starts, numbered pages', async (t) => {

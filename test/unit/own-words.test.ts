@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { KERNEL_FACTS } from '../src/handout/citations.ts';
+import { KERNEL_FACTS } from '../../src/handout/citations.ts';
 
 // Spelled in pieces so this file does not match itself.
 const FORBIDDEN = ['../' + 'shared', 'labs' + '-spec', 'DESIGN' + '.md'];
