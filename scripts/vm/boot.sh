@@ -13,7 +13,9 @@
 # Every boot starts from the pristine image: the disk is a fresh copy-on-write overlay in the run
 # directory, so nothing a lab did survives stop.sh.
 #
-# Usage: scripts/vm/boot.sh [--name NAME] [--port PORT] [--memory MB] [--cpus N] [--timeout SECONDS] [--share DIR]
+# Usage: scripts/vm/boot.sh [--suite SUITE] [--name NAME] [--port PORT] [--memory MB] [--cpus N] [--timeout SECONDS] [--share DIR]
+#        --suite SUITE  the Debian release of the image: bullseye, bookworm (default) or trixie
+#                     (build-image.sh --suite; kernels 5.10, 6.1, 6.12)
 #        --share DIR  DIR (e.g. this checkout) read-only at /mnt/nflab in the guest (9p), like Vagrant's
 #                     /vagrant: with the image's Node, `cd /mnt/nflab && node bin/nflab.mjs ...` runs there
 #        --stop-with PID  stop the VM once process PID has ended, even if it never runs stop.sh
@@ -25,10 +27,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}
 ACCEL=${NFLAB_VM_ACCEL:-tcg}
-NAME=default PORT='' MEMORY=1024 CPUS=2 TIMEOUT=600 SHARE='' STOP_WITH=''
+SUITE=${NFLAB_VM_SUITE:-bookworm} NAME=default PORT='' MEMORY=1024 CPUS=2 TIMEOUT=600 SHARE='' STOP_WITH=''
 
 while (($#)); do
   case $1 in
+    --suite) SUITE=$2; shift 2 ;;
     --name) NAME=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --memory) MEMORY=$2; shift 2 ;;
@@ -36,7 +39,7 @@ while (($#)); do
     --timeout) TIMEOUT=$2; shift 2 ;;
     --share) SHARE=$2; shift 2 ;;
     --stop-with) STOP_WITH=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +54,7 @@ fi
 
 log() { printf 'boot: %s\n' "$*" >&2; }
 
-IMAGE=$("$HERE/build-image.sh" | tail -1)
+IMAGE=$("$HERE/build-image.sh" --suite "$SUITE" | tail -1)
 # Images of older recipes are only disk space now (a running VM keeps its own).
 "$HERE/prune-images.sh" "$IMAGE" || log "could not prune older images (left in place)"
 RUN=$CACHE/run/$NAME

@@ -27,13 +27,13 @@ export async function checkCommand(ref: string, stepNumber: number, json: boolea
     throw new LabError(`lab ${lab.id} is up with Docker containers (run ${record.runId}); nflab check works on labs brought up with namespaces (nflab up ${lab.id} without --nodes docker)`);
   }
   const exec = new LocalExecutor();
-  await preflight(exec);
+  await preflight(exec, [], record.iptables);
   const present = new Set((await exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!));
   const gone = record.netns.filter((ns) => !present.has(ns));
   if (gone.length > 0) throw new LabError(`run ${record.runId} of lab ${lab.id} is no longer there (${gone.join(', ')} missing): nflab down ${lab.id}, then nflab up ${lab.id} --step N`);
 
   // The same namespaces the up run created: a Sandbox with its run id wraps commands into them.
-  const sandbox = new Sandbox(lab, exec, { driver: record.driver as DriverKind, runId: record.runId, kept: true, rootNode: record.root?.node });
+  const sandbox = new Sandbox(lab, exec, { driver: record.driver as DriverKind, runId: record.runId, kept: true, rootNode: record.root?.node, iptables: record.iptables });
   const stop = interruptions(killLiveChildren);
   let report: StepReport;
   try {

@@ -19,13 +19,21 @@ import { showLab } from './show.ts';
 import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
+import { backendNote, IPTABLES_BACKENDS, machineBackend, type IptablesBackend } from '../engine/iptables-backend.ts';
+import { LocalExecutor } from '../exec/local.ts';
 
-interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean }
+interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend }
 
 function withDriver<T>(y: Argv<T>) {
   return withTarget(y)
     .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'how container nodes are realised: network namespaces or Docker containers' })
-    .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' });
+    .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' })
+    .option('iptables', { choices: IPTABLES_BACKENDS, default: 'nft' as IptablesBackend, describe: 'the iptables backend the lab\'s iptables commands run: iptables-nft or iptables-legacy (whatever the machine\'s own `iptables` is)' });
+}
+
+/** The note for a user whose own `iptables` on that machine is not the backend the lab uses. */
+async function backendNoteFor(exec: Executor, backend: IptablesBackend): Promise<string | undefined> {
+  return backendNote(await machineBackend(exec), backend, exec.name);
 }
 
 function withRootNamespace<T>(y: Argv<T>) {
@@ -62,7 +70,13 @@ export async function main(argv: string[]): Promise<void> {
       .option('json', { type: 'boolean', default: false }),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
-        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(lab!, a.nodes, a.rootNamespace ? rootNodeOf(lab!) : undefined));
+        if (a.json) { process.stdout.write(JSON.stringify(lab, null, 2) + '\n'); return; }
+        process.stdout.write(showLab(lab!, a.nodes, a.rootNamespace ? rootNodeOf(lab!) : undefined));
+        // What the user types is `iptables`: say when that is not the backend nflab would run (this machine only: show connects nowhere).
+        if (!a.target) {
+          const note = await backendNoteFor(new LocalExecutor(), a.iptables);
+          if (note) process.stdout.write(`\n${note}\n`);
+        }
       })
     .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
@@ -195,8 +209,12 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
   checkRootNamespaceUse(labs, opts);
   const exec = await executor(opts);
   try {
-    await preflight(exec, labs);
+    await preflight(exec, labs, opts.iptables);
     await dockerPreflight(labs, opts, exec);
+    if (verbose && !opts.json) {
+      const note = await backendNoteFor(exec, opts.iptables);
+      if (note) process.stdout.write(`${note}\n`);
+    }
     return await runLabs(exec, labs, opts, verbose, junit);
   } finally {
     await exec.close();
@@ -210,7 +228,7 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   try {
     for (const lab of labs) {
       if (stop.signal()) break;
-      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
+      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
       reports.push(report);
     }
   } finally {
@@ -228,16 +246,18 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
   checkRootNamespaceUse([lab!], opts);
   const exec = await executor(opts);
-  await preflight(exec, [lab!]);
+  await preflight(exec, [lab!], opts.iptables);
   await dockerPreflight([lab!], opts, exec);
   const stop = interruptions(killLiveChildren);
   try {
-    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
+    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
     if (!kept) return stop.signal() ? stop.exitCode() : 1;
     if (!opts.json) {
       process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
       for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
+      const note = await backendNoteFor(exec, opts.iptables);
+      if (note) process.stdout.write(`${note}\n`);
       process.stdout.write(`When done: nflab down ${lab!.id}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
     }
     return report.status === 'failed' ? 1 : 0;

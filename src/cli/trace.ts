@@ -33,7 +33,7 @@ interface Nodes {
 /** Node access for an existing run: namespaces by name, containers by name (`docker exec`) and,
  * for observers, by their PID's network namespace. */
 async function attach(lab: Lab, record: RunRecord, exec: Executor): Promise<Nodes> {
-  const sandbox = new Sandbox(lab, exec, { driver: record.driver === 'docker' ? 'docker' : 'netns', runId: record.runId, rootNode: record.root?.node });
+  const sandbox = new Sandbox(lab, exec, { driver: record.driver === 'docker' ? 'docker' : 'netns', runId: record.runId, rootNode: record.root?.node, iptables: record.iptables });
   for (const node of Object.keys(lab.topology.nodes)) {
     if (sandbox.kindOf(node) === 'netns' && node !== record.root?.node && !existsSync(`/run/netns/${netnsName(record.runId, node)}`)) {
       throw new EnvError(`run ${record.runId} of lab ${lab.id} has no namespace for node ${node} any more`, `nflab down ${record.runId}; nflab up ${lab.id} --step ${record.step ?? 0}`);
@@ -80,6 +80,9 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
   const record = keptRun(ref);
   const [lab] = await resolveLabs([record.labFile ?? record.labId]);
   if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 1..${lab!.steps.length}`);
+  if (record.iptables === 'legacy') {
+    throw new LabError(`lab ${lab!.id} is up with --iptables legacy (run ${record.runId}): packet traces come from the nftables trace, which iptables-legacy rules never appear in; bring it up with --iptables nft to trace it`);
+  }
   const step = lab!.steps[stepNumber - 1]!;
   const traffic = stepTraffic(step);
   if (traffic.length === 0) throw new LabError(`lab ${lab!.id} step ${stepNumber} sends no traffic: nothing to trace`);

@@ -9,6 +9,7 @@ import type { RunRecord } from './journal.ts';
 import { EnvError } from '../errors.ts';
 import { assertNoLegacyRulesInNodes } from './preflight.ts';
 import { rootNodeOf } from './root-namespace.ts';
+import type { IptablesBackend } from './iptables-backend.ts';
 
 export interface RunOptions {
   exec: Executor;
@@ -22,6 +23,8 @@ export interface RunOptions {
   aborted?: () => boolean;
   /** Run the lab's host node as the target's own root namespace (root-namespace.ts). */
   rootNamespace?: boolean;
+  /** iptables-nft (default) or iptables-legacy for every iptables command of the lab (--iptables). */
+  iptables?: IptablesBackend;
 }
 
 export type RunEvent =
@@ -43,11 +46,11 @@ class LabSkipped extends Error {}
 export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome> {
   const started = Date.now();
   const rootNode = options.rootNamespace ? rootNodeOf(lab) : undefined;
-  const sandbox = new Sandbox(lab, options.exec, { driver: options.driver, image: options.image, kept: options.keepAfterStep !== undefined, rootNode });
+  const sandbox = new Sandbox(lab, options.exec, { driver: options.driver, image: options.image, kept: options.keepAfterStep !== undefined, rootNode, iptables: options.iptables });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), steps: [],
+    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft', steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];
@@ -62,7 +65,8 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
         if (reason) throw new LabSkipped(reason);
       }
     });
-    await assertNoLegacyRulesInNodes(options.exec, sandbox.plan.nodes, (node, argv) => sandbox.observerWrap(node, argv));
+    // Under iptables-legacy the lab's own rules are the legacy ones: nothing to warn about.
+    if ((options.iptables ?? 'nft') === 'nft') await assertNoLegacyRulesInNodes(options.exec, sandbox.plan.nodes, (node, argv) => sandbox.observerWrap(node, argv));
     options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
     const lastStep = Math.min(options.keepAfterStep ?? lab.steps.length, lab.steps.length);
     for (let i = 0; i < lastStep; i++) {

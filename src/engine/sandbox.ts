@@ -16,6 +16,7 @@ import { commandDisplay } from '../exec/display.ts';
 import { defaultParallelism, mapLimit } from '../exec/pool.ts';
 import { sysctlFile } from './sysctl-file.ts';
 import { assertVirtualMachine, labSubnets, restoreRoot, snapshotRoot } from './root-namespace.ts';
+import { backendArgv, type IptablesBackend } from './iptables-backend.ts';
 
 export interface SandboxOptions {
   /** Driver for container nodes (host and outside nodes are always namespaces). */
@@ -28,6 +29,8 @@ export interface SandboxOptions {
   watchdog?: boolean;
   /** The lab's host node runs as the target's own root namespace (--root-namespace; root-namespace.ts). */
   rootNode?: string;
+  /** The iptables every command in a node runs: iptables-nft (default) or iptables-legacy (--iptables). */
+  iptables?: IptablesBackend;
 }
 
 export class Sandbox {
@@ -50,6 +53,7 @@ export class Sandbox {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: lab.id, target: exec.name, labFile: lab.file, driver: options.driver,
       kept: options.kept ?? false, netns: netnsNodes.map((n) => netnsName(this.runId, n)),
       containers: this.plan.nodes.some((n) => this.kindOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
+      ...(options.iptables ? { iptables: options.iptables } : {}),
     };
   }
 
@@ -67,7 +71,7 @@ export class Sandbox {
   }
 
   wrap(node: string, argv: string[], stdin = false): string[] {
-    return this.driverOf(node).wrap(node, argv, { stdin });
+    return this.driverOf(node).wrap(node, backendArgv(argv, this.options.iptables), { stdin });
   }
 
   /** With --root-namespace: that node and the lab's networks (what of the machine's traffic is the lab's). */
@@ -84,7 +88,7 @@ export class Sandbox {
    * namespace directly, since a signal to a `docker exec` client does not reach the process. */
   observerWrap(node: string, argv: string[]): string[] {
     if (this.kindOf(node) === 'netns') return this.wrap(node, argv);
-    return ['nsenter', '-t', this.driverOf(node).netnsRef(node), '-n', ...argv];
+    return ['nsenter', '-t', this.driverOf(node).netnsRef(node), '-n', ...backendArgv(argv, this.options.iptables)];
   }
 
   async run(command: Command): Promise<RunResult> {
@@ -108,7 +112,7 @@ export class Sandbox {
     // journal with the rest, before the first change.
     if (this.options.rootNode) {
       await assertVirtualMachine(this.exec, this.lab.id);
-      this.record.root = await snapshotRoot(this.exec, this.lab, this.plan, this.options.rootNode);
+      this.record.root = await snapshotRoot(this.exec, this.lab, this.plan, this.options.rootNode, this.options.iptables);
     }
     // The watchdog first, the record second, then the objects: nflab may be killed between any two.
     if (this.options.watchdog ?? this.exec instanceof LocalExecutor) {
@@ -178,8 +182,8 @@ export class Sandbox {
    * building, readiness, reachability pings. Half the cost of `ip netns exec`, and for a container
    * no `docker exec` round trip (~126 ms). The lab's own commands and traffic keep wrap(). */
   enter(node: string, argv: string[]): string[] {
-    if (node === this.options.rootNode) return argv;
-    return ['nsenter', `--net=${this.netnsPath(node)}`, ...argv];
+    if (node === this.options.rootNode) return backendArgv(argv, this.options.iptables);
+    return ['nsenter', `--net=${this.netnsPath(node)}`, ...backendArgv(argv, this.options.iptables)];
   }
 
   /** The file of the node's network namespace: its bind mount, or the container's /proc/PID/ns/net. */

@@ -43,6 +43,8 @@ export interface LabReport {
   kernel?: string;
   /** --root-namespace: this lab node was the target's own root namespace (else every node was a namespace or container of the run). */
   rootNamespace?: string;
+  /** The iptables backend the lab's commands ran (--iptables): 'nft' or 'legacy'. */
+  iptables?: 'nft' | 'legacy';
   steps: StepReport[];
 }
 
