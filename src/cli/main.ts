@@ -19,6 +19,8 @@ import { showLab } from './show.ts';
 import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
+import type { RunRecordFile } from '../report/record.ts';
+import type { Comparison } from '../report/compare.ts';
 import { backendNote, IPTABLES_BACKENDS, machineBackend, type IptablesBackend } from '../engine/iptables-backend.ts';
 import { LocalExecutor } from '../exec/local.ts';
 
@@ -63,8 +65,10 @@ export async function main(argv: string[]): Promise<void> {
       .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
       .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
-      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' }),
-      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit); })
+      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' })
+      .option('record', { type: 'string', describe: 'keep the evidence in this file: the JSON report plus every step\'s raw observations (for --compare)' })
+      .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' }),
+      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit, { record: a.record, compare: a.compare }); })
     .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
@@ -203,8 +207,13 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
   }
 }
 
-async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string): Promise<number> {
+interface Evidence { record?: string; compare?: string }
+
+async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string, evidence: Evidence = {}): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
+  // A bad record file is a usage error before anything runs.
+  const { readRecord } = await import('../report/record.ts');
+  const baseline = evidence.compare === undefined ? undefined : readRecord(evidence.compare);
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
   checkRootNamespaceUse(labs, opts);
   const exec = await executor(opts);
@@ -215,30 +224,43 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
       const note = await backendNoteFor(exec, opts.iptables);
       if (note) process.stdout.write(`${note}\n`);
     }
-    return await runLabs(exec, labs, opts, verbose, junit);
+    return await runLabs(exec, labs, opts, verbose, junit, evidence, baseline);
   } finally {
     await exec.close();
   }
 }
 
-async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit?: string): Promise<number> {
+async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit: string | undefined, evidence: Evidence, baseline?: RunRecordFile): Promise<number> {
   const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
   const stop = interruptions(killLiveChildren);
   const reports: LabReport[] = [];
   try {
     for (const lab of labs) {
       if (stop.signal()) break;
-      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
+      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations: evidence.record !== undefined, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
       reports.push(report);
     }
   } finally {
     stop.release();
   }
-  if (opts.json) process.stdout.write(JSON.stringify({ labs: reports }, null, 2) + '\n');
-  else summary(reports, process.stdout);
-  if (junit) writeFileSync(junit, toJunit({ labs: reports }));
+  const { withoutObservations, writeRecord, RECORD_FORMAT } = await import('../report/record.ts');
+  const shown = withoutObservations(reports);
+  if (evidence.record) writeRecord(evidence.record, reports, exec.name, opts.iptables);
+  let changed = 0;
+  let comparison: Comparison | undefined;
+  if (baseline) {
+    const { compareRuns, verdictsChanged } = await import('../report/compare.ts');
+    comparison = compareRuns(baseline, { format: RECORD_FORMAT, recordedAt: '', target: exec.name, kernel: reports.find((r) => r.kernel)?.kernel, iptables: opts.iptables, labs: shown });
+    changed = verdictsChanged(comparison);
+  }
+  if (opts.json) process.stdout.write(JSON.stringify({ labs: shown, ...(comparison ? { comparison } : {}) }, null, 2) + '\n');
+  else {
+    summary(shown, process.stdout);
+    if (comparison) process.stdout.write(`\n${(await import('../report/compare.ts')).formatComparison(comparison)}`);
+  }
+  if (junit) writeFileSync(junit, toJunit({ labs: shown }));
   if (stop.signal()) return stop.exitCode();
-  return reports.some((r) => r.status === 'failed') ? 1 : 0;
+  return reports.some((r) => r.status === 'failed') || changed > 0 ? 1 : 0;
 }
 
 async function upCommand(ref: string, step: number, opts: Common): Promise<number> {

@@ -25,6 +25,8 @@ export interface RunOptions {
   rootNamespace?: boolean;
   /** iptables-nft (default) or iptables-legacy for every iptables command of the lab (--iptables). */
   iptables?: IptablesBackend;
+  /** Keep each step's raw observations in the report (nflab run --record). */
+  keepObservations?: boolean;
 }
 
 export type RunEvent =
@@ -73,7 +75,7 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
       if (aborted()) throw new Error('interrupted');
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted);
+      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
     }

@@ -17,10 +17,13 @@ import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { startPathTraces } from './path-traces.ts';
 import type { SavedRuleset } from '../observe/types.ts';
+import { plain } from '../report/record.ts';
 
 export interface RunStepOptions {
   /** false: leave the step's commands out and only observe and judge (nflab check on a lab that is up). */
   applyCommands?: boolean;
+  /** Keep the raw observations in the report (nflab run --record). */
+  keepObservations?: boolean;
 }
 
 export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boolean, options: RunStepOptions = {}): Promise<StepReport> {
@@ -99,6 +102,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     commands,
     checks: reports,
     durationMs: Date.now() - started,
+    ...(options.keepObservations ? { observations: plain(obs.byType()) as Record<string, unknown> } : {}),
   };
 }
 

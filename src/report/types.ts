@@ -27,6 +27,8 @@ export interface StepReport {
   commands: CommandReport[];
   checks: CheckReport[];
   durationMs: number;
+  /** With `nflab run --record`: the step's raw observations (traffic, packets, counters, conntrack, outputs, traces). */
+  observations?: Record<string, unknown>;
 }
 
 export interface LabReport {
