@@ -51,27 +51,37 @@ for s in $SUITES; do
   scripts/vm/build-image.sh --suite "$s" >"$OUT/image-$s.log" 2>&1 || { log "image $s failed: $OUT/image-$s.log"; exit 1; }
 done
 
-# One cell: the labs with one backend on one target, recorded. Verdicts are the record's; a run
-# that exits 1 (a check not met) is still a cell.
+# One lab with one backend on one target, recorded (<machine>-<backend>-<lab>.json; the report
+# merges a machine's labs). One run per lab, both backends in turn: a matrix stopped early still
+# has both backends of the labs it reached. A run that exits 1 (a check not met) is still a result.
 cell() {
-  local name=$1 backend=$2; shift 2
+  local name=$1 backend=$2 lab=$3; shift 3
   local t0=$(date +%s) code=0
-  node bin/nflab.mjs run $LABS --iptables "$backend" --record "$OUT/$name-$backend.json" "$@" >"$OUT/$name-$backend.log" 2>&1 || code=$?
-  echo "$name $backend exit=$code seconds=$(( $(date +%s) - t0 ))" >>"$OUT/cells.txt"
-  log "$name $backend: exit $code after $(( $(date +%s) - t0 ))s"
+  node bin/nflab.mjs run "$lab" --iptables "$backend" --record "$OUT/$name-$backend-$lab.json" "$@" >"$OUT/$name-$backend-$lab.log" 2>&1 || code=$?
+  echo "$name $backend $lab exit=$code seconds=$(( $(date +%s) - t0 ))" >>"$OUT/cells.txt"
+  log "$name $backend lab $lab: exit $code after $(( $(date +%s) - t0 ))s"
   ((code <= 1))
+}
+cells() {
+  local name=$1 lab b ok=0; shift
+  for lab in $LABS; do for b in $BACKENDS; do cell "$name" "$b" "$lab" "$@" || ok=1; done; done
+  return $ok
 }
 
 # A machine: this one, or a VM booted for the suite and stopped afterwards (both backends in the
 # same VM, one after the other: each run leaves nothing behind).
 machine() {
-  local what=$1 b ok=0
-  if [[ $what == host ]]; then
-    for b in $BACKENDS; do cell host "$b" || ok=1; done
-    return $ok
-  fi
-  local name=matrix-$what-$$
-  if ! scripts/vm/boot.sh --suite "$what" --name "$name" --cpus "$CPUS" --memory 1536 --timeout 900 --stop-with $$ >"$OUT/boot-$what.log" 2>&1; then
+  local what=$1 ok=0
+  if [[ $what == host ]]; then cells host; return; fi
+  local name=matrix-$what-$$ port attempt booted=''
+  # A port of its own per suite: VMs booting at once would otherwise all find the same port free
+  # (boot.sh looks for one) and all but one fail to bind it; another user may take it in between
+  # too, so a second attempt takes another port.
+  for attempt in 0 1 2; do
+    port=$((2240 + attempt * 20 + $(index_of "$what")))
+    if scripts/vm/boot.sh --suite "$what" --name "$name" --port "$port" --cpus "$CPUS" --memory 1536 --timeout 900 --stop-with $$ >>"$OUT/boot-$what.log" 2>&1; then booted=1; break; fi
+  done
+  if [[ -z $booted ]]; then
     log "VM $what did not boot: $OUT/boot-$what.log"
     echo "$what boot-failed" >>"$OUT/cells.txt"
     return 1
@@ -79,11 +89,12 @@ machine() {
   local env=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}/run/$name/target.env target identity known
   target=$(sed -n 's/^target=//p' "$env"); identity=$(sed -n 's/^identity=//p' "$env"); known=$(sed -n 's/^known_hosts=//p' "$env")
   log "VM $what up ($(sed -n 's/^boot_seconds=//p' "$env") s)"
-  for b in $BACKENDS; do cell "$what" "$b" --target "$target" --identity "$identity" --known-hosts "$known" || ok=1; done
+  cells "$what" --target "$target" --identity "$identity" --known-hosts "$known" || ok=1
   scripts/vm/stop.sh --name "$name" >/dev/null 2>&1 || true
   return $ok
 }
 
+index_of() { local i=0 s; for s in $SUITES; do [[ $s == "$1" ]] && { echo "$i"; return; }; i=$((i + 1)); done; echo 9; }
 stop_vms() { for s in $SUITES; do scripts/vm/stop.sh --name "matrix-$s-$$" >/dev/null 2>&1 || true; done; }
 trap stop_vms EXIT
 

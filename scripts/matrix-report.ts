@@ -1,0 +1,139 @@
+// Writes docs/kernels.md from the records of scripts/matrix.sh (nflab run --record, one file per
+// machine and backend: <machine>-<backend>.json): the lab × kernel × backend verdicts, then check by
+// check what differs from the reference cell (this machine's kernel with iptables-nft, where the
+// labs are written and tested), by the same comparison as `nflab run --compare`. Each difference
+// is either explained below (EXPLAINED: handled in the lab or nflab, with the reason, or a finding)
+// or listed as unexplained, so a new kernel's surprise stands out.
+//
+// Usage: node --import tsx scripts/matrix-report.ts [--seconds N] [--jobs N] RECORD.json...
+import { basename } from 'node:path';
+import { readRecord, type RunRecordFile } from '../src/report/record.ts';
+import { compact, compareRuns, type CheckChange } from '../src/report/compare.ts';
+
+/** Why a check differs, by "lab|kind|description prefix" (the first match wins). `handled`: the lab or
+ * nflab accounts for it (the verdict is the right one there); otherwise a finding about that kernel. */
+const EXPLAINED: { lab?: string; kind?: string; check?: RegExp; when?: (cell: Cell) => boolean; handled: boolean; why: string }[] = [
+  {
+    kind: 'path', when: (c) => c.backend === 'legacy', handled: true,
+    why: 'Skipped under iptables-legacy, with the reason in the report: path checks read the nftables trace (`meta nftrace`, `xtables-monitor --trace`), and x_tables rules never appear in it. (Not implemented from `-j TRACE`: in a namespace other than the initial one its log lines go nowhere unless net.netfilter.nf_log_all_netns is set, a root-namespace sysctl nflab does not change.)',
+  },
+  {
+    lab: '12', kind: 'lab', when: (c) => /^6\.18/.test(c.kernel), handled: true,
+    why: 'This machine\'s kernel has no IPVS (CONFIG_IP_VS is not set): lab 12 declares `requires: [\'ip_vs\']` and is skipped with the reason; the VMs\' Debian kernels have it.',
+  },
+];
+
+interface Cell { file: string; machine: string; backend: 'nft' | 'legacy'; kernel: string; record: RunRecordFile }
+
+const args = process.argv.slice(2);
+let seconds: string | undefined;
+let jobs: string | undefined;
+const files: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--seconds') seconds = args[++i];
+  else if (args[i] === '--jobs') jobs = args[++i];
+  else files.push(args[i]!);
+}
+
+const DEBIAN: Record<string, string> = { bullseye: 'Debian 11', bookworm: 'Debian 12', trixie: 'Debian 13', host: 'this machine' };
+// <machine>-<backend>.json (all labs in one run) or <machine>-<backend>-<lab>.json (one run per lab): one cell per machine and backend.
+const byCell = new Map<string, Cell>();
+for (const file of files) {
+  const m = /^(.+?)-(nft|legacy)(-[^.]+)?\.json$/.exec(basename(file));
+  if (!m) throw new Error(`${file}: expected <machine>-<nft|legacy>[-<lab>].json`);
+  const record = readRecord(file);
+  const key = `${m[1]}-${m[2]}`;
+  const cell = byCell.get(key);
+  if (cell) cell.record = { ...cell.record, labs: [...cell.record.labs, ...record.labs].sort((a, b) => a.id.localeCompare(b.id)), kernel: cell.record.kernel ?? record.kernel };
+  else byCell.set(key, { file, machine: m[1]!, backend: m[2] as 'nft' | 'legacy', kernel: record.kernel ?? '?', record });
+}
+const cells = [...byCell.values()];
+for (const c of cells) c.kernel = c.record.kernel ?? '?';
+const version = (k: string) => k.split(/[.-]/).slice(0, 2).map(Number);
+cells.sort((a, b) => {
+  const [x, y] = [version(a.kernel), version(b.kernel)];
+  return x[0]! - y[0]! || x[1]! - y[1]! || (a.backend === b.backend ? 0 : a.backend === 'nft' ? -1 : 1);
+});
+const short = (k: string) => version(k).join('.');
+const column = (c: Cell) => `${short(c.kernel)} ${c.backend}`;
+const reference = cells.find((c) => c.machine === 'host' && c.backend === 'nft') ?? cells[0]!;
+
+const out: string[] = [];
+out.push('# Kernels and iptables backends', '');
+out.push('Every numbered lab on the kernels of Debian 11, 12 and 13 (each in its own VM, `scripts/vm/boot.sh --suite`) and on this',
+  'machine\'s kernel, with iptables-nft and with iptables-legacy (`nflab run --iptables`). Written by `scripts/matrix.sh`',
+  '(`scripts/matrix-report.ts` from the records of `nflab run --record`); regenerate it with `sudo scripts/matrix.sh`.', '');
+out.push(`Run: ${cells.map((c) => c.record.recordedAt).sort()[0]?.slice(0, 16).replace('T', ' ') ?? '?'} UTC${seconds ? `, ${Math.round(Number(seconds) / 60)} minutes for the whole matrix` : ''}${jobs ? ` (${jobs} machines at once)` : ''}.`, '');
+out.push('| kernel | where | iptables |', '|---|---|---|');
+for (const c of cells) out.push(`| ${c.kernel} | ${DEBIAN[c.machine] ?? c.machine}${c.machine === 'host' ? '' : ' VM (QEMU, software emulation)'} | ${c.record.labs[0]?.iptables ?? c.backend} (${c.backend === 'nft' ? 'iptables-nft' : 'iptables-legacy'}) |`);
+
+out.push('', '## Verdicts', '', '✔ passed (checks met/judged), ✘ failed (checks not met), ⊘ skipped; a number after ⊘ counts checks skipped in a lab that ran.', '');
+const labIds = [...new Set(cells.flatMap((c) => c.record.labs.map((l) => l.id)))].sort();
+out.push(`| lab | ${cells.map(column).join(' | ')} |`, `|---|${cells.map(() => '---').join('|')}|`);
+for (const id of labIds) {
+  const row = cells.map((c) => {
+    const lab = c.record.labs.find((l) => l.id === id);
+    if (!lab) return '—';
+    const checks = lab.steps.flatMap((s) => s.checks);
+    const met = checks.filter((x) => x.status === 'met').length;
+    const notMet = checks.filter((x) => x.status === 'not-met').length;
+    const skipped = checks.filter((x) => x.status === 'skipped').length;
+    if (lab.status === 'skipped') return '⊘';
+    if (lab.status === 'failed') return `✘ ${notMet ? `${notMet} not met` : 'stopped'}`;
+    return `✔ ${met}${skipped ? ` ⊘${skipped}` : ''}`;
+  });
+  out.push(`| ${id} | ${row.join(' | ')} |`);
+}
+
+// Differences from the reference cell, grouped by check.
+type Group = { change: CheckChange; cells: { cell: Cell; change: CheckChange }[] };
+const verdicts = new Map<string, Group>();
+const observed = new Map<string, Group>();
+for (const cell of cells) {
+  if (cell === reference) continue;
+  for (const change of compareRuns(reference.record, cell.record).changes) {
+    const key = `${change.lab}\0${change.step}\0${change.check}`;
+    const into = change.verdictChanged ? verdicts : observed;
+    if (!into.has(key)) into.set(key, { change, cells: [] });
+    into.get(key)!.cells.push({ cell, change });
+  }
+}
+const explain = (g: Group) => EXPLAINED.find((e) => (e.lab === undefined || e.lab === g.change.lab) && (e.kind === undefined || e.kind === g.change.kind)
+  && (e.check === undefined || e.check.test(g.change.check)) && (e.when === undefined || g.cells.every((c) => e.when!(c.cell))));
+const where = (g: Group) => g.cells.map((c) => column(c.cell)).join(', ');
+const status = (s?: { status: string; reason?: string }) => (s ? `${s.status}${s.reason ? ` (${s.reason})` : ''}` : 'absent');
+
+out.push('', `## Verdicts that differ from ${column(reference)} (this machine, iptables-nft)`, '');
+if (verdicts.size === 0) out.push('None.');
+const unexplained: Group[] = [];
+for (const g of verdicts.values()) {
+  const e = explain(g);
+  if (!e) unexplained.push(g);
+  const title = g.change.step ? `lab ${g.change.lab} step ${g.change.step}: ${g.change.check}` : `lab ${g.change.lab}: ${g.change.check}`;
+  out.push(`- **${title}** — ${where(g)}: ${status(g.cells[0]!.change.before)} → ${[...new Set(g.cells.map((c) => c.change.after?.status ?? 'absent'))].join(' / ')}`);
+  out.push(`  - ${e ? `${e.handled ? 'Handled' : 'Finding'}: ${e.why}` : 'Not explained yet (see Findings).'}`);
+  if (!e || !e.handled) {
+    out.push(`  - ${column(reference)}: ${compact(g.cells[0]!.change.before?.observed, 400)}`);
+    for (const c of g.cells) out.push(`  - ${column(c.cell)}: ${status(c.change.after)}: ${compact(c.change.after?.observed, 400)}`);
+  }
+}
+
+out.push('', '## Same verdict, other observations', '',
+  'Checks met (or not) everywhere whose observed values differ from the reference cell (ICMP ids and MAC addresses, which differ on',
+  'every run, are left out). Values that are random by design (MASQUERADE\'s source ports, load-balancing counts) differ between any two runs.', '');
+if (observed.size === 0) out.push('None.');
+for (const g of observed.values()) {
+  out.push(`- lab ${g.change.lab} step ${g.change.step}: ${g.change.check} — ${g.cells.length} of ${cells.length - 1} cells (${where(g)})`);
+  out.push(`  - ${column(reference)}: ${compact(g.change.before?.observed, 240)}`);
+  const seen = new Set<string>();
+  for (const c of g.cells) {
+    const v = compact(c.change.after?.observed, 240);
+    if (seen.has(v)) continue;
+    seen.add(v);
+    out.push(`  - ${column(c.cell)}: ${v}`);
+  }
+}
+if (unexplained.length > 0) {
+  out.push('', '## Not explained yet', '', ...unexplained.map((g) => `- lab ${g.change.lab}${g.change.step ? ` step ${g.change.step}` : ''}: ${g.change.check} (${where(g)})`));
+}
+process.stdout.write(out.join('\n') + '\n');
