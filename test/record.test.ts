@@ -5,12 +5,12 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonOf, nflab } from './helpers/system.ts';
+import { jsonOf, nflab, type CliResult } from './helpers/system.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nflab-record-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 const recordFile = join(dir, 'nft.json');
-let recorded: Promise<{ code: number | null; stderr: string; stdout: string }> | undefined;
+let recorded: Promise<CliResult> | undefined;
 /** One recorded run of lab 01 (iptables-nft), shared by the tests. */
 const record = () => (recorded ??= nflab(['run', '01', '--record', recordFile, '--json']));
 
@@ -25,13 +25,13 @@ test('--record keeps the report and each step\'s raw observations; --json stays 
   const step1 = file.labs[0].steps[0];
   t.truthy(step1.observations, 'step 1 has its observations');
   // Step 1 captures on veth0 and veth1 and reads the FORWARD policy counter of host.
-  const captures = Object.keys(step1.observations.captures);
-  t.true(captures.includes('host:veth0') && captures.includes('host:veth1'), captures.join(', '));
-  const echo = step1.observations.captures['host:veth0'].packets.filter((p: { icmp?: string; src?: string }) => p.icmp === 'echo-request' && p.src === '10.55.66.2');
+  const captures = Object.keys(step1.observations.capture);
+  t.true(captures.includes('host veth0') && captures.includes('host veth1'), captures.join(', '));
+  const echo = step1.observations.capture['host veth0'].packets.filter((p: { icmp?: string; src?: string }) => p.icmp === 'echo-request' && p.src === '10.55.66.2');
   t.is(echo.length, 1, 'the capture holds the one echo request itself');
-  const chain = (when: 'countersBefore' | 'countersAfter') => step1.observations[when].host.chains.find((c: { table: string; chain: string }) => c.table === 'filter' && c.chain === 'FORWARD');
-  t.is(chain('countersAfter').policy, 'DROP');
-  t.is(chain('countersAfter').packets - chain('countersBefore').packets, 1, 'the DROP policy counted the echo request between the two readings');
+  const chain = (when: 'before' | 'after') => step1.observations.counters.host[when].chains.find((c: { table: string; chain: string }) => c.table === 'filter' && c.chain === 'FORWARD');
+  t.is(chain('after').policy, 'DROP');
+  t.is(chain('after').packets - chain('before').packets, 1, 'the DROP policy counted the echo request between the two readings');
   // The report part is what --json printed, check by check.
   const printed = jsonOf(r).labs[0];
   t.false('observations' in printed.steps[0], '--json prints no raw observations');
