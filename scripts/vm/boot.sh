@@ -82,10 +82,12 @@ printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$IMAGE/ssh_host_ed25519
 share_opts=()
 [[ -n $SHARE ]] && share_opts=(-virtfs "local,path=$SHARE,mount_tag=nflab,security_model=none,readonly=on")
 
-# systemd waits 90 s for a device (the NIC the uplink unit renames) by default; under software
-# emulation on a loaded machine (two VMs booting, other work) udev took longer, the uplink unit
-# failed and SSH never answered. (systemd >= 250: Debian 12 and 13; Debian 11's ignores it.)
-DEVICE_TIMEOUT=$TIMEOUT
+# systemd waits 90 s for a device (the NIC the uplink unit renames) and for a unit to start by
+# default; under software emulation on a loaded machine (VMs booting at once, other work) udev took
+# longer, the uplink unit failed and SSH never answered. Both waits get the boot's own timeout:
+# default_device_timeout_sec where systemd has it (>= 254: Debian 13), default_timeout_start_sec,
+# which bounds device jobs in older ones (Debian 11 and 12).
+BOOT_WAITS="systemd.default_timeout_start_sec=$TIMEOUT systemd.default_device_timeout_sec=$TIMEOUT"
 accel_opts=(-accel tcg,thread=multi -cpu max)
 [[ $ACCEL == kvm ]] && accel_opts=(-accel kvm -cpu host)
 
@@ -97,7 +99,7 @@ qemu-system-x86_64 \
   -name "nflab-$NAME" \
   -machine q35 "${accel_opts[@]}" -smp "$CPUS" -m "$MEMORY" \
   -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
-  -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet systemd.default_device_timeout_sec=$DEVICE_TIMEOUT" \
+  -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet $BOOT_WAITS" \
   -drive "file=$RUN/overlay.qcow2,if=virtio,format=qcow2" \
   -netdev "user,id=net0,restrict=on,net=192.168.76.0/24,hostfwd=tcp:127.0.0.1:$PORT-:22" \
   -device virtio-net-pci,netdev=net0 \
