@@ -89,6 +89,10 @@ machine() {
   local env=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}/run/$name/target.env target identity known
   target=$(sed -n 's/^target=//p' "$env"); identity=$(sed -n 's/^identity=//p' "$env"); known=$(sed -n 's/^known_hosts=//p' "$env")
   log "VM $what up ($(sed -n 's/^boot_seconds=//p' "$env") s)"
+  # The image loads these at boot (modules-load.d), but under load systemd-modules-load once failed
+  # (Debian 13): load them again rather than have every lab refused for want of br_netfilter.
+  ssh -o BatchMode=yes -o IdentitiesOnly=yes -o "UserKnownHostsFile=$known" -i "$identity" -p "${target##*:}" "${target#ssh://}" \
+    'modprobe -a br_netfilter ip_vs ip_vs_rr ip_vs_wrr dummy' >>"$OUT/boot-$what.log" 2>&1 || log "VM $what: modprobe failed (see $OUT/boot-$what.log)"
   cells "$what" --target "$target" --identity "$identity" --known-hosts "$known" || ok=1
   scripts/vm/stop.sh --name "$name" >/dev/null 2>&1 || true
   return $ok
