@@ -42,11 +42,23 @@ function checksOf(lab: LabReport): Map<string, { step: number; stepTitle: string
 }
 
 /** Values that differ on every run by design are left out of the comparison of observations:
- * ICMP echo ids (the pinging process's choice) and MAC addresses (random per veth). */
-function steady(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\bid \d+/g, 'id N').replace(/\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/gi, 'MAC');
+ * ICMP echo ids, MAC addresses, ephemeral ports, TCP sequence numbers and timestamps, conntrack
+ * timers, the dates in iptables-save's comments, and how many packets a capture held in all
+ * (background traffic such as IPv6 router solicitations). What a check decides on (counts, the
+ * addresses, a port a rule chose) stays. */
+export function steady(value: unknown): unknown {
+  if (typeof value === 'string') {
+    return value
+      .replace(/\bid[ =]\d+/g, 'id=N')
+      .replace(/\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/gi, 'MAC')
+      .replace(/\b(seq|ack) \d+(:\d+)?/g, '$1 N').replace(/TS val \d+ ecr \d+/g, 'TS')
+      .replace(/(\d+\.\d+\.\d+\.\d+)\.(3[2-9]\d{3}|[4-6]\d{4})\b/g, '$1.EPHEMERAL')
+      .replace(/\b([sd]port)=(3[2-9]\d{3}|[4-6]\d{4})\b/g, '$1=EPHEMERAL')
+      .replace(/^(tcp|udp|icmp)(\s+\d+)\s+\d+ /, '$1$2 T ')
+      .replace(/^# (Generated|Completed) .*/, '# $1');
+  }
   if (Array.isArray(value)) return value.map(steady);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, steady(v)]));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'capturedInAll').map(([k, v]) => [k, steady(v)]));
   return value;
 }
 
