@@ -43,7 +43,7 @@ function checksOf(lab: LabReport): Map<string, { step: number; stepTitle: string
 
 /** Values that differ on every run by design are left out of the comparison of observations:
  * ICMP echo ids, MAC addresses, ephemeral ports, TCP sequence numbers and timestamps, conntrack
- * timers, the dates in iptables-save's comments, and how many packets a capture held in all
+ * timers, the dates in iptables-save's comments, run ids in namespace names, and how many packets a capture held in all
  * (background traffic such as IPv6 router solicitations). What a check decides on (counts, the
  * addresses, a port a rule chose) stays. */
 export function steady(value: unknown): unknown {
@@ -55,7 +55,8 @@ export function steady(value: unknown): unknown {
       .replace(/(\d+\.\d+\.\d+\.\d+)\.(3[2-9]\d{3}|[4-6]\d{4})\b/g, '$1.EPHEMERAL')
       .replace(/\b([sd]port)=(3[2-9]\d{3}|[4-6]\d{4})\b/g, '$1=EPHEMERAL')
       .replace(/^(tcp|udp|icmp)(\s+\d+)\s+\d+ /, '$1$2 T ')
-      .replace(/^# (Generated|Completed) .*/, '# $1');
+      .replace(/^# (Generated|Completed) .*/, '# $1')
+      .replace(/\bnfl-[a-z0-9]{6}-/g, 'nfl-RUN-');
   }
   if (Array.isArray(value)) return value.map(steady);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'capturedInAll').map(([k, v]) => [k, steady(v)]));
