@@ -295,7 +295,9 @@ export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<s
   if (snap.tables.length > 0) await step('iptables-restore', ipt(['iptables-restore']), `${snap.iptables.trim()}\n`);
   for (const table of added) {
     if (snap.nftBackend) await step(`delete table ${table}`, ['nft', 'delete', 'table', 'ip', table]);
-    else await step(`flush table ${table}`, ['sh', '-c', '"$2" -t "$1" -F && "$2" -t "$1" -X', 'sh', table, ipt(['iptables'])[0]!]);
+    // x_tables (legacy): a table once used stays until its module is unloaded; emptied, with the
+    // ACCEPT policies of a fresh one (a lab's `-P FORWARD DROP` would otherwise outlive the run).
+    else await step(`empty table ${table}`, ['sh', '-c', 'set -e; "$2" -t "$1" -F; "$2" -t "$1" -X; for c in $("$2-save" -t "$1" | sed -n "s/^:\\([A-Z]*\\) [A-Z]* .*/\\1/p"); do "$2" -t "$1" -P "$c" ACCEPT; done', 'sh', table, ipt(['iptables'])[0]!]);
   }
   // 2b. nftables tables the run added (ebtables' bridge tables, a lab's own); bridge tables that
   // were there get their ebtables rules back.
