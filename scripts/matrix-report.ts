@@ -5,7 +5,7 @@
 // is either explained below (EXPLAINED: handled in the lab or nflab, with the reason, or a finding)
 // or listed as unexplained, so a new kernel's surprise stands out.
 //
-// Usage: node --import tsx scripts/matrix-report.ts [--seconds N] [--jobs N] RECORD.json...
+// Usage: node --import tsx scripts/matrix-report.ts [--seconds N] [--jobs N] [--note TEXT]... RECORD.json...
 import { basename } from 'node:path';
 import { readRecord, type RunRecordFile } from '../src/report/record.ts';
 import { compact, compareRuns, steady, type CheckChange } from '../src/report/compare.ts';
@@ -40,10 +40,12 @@ interface Cell { file: string; machine: string; backend: 'nft' | 'legacy'; kerne
 const args = process.argv.slice(2);
 let seconds: string | undefined;
 let jobs: string | undefined;
+const notes: string[] = [];
 const files: string[] = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--seconds') seconds = args[++i];
   else if (args[i] === '--jobs') jobs = args[++i];
+  else if (args[i] === '--note') notes.push(args[++i]!);
   else files.push(args[i]!);
 }
 
@@ -76,6 +78,7 @@ out.push('Every numbered lab on the kernels of Debian 11, 12 and 13 (each in its
   'machine\'s kernel, with iptables-nft and with iptables-legacy (`nflab run --iptables`). Written by `scripts/matrix.sh`',
   '(`scripts/matrix-report.ts` from the records of `nflab run --record`); regenerate it with `sudo scripts/matrix.sh`.', '');
 out.push(`Run: ${cells.map((c) => c.record.recordedAt).sort()[0]?.slice(0, 16).replace('T', ' ') ?? '?'} UTC${seconds ? `, ${Math.round(Number(seconds) / 60)} minutes for the whole matrix` : ''}${jobs ? ` (${jobs} machines at once)` : ''}.`, '');
+for (const note of notes) out.push(note, '');
 out.push('| kernel | where | iptables |', '|---|---|---|');
 for (const c of cells) out.push(`| ${c.kernel} | ${DEBIAN[c.machine] ?? c.machine}${c.machine === 'host' ? '' : ' VM (QEMU, software emulation)'} | ${c.record.labs[0]?.iptables ?? c.backend} (${c.backend === 'nft' ? 'iptables-nft' : 'iptables-legacy'}) |`);
 
