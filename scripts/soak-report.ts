@@ -8,7 +8,7 @@ import type { RunReport } from '../src/report/types.ts';
 
 const [dir = '.', nText = '0', secondsText = '0', options = ''] = process.argv.slice(2);
 const n = Number(nText);
-const perLab = new Map<string, { title: string; passed: number; failed: number; skipped: number; missing: number }>();
+const perLab = new Map<string, { title: string; passed: number; failed: number; skipped: number; error: number; interrupted: number; 'not-run': number; missing: number }>();
 /** lab → step/check → verdict per run (index = run - 1). */
 const verdicts = new Map<string, Map<string, string[]>>();
 const examples = new Map<string, string>();
@@ -26,7 +26,7 @@ for (let i = 1; i <= n; i++) {
     continue;
   }
   for (const lab of report.labs) {
-    const stats = perLab.get(lab.id) ?? { title: lab.title, passed: 0, failed: 0, skipped: 0, missing: 0 };
+    const stats = perLab.get(lab.id) ?? { title: lab.title, passed: 0, failed: 0, skipped: 0, error: 0, interrupted: 0, 'not-run': 0, missing: 0 };
     stats[lab.status]++;
     perLab.set(lab.id, stats);
     if (lab.reason && lab.status === 'failed') examples.set(`${lab.id} (lab)`, `run ${i}: ${lab.reason}`);
@@ -43,7 +43,7 @@ for (let i = 1; i <= n; i++) {
     }));
   }
 }
-for (const stats of perLab.values()) stats.missing = n - broken.length - stats.passed - stats.failed - stats.skipped;
+for (const stats of perLab.values()) stats.missing = n - broken.length - stats.passed - stats.failed - stats.skipped - stats.error - stats.interrupted - stats['not-run'];
 
 const changed: string[] = [];
 for (const [lab, checks] of verdicts) {

@@ -71,3 +71,31 @@ test('check on a lab that is not up is a usage error; --help documents the comma
   t.regex(help.stdout, /without\s+applying step N's commands/);
   t.regex(help.stdout, /--step/);
 });
+
+test.serial('a lab brought up with --nodes docker: check judges it and trace follows its packets, through the run attached from its record', async (t) => {
+  const up = await nflab(['up', '02', '--step', '3', '--nodes', 'docker', '--json']);
+  t.is(up.code, 0, up.stderr);
+  const runId = (jsonOf(up) as { runId: string }).runId;
+  t.teardown(async () => { await nflab(['down', runId]); });
+  // c1 is a container of this run: commands reach it through docker exec, observers through its PID.
+  t.regex(execFileSync('docker', ['ps', '--filter', `label=nflab.run=${runId}`, '--format', '{{.Names}}'], { encoding: 'utf8' }), new RegExp(`nfl-${runId}-c1`));
+
+  // Step 3 was applied by up: its checks are met again, in the container.
+  const met = await nflab(['check', runId, '--step', '3', '--json']);
+  t.is(met.code, 0, met.stderr + met.stdout.slice(0, 2000));
+  const report = (jsonOf(met) as CheckJson).report;
+  t.true(report.checks.length > 0 && report.checks.every((c) => c.status === 'met'), JSON.stringify(report.checks.map((c) => [c.description, c.status])));
+  // Step 4 (MASQUERADE) is not applied: its checks are not met.
+  const notMet = await nflab(['check', runId, '--step', '4', '--json']);
+  t.is(notMet.code, 1, notMet.stderr);
+  t.true((jsonOf(notMet) as CheckJson).report.checks.some((c) => c.status === 'not-met'));
+
+  // trace sends step 3's ping from the container and sees it in the host's chains.
+  const traced = await nflab(['trace', runId, '--step', '3', '--json']);
+  t.true(traced.code === 0 || traced.code === 1, traced.stderr);
+  const paths = jsonOf(traced) as { traces: { node: string; packets?: unknown[]; error?: string }[] };
+  const host = paths.traces.find((x) => x.node === 'host');
+  t.truthy(host, 'the host node was traced');
+  t.falsy(host!.error, host!.error);
+  t.true((host!.packets ?? []).length > 0, 'the ping from the container was traced on the host');
+});

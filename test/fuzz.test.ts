@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { loadAllLabs } from '../src/resolve/load.ts';
 import { validateLab } from '../src/resolve/validate-lab.ts';
 import { LabError } from '../src/errors.ts';
+import { resolveLab } from '../src/resolve/resolve-lab.ts';
 import { showLab } from '../src/cli/show.ts';
 import { nflab, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import { describeCase, fuzzCase, labSource, type FuzzCase } from './helpers/mutate.ts';
@@ -43,8 +44,8 @@ function judge(c: FuzzCase): Verdict {
   try {
     const lab = validateLab(c.lab, `fuzz-${c.index}`);
     // What `nflab show` and a run compute from a valid lab must not crash either.
-    showLab(lab, 'netns');
-    showLab(lab, 'docker');
+    showLab(resolveLab(lab, { driver: 'netns' }));
+    showLab(resolveLab(lab, { driver: 'docker' }));
     verdict = { kind: 'valid' };
   } catch (err) {
     verdict = err instanceof LabError ? { kind: 'rejected', message: err.message } : { kind: 'crash', error: (err as Error)?.stack ?? String(err) };
@@ -106,10 +107,14 @@ test(`a sample of ${CLI_SAMPLE} cases through the CLI: exit 2 before anything ex
       t.false(existsSync(join(runtime, 'runs')), `${label}: nothing was created (no journal was ever written)`);
       return;
     }
-    t.true(r.code === 0 || r.code === 1, `${label}: a normal run (exit ${r.code})\n${r.stderr}`);
+    // Exit 0/1: checks judged; exit 3 with status error: the mutated topology could not be built
+    // (a route whose gateway lost its link, say), which the report must say with the error's code.
+    t.true(r.code === 0 || r.code === 1 || r.code === 3, `${label}: a normal run (exit ${r.code})\n${r.stderr}`);
     let runId = '';
     try {
-      runId = (jsonOf(r) as RunReport).labs[0]?.runId ?? '';
+      const lab = (jsonOf(r) as RunReport).labs[0];
+      runId = lab?.runId ?? '';
+      if (r.code === 3) t.true(lab?.status === 'error' && typeof lab.error?.code === 'string', `${label}: exit 3 is a lab that could not be built, with its error code\n${r.stdout.slice(0, 500)}`);
     } catch {
       t.fail(`${label}: the JSON report parses\n${r.stdout.slice(0, 500)}`);
     }

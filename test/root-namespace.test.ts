@@ -5,8 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveLabs } from '../src/resolve/load.ts';
-import { planTopology } from '../src/topology/plan.ts';
-import { isVirtualMachine, linkNamesOf, rootNodeOf, sysctlFilesOf } from '../src/engine/root-namespace.ts';
+import { isVirtualMachine, linkNamesOf, sysctlFilesOf } from '../src/engine/root-namespace.ts';
+import { rootNodeOf } from '../src/resolve/resolve-lab.ts';
 import { nflab, rootState } from './helpers/system.ts';
 
 test('isVirtualMachine: systemd-detect-virt decides; without it, the CPU hypervisor flag (mock outputs: no bare-metal machine here)', (t) => {
@@ -29,7 +29,7 @@ test('the lab\'s links in the root namespace: its link ends, its bridges, and `i
 
 test('the sysctls saved for restore: the node\'s own, those its commands write, and the usual ones', async (t) => {
   const [l01] = await resolveLabs(['01']);
-  const files = sysctlFilesOf(l01!, planTopology(l01!.topology), 'host');
+  const files = sysctlFilesOf(l01!, 'host');
   t.true(files.includes('/proc/sys/net/bridge/bridge-nf-call-iptables'));
   t.true(files.includes('/proc/sys/net/ipv4/ip_forward'));
   t.true(files.includes('/proc/sys/net/ipv6/conf/default/disable_ipv6'));

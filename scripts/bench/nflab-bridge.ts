@@ -5,6 +5,7 @@
 import { LocalExecutor } from '../../src/exec/local.ts';
 import { loadLabFile } from '../../src/resolve/load.ts';
 import { Sandbox } from '../../src/engine/sandbox.ts';
+import { resolveLab } from '../../src/resolve/resolve-lab.ts';
 import { runStep } from '../../src/engine/step.ts';
 import type { DriverKind } from '../../src/lab/types.ts';
 
@@ -15,7 +16,7 @@ process.env.NFLAB_N = String(n);
 process.env.NFLAB_PAIRS_MAX = pairs ? String(n) : '0';
 const lab = await loadLabFile(new URL('../../labs/scale/bridge-n.ts', import.meta.url).pathname);
 const exec = new LocalExecutor();
-const sandbox = new Sandbox(lab, exec, { driver, watchdog: false });
+const sandbox = new Sandbox(resolveLab(lab, { driver }), exec, { watchdog: false });
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
 try {
   let t = performance.now();

@@ -3,12 +3,11 @@
 // the student has (or has not) typed them by hand. The run is left as it was.
 import { LabError } from '../errors.ts';
 import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
-import type { DriverKind, Lab } from '../lab/types.ts';
+import type { Lab } from '../lab/types.ts';
 import type { CheckReport, StepReport } from '../report/types.ts';
-import { loadLabFile, resolveLabs } from '../resolve/load.ts';
 import { readRecords, type RunRecord } from '../engine/journal.ts';
 import { preflight } from '../engine/preflight.ts';
-import { Sandbox } from '../engine/sandbox.ts';
+import { attach, labOf } from '../engine/attach.ts';
 import { runStep } from '../engine/step.ts';
 import { interruptions } from './interrupt.ts';
 
@@ -21,19 +20,12 @@ export function keptRun(ref: string): RunRecord {
 
 export async function checkCommand(ref: string, stepNumber: number, json: boolean): Promise<number> {
   const record = keptRun(ref);
-  const lab: Lab = record.labFile ? await loadLabFile(record.labFile) : (await resolveLabs([record.labId]))[0]!;
+  const lab = await labOf(record);
   if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
-  if (record.containers) {
-    throw new LabError(`lab ${lab.id} is up with Docker containers (run ${record.runId}); nflab check works on labs brought up with namespaces (nflab up ${lab.id} without --nodes docker)`);
-  }
   const exec = new LocalExecutor();
   await preflight(exec, [], record.iptables);
-  const present = new Set((await exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!));
-  const gone = record.netns.filter((ns) => !present.has(ns));
-  if (gone.length > 0) throw new LabError(`run ${record.runId} of lab ${lab.id} is no longer there (${gone.join(', ')} missing): nflab down ${lab.id}, then nflab up ${lab.id} --step N`);
-
-  // The same namespaces the up run created: a Sandbox with its run id wraps commands into them.
-  const sandbox = new Sandbox(lab, exec, { driver: record.driver as DriverKind, runId: record.runId, kept: true, rootNode: record.root?.node, iptables: record.iptables });
+  // The same nodes the up run created, in either node mode.
+  const sandbox = await attach(record, exec, lab);
   const stop = interruptions(killLiveChildren);
   let report: StepReport;
   try {

@@ -2,7 +2,7 @@
 // DESIGN.md: 0 all met, 1 a check not met, 2 usage or invalid lab, 3 environment.
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import { EnvError, LabError, exitCodeOf } from '../errors.ts';
+import { EnvError, LabError, errorCode, exitCodeOf } from '../errors.ts';
 import { killLiveChildren } from '../exec/local.ts';
 import { connectTarget, withTarget, type TargetArgs } from './target.ts';
 import type { Executor } from '../exec/types.ts';
@@ -10,7 +10,7 @@ import type { DriverKind, Lab } from '../lab/types.ts';
 import { loadAllLabs, resolveLabs } from '../resolve/load.ts';
 import { runLab } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
-import { rootNodeOf } from '../engine/root-namespace.ts';
+import { resolveLab, rootNodeOf } from '../resolve/resolve-lab.ts';
 import { deadRuns, removeRun } from '../engine/cleanup.ts';
 import { readRecords } from '../engine/journal.ts';
 import { summary, terminalReporter } from '../report/terminal.ts';
@@ -75,7 +75,7 @@ export async function main(argv: string[]): Promise<void> {
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
         if (a.json) { process.stdout.write(JSON.stringify(lab, null, 2) + '\n'); return; }
-        process.stdout.write(showLab(lab!, a.nodes, a.rootNamespace ? rootNodeOf(lab!) : undefined));
+        process.stdout.write(showLab(resolveLab(lab!, { driver: a.nodes, rootNamespace: a.rootNamespace })));
         // What the user types is `iptables`: say when that is not the backend nflab would run (this machine only: show connects nowhere).
         if (!a.target) {
           const note = await backendNoteFor(new LocalExecutor(), a.iptables);
@@ -178,10 +178,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: string; message: string; fix?: string } {
-  if (err instanceof EnvError) return { exitCode, kind: 'environment', message: err.message.replace(/\n  fix: [\s\S]*$/, ''), fix: err.fix };
-  if (err instanceof LabError) return { exitCode, kind: 'usage', message: err.message };
-  return { exitCode, kind: 'internal', message: (err as Error).message ?? String(err) };
+function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: string; code: string; message: string; fix?: string } {
+  const code = errorCode(err);
+  if (err instanceof EnvError) return { exitCode, kind: 'environment', code, message: err.message.replace(/\n  fix: [\s\S]*$/, ''), fix: err.fix };
+  if (err instanceof LabError) return { exitCode, kind: 'usage', code, message: err.message };
+  return { exitCode, kind: 'internal', code, message: (err as Error).message ?? String(err) };
 }
 
 /** --root-namespace needs one host node per lab and namespaces for the rest: usage errors, before connecting. */
@@ -236,7 +237,8 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   const reports: LabReport[] = [];
   try {
     for (const lab of labs) {
-      if (stop.signal()) break;
+      // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
+      if (stop.signal()) { reports.push(notRun(lab, opts, exec)); continue; }
       const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations: evidence.record !== undefined, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
       reports.push(report);
     }
@@ -260,7 +262,18 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   }
   if (junit) writeFileSync(junit, toJunit({ labs: shown }));
   if (stop.signal()) return stop.exitCode();
-  return reports.some((r) => r.status === 'failed') || changed > 0 ? 1 : 0;
+  const code = runExitCode(reports);
+  return code === 0 && changed > 0 ? 1 : code;
+}
+
+/** 3 when a lab could not be built or run (status error), else 1 when a check was not met, else 0. */
+export function runExitCode(reports: LabReport[]): number {
+  if (reports.some((r) => r.status === 'error')) return 3;
+  return reports.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+function notRun(lab: Lab, opts: Common, exec: Executor): LabReport {
+  return { id: lab.id, title: lab.title, status: 'not-run', reason: 'not run: an earlier lab was interrupted', driver: opts.nodes, target: exec.name, runId: '', startedAt: new Date().toISOString(), durationMs: 0, steps: [] };
 }
 
 async function upCommand(ref: string, step: number, opts: Common): Promise<number> {
@@ -274,7 +287,7 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   try {
     const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
-    if (!kept) return stop.signal() ? stop.exitCode() : 1;
+    if (!kept) return stop.signal() ? stop.exitCode() : runExitCode([report]) || 1;
     if (!opts.json) {
       process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
       for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
@@ -282,7 +295,7 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
       if (note) process.stdout.write(`${note}\n`);
       process.stdout.write(`When done: nflab down ${lab!.id}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
     }
-    return report.status === 'failed' ? 1 : 0;
+    return runExitCode([report]);
   } finally {
     stop.release();
     await exec.close();

@@ -1,62 +1,21 @@
 // `nflab trace <lab> --step N`: on a lab left running by `nflab up`, send step N's traffic (not its
 // commands) with packet tracing on, and show the path each packet took through the tables and
 // chains. Traced nodes: those of step N's path checks, else every host and outside node.
-import { existsSync } from 'node:fs';
 import type { Lab, PathFilter, Traffic } from '../lab/types.ts';
 import type { Executor } from '../exec/types.ts';
-import { EnvError, LabError } from '../errors.ts';
-import type { RunRecord } from '../engine/journal.ts';
 import { keptRun } from './check.ts';
+import { LabError } from '../errors.ts';
+import { attach, labOf } from '../engine/attach.ts';
 import { interruptions } from './interrupt.ts';
 import { killLiveChildren } from '../exec/local.ts';
-import { resolveLabs } from '../resolve/load.ts';
-import { Sandbox } from '../engine/sandbox.ts';
 import { stepRequestsOf, stepTraffic } from '../check/step-needs.ts';
 import { startPathTraces } from '../engine/path-traces.ts';
-import { labSubnets } from '../engine/root-namespace.ts';
 import { runTraffic, trafficKey, type TrafficResult } from '../traffic/run.ts';
 import { filterWords } from '../check/path.ts';
 import { Observations, traceKey, type TraceObservation } from '../check/observations.ts';
 import { evaluate } from '../check/evaluate.ts';
 import { checkNeeds } from '../check/registry.ts';
-import { commandDisplay } from '../exec/display.ts';
-import { netnsName } from '../drivers/netns.ts';
 import { packetPictures, renderPacket } from '../report/trace-picture.ts';
-
-/** How the trace reaches the nodes of a run it did not build. */
-interface Nodes {
-  wrap(node: string, argv: string[]): string[];
-  observerWrap(node: string, argv: string[]): string[];
-  display(node: string, argv: string[]): string;
-}
-
-/** Node access for an existing run: namespaces by name, containers by name (`docker exec`) and,
- * for observers, by their PID's network namespace. */
-async function attach(lab: Lab, record: RunRecord, exec: Executor): Promise<Nodes> {
-  const sandbox = new Sandbox(lab, exec, { driver: record.driver === 'docker' ? 'docker' : 'netns', runId: record.runId, rootNode: record.root?.node, iptables: record.iptables });
-  for (const node of Object.keys(lab.topology.nodes)) {
-    if (sandbox.kindOf(node) === 'netns' && node !== record.root?.node && !existsSync(`/run/netns/${netnsName(record.runId, node)}`)) {
-      throw new EnvError(`run ${record.runId} of lab ${lab.id} has no namespace for node ${node} any more`, `nflab down ${record.runId}; nflab up ${lab.id} --step ${record.step ?? 0}`);
-    }
-  }
-  const { containerName } = await import('../drivers/docker.ts');
-  const pids = new Map<string, string>();
-  const containerPid = async (node: string) => {
-    const name = containerName(record.runId, node);
-    const r = await exec.run(['docker', 'inspect', '-f', '{{.State.Pid}}', name]);
-    const pid = r.stdout.trim();
-    if (r.code !== 0 || !/^[1-9]\d*$/.test(pid)) throw new EnvError(`container ${name} of run ${record.runId} is not running`, `nflab down ${record.runId}; nflab up ${lab.id}`);
-    pids.set(node, pid);
-  };
-  const containers = Object.keys(lab.topology.nodes).filter((n) => sandbox.kindOf(n) === 'docker');
-  for (const node of containers) await containerPid(node);
-  const docker = (node: string) => sandbox.kindOf(node) === 'docker';
-  return {
-    wrap: (node, argv) => (docker(node) ? ['docker', 'exec', containerName(record.runId, node), ...argv] : sandbox.wrap(node, argv)),
-    observerWrap: (node, argv) => (docker(node) ? ['nsenter', '-t', pids.get(node)!, '-n', ...argv] : sandbox.observerWrap(node, argv)),
-    display: (node, argv) => commandDisplay({ node, argv }, sandbox.kindOf(node)),
-  };
-}
 
 /** Without path checks: every host and outside node, tracing the protocols of the step's traffic. */
 function defaultTargets(lab: Lab, traffic: Traffic[]): { node: string; filter: PathFilter }[] {
@@ -78,29 +37,28 @@ function trafficSummary(r: TrafficResult): string {
 
 export async function traceCommand(ref: string, stepNumber: number, json: boolean, exec: Executor): Promise<number> {
   const record = keptRun(ref);
-  const [lab] = await resolveLabs([record.labFile ?? record.labId]);
-  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 1..${lab!.steps.length}`);
+  const lab = await labOf(record);
+  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
   if (record.iptables === 'legacy') {
-    throw new LabError(`lab ${lab!.id} is up with --iptables legacy (run ${record.runId}): packet traces come from the nftables trace, which iptables-legacy rules never appear in; bring it up with --iptables nft to trace it`);
+    throw new LabError(`lab ${lab.id} is up with --iptables legacy (run ${record.runId}): packet traces come from the nftables trace, which iptables-legacy rules never appear in; bring it up with --iptables nft to trace it`);
   }
-  const step = lab!.steps[stepNumber - 1]!;
+  const step = lab.steps[stepNumber - 1]!;
   const traffic = stepTraffic(step);
-  if (traffic.length === 0) throw new LabError(`lab ${lab!.id} step ${stepNumber} sends no traffic: nothing to trace`);
+  if (traffic.length === 0) throw new LabError(`lab ${lab.id} step ${stepNumber} sends no traffic: nothing to trace`);
   // The step's checks that read a trace (path checks) are judged on this trace.
   const checks = (step.expect ?? []).filter((c) => checkNeeds(c).some((r) => r.type === 'trace'));
   const traced = stepRequestsOf(step, 'trace');
-  const targets = traced.length > 0 ? traced : defaultTargets(lab!, traffic);
-  const nodes = await attach(lab!, record, exec);
+  const targets = traced.length > 0 ? traced : defaultTargets(lab, traffic);
+  const run = await attach(record, exec, lab);
 
   // Ctrl-C kills the traffic and the monitors; stop() still removes every tracer table.
   const stop = interruptions(killLiveChildren);
   const results: TrafficResult[] = [];
   let observed: Map<string, TraceObservation>;
   try {
-    const traces = await startPathTraces({ exec, observerWrap: (node, argv) => nodes.observerWrap(node, argv) }, targets,
-      record.root ? { node: record.root.node, networks: labSubnets(lab!) } : undefined);
+    const traces = await startPathTraces(run, targets, run.rootNetworks());
     try {
-      for (const t of traffic) if (!stop.signal()) results.push(await runTraffic(exec, nodes.wrap, nodes.display, t));
+      for (const t of traffic) if (!stop.signal()) results.push(await runTraffic(exec, (node, argv) => run.node(node).wrap(argv), (node, argv) => run.node(node).display(argv), t));
     } finally {
       observed = await traces.stop();
     }
@@ -113,7 +71,7 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
   for (const r of traced) { const o = observed.get(traceKey(r.node, r.filter)); if (o) obs.set(r, o); }
   const verdicts = checks.map((c) => evaluate(c, obs));
   const report = {
-    lab: lab!.id, step: stepNumber, title: step.title, runId: record.runId, appliedSteps: record.step ?? 0,
+    lab: lab.id, step: stepNumber, title: step.title, runId: record.runId, appliedSteps: record.step ?? 0,
     traffic: results.map((r) => ({ key: trafficKey(r.traffic), display: r.display, outcome: trafficSummary(r) })),
     traces: targets.map((t) => {
       const o = observed.get(traceKey(t.node, t.filter));

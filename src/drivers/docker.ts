@@ -239,6 +239,33 @@ export class DockerDriver implements NodeDriver {
     }
   }
 
+  async attach(nodes: string[]): Promise<void> {
+    const docker = await this.engine();
+    await Promise.all(nodes.map(async (node) => {
+      let pid = 0;
+      try {
+        const info = await docker.getContainer(this.name(node)).inspect();
+        pid = info.State.Running ? info.State.Pid : 0;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === undefined) throw dockerEnvError(err);
+      }
+      if (!pid) throw new EnvError(`container ${this.name(node)} of run ${this.options.runId} is not running`, `nflab down ${this.options.runId}, then bring the lab up again`);
+      this.pids.set(node, String(pid));
+    }));
+  }
+
+  netnsPath(node: string): string {
+    return `/proc/${this.netnsRef(node)}/ns/net`;
+  }
+
+  observerWrap(node: string, argv: string[]): string[] {
+    return ['nsenter', '-t', this.netnsRef(node), '-n', ...argv];
+  }
+
+  enter(node: string, argv: string[]): string[] {
+    return ['nsenter', `--net=${this.netnsPath(node)}`, ...argv];
+  }
+
   netnsRef(node: string): string {
     const pid = this.pids.get(node);
     if (pid === undefined) throw new Error(`node ${node} has no running container in run ${this.options.runId}`);

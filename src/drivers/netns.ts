@@ -4,6 +4,7 @@
 // deleted here, its commands run without a prefix.
 import type { NodeDriver, DriverContext } from './types.ts';
 import { shellQuote } from '../exec/quote.ts';
+import { EnvError } from '../errors.ts';
 
 export const NETNS_PREFIX = 'nfl-';
 
@@ -30,6 +31,28 @@ export class NetnsDriver implements NodeDriver {
     // namespace, in a batch ~0.7 ms (scripts/bench). The batch stops at the first failure.
     const result = await this.ctx.exec.run(['ip', '-batch', '-'], { stdin: nodes.map((node) => `netns add ${netnsName(this.ctx.runId, node)}\n`).join('') });
     if (result.code !== 0) throw new Error(`could not create the namespaces of nodes ${nodes.join(', ')}: ${result.stderr.trim()}`);
+  }
+
+  async attach(nodes: string[]): Promise<void> {
+    const wanted = nodes.filter((n) => !this.isRoot(n));
+    const present = new Set((await this.ctx.exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!));
+    const gone = wanted.filter((n) => !present.has(netnsName(this.ctx.runId, n)));
+    if (gone.length > 0) throw new EnvError(`run ${this.ctx.runId} has no namespace for node${gone.length > 1 ? 's' : ''} ${gone.join(', ')} any more`, `nflab down ${this.ctx.runId}, then bring the lab up again`);
+    for (const node of wanted) this.created.add(node);
+  }
+
+  netnsPath(node: string): string {
+    if (this.isRoot(node)) return '/proc/self/ns/net';
+    return `${NETNS_DIR}/${netnsName(this.ctx.runId, node)}`;
+  }
+
+  observerWrap(node: string, argv: string[]): string[] {
+    return this.wrap(node, argv);
+  }
+
+  enter(node: string, argv: string[]): string[] {
+    if (this.isRoot(node)) return argv;
+    return ['nsenter', `--net=${this.netnsPath(node)}`, ...argv];
   }
 
   netnsRef(node: string): string {

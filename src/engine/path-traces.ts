@@ -65,12 +65,12 @@ export function hopsFor(hops: TraceHop[], filter: PathFilter): TraceHop[] {
 /** Starts one tracer per node. A missing tool is an environment error (exit 3): every tracer
  * already started is stopped first. Any other failure is kept as the observation of its checks. */
 /** `rootOnly`: the node run as the machine's root namespace and the lab's networks, which alone its tracer marks. */
-export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'observerWrap'>, targets: Target[], rootOnly?: { node: string; networks: string[] }): Promise<PathTraces> {
+export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'node'>, targets: Target[], rootOnly?: { node: string; networks: string[] }): Promise<PathTraces> {
   const byNode = new Map<string, Target[]>();
   for (const t of targets) byNode.set(t.node, [...(byNode.get(t.node) ?? []), t]);
   const nodes = [...byNode.keys()];
   const results = await Promise.allSettled(nodes.map((node) =>
-    startTrace(sandbox.exec, (argv) => sandbox.observerWrap(node, argv), commonFilter(byNode.get(node)!.map((t) => t.filter)),
+    startTrace(sandbox.exec, (argv) => sandbox.node(node).observerArgv(argv), commonFilter(byNode.get(node)!.map((t) => t.filter)),
       node === rootOnly?.node ? { within: rootOnly.networks } : {})));
   const sessions: { node: string; session: TraceSession }[] = [];
   const failed = new Map<string, TraceObservation>();

@@ -12,9 +12,9 @@
 //   `nflab clean` and the watchdog put it back from there, whichever way the run ends.
 import { backendArgv, type IptablesBackend } from './iptables-backend.ts';
 import type { Command, Lab } from '../lab/types.ts';
-import type { TopologyPlan } from '../topology/plan.ts';
+import { planTopology } from '../topology/plan.ts';
 import type { Executor } from '../exec/types.ts';
-import { EnvError, LabError } from '../errors.ts';
+import { EnvError } from '../errors.ts';
 import { ipToNumber, parseCidr } from '../net/cidr.ts';
 import { sysctlFile } from './sysctl-file.ts';
 
@@ -49,19 +49,6 @@ export interface RootSnapshot {
   subnets: string[];
 }
 
-/** The lab node that becomes the root namespace: its only host node. */
-export function rootNodeOf(lab: Lab): string {
-  const hosts = Object.entries(lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([name]) => name);
-  if (hosts.length !== 1) {
-    throw new LabError(`lab ${lab.id}: --root-namespace puts the lab's host node in the machine's root namespace, but the lab has ${hosts.length === 0 ? 'no host node' : `${hosts.length} host nodes (${hosts.join(', ')})`}`);
-  }
-  const listen = lab.topology.nodes[hosts[0]!]!.listen ?? [];
-  if (listen.length > 0) {
-    throw new LabError(`lab ${lab.id}: node ${hosts[0]}: --root-namespace cannot start the TCP responder on port ${listen.join(', ')} in the machine's root namespace; run the lab in the sandbox`);
-  }
-  return hosts[0]!;
-}
-
 /** Sysctls every lab in root mode may touch through the engine or its steps, beyond those it names. */
 const ALWAYS_SAVED = [
   'net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',
@@ -75,7 +62,8 @@ function commandsOf(lab: Lab, node: string): Command[] {
 }
 
 /** The /proc/sys files a node's sysctls and commands (`sysctl -w k=v`, `tee /proc/sys/...`) write. */
-export function sysctlFilesOf(lab: Lab, plan: TopologyPlan, node: string): string[] {
+export function sysctlFilesOf(lab: Lab, node: string): string[] {
+  const plan = planTopology(lab.topology);
   const files = new Set<string>(ALWAYS_SAVED.map((k) => sysctlFile(`${k}=`)[0]));
   for (const a of plan.perNode.get(node)?.sysctls ?? []) files.add(sysctlFile(a)[0]);
   for (const { argv } of commandsOf(lab, node)) {
@@ -213,8 +201,8 @@ function sectionsOf(text: string): Map<string, string[]> {
 const IPTABLES_HEADER = /^# (Generated|Completed)/;
 
 /** Reads the root namespace and refuses (EnvError, nothing changed) when the lab would collide with it. */
-export async function snapshotRoot(exec: Executor, lab: Lab, plan: TopologyPlan, node: string, backend: IptablesBackend = 'nft'): Promise<RootSnapshot> {
-  const files = sysctlFilesOf(lab, plan, node);
+export async function snapshotRoot(exec: Executor, lab: Lab, node: string, backend: IptablesBackend = 'nft'): Promise<RootSnapshot> {
+  const files = sysctlFilesOf(lab, node);
   const r = await exec.run(['sh', '-c', SNAPSHOT, 'sh', backendArgv(['iptables'], backend)[0]!, ...files]);
   if (r.code !== 0) throw new EnvError(`lab ${lab.id}: could not read the root namespace of ${exec.name}: ${r.stderr.trim()}`, 'check that iproute2 and iptables are installed there');
   const s = sectionsOf(r.stdout);

@@ -4,11 +4,11 @@ import type { Executor } from '../exec/types.ts';
 import type { LabReport, StepReport } from '../report/types.ts';
 import { Sandbox } from './sandbox.ts';
 import { runStep } from './step.ts';
-import { missingFeature } from '../lab/features.ts';
 import type { RunRecord } from './journal.ts';
-import { EnvError } from '../errors.ts';
+import { EnvError, Interrupted, LabSkipped, errorCode } from '../errors.ts';
 import { assertNoLegacyRulesInNodes } from './preflight.ts';
-import { rootNodeOf } from './root-namespace.ts';
+import { resolveLab } from '../resolve/resolve-lab.ts';
+import type { PlanLine } from '../resolve/plan-display.ts';
 import type { IptablesBackend } from './iptables-backend.ts';
 
 export interface RunOptions {
@@ -38,17 +38,17 @@ export type RunEvent =
 
 export interface RunOutcome {
   report: LabReport;
+  /** The build plan's items as the engine executed them, as a person types them. */
+  buildLog: PlanLine[];
   /** Present when the sandbox was kept for hands-on work. */
   kept?: { record: RunRecord; sandbox: Sandbox };
 }
 
-/** The target's kernel lacks a feature the lab requires: a skip with the reason, never a failure. */
-class LabSkipped extends Error {}
-
 export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome> {
   const started = Date.now();
-  const rootNode = options.rootNamespace ? rootNodeOf(lab) : undefined;
-  const sandbox = new Sandbox(lab, options.exec, { driver: options.driver, image: options.image, kept: options.keepAfterStep !== undefined, rootNode, iptables: options.iptables });
+  const resolved = resolveLab(lab, { driver: options.driver, rootNamespace: options.rootNamespace });
+  const rootNode = resolved.rootNode;
+  const sandbox = new Sandbox(resolved, options.exec, { image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
@@ -60,19 +60,13 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     // The kernel that produced the evidence: the target's, which over SSH is not this machine's.
     report.kernel = (await options.exec.run(['uname', '-r'])).stdout.trim() || undefined;
     const builtAt = Date.now();
-    await sandbox.build(async () => {
-      const hostNode = Object.keys(lab.topology.nodes).find((n) => sandbox.kindOf(n) === 'netns')!;
-      for (const feature of lab.requires ?? []) {
-        const reason = await missingFeature(options.exec, (argv) => sandbox.wrap(hostNode, argv), feature);
-        if (reason) throw new LabSkipped(reason);
-      }
-    });
+    await sandbox.build();
     // Under iptables-legacy the lab's own rules are the legacy ones: nothing to warn about.
-    if ((options.iptables ?? 'nft') === 'nft') await assertNoLegacyRulesInNodes(options.exec, sandbox.plan.nodes, (node, argv) => sandbox.observerWrap(node, argv));
+    if ((options.iptables ?? 'nft') === 'nft') await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) => sandbox.node(node).observerArgv(argv));
     options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
     const lastStep = Math.min(options.keepAfterStep ?? lab.steps.length, lab.steps.length);
     for (let i = 0; i < lastStep; i++) {
-      if (aborted()) throw new Error('interrupted');
+      if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
       const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations });
@@ -85,17 +79,23 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     if (err instanceof LabSkipped) {
       report.status = 'skipped';
       report.reason = err.message;
+    } else if (aborted() || err instanceof Interrupted) {
+      // Killing the observers on a signal looks like any other failure: the signal is what happened.
+      report.status = 'interrupted';
+      report.reason = 'interrupted';
     } else {
       // The environment cannot run the lab (no Docker engine, ...): that is exit 3, not a verdict.
-      // (Unless the user interrupted: killing the observers then looks like an environment problem.)
-    if (err instanceof EnvError && !aborted()) { await sandbox.teardown(); throw err; }
-      report.status = 'failed';
-      report.reason = aborted() ? 'interrupted' : (err as Error).message;
+      if (err instanceof EnvError) { await sandbox.teardown(); throw err; }
+      // The lab could not be built or run (a setup command failed, a link never came up): no check
+      // was judged wrong, so this is `error`, not `failed`.
+      report.status = 'error';
+      report.reason = (err as Error).message;
+      report.error = { code: errorCode(err), message: (err as Error).message };
     }
   } finally {
     if (!kept) await sandbox.teardown();
     report.durationMs = Date.now() - started;
   }
   options.onEvent?.({ type: 'lab-end', lab, report });
-  return { report, kept };
+  return { report, kept, buildLog: sandbox.log };
 }

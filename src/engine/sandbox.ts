@@ -1,67 +1,99 @@
 // One run's private world: a namespace per host/outside node, a namespace or container per
-// container node, the links between them, and teardown that always happens.
-import type { Command, DriverKind, Lab } from '../lab/types.ts';
+// container node, the links between them, and teardown that always happens. It executes the
+// lab's one build plan (src/resolve/build-plan.ts) phase by phase and logs every item as a person
+// would type it (`log`), the same lines `nflab show` prints.
+//
+// The states of a run: planned (`new Sandbox`, nothing created) → built (`build()`, or `attach()`
+// for a run that a kept `nflab up` left) → kept (`keep()`: `nflab up`) or torn down (`teardown()`).
+import type { Command } from '../lab/types.ts';
 import type { Executor, RunResult } from '../exec/types.ts';
 import type { NodeDriver } from '../drivers/types.ts';
-import { NetnsDriver } from '../drivers/netns.ts';
-import { planTopology, rootNodeSysctls, type TopologyPlan } from '../topology/plan.ts';
+import { NetnsDriver, netnsName } from '../drivers/netns.ts';
 import { newRunId, processStartTime, removeRecord, writeRecord, type RunRecord } from './journal.ts';
 import { startWatchdog, type Watchdog } from './watchdog.ts';
 import { removeRun } from './cleanup.ts';
 import { LocalExecutor } from '../exec/local.ts';
-import { NETNS_DIR, netnsName } from '../drivers/netns.ts';
-import { responderArgv } from '../observe/parse-tcp-client.ts';
 import { shellQuote } from '../exec/quote.ts';
-import { commandDisplay } from '../exec/display.ts';
 import { defaultParallelism, mapLimit } from '../exec/pool.ts';
 import { sysctlFile } from './sysctl-file.ts';
 import { assertVirtualMachine, labSubnets, restoreRoot, snapshotRoot } from './root-namespace.ts';
-import { backendArgv, type IptablesBackend } from './iptables-backend.ts';
+import type { DriverKind, Lab } from '../lab/types.ts';
+import type { ResolvedLab } from '../resolve/resolve-lab.ts';
+import { renameLines, type BuildPlan, type NodeConfig } from '../resolve/build-plan.ts';
+import { configureLines, createLine, probeLine, responderLine, setupLine, vethLine, WAIT_LINE, type Phase, type PlanLine } from '../resolve/plan-display.ts';
+import { missingFeature } from '../observe/feature-probe.ts';
+import { BuildFailed, CommandFailed, EnvError, Interrupted, LabSkipped } from '../errors.ts';
+import { nodeHandle, type NodeHandle } from './node-handle.ts';
+import type { IptablesBackend } from './iptables-backend.ts';
 
 export interface SandboxOptions {
-  /** Driver for container nodes (host and outside nodes are always namespaces). */
-  driver: DriverKind;
   image?: string;
   /** Keep the sandbox after nflab exits (nflab up). */
   kept?: boolean;
   runId?: string;
   /** Start a watchdog that cleans up if nflab dies without tearing down (default: on for this machine). */
   watchdog?: boolean;
-  /** The lab's host node runs as the target's own root namespace (--root-namespace; root-namespace.ts). */
-  rootNode?: string;
   /** The iptables every command in a node runs: iptables-nft (default) or iptables-legacy (--iptables). */
   iptables?: IptablesBackend;
 }
 
 export class Sandbox {
   readonly runId: string;
-  readonly plan: TopologyPlan;
+  readonly lab: Lab;
+  readonly plan: BuildPlan;
+  /** The build plan's items as executed, as a person types them (test/build-plan.test.ts). */
+  readonly log: PlanLine[] = [];
   private readonly netns: NetnsDriver;
   private docker?: NodeDriver;
   private record: RunRecord;
   private tornDown = false;
   private watchdog?: Watchdog;
+  private readonly handles = new Map<string, NodeHandle>();
   /** Milliseconds spent in each phase of build and teardown, for profiles (scripts/bench). */
   readonly timings: Record<string, number> = {};
 
-  constructor(readonly lab: Lab, readonly exec: Executor, readonly options: SandboxOptions) {
+  constructor(readonly resolved: ResolvedLab, readonly exec: Executor, readonly options: SandboxOptions) {
     this.runId = options.runId ?? newRunId();
-    this.plan = planTopology(lab.topology);
-    this.netns = new NetnsDriver({ runId: this.runId, exec, rootNode: options.rootNode });
-    const netnsNodes = this.plan.nodes.filter((n) => this.kindOf(n) === 'netns' && n !== options.rootNode);
+    this.lab = resolved.lab;
+    this.plan = resolved.plan;
+    this.netns = new NetnsDriver({ runId: this.runId, exec, rootNode: resolved.rootNode });
+    const nodes = Object.keys(this.lab.topology.nodes);
     this.record = {
-      runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: lab.id, target: exec.name, labFile: lab.file, driver: options.driver,
-      kept: options.kept ?? false, netns: netnsNodes.map((n) => netnsName(this.runId, n)),
-      containers: this.plan.nodes.some((n) => this.kindOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
+      runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: this.lab.id, target: exec.name, labFile: this.lab.file, driver: resolved.driver,
+      kept: options.kept ?? false, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
+      containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
       ...(options.iptables ? { iptables: options.iptables } : {}),
     };
   }
 
-  /** Host and outside nodes are namespaces; container nodes follow the node's own choice, then the run's. */
+  /** A built run of a lab that `nflab up` kept: its nodes found again from its record, for check,
+   * trace and what comes next. Throws EnvError when a node is gone. */
+  static async attach(resolved: ResolvedLab, exec: Executor, record: RunRecord): Promise<Sandbox> {
+    const run = new Sandbox(resolved, exec, { runId: record.runId, kept: true, image: undefined, iptables: record.iptables });
+    run.record = record;
+    run.tornDown = true; // teardown of a kept run is `nflab down`'s: never by an attached copy
+    const nodes = Object.keys(resolved.lab.topology.nodes);
+    await run.netns.attach(nodes.filter((n) => resolved.driverOf(n) === 'netns'));
+    const containers = nodes.filter((n) => resolved.realisationOf(n) === 'docker');
+    if (containers.length > 0) {
+      await run.dockerDriver();
+      await run.docker!.attach(containers);
+    }
+    return run;
+  }
+
+  /** The node that is the machine's own root namespace (--root-namespace), if any. */
+  get rootNode(): string | undefined {
+    return this.resolved.rootNode;
+  }
+
+  /** How container nodes are realised by default in this run. */
+  get driver(): DriverKind {
+    return this.resolved.driver;
+  }
+
   kindOf(node: string): DriverKind {
-    const spec = this.lab.topology.nodes[node]!;
-    if (spec.role !== 'container') return 'netns';
-    return spec.driver ?? this.options.driver;
+    return this.resolved.driverOf(node);
   }
 
   driverOf(node: string): NodeDriver {
@@ -70,29 +102,34 @@ export class Sandbox {
     return this.docker;
   }
 
-  wrap(node: string, argv: string[], stdin = false): string[] {
-    return this.driverOf(node).wrap(node, backendArgv(argv, this.options.iptables), { stdin });
+  /** The handle through which everything done in a node goes. */
+  node(name: string): NodeHandle {
+    let handle = this.handles.get(name);
+    if (!handle) {
+      handle = nodeHandle(name, this.resolved.realisationOf(name), this.driverOf(name), this.exec, this.resolved.show, this.options.iptables);
+      this.handles.set(name, handle);
+    }
+    return handle;
   }
 
   /** With --root-namespace: that node and the lab's networks (what of the machine's traffic is the lab's). */
   rootNetworks(): { node: string; networks: string[] } | undefined {
-    return this.options.rootNode ? { node: this.options.rootNode, networks: labSubnets(this.lab) } : undefined;
+    return this.rootNode ? { node: this.rootNode, networks: labSubnets(this.lab) } : undefined;
   }
 
-  /** A command as a person types it for this run's drivers. */
+  /** A lab command as a person types it for this run's drivers. */
   display(command: Command): string {
-    return commandDisplay(command, command.node === this.options.rootNode ? 'root' : this.kindOf(command.node));
-  }
-
-  /** Observers (tcpdump, the tracer) must be stoppable by signal: run them in the node's network
-   * namespace directly, since a signal to a `docker exec` client does not reach the process. */
-  observerWrap(node: string, argv: string[]): string[] {
-    if (this.kindOf(node) === 'netns') return this.wrap(node, argv);
-    return ['nsenter', '-t', this.driverOf(node).netnsRef(node), '-n', ...backendArgv(argv, this.options.iptables)];
+    return this.resolved.display(command);
   }
 
   async run(command: Command): Promise<RunResult> {
-    return this.exec.run(this.wrap(command.node, command.argv, command.stdin !== undefined), { stdin: command.stdin });
+    return this.node(command.node).run(command.argv, { stdin: command.stdin });
+  }
+
+  private async dockerDriver(): Promise<void> {
+    if (this.docker) return;
+    const { DockerDriver } = await import('../drivers/docker.ts');
+    this.docker = new DockerDriver({ runId: this.runId, exec: this.exec, image: this.options.image });
   }
 
   /** Runs one phase and adds its wall time to `timings`. */
@@ -105,14 +142,29 @@ export class Sandbox {
     }
   }
 
-  /** `afterNodes` runs once the nodes exist and before anything is configured in them (kernel
-   * feature probes: a lab's own sysctls may not exist on a kernel without the feature). */
-  async build(afterNodes?: () => Promise<void>): Promise<void> {
+  /** Runs a phase of the plan: its wall time goes to `timings`, and an unexpected failure becomes
+   * BuildFailed naming the phase (typed errors pass through as they are). */
+  private async phase<T>(name: Phase, work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.timed(name, work);
+    } catch (err) {
+      if (err instanceof EnvError || err instanceof LabSkipped || err instanceof CommandFailed || err instanceof BuildFailed || err instanceof Interrupted) throw err;
+      throw new BuildFailed(name, `lab ${this.lab.id}: ${name}: ${(err as Error).message}`);
+    }
+  }
+
+  private logged(phase: Phase, lines: string[]): void {
+    for (const text of lines) this.log.push({ phase, text });
+  }
+
+  /** Executes the build plan, phase by phase (src/resolve/build-plan.ts). */
+  async build(): Promise<void> {
+    const r = this.resolved;
     // Root mode: refused on bare metal or on a collision, and the state to put back goes into the
     // journal with the rest, before the first change.
-    if (this.options.rootNode) {
+    if (this.rootNode) {
       await assertVirtualMachine(this.exec, this.lab.id);
-      this.record.root = await snapshotRoot(this.exec, this.lab, this.plan, this.options.rootNode, this.options.iptables);
+      this.record.root = await snapshotRoot(this.exec, this.lab, this.rootNode, this.options.iptables);
     }
     // The watchdog first, the record second, then the objects: nflab may be killed between any two.
     if (this.options.watchdog ?? this.exec instanceof LocalExecutor) {
@@ -120,89 +172,86 @@ export class Sandbox {
       this.record.watchdog = this.watchdog.ref;
     }
     writeRecord(this.record);
-    const containerNodes = this.plan.nodes.filter((n) => this.kindOf(n) === 'docker');
-    if (containerNodes.length > 0) {
-      const { DockerDriver } = await import('../drivers/docker.ts');
-      this.docker = new DockerDriver({ runId: this.runId, exec: this.exec, image: this.options.image });
-    }
-    await this.timed('create nodes', () => Promise.all([
-      this.netns.create(this.plan.nodes.filter((n) => this.kindOf(n) === 'netns')),
-      containerNodes.length > 0 ? this.docker!.create(containerNodes) : undefined,
-    ]));
-    await afterNodes?.();
-    if (this.options.rootNode) {
+    const containerNodes = this.plan.create.filter((c) => c.realisation === 'docker').map((c) => c.node);
+    if (containerNodes.length > 0) await this.dockerDriver();
+    await this.phase('create nodes', async () => {
+      this.logged('create nodes', this.plan.create.map((c) => createLine(r, c.node)));
+      await Promise.all([
+        this.netns.create(this.plan.create.filter((c) => c.realisation === 'netns').map((c) => c.node)),
+        containerNodes.length > 0 ? this.docker!.create(containerNodes) : undefined,
+      ]);
+    });
+    // Before anything is configured: a lab's own sysctls may not exist on a kernel without the feature.
+    await this.phase('probe features', async () => {
+      for (const p of this.plan.probes) {
+        this.logged('probe features', [probeLine(r, p)]);
+        const reason = await missingFeature(this.exec, (argv) => this.node(p.node).wrap(argv), p.probe);
+        if (reason) throw new LabSkipped(reason);
+      }
+    });
+    if (this.rootNode) {
       // The lab's interfaces in the root namespace without IPv6 (no router solicitations in the
       // captures), the machine's own interfaces untouched: new links take the `default` setting.
       // (No such file on a kernel booted without IPv6: nothing to quiet then.)
       await this.exec.run(['sh', '-c', 'if [ -e "$1" ]; then printf "1\\n" > "$1"; fi', 'sh', '/proc/sys/net/ipv6/conf/default/disable_ipv6']);
     }
-    await this.timed('create veths', () => this.createVeths());
-    const snapshots = await this.timed('configure nodes', () => this.configureNodes());
-    await this.timed('wait for links', () => this.waitForLinks(snapshots));
-    for (const command of this.plan.setup) {
-      const result = await this.run(command);
-      if (result.code !== 0) throw new Error(`lab ${this.lab.id}: setup command failed: ${this.display(command)}\n${result.stderr.trim()}`);
-    }
-    await Promise.all(this.plan.listeners.map(({ node, port }) => this.startResponder(node, port)));
+    await this.phase('create veths', () => this.createVeths());
+    const snapshots = await this.phase('configure nodes', () => this.configureNodes());
+    await this.phase('wait for links', () => this.waitForLinks(snapshots));
+    await this.phase('setup', async () => {
+      for (const command of this.plan.setup) {
+        this.logged('setup', [setupLine(r, command)]);
+        const result = await this.run(command);
+        if (result.code !== 0) throw new CommandFailed(command.node, this.display(command), result, 'setup command failed');
+      }
+    });
+    await this.phase('responders', async () => {
+      this.logged('responders', this.plan.responders.map((x) => responderLine(r, x)));
+      await Promise.all(this.plan.responders.map(({ node, port, argv }) => this.startResponder(node, port, argv)));
+    });
   }
 
-  /** A veth end's name while it is created: unique to the run. Kernels before ~6.6 check the first
-   * end's name in the caller's (root) namespace even when it is created straight into another one,
-   * so `eth0` collides with the machine's own eth0; each node renames its ends first thing. */
-  private vethTempName(index: number, side: 'a' | 'b'): string {
-    return `nv${this.runId}${index.toString(36)}${side}`;
+  /** The first end of a veth while it is created: unique to the run. Kernels before ~6.6 check
+   * that name in the caller's (root) namespace even when it is created straight into another
+   * one, so `eth0` would collide with the machine's own eth0; its node renames it first thing.
+   * (The peer's name is checked in its own namespace.) */
+  private vethTempName(index: number): string {
+    return `nv${this.runId}${index.toString(36)}`;
   }
 
   private async createVeths(): Promise<void> {
     if (this.plan.veths.length === 0) return;
+    this.logged('create veths', this.plan.veths.map((v, i) => vethLine(this.resolved, v, i)));
     // Both ends are created directly inside their namespaces: nothing appears in the root namespace.
     const lines = this.plan.veths.map((v, i) =>
-      ['link', 'add', this.vethTempName(i, 'a'), 'netns', this.driverOf(v.a.node).netnsRef(v.a.node), 'type', 'veth', 'peer', 'name', this.vethTempName(i, 'b'), 'netns', this.driverOf(v.b.node).netnsRef(v.b.node)].join(' '));
+      ['link', 'add', this.vethTempName(i), 'netns', this.driverOf(v.a.node).netnsRef(v.a.node), 'type', 'veth', 'peer', 'name', shellQuote([v.b.name]), 'netns', this.driverOf(v.b.node).netnsRef(v.b.node)].join(' '));
     const result = await this.exec.run(['ip', '-batch', '-'], { stdin: lines.join('\n') + '\n' });
-    if (result.code !== 0) throw new Error(`lab ${this.lab.id}: could not create veth pairs: ${result.stderr.trim()}`);
+    if (result.code !== 0) throw new BuildFailed('create veths', `lab ${this.lab.id}: could not create veth pairs: ${result.stderr.trim()}`);
   }
 
-  /** `ip` lines that give a node's veth ends their lab names (before anything refers to them). */
-  private vethRenames(node: string): string[] {
-    // Grouped by node once: scanning every veth for every node is quadratic (10⁶ steps at 1000 nodes).
-    if (!this.renames) {
-      this.renames = new Map();
-      this.plan.veths.forEach((v, i) => (['a', 'b'] as const).forEach((side) => {
-        const list = this.renames!.get(v[side].node) ?? [];
-        list.push(`link set ${this.vethTempName(i, side)} name ${shellQuote([v[side].name])}`);
-        this.renames!.set(v[side].node, list);
-      }));
-    }
-    return this.renames.get(node) ?? [];
-  }
-  private renames?: Map<string, string[]>;
-
-
-  /** argv that runs `argv` in the node's network namespace only (nsenter), for the engine's own work:
-   * building, readiness, reachability pings. Half the cost of `ip netns exec`, and for a container
-   * no `docker exec` round trip (~126 ms). The lab's own commands and traffic keep wrap(). */
+  /** argv that runs `argv` in the node's network namespace only, for the engine's own work. */
   enter(node: string, argv: string[]): string[] {
-    if (node === this.options.rootNode) return backendArgv(argv, this.options.iptables);
-    return ['nsenter', `--net=${this.netnsPath(node)}`, ...backendArgv(argv, this.options.iptables)];
+    return this.node(node).enter(argv);
   }
 
   /** The file of the node's network namespace: its bind mount, or the container's /proc/PID/ns/net. */
   private netnsPath(node: string): string {
-    if (node === this.options.rootNode) return '/proc/self/ns/net';
-    return this.kindOf(node) === 'netns' ? `${NETNS_DIR}/${netnsName(this.runId, node)}` : `/proc/${this.driverOf(node).netnsRef(node)}/ns/net`;
+    return this.driverOf(node).netnsPath(node);
   }
 
   /** Nodes that own a bridge first (a hub's ports are then up when the other ends come up, so those
    * are ready sooner), then the rest; at most defaultParallelism() processes at once (starting
    * hundreds together only thrashes). Returns each node's link states as they were just after. */
   private async configureNodes(): Promise<Map<string, string>> {
+    for (const c of this.plan.configure) this.logged('configure nodes', configureLines(this.resolved, c));
     const hubs = new Set(Object.values(this.lab.topology.bridges ?? {}).map((b) => b.node));
     const snapshots = new Map<string, string>();
-    await mapLimit(this.plan.nodes.filter((n) => hubs.has(n)), defaultParallelism(), async (node) => snapshots.set(node, await this.configureNode(node)));
+    const nodes = this.plan.configure.map((c) => c.node);
+    await mapLimit(nodes.filter((n) => hubs.has(n)), defaultParallelism(), async (node) => snapshots.set(node, await this.configureNode(node)));
     // The other nodes have small batches: many per process. Starting a process from node costs
     // ~3× what it costs from a shell (scripts/bench), so one shell per chunk enters each namespace
     // in turn; a node's sysctls and batch travel as arguments (a few hundred bytes each).
-    const rest = this.plan.nodes.filter((n) => !hubs.has(n));
+    const rest = nodes.filter((n) => !hubs.has(n));
     const args = new Map(rest.map((node) => [node, this.configureArgs(node)]));
     const big = rest.filter((n) => args.get(n)!.join('').length > 32_768);
     await mapLimit(big, defaultParallelism(), async (node) => snapshots.set(node, await this.configureNode(node)));
@@ -223,19 +272,24 @@ export class Sandbox {
 
   /** A node's bridge flag, sysctls ("file value" lines) and `ip -batch` lines (with `link show` last). */
   private configureArgs(node: string): [string, string, string] {
-    const { ip, sysctls: planned } = this.plan.perNode.get(node)!;
-    const sysctls = node === this.options.rootNode ? rootNodeSysctls(planned, this.lab.topology.nodes[node]) : planned;
+    const config = this.configOf(node);
     return [
       this.hasBridgePorts(node) ? '1' : '0',
-      sysctls.map((a) => sysctlFile(a).join(' ')).join('\n'),
-      // `link show` last: a first look at readiness, for the nodes whose links are checked at all.
-      [...this.vethRenames(node), ...ip.map((argv) => shellQuote(argv)), ...(this.checkedEnds().has(node) ? ['link show'] : [])].join('\n'),
+      config.sysctls.map((a) => sysctlFile(a).join(' ')).join('\n'),
+      // Renames first; `link show` last: a first look at readiness, for the nodes whose links are checked at all.
+      [...renameLines(config, (i) => this.vethTempName(i)), ...config.ip].map((argv) => shellQuote(argv)).concat(this.checkedEnds().has(node) ? ['link show'] : []).join('\n'),
     ];
   }
 
+  private configOf(node: string): NodeConfig {
+    if (!this.configs) this.configs = new Map(this.plan.configure.map((c) => [c.node, c]));
+    return this.configs.get(node)!;
+  }
+  private configs?: Map<string, NodeConfig>;
+
   private configureFailed(node: string, code: number, stderr: string): never {
-    if (code === 101) throw new Error(`lab ${this.lab.id}: node ${node}: sysctl failed: ${stderr.trim()}`);
-    throw new Error(`lab ${this.lab.id}: node ${node}: ip -batch failed: ${stderr.trim()}`);
+    if (code === 101) throw new BuildFailed('configure nodes', `lab ${this.lab.id}: node ${node}: sysctl failed: ${stderr.trim()}`, node);
+    throw new BuildFailed('configure nodes', `lab ${this.lab.id}: node ${node}: ip -batch failed: ${stderr.trim()}`, node);
   }
 
   /** One process per node (before: two through `ip netns exec` or `docker exec`, and one more per
@@ -278,6 +332,7 @@ export class Sandbox {
    * asynchronously and is rate-limited), and until then a bridge port does not forward: the first
    * ARP request of a step can vanish. Wait until every veth end is UP and every bridge port forwards. */
   private async waitForLinks(snapshots: Map<string, string>): Promise<void> {
+    if (this.plan.waitLinks.length > 0) this.logged('wait for links', [WAIT_LINE]);
     const ends = this.checkedEnds();
     const ready = (list: { iface: string; bridged: boolean }[], states: string) => {
       const lines = linesByIface(states);
@@ -297,15 +352,15 @@ export class Sandbox {
       if (waiting.length === 0) return;
       if (Date.now() > deadline) {
         const [node] = waiting[0]!;
-        throw new Error(`lab ${this.lab.id}: the links of node ${node}${waiting.length > 1 ? ` (and ${waiting.length - 1} more)` : ''} did not come up within 10 s:\n${states.get(this.netnsPath(node)) ?? ''}`);
+        throw new BuildFailed('wait for links', `lab ${this.lab.id}: the links of node ${node}${waiting.length > 1 ? ` (and ${waiting.length - 1} more)` : ''} did not come up within 10 s:\n${states.get(this.netnsPath(node)) ?? ''}`, node);
       }
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
   /** Starts the TCP responder detached (it must outlive `nflab up`) and waits until it listens. */
-  private async startResponder(node: string, port: number): Promise<void> {
-    const responder = this.exec.spawn(this.wrap(node, responderArgv(node, port)), { detached: true });
+  private async startResponder(node: string, port: number, argv: string[]): Promise<void> {
+    const responder = this.node(node).spawn(argv, { detached: true });
     // Recorded for `nflab clean` and the watchdog (it also dies with its namespace, but a container
     // node's responder is a `docker exec` client outside any namespace of the run).
     if (responder.pid !== undefined && !this.tornDown && this.exec instanceof LocalExecutor) {
@@ -314,12 +369,12 @@ export class Sandbox {
     }
     const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
     for (let attempt = 0; attempt < 200; attempt++) {
-      const tcp = await this.exec.run(this.wrap(node, ['cat', '/proc/net/tcp']));
+      const tcp = await this.node(node).run(['cat', '/proc/net/tcp']);
       // State 0A is LISTEN; local address column is hexIP:hexPORT.
       if (tcp.stdout.split('\n').some((l) => l.includes(hexPort) && / 0A /.test(l))) return;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new Error(`lab ${this.lab.id}: the responder on ${node}:${port} did not start listening`);
+    throw new BuildFailed('responders', `lab ${this.lab.id}: the responder on ${node}:${port} did not start listening`, node);
   }
 
   /** Removes every object of the run. Idempotent; never throws (teardown must always finish). */

@@ -17,6 +17,7 @@ import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { startPathTraces } from './path-traces.ts';
 import type { SavedRuleset } from '../observe/types.ts';
+import { Interrupted } from '../errors.ts';
 import { plain } from '../report/record.ts';
 
 export interface RunStepOptions {
@@ -36,14 +37,14 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
 
   const counterRequests = distinctRequests(requests, 'counters');
   const readCounters = () => Promise.all(counterRequests.map(async (r) => {
-    const out = await sandbox.exec.run(sandbox.wrap(r.node, ['iptables-save', '-c']));
+    const out = await sandbox.node(r.node).run(['iptables-save', '-c']);
     return [r, parseIptablesSave(out.stdout)] as const;
   }));
 
   // Commands first: observers measure the step's traffic. (Commands can also reset counters:
   // `iptables -P` on the nf_tables backend zeroes the chain's policy counter.)
   for (const command of options.applyCommands === false ? [] : step.run ?? []) {
-    if (aborted()) throw new Error('interrupted');
+    if (aborted()) throw new Interrupted();
     const r = await sandbox.run(command);
     const report: CommandReport = { node: command.node, display: sandbox.display(command), exitCode: r.code, ...(r.stdout.trim() || r.stderr.trim() ? { output: (r.stdout + r.stderr).trim() } : {}) };
     commands.push(report);
@@ -61,20 +62,20 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   let captures: Capture[] = [];
   try {
     captures = await Promise.all(captureRequests.map((c) =>
-      startCapture(sandbox.exec, (argv) => sandbox.observerWrap(c.node, argv), c.node, c.iface)));
+      startCapture(sandbox.exec, (argv) => sandbox.node(c.node).observerArgv(argv), c.node, c.iface)));
     for (const t of stepTraffic(step)) {
-      if (aborted()) throw new Error('interrupted');
+      if (aborted()) throw new Interrupted();
       const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, counterRequests.map((r) => r.node), t) : undefined;
-      const result = await runTraffic(sandbox.exec, (node, argv) => sandbox.wrap(node, argv), (node, argv) => sandbox.display({ node, argv }), t, { stopEarly });
+      const result = await runTraffic(sandbox.exec, (node, argv) => sandbox.node(node).wrap(argv), (node, argv) => sandbox.node(node).display(argv), t, { stopEarly });
       obs.set({ type: 'traffic', traffic: t }, result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
     // Reachability at scale: many pings, a bounded number of source nodes at a time.
     for (const r of distinctRequests(requests, 'reach')) {
-      if (aborted()) throw new Error('interrupted');
+      if (aborted()) throw new Interrupted();
       const c = r.check;
       // sandbox.enter: the pings need only the node's network namespace (nsenter costs half of `ip netns exec`).
-      const result = await runReach(sandbox.exec, (node, argv) => sandbox.enter(node, argv), (node, argv) => sandbox.display({ node, argv }), c);
+      const result = await runReach(sandbox.exec, (node, argv) => sandbox.node(node).enter(argv), (node, argv) => sandbox.node(node).display(argv), c);
       obs.set(r, result);
       const replies = result.outcomes.filter((o) => o.code === 0).length;
       commands.push({ node: c.kind === 'all-reach' ? c.from[0]! : Object.keys(c.nodes)[0]!, display: `${result.display}   # one of ${result.outcomes.length} pings, ${result.parallel} nodes at a time`, exitCode: null, output: `${replies} of ${result.outcomes.length} pings answered in ${(result.ms / 1000).toFixed(2)} s` });
@@ -86,13 +87,13 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   }
   for (const [r, after] of await readCounters()) obs.set(r, { before: countersBefore.get(r)!, after });
   await Promise.all(distinctRequests(requests, 'conntrack').map(async (r) => {
-    const out = await sandbox.exec.run(sandbox.wrap(r.node, ['conntrack', '-L']));
+    const out = await sandbox.node(r.node).run(['conntrack', '-L']);
     obs.set(r, parseConntrack(out.stdout));
   }));
   await readRecentLists(sandbox, distinctRequests(requests, 'recent'), obs);
   for (const r of distinctRequests(requests, 'output')) obs.set(r, await sandbox.run(r.command));
 
-  const reports = [...failures, ...checks.map((c) => (sandbox.options.rootNode && c.sandboxOnly
+  const reports = [...failures, ...checks.map((c) => (sandbox.rootNode && c.sandboxOnly
     ? skipped(c, `holds only in the sandbox: ${c.sandboxOnly}`)
     : legacySkip(sandbox, c) ? skipped(c, LEGACY_PATH_REASON) : evaluate(c, obs)))];
   return {
@@ -125,13 +126,13 @@ async function dropEvidence(sandbox: Sandbox, checks: Check[], counterNodes: str
   const key = trafficKey(t);
   const mine = checks.filter((c) => checkTraffic(c).some((x) => trafficKey(x) === key));
   if (mine.length === 0 || !mine.every((c) => moduleOf(c).acceptsNoReplyEvidence?.(c as never) === true)) return undefined;
-  if (sandbox.kindOf(t.from) !== 'netns') return undefined;
+  if (sandbox.node(t.from).realisation === 'docker') return undefined;
   const nodes = [...new Set([
     ...Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => node),
     ...counterNodes,
   ])];
   if (nodes.length === 0 || nodes.length > 8) return undefined;
-  const read = async (node: string) => dropCounters(parseIptablesSave((await sandbox.exec.run(sandbox.enter(node, ['iptables-save', '-c']))).stdout));
+  const read = async (node: string) => dropCounters(parseIptablesSave((await sandbox.exec.run(sandbox.node(node).enter(['iptables-save', '-c']))).stdout));
   const before = new Map(await Promise.all(nodes.map(async (node) => [node, await read(node)] as const)));
   const sent = t.count ?? 1;
   return {
@@ -149,7 +150,7 @@ async function dropEvidence(sandbox: Sandbox, checks: Check[], counterNodes: str
 async function readRecentLists(sandbox: Sandbox, wanted: RequestOf<'recent'>[], obs: Observations): Promise<void> {
   await Promise.all(wanted.map(async (key) => {
     const { node, list } = key;
-    const r = await sandbox.exec.run(sandbox.wrap(node, ['cat', `/proc/net/xt_recent/${list}`]));
+    const r = await sandbox.node(node).run(['cat', `/proc/net/xt_recent/${list}`]);
     if (r.code !== 0) {
       const missing = /No such file/.test(r.stderr);
       obs.set(key, { error: missing ? `no list ${list} (no -m recent rule with --name ${list} exists)` : r.stderr.trim() });

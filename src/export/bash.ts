@@ -5,29 +5,21 @@
 // quoteWord; only the script's own variables (${NS[node]}, $WORK) are left to bash.
 import { readFileSync } from 'node:fs';
 import type { Check, Command, DriverKind, Lab, Step, Traffic } from '../lab/types.ts';
-import { describePlan, planTopology } from '../topology/plan.ts';
-import { commandDisplay, displayCommand } from '../exec/display.ts';
 import { quoteWord as q, shellQuote } from '../exec/quote.ts';
+import { resolveLab, type ResolvedLab } from '../resolve/resolve-lab.ts';
+import { planLines } from '../resolve/plan-display.ts';
+import { quotedHeredoc } from './heredoc.ts';
 import { describeCheck, moduleOf } from '../check/registry.ts';
 import { NotInStep, type ExportIds } from '../check/kind.ts';
 import { distinctRequests, requestKey } from '../check/observations.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { pingArgv, tcpArgv, trafficKey, udpArgv } from '../traffic/run.ts';
 import { reachTargets } from '../traffic/reach.ts';
-import { responderArgv } from '../observe/parse-tcp-client.ts';
 
 const LIBRARY = readFileSync(new URL('./library.sh', import.meta.url), 'utf8');
-const HEREDOC = 'NFLAB_EOF';
 /** Same marker and loop as src/traffic/run.ts: many connections in one shell inside the node. */
 const MARK = '@@nflab-connection-end rc=';
 const TOOLS = ['ip', 'bridge', 'iptables', 'iptables-save', 'tcpdump', 'conntrack', 'ping', 'socat', 'sysctl', 'awk', 'sed', 'grep', 'paste', 'mktemp'];
-
-/** How a missing kernel feature is probed from a node (src/lab/features.ts), as a shell condition. */
-const FEATURE_PROBES: Record<string, { argv: string[]; okStatus: number; missing: string }> = {
-  br_netfilter: { argv: ['cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], okStatus: 0, missing: 'the kernel has no br_netfilter: run `modprobe br_netfilter`' },
-  xt_recent: { argv: ['iptables', '-t', 'filter', '-C', 'INPUT', '-m', 'recent', '--rcheck', '--name', 'nflab-probe'], okStatus: 1, missing: 'the kernel has no xt_recent match' },
-  ip_vs: { argv: ['cat', '/proc/net/ip_vs'], okStatus: 0, missing: 'the kernel has no IPVS (ip_vs)' },
-};
 
 export interface ExportOptions {
   /** How container nodes are realised: namespaces, or Docker containers (docker run/exec). */
@@ -35,16 +27,19 @@ export interface ExportOptions {
 }
 
 export function exportBash(lab: Lab, options: ExportOptions): string {
-  const kindOf = (node: string): DriverKind => {
-    const spec = lab.topology.nodes[node]!;
-    return spec.role === 'container' ? spec.driver ?? options.driver : 'netns';
-  };
-  const g = new Generator(lab, kindOf);
+  const g = new Generator(resolveLab(lab, { driver: options.driver }));
   return [g.header(options.driver), LIBRARY, g.build(), ...lab.steps.map((s, i) => g.step(s, i)), g.footer()].join('\n');
 }
 
 class Generator {
-  constructor(private readonly lab: Lab, private readonly kindOf: (node: string) => DriverKind) {}
+  private readonly lab: Lab;
+  constructor(private readonly r: ResolvedLab) {
+    this.lab = r.lab;
+  }
+
+  private kindOf(node: string): DriverKind {
+    return this.r.driverOf(node);
+  }
 
   /** The command line that runs argv inside a node of this script's run. */
   exec(node: string, argv: string[], stdin = false): string {
@@ -57,8 +52,7 @@ class Generator {
   command(c: Command, into: string): string[] {
     const line = this.exec(c.node, c.argv, c.stdin !== undefined);
     if (c.stdin === undefined) return [`${line} < /dev/null ${into}`];
-    const body = c.stdin.slice(0, -1).split('\n');
-    if (c.stdin.endsWith('\n') && !body.includes(HEREDOC)) return [`${line} ${into} <<'${HEREDOC}'`, ...body, HEREDOC];
+    if (c.stdin.endsWith('\n')) return quotedHeredoc(`${line} ${into}`, c.stdin.slice(0, -1).split('\n'));
     return [`printf '%s' ${q(c.stdin)} | ${line} ${into}`];
   }
 
@@ -87,61 +81,61 @@ class Generator {
     ].join('\n');
   }
 
+  /** The build plan (src/resolve/build-plan.ts), phase by phase, in the engine's order. */
   build(): string {
-    const lab = this.lab;
-    const plan = planTopology(lab.topology);
-    const nodes = plan.nodes;
-    const docker = nodes.some((n) => this.kindOf(n) === 'docker');
+    const { lab, plan } = this.r;
+    const docker = plan.create.some((c) => c.realisation === 'docker');
     const out: string[] = ['', `# ---- lab ${lab.id}: build the topology ----`, ''];
     out.push(`nflab_preflight ${[...TOOLS, ...(docker ? ['docker', 'nsenter'] : [])].join(' ')}`);
     out.push(`echo ${q(`== Lab ${lab.id}: ${lab.title}`)}`);
     out.push(`echo "   nodes are named $PREFIX-<node>; a person would type:"`);
-    const shown = [
-      ...describePlan(plan, this.kindOf, (node, argv) => displayCommand(this.kindOf(node), node, argv)),
-      ...plan.setup.map((c) => commandDisplay(c, this.kindOf(c.node))),
-      ...plan.listeners.map(({ node, port }) => `${displayCommand(this.kindOf(node), node, responderArgv(node, port))} &`),
-    ];
-    out.push(`indent <<'${HEREDOC}'`, ...shown, HEREDOC, '');
-    for (const node of nodes) out.push(this.kindOf(node) === 'docker' ? `make_container ${node}` : `make_ns ${node}`);
+    out.push(...this.listing(planLines(this.r).map((l) => l.text)), '');
+    // 1 create nodes
+    for (const { node, realisation } of plan.create) out.push(realisation === 'docker' ? `make_container ${q(node)}` : `make_ns ${q(node)}`);
+    // 2 probe features, before anything is configured (a lab's sysctls may need the feature)
+    for (const { feature, node, probe } of plan.probes) {
+      const skip = `{ echo ${q(`SKIP  lab ${lab.id}: ${probe.missing}`)}; exit 0; }`;
+      out.push(`${this.exec(node, probe.argv)} < /dev/null > /dev/null 2>&1; [ $? = ${probe.okStatus} ] || ${skip}   # ${feature}`);
+      if (probe.cleanup) out.push(`${this.exec(node, probe.cleanup)} < /dev/null > /dev/null 2>&1`);
+    }
+    // 3 create veths: both ends inside their nodes, the first under a temporary name. The names
+    // the script makes ($VTMP…, its namespaces) come through printf's arguments, the lab's as quoted words.
     if (plan.veths.length > 0) {
-      // Both ends are created inside their namespaces: nothing appears in the root namespace.
-      const ref = (node: string) => (this.kindOf(node) === 'docker' ? `\${PID[${node}]}` : `\${NS[${node}]}`);
-      out.push(`ip -batch - > "$WORK/cmd.out" 2>&1 <<${HEREDOC} || die "could not create the veth pairs: $(cat "$WORK/cmd.out")"`);
-      for (const v of plan.veths) out.push(`link add ${v.a.name} netns ${ref(v.a.node)} type veth peer name ${v.b.name} netns ${ref(v.b.node)}`);
-      out.push(HEREDOC);
+      const ref = (node: string) => (this.kindOf(node) === 'docker' ? `"\${PID[${node}]}"` : `"\${NS[${node}]}"`);
+      out.push('{', ...plan.veths.map((v, i) => `  printf 'link add %s netns %s type veth peer name %s netns %s\\n' "\${VTMP}${i}" ${ref(v.a.node)} ${q(shellQuote([v.b.name]))} ${ref(v.b.node)}`),
+        `} | ip -batch - > "$WORK/cmd.out" 2>&1 || die "could not create the veth pairs: $(cat "$WORK/cmd.out")"`);
     }
-    for (const node of nodes) {
-      const { sysctls, ip } = plan.perNode.get(node)!;
+    // 4 configure nodes: sysctls, then the batch (temporary names renamed first)
+    for (const config of plan.configure) {
+      const { node, sysctls } = config;
       if (sysctls.length > 0) out.push(`${this.exec(node, ['sysctl', '-q', '-w', ...sysctls])} < /dev/null > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: sysctl failed: `)}"$(cat "$WORK/cmd.out")"`);
-      out.push(`${this.exec(node, ['ip', '-batch', '-'], true)} > "$WORK/cmd.out" 2>&1 <<'${HEREDOC}' || die ${q(`node ${node}: ip -batch failed: `)}"$(cat "$WORK/cmd.out")"`);
-      out.push(...ip.map((argv) => shellQuote(argv)), HEREDOC);
+      out.push('{', ...config.renames.map(({ index, name }) => `  printf 'link set %s name %s\\n' "\${VTMP}${index}" ${q(shellQuote([name]))}`),
+        ...quotedHeredoc('  cat', config.ip.map((argv) => shellQuote(argv))),
+        `} | ${this.exec(node, ['ip', '-batch', '-'], true)} > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: ip -batch failed: `)}"$(cat "$WORK/cmd.out")"`);
     }
+    // 5 wait for links
     const ends = new Map<string, string[]>();
-    for (const link of lab.topology.links) for (const end of [link.a, link.b]) ends.set(end.node, [...(ends.get(end.node) ?? []), `${end.name}:${end.bridge ? 1 : 0}`]);
-    for (const [node, list] of ends) out.push(`wait_links ${node} ${list.join(' ')}`);
+    for (const e of plan.waitLinks) ends.set(e.node, [...(ends.get(e.node) ?? []), `${e.iface}:${e.bridged ? 1 : 0}`]);
+    for (const [node, list] of ends) out.push(`wait_links ${q(node)} ${list.map(q).join(' ')}`);
+    // 6 setup commands
     for (const c of plan.setup) {
-      const display = commandDisplay(c, this.kindOf(c.node));
-      out.push(...this.command(c, '> "$WORK/cmd.out" 2>&1'), `[ $? = 0 ] || die ${q(`setup command failed: ${display}: `)}"$(cat "$WORK/cmd.out")"`);
+      out.push(...this.command(c, '> "$WORK/cmd.out" 2>&1'), `[ $? = 0 ] || die ${q(`setup command failed: ${this.r.display(c)}: `)}"$(cat "$WORK/cmd.out")"`);
     }
-    for (const { node, port } of plan.listeners) {
-      const argv = responderArgv(node, port);
+    // 7 responders
+    for (const { node, port, argv } of plan.responders) {
       out.push(this.kindOf(node) === 'docker'
         ? `docker exec -d "\${CT[${node}]}" ${shellQuote(argv)}`
         // disown: bash would report the responder as "Killed" when teardown ends it.
         : `${this.exec(node, argv)} < /dev/null > /dev/null 2>&1 & disown $!`);
-      out.push(`wait_listen ${node} ${port}`);
-    }
-    const probeNode = nodes.find((n) => this.kindOf(n) === 'netns')!;
-    for (const feature of lab.requires ?? []) {
-      const probe = FEATURE_PROBES[feature];
-      if (!probe) {
-        out.push(`echo ${q(`SKIP  lab ${lab.id}: the exported script cannot probe kernel feature ${feature}`)}; exit 0`);
-        continue;
-      }
-      out.push(`${this.exec(probeNode, probe.argv)} < /dev/null > /dev/null 2>&1; [ $? = ${probe.okStatus} ] || { echo ${q(`SKIP  lab ${lab.id}: ${probe.missing}`)}; exit 0; }`);
+      out.push(`wait_listen ${q(node)} ${port}`);
     }
     out.push(`echo '   built.'`);
     return out.join('\n');
+  }
+
+  /** Lines printed as they are: through a heredoc whose end marker cannot occur in them. */
+  listing(lines: string[]): string[] {
+    return quotedHeredoc('indent', lines);
   }
 
   step(step: Step, index: number): string {
@@ -150,14 +144,14 @@ class Generator {
     const out: string[] = ['', `# ---- step ${index + 1} ----`, `step ${index + 1} ${q(step.title)}`];
     if (step.teaches) out.push(`echo ${q(`   ${step.teaches}`)}`);
     for (const c of step.run ?? []) {
-      const display = commandDisplay(c, this.kindOf(c.node));
+      const display = this.r.display(c);
       out.push(this.show(display), ...this.command(c, '> "$WORK/cmd.out" 2>&1'), `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`);
     }
     const counterNodes = distinctRequests(requests, 'counters').map((r) => r.node);
     for (const node of counterNodes) out.push(`save_counters ${q(node)} before`);
     const captures = new Map(distinctRequests(requests, 'capture').map((r, i) => [requestKey(r), { ...r, id: `cap${i + 1}` }]));
     for (const { node, iface, id } of captures.values()) {
-      out.push(`echo ${q(`   (watching ${node}:${iface}: ${displayCommand(this.kindOf(node), node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${q(node)} ${q(iface)}`);
+      out.push(`echo ${q(`   (watching ${node}:${iface}: ${this.r.show(node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${q(node)} ${q(iface)}`);
     }
     const traffic = new Map<string, string>();
     for (const t of stepTraffic(step)) {
@@ -172,7 +166,7 @@ class Generator {
       reach.set(requestKey(r), id);
       const targets = [...reachTargets(c)];
       const [from, tos] = targets[0] ?? ['?', ['?']];
-      out.push(this.show(`${displayCommand(this.kindOf(from), from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}   # one of ${targets.reduce((n, [, t]) => n + t.length, 0)} pings`));
+      out.push(this.show(`${this.r.show(from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}   # one of ${targets.reduce((n, [, t]) => n + t.length, 0)} pings`));
       out.push(`reach_run ${id} ${q(String(c.wait ?? 1))} ${c.parallel === undefined ? 'auto' : q(String(c.parallel))} ${targets.map(([node, tos]) => `${q(node)} ${tos.map(q).join(' ')}`).join(" ';' ")}`);
     }
     for (const { iface, id } of captures.values()) out.push(`cap_stop ${id} ${q(iface)}`);
@@ -183,7 +177,7 @@ class Generator {
     for (const r of distinctRequests(requests, 'output')) {
       const id = `o${outputs.size + 1}`;
       outputs.set(requestKey(r), id);
-      out.push(this.show(commandDisplay(r.command, this.kindOf(r.command.node))), ...this.command(r.command, `> "$WORK/${id}.out" 2>&1`), `indent < "$WORK/${id}.out"`);
+      out.push(`echo ${q(`   (looking: ${this.r.display(r.command)})`)}`, ...this.command(r.command, `> "$WORK/${id}.out" 2>&1`), `indent < "$WORK/${id}.out"`);
     }
     out.push('echo');
     const ids: ExportIds = {
@@ -203,19 +197,19 @@ class Generator {
   traffic(t: Traffic, id: string): string[] {
     if (t.kind === 'ping') {
       const argv = pingArgv(t);
-      return [this.show(displayCommand(this.kindOf(t.from), t.from, argv)),
+      return [this.show(this.r.show(t.from, argv)),
         `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.out" 2> "$WORK/${id}.err"`, `cat "$WORK/${id}.out" "$WORK/${id}.err" | indent`];
     }
     if (t.kind === 'udp') {
       // Datagrams expect no answer: each is one socat run, as the engine sends them.
       const argv = udpArgv(t);
       const n = t.count ?? 1;
-      return [this.show(`${displayCommand(this.kindOf(t.from), t.from, argv)}${n > 1 ? `   # ${n} times` : ''}`),
+      return [this.show(`${this.r.show(t.from, argv)}${n > 1 ? `   # ${n} times` : ''}`),
         `for i in $(seq 1 ${n}); do ${this.exec(t.from, argv)} < /dev/null 2>&1; done | indent`];
     }
     const argv = tcpArgv(t);
     const n = t.connections ?? 1;
-    const shown = displayCommand(this.kindOf(t.from), t.from, argv);
+    const shown = this.r.show(t.from, argv);
     if (n === 1) {
       return [this.show(shown), `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.raw" 2>&1`, `echo "${MARK}$?" >> "$WORK/${id}.raw"`, `tcp_done ${id}`];
     }

@@ -9,6 +9,9 @@ if ! [[ "$PREFIX" =~ ^[A-Za-z0-9_.-]{1,40}$ ]]; then
   exit 2
 fi
 IMAGE="${NFLAB_IMAGE:-nflab/lab}"
+# The first end of each veth pair is created under a temporary name unique to this run (kernels
+# before ~6.6 check that name in the root namespace), then renamed inside its node.
+VTMP="nv$(printf '%04x%02x' "$RANDOM" $((RANDOM % 256)))"
 declare -A NS=() CT=() PID=() CAP=()
 CREATED_NS=()
 CREATED_CT=()

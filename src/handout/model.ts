@@ -4,13 +4,12 @@
 import { basename } from 'node:path';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { CheckReport, CommandReport, LabReport, StepReport } from '../report/types.ts';
-import { planTopology, describePlan } from '../topology/plan.ts';
-import { commandDisplay, displayCommand } from '../exec/display.ts';
 import { describeCheck, moduleOf } from '../check/registry.ts';
-import { stepRequestsOf, stepTraffic } from '../check/step-needs.ts';
-import { pingArgv, tcpArgv } from '../traffic/run.ts';
+import { stepRequestsOf } from '../check/step-needs.ts';
+import { resolveLab } from '../resolve/resolve-lab.ts';
+import { planLines } from '../resolve/plan-display.ts';
+import { trafficLine } from '../resolve/step-display.ts';
 import { reachTargets } from '../traffic/reach.ts';
-import { responderArgv } from '../observe/parse-tcp-client.ts';
 
 export interface HandoutExpectation {
   description: string;
@@ -56,24 +55,12 @@ export function handoutSlug(lab: Lab): string {
   return lab.file ? basename(lab.file).replace(/\.ts$/, '') : `lab-${lab.id}`;
 }
 
-/** How each node is realised: host and outside nodes are namespaces; containers follow the driver. */
-export function nodeKinds(lab: Lab, driver: DriverKind): (node: string) => DriverKind {
-  return (node) => {
-    const spec = lab.topology.nodes[node]!;
-    return spec.role === 'container' ? spec.driver ?? driver : 'netns';
-  };
-}
-
 export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): Handout {
-  const kindOf = nodeKinds(lab, driver);
-  const show = (node: string, argv: string[]) => displayCommand(kindOf(node), node, argv);
-  const plan = planTopology(lab.topology);
-  const build = [
-    ...describePlan(plan, kindOf, show),
-    ...plan.setup.map((c) => commandDisplay(c, kindOf(c.node))),
-    // Responders last, as the engine starts them: after the setup commands.
-    ...plan.listeners.map(({ node, port }) => `${show(node, responderArgv(node, port))} &`),
-  ];
+  // The handout renders the lab as resolved for its driver: the engine's build plan, its commands.
+  const r = resolveLab(lab, { driver });
+  const kindOf = r.driverOf;
+  const show = r.show;
+  const build = planLines(r).map((l) => l.text);
   const steps = lab.steps.map((step, i): HandoutStep => {
     const checks = step.expect ?? [];
     const ran = report?.steps[i];
@@ -83,12 +70,9 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): 
       title: step.title,
       ...(step.teaches ? { teaches: step.teaches } : {}),
       watch: unique(checks.flatMap((c) => moduleOf(c).watch?.(c as never, show) ?? [])),
-      commands: (step.run ?? []).map((c) => commandDisplay(c, kindOf(c.node))),
+      commands: (step.run ?? []).map((c) => r.display(c)),
       traffic: [
-        ...stepTraffic(step).map((t) => {
-          const line = show(t.from, t.kind === 'ping' ? pingArgv(t) : tcpArgv(t));
-          return t.kind === 'tcp' && (t.connections ?? 1) > 1 ? `${line}   # ${t.connections} times` : line;
-        }),
+        ...r.steps[i]!.traffic.map((t) => trafficLine(r, t)),
         // Reachability at scale: one of its pings stands for all of them.
         ...stepRequestsOf(step, 'reach').map(({ check: c }) => {
           const targets = [...reachTargets(c)];

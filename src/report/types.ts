@@ -31,12 +31,19 @@ export interface StepReport {
   observations?: Record<string, unknown>;
 }
 
+/** passed: every check met; failed: a check not met; skipped: the kernel lacks a feature;
+ * error: the lab could not be built or run; interrupted: a signal stopped it; not-run: a signal
+ * stopped an earlier lab of the same `run`. */
+export type LabStatus = 'passed' | 'failed' | 'skipped' | 'error' | 'interrupted' | 'not-run';
+
 export interface LabReport {
   id: string;
   title: string;
-  status: 'passed' | 'failed' | 'skipped';
+  status: LabStatus;
   /** Why the lab was skipped, or what went wrong outside the checks. */
   reason?: string;
+  /** With status `error`: the error's stable code (src/errors.ts) and message. */
+  error?: { code: string; message: string };
   driver: string;
   target: string;
   runId: string;
