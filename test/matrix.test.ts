@@ -44,6 +44,6 @@ test('the matrix report from real records of lab 01 (both backends, this kernel)
   // Lab 01 has one path check: judged under nft, skipped under legacy.
   t.regex(report.stdout, /\| 01 \| ✔ \d+ \| ✔ \d+ ⊘1 \|/);
   t.regex(report.stdout, /lab 01 step 1: on host, the first icmp packet .*— [\d.]+ legacy: met → skipped\*?\*?/);
-  t.regex(report.stdout, /Handled: Skipped under iptables-legacy/);
+  t.regex(report.stdout, /### Handled: 1 check\n\nSkipped under iptables-legacy/);
   t.notRegex(report.stdout, /## Not explained yet/);
 });
