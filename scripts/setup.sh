@@ -38,11 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# iptables must be the nf_tables backend (the one the labs' expectations were verified with).
-if ! iptables --version | grep -q nf_tables; then
-  update-alternatives --set iptables /usr/sbin/iptables-nft
-  update-alternatives --set ip6tables /usr/sbin/ip6tables-nft || true
-fi
+# The machine's own `iptables` alternative is left as it is: nflab calls iptables-nft (or, with
+# --iptables legacy, iptables-legacy) by name, and says when plain `iptables` is the other one.
 
 # br_netfilter provides net.bridge.bridge-nf-call-iptables (labs 01, 04-06).
 [ -d /proc/sys/net/bridge ] || modprobe br_netfilter || echo "setup: warning: br_netfilter is not available; labs that need it will be skipped" >&2

@@ -560,3 +560,9 @@ test.serial('socat argv run for real: responder answers, closed port refuses', a
     ip('netns', 'del', netns);
   }
 });
+
+test('socat 1.8\'s connect timeout ("Operation now in progress", seen on Debian 13 in the kernel matrix) is a timeout', (t) => {
+  const stderr = '2026/12/01 23:20:11 socat[812] E TCP:172.17.9.103:2345: Operation now in progress\n';
+  t.like(parseTcpClient('', stderr, 1), { result: 'timeout', error: 'TCP:172.17.9.103:2345: Operation now in progress' });
+  t.like(parseTcpClient('', stderr.replace('Operation now in progress', 'Connection refused'), 1), { result: 'refused' }, 'a refusal stays a refusal');
+});

@@ -27,7 +27,7 @@ function pathWith(tools: string[]): string {
 }
 
 const BASICS = ['sh', 'id', 'cat', 'zcat', 'gzip', 'uname', 'test'];
-const TOOLS = ['ip', 'bridge', 'iptables', 'iptables-save', 'tcpdump', 'conntrack', 'ping', 'socat', 'sysctl', 'nsenter'];
+const TOOLS = ['ip', 'bridge', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'tcpdump', 'conntrack', 'ping', 'socat', 'sysctl', 'nsenter'];
 
 test('the real machine passes pre-flight for every lab', async (t) => {
   await t.notThrowsAsync(preflight(new LocalExecutor(), await loadAllLabs()));
@@ -45,15 +45,25 @@ test('a missing tool exits 3 with the package to install, before anything is cre
   t.false(existsSync(join(runtime, 'runs')), 'no run was started');
 });
 
-test('iptables on the legacy backend exits 3 with the alternative to set (real: iptables-legacy first on PATH)', async (t) => {
+test('a machine whose own iptables is legacy still runs the lab with iptables-nft, and -v says so (real: iptables-legacy first on PATH as iptables)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nflab-path-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  // xtables-legacy-multi acts by the name it is called with: this `iptables` is the legacy one.
+  // xtables-legacy-multi acts by the name it is called with: this `iptables` is the legacy one,
+  // as on a machine whose alternative is iptables-legacy. nflab no longer asks for it to be switched.
   symlinkSync(which('iptables-legacy'), join(dir, 'iptables'));
-  const r = await nflab(['run', '01'], { env: { PATH: `${dir}:${process.env.PATH}` } });
-  t.is(r.code, 3, r.stderr);
-  t.regex(r.stderr, /is not the nf_tables backend \(iptables v[\d.]+ \(legacy\)\)/);
-  t.regex(r.stderr, /fix: update-alternatives --set iptables \/usr\/sbin\/iptables-nft/);
+  for (const name of ['iptables-save', 'iptables-restore']) symlinkSync(which('iptables-legacy'), join(dir, name));
+  const r = await nflab(['run', '01', '-v', '--json'], { env: { PATH: `${dir}:${process.env.PATH}` } });
+  t.is(r.code, 0, r.stderr);
+  const lab = JSON.parse(r.stdout).labs[0];
+  t.is(lab.iptables, 'nft');
+  // The counter checks read nf_tables (through iptables-nft-save): a legacy `iptables-save` would see no DROP policy counting.
+  const counted = lab.steps[0].checks.find((c: { kind: string }) => c.kind === 'counter');
+  t.is(counted.status, 'met', JSON.stringify(counted));
+  const verbose = await nflab(['run', '01', '-v'], { env: { PATH: `${dir}:${process.env.PATH}` } });
+  t.is(verbose.code, 0, verbose.stderr);
+  t.regex(verbose.stdout, /note: `iptables` on this machine runs iptables-legacy, and this lab's rules are in iptables-nft: type iptables-nft/);
+  const plain = await nflab(['run', '01', '-v']);
+  t.notRegex(plain.stdout, /note: `iptables`/, 'no note when the machine\'s iptables is the lab\'s backend');
 });
 
 test('legacy rules in a namespace are found, an untouched namespace has none (real: iptables-legacy in a scratch namespace)', async (t) => {
@@ -84,7 +94,7 @@ class FakeMachine implements Executor {
     const line = argv.join(' ');
     if (line === 'id -u') return ok('0\n');
     if (line.startsWith('sh -c for t; do command -v')) return ok('@@checked\n');
-    if (line === 'iptables --version') return ok('iptables v1.8.9 (nf_tables)\n');
+    if (line === 'iptables-nft --version') return ok('iptables v1.8.9 (nf_tables)\n');
     if (line.includes('/proc/config.gz')) return ok(FULL_CONFIG);
     if (line === 'cat /proc/net/ip_tables_names') return ok('');
     if (line.startsWith('test -e')) return ok();
@@ -107,7 +117,7 @@ test('legacy rules in the root namespace exit 3 with how to converge on one back
   });
   const err = await t.throwsAsync(preflight(machine), { instanceOf: EnvError });
   t.regex(err!.message, /the root namespace on a fake machine has iptables rules in the legacy backend \(nat: 1 rule or policies, filter: 2 rules or policies\)/);
-  t.regex(err!.message, /fix: make everything use one backend: update-alternatives --set iptables \/usr\/sbin\/iptables-nft/);
+  t.regex(err!.message, /fix: run the labs with the backend that machine uses \(nflab run --iptables legacy\), or make everything use one backend/);
 });
 
 test('a kernel without veth or NAT exits 3 naming the options (mock: this kernel has them built in)', async (t) => {

@@ -13,7 +13,9 @@
 # Every boot starts from the pristine image: the disk is a fresh copy-on-write overlay in the run
 # directory, so nothing a lab did survives stop.sh.
 #
-# Usage: scripts/vm/boot.sh [--name NAME] [--port PORT] [--memory MB] [--cpus N] [--timeout SECONDS] [--share DIR]
+# Usage: scripts/vm/boot.sh [--suite SUITE] [--name NAME] [--port PORT] [--memory MB] [--cpus N] [--timeout SECONDS] [--share DIR]
+#        --suite SUITE  the Debian release of the image: bullseye, bookworm (default) or trixie
+#                     (build-image.sh --suite; kernels 5.10, 6.1, 6.12)
 #        --share DIR  DIR (e.g. this checkout) read-only at /mnt/nflab in the guest (9p), like Vagrant's
 #                     /vagrant: with the image's Node, `cd /mnt/nflab && node bin/nflab.mjs ...` runs there
 #        --stop-with PID  stop the VM once process PID has ended, even if it never runs stop.sh
@@ -25,10 +27,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}
 ACCEL=${NFLAB_VM_ACCEL:-tcg}
-NAME=default PORT='' MEMORY=1024 CPUS=2 TIMEOUT=600 SHARE='' STOP_WITH=''
+SUITE=${NFLAB_VM_SUITE:-bookworm} NAME=default PORT='' MEMORY=1024 CPUS=2 TIMEOUT=600 SHARE='' STOP_WITH=''
 
 while (($#)); do
   case $1 in
+    --suite) SUITE=$2; shift 2 ;;
     --name) NAME=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --memory) MEMORY=$2; shift 2 ;;
@@ -36,7 +39,7 @@ while (($#)); do
     --timeout) TIMEOUT=$2; shift 2 ;;
     --share) SHARE=$2; shift 2 ;;
     --stop-with) STOP_WITH=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +54,7 @@ fi
 
 log() { printf 'boot: %s\n' "$*" >&2; }
 
-IMAGE=$("$HERE/build-image.sh" | tail -1)
+IMAGE=$("$HERE/build-image.sh" --suite "$SUITE" | tail -1)
 # Images of older recipes are only disk space now (a running VM keeps its own).
 "$HERE/prune-images.sh" "$IMAGE" || log "could not prune older images (left in place)"
 RUN=$CACHE/run/$NAME
@@ -79,6 +82,12 @@ printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$IMAGE/ssh_host_ed25519
 share_opts=()
 [[ -n $SHARE ]] && share_opts=(-virtfs "local,path=$SHARE,mount_tag=nflab,security_model=none,readonly=on")
 
+# systemd waits 90 s for a device (the NIC the uplink unit renames) and for a unit to start by
+# default; under software emulation on a loaded machine (VMs booting at once, other work) udev took
+# longer, the uplink unit failed and SSH never answered. Both waits get the boot's own timeout:
+# default_device_timeout_sec where systemd has it (>= 254: Debian 13), default_timeout_start_sec,
+# which bounds device jobs in older ones (Debian 11 and 12).
+BOOT_WAITS="systemd.default_timeout_start_sec=$TIMEOUT systemd.default_device_timeout_sec=$TIMEOUT"
 accel_opts=(-accel tcg,thread=multi -cpu max)
 [[ $ACCEL == kvm ]] && accel_opts=(-accel kvm -cpu host)
 
@@ -90,7 +99,7 @@ qemu-system-x86_64 \
   -name "nflab-$NAME" \
   -machine q35 "${accel_opts[@]}" -smp "$CPUS" -m "$MEMORY" \
   -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
-  -append 'root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet' \
+  -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet $BOOT_WAITS" \
   -drive "file=$RUN/overlay.qcow2,if=virtio,format=qcow2" \
   -netdev "user,id=net0,restrict=on,net=192.168.76.0/24,hostfwd=tcp:127.0.0.1:$PORT-:22" \
   -device virtio-net-pci,netdev=net0 \

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds the small Debian 12 VM that runs the labs needing kernel features this machine lacks
-# (IPVS, dummy links). The image is cached under $NFLAB_VM_CACHE/images/<recipe hash>: the hash
-# covers this file (the recipe), so editing the package list or the guest configuration below
-# builds a new image, and a second run with the same recipe is instant.
+# Builds the small Debian VM that runs the labs needing kernel features this machine lacks
+# (IPVS, dummy links), and the other kernels of the matrix (scripts/matrix.sh). The image is cached
+# under $NFLAB_VM_CACHE/images/<recipe hash>: the hash covers this file (the recipe) and the suite,
+# so editing the package list or the guest configuration below builds a new image, and a second
+# run with the same recipe is instant.
 #
-# Usage: scripts/vm/build-image.sh [--rebuild]   prints the image directory on the last line of stdout
+# Usage: scripts/vm/build-image.sh [--suite SUITE] [--rebuild]   prints the image directory on the last line of stdout
+#        --suite    bullseye (Debian 11, kernel 5.10), bookworm (12, kernel 6.1; the default),
+#                   trixie (13, kernel 6.12): Debian's own kernel and packages of that release
 #        --rebuild  build again even if cached (newer Debian packages); stop VMs using the image first
 # Env:   NFLAB_VM_CACHE   cache directory (default /var/cache/nflab/vm)
+#        NFLAB_VM_SUITE   the suite when --suite is not given (default bookworm)
 #        NFLAB_VM_MIRROR  Debian mirror (default http://deb.debian.org/debian)
 #        NFLAB_VM_SIZE    root filesystem size (default 2G)
 # The image directory holds: disk.qcow2 (ext4 root file system, no partition table), vmlinuz,
@@ -16,7 +20,7 @@ set -euo pipefail
 CACHE=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}
 MIRROR=${NFLAB_VM_MIRROR:-http://deb.debian.org/debian}
 SIZE=${NFLAB_VM_SIZE:-2G}
-SUITE=bookworm
+SUITE=${NFLAB_VM_SUITE:-bookworm}
 # Everything a lab runs in the guest. Labs arrive over SSH; Node is there to run nflab inside the
 # VM too (scripts/vm/boot.sh --share), and is this machine's own: Debian 12's nodejs (18) is older
 # than the project needs (>= 20.19), and nodejs.org may not be reachable.
@@ -34,12 +38,18 @@ REBUILD=''
 while (($#)); do
   case $1 in
     --rebuild) REBUILD=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --suite) SUITE=${2:-}; shift 2 || { echo "build-image.sh: --suite needs a value" >&2; exit 2; } ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "build-image.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
+
+case $SUITE in
+  bullseye|bookworm|trixie) ;;
+  *) log "unknown suite '$SUITE' (bullseye, bookworm or trixie)"; exit 2 ;;
+esac
 
 [[ $(id -u) == 0 ]] || { log 'must run as root (debootstrap, chroot)'; exit 3; }
 

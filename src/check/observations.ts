@@ -90,6 +90,17 @@ export class Observations {
     return this.values.has(requestKey(request));
   }
 
+  /** Every value by request type, then by the rest of its key (words joined by spaces): the raw
+   * evidence `nflab run --record` keeps. */
+  byType(): Record<string, Record<string, unknown>> {
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const [key, value] of this.values) {
+      const [type, ...rest] = key.split('\0');
+      (out[type!] ??= {})[rest.join(' ')] = value;
+    }
+    return out;
+  }
+
   // Shorthands the check kinds read with.
   traffic(traffic: Traffic): TrafficResult | undefined { return this.get({ type: 'traffic', traffic }); }
   capture(node: string, iface: string): CaptureObservation | undefined { return this.get({ type: 'capture', node, iface }); }

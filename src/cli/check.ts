@@ -23,7 +23,7 @@ export async function checkCommand(ref: string, stepNumber: number, json: boolea
   const lab = await labOf(record);
   if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
   const exec = new LocalExecutor();
-  await preflight(exec);
+  await preflight(exec, [], record.iptables);
   // The same nodes the up run created, in either node mode.
   const sandbox = await attach(record, exec, lab);
   const stop = interruptions(killLiveChildren);

@@ -20,13 +20,23 @@ import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
 import { kubeProxyCommand, withKubeProxyOption } from './kube-proxy.ts';
+import type { RunRecordFile } from '../report/record.ts';
+import type { Comparison } from '../report/compare.ts';
+import { backendNote, IPTABLES_BACKENDS, machineBackend, type IptablesBackend } from '../engine/iptables-backend.ts';
+import { LocalExecutor } from '../exec/local.ts';
 
-interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean }
+interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend }
 
 function withDriver<T>(y: Argv<T>) {
   return withTarget(y)
     .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'how container nodes are realised: network namespaces or Docker containers' })
-    .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' });
+    .option('image', { type: 'string', describe: 'Docker image for container nodes (default: nflab/lab, built locally)' })
+    .option('iptables', { choices: IPTABLES_BACKENDS, default: 'nft' as IptablesBackend, describe: 'the iptables backend the lab\'s iptables commands run: iptables-nft or iptables-legacy (whatever the machine\'s own `iptables` is)' });
+}
+
+/** The note for a user whose own `iptables` on that machine is not the backend the lab uses. */
+async function backendNoteFor(exec: Executor, backend: IptablesBackend): Promise<string | undefined> {
+  return backendNote(await machineBackend(exec), backend, exec.name);
 }
 
 function withRootNamespace<T>(y: Argv<T>) {
@@ -56,14 +66,22 @@ export async function main(argv: string[]): Promise<void> {
       .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
       .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
-      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' }),
-      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit); })
+      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' })
+      .option('record', { type: 'string', describe: 'keep the evidence in this file: the JSON report plus every step\'s raw observations (for --compare)' })
+      .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' }),
+      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit, { record: a.record, compare: a.compare }); })
     .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
-        process.stdout.write(a.json ? JSON.stringify(lab, null, 2) + '\n' : showLab(resolveLab(lab!, { driver: a.nodes, rootNamespace: a.rootNamespace })));
+        if (a.json) { process.stdout.write(JSON.stringify(lab, null, 2) + '\n'); return; }
+        process.stdout.write(showLab(resolveLab(lab!, { driver: a.nodes, rootNamespace: a.rootNamespace })));
+        // What the user types is `iptables`: say when that is not the backend nflab would run (this machine only: show connects nowhere).
+        if (!a.target) {
+          const note = await backendNoteFor(new LocalExecutor(), a.iptables);
+          if (note) process.stdout.write(`\n${note}\n`);
+        }
       })
     .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
@@ -192,21 +210,30 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
   }
 }
 
-async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string): Promise<number> {
+interface Evidence { record?: string; compare?: string }
+
+async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string, evidence: Evidence = {}): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
+  // A bad record file is a usage error before anything runs.
+  const { readRecord } = await import('../report/record.ts');
+  const baseline = evidence.compare === undefined ? undefined : readRecord(evidence.compare);
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
   checkRootNamespaceUse(labs, opts);
   const exec = await executor(opts);
   try {
-    await preflight(exec, labs);
+    await preflight(exec, labs, opts.iptables);
     await dockerPreflight(labs, opts, exec);
-    return await runLabs(exec, labs, opts, verbose, junit);
+    if (verbose && !opts.json) {
+      const note = await backendNoteFor(exec, opts.iptables);
+      if (note) process.stdout.write(`${note}\n`);
+    }
+    return await runLabs(exec, labs, opts, verbose, junit, evidence, baseline);
   } finally {
     await exec.close();
   }
 }
 
-async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit?: string): Promise<number> {
+async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit: string | undefined, evidence: Evidence, baseline?: RunRecordFile): Promise<number> {
   const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
   const stop = interruptions(killLiveChildren);
   const reports: LabReport[] = [];
@@ -214,17 +241,31 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
     for (const lab of labs) {
       // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
       if (stop.signal()) { reports.push(notRun(lab, opts, exec)); continue; }
-      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
+      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations: evidence.record !== undefined, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
       reports.push(report);
     }
   } finally {
     stop.release();
   }
-  if (opts.json) process.stdout.write(JSON.stringify({ labs: reports }, null, 2) + '\n');
-  else summary(reports, process.stdout);
-  if (junit) writeFileSync(junit, toJunit({ labs: reports }));
+  const { withoutObservations, writeRecord, RECORD_FORMAT } = await import('../report/record.ts');
+  const shown = withoutObservations(reports);
+  if (evidence.record) writeRecord(evidence.record, reports, exec.name, opts.iptables);
+  let changed = 0;
+  let comparison: Comparison | undefined;
+  if (baseline) {
+    const { compareRuns, verdictsChanged } = await import('../report/compare.ts');
+    comparison = compareRuns(baseline, { format: RECORD_FORMAT, recordedAt: '', target: exec.name, kernel: reports.find((r) => r.kernel)?.kernel, iptables: opts.iptables, labs: shown });
+    changed = verdictsChanged(comparison);
+  }
+  if (opts.json) process.stdout.write(JSON.stringify({ labs: shown, ...(comparison ? { comparison } : {}) }, null, 2) + '\n');
+  else {
+    summary(shown, process.stdout);
+    if (comparison) process.stdout.write(`\n${(await import('../report/compare.ts')).formatComparison(comparison)}`);
+  }
+  if (junit) writeFileSync(junit, toJunit({ labs: shown }));
   if (stop.signal()) return stop.exitCode();
-  return runExitCode(reports);
+  const code = runExitCode(reports);
+  return code === 0 && changed > 0 ? 1 : code;
 }
 
 /** 3 when a lab could not be built or run (status error), else 1 when a check was not met, else 0. */
@@ -242,16 +283,18 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
   checkRootNamespaceUse([lab!], opts);
   const exec = await executor(opts);
-  await preflight(exec, [lab!]);
+  await preflight(exec, [lab!], opts.iptables);
   await dockerPreflight([lab!], opts, exec);
   const stop = interruptions(killLiveChildren);
   try {
-    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
+    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
     if (!kept) return stop.signal() ? stop.exitCode() : runExitCode([report]) || 1;
     if (!opts.json) {
       process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
       for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
+      const note = await backendNoteFor(exec, opts.iptables);
+      if (note) process.stdout.write(`${note}\n`);
       process.stdout.write(`When done: nflab down ${lab!.id}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
     }
     return runExitCode([report]);

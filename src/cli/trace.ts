@@ -39,6 +39,9 @@ export async function traceCommand(ref: string, stepNumber: number, json: boolea
   const record = keptRun(ref);
   const lab = await labOf(record);
   if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
+  if (record.iptables === 'legacy') {
+    throw new LabError(`lab ${lab.id} is up with --iptables legacy (run ${record.runId}): packet traces come from the nftables trace, which iptables-legacy rules never appear in; bring it up with --iptables nft to trace it`);
+  }
   const step = lab.steps[stepNumber - 1]!;
   const traffic = stepTraffic(step);
   if (traffic.length === 0) throw new LabError(`lab ${lab.id} step ${stepNumber} sends no traffic: nothing to trace`);

@@ -40,6 +40,8 @@ export interface RunRecord {
   /** Records written before `processes` existed: bare PIDs, never killed (a PID alone may have been reused). */
   pids?: number[];
   step?: number;
+  /** The iptables backend of the run (--iptables), for `nflab check` and `nflab trace` on a kept run. */
+  iptables?: 'nft' | 'legacy';
   /** --root-namespace: what the target's root namespace held before the run changed it. */
   root?: RootSnapshot;
   createdAt: string;

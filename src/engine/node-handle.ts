@@ -4,6 +4,7 @@
 import type { Executor, Process, RunResult, SpawnOptions } from '../exec/types.ts';
 import type { NodeDriver } from '../drivers/types.ts';
 import type { Realisation } from '../resolve/build-plan.ts';
+import { backendArgv, type IptablesBackend } from './iptables-backend.ts';
 
 export interface NodeHandle {
   readonly name: string;
@@ -24,7 +25,9 @@ export interface NodeHandle {
   display(argv: string[]): string;
 }
 
-export function nodeHandle(name: string, realisation: Realisation, driver: NodeDriver, exec: Executor, show: (node: string, argv: string[]) => string): NodeHandle {
+export function nodeHandle(name: string, realisation: Realisation, rawDriver: NodeDriver, exec: Executor, show: (node: string, argv: string[]) => string, iptables?: IptablesBackend): NodeHandle {
+  // Every argv entering the node names the run's iptables backend (iptables-backend.ts).
+  const driver = withBackend(rawDriver, iptables);
   return {
     name,
     realisation,
@@ -35,5 +38,15 @@ export function nodeHandle(name: string, realisation: Realisation, driver: NodeD
     observerArgv: (argv) => driver.observerWrap(name, argv),
     enter: (argv) => driver.enter(name, argv),
     display: (argv) => show(name, argv),
+  };
+}
+
+/** The driver with each argv's iptables program named for the backend (display is not touched:
+ * people read and type `iptables`). */
+function withBackend(driver: NodeDriver, iptables?: IptablesBackend): Pick<NodeDriver, 'wrap' | 'observerWrap' | 'enter'> {
+  return {
+    wrap: (node, argv, options) => driver.wrap(node, backendArgv(argv, iptables), options),
+    observerWrap: (node, argv) => driver.observerWrap(node, backendArgv(argv, iptables)),
+    enter: (node, argv) => driver.enter(node, backendArgv(argv, iptables)),
   };
 }

@@ -2,9 +2,10 @@
 import { EnvError } from '../errors.ts';
 import type { Executor } from '../exec/types.ts';
 import type { Lab } from '../lab/types.ts';
+import type { IptablesBackend } from './iptables-backend.ts';
 
 const TOOLS: Record<string, string> = {
-  ip: 'iproute2', bridge: 'iproute2', iptables: 'iptables', 'iptables-save': 'iptables', tcpdump: 'tcpdump',
+  ip: 'iproute2', bridge: 'iproute2', tcpdump: 'tcpdump',
   conntrack: 'conntrack', ping: 'iputils-ping', socat: 'socat', sysctl: 'procps', nsenter: 'util-linux',
 };
 
@@ -29,29 +30,37 @@ async function missingTools(exec: Executor, tools: string[]): Promise<string[]> 
 export type Wrap = (argv: string[]) => string[];
 const inRoot: Wrap = (argv) => argv;
 
-export async function preflight(exec: Executor, labs: readonly Lab[] = []): Promise<void> {
+/** The programs of one iptables backend that nflab calls by name (iptables-backend.ts). */
+function backendTools(backend: IptablesBackend): Record<string, string> {
+  return Object.fromEntries(['iptables', 'iptables-save', 'iptables-restore'].map((t) => [t.replace('iptables', `iptables-${backend}`), 'iptables']));
+}
+
+export async function preflight(exec: Executor, labs: readonly Lab[] = [], backend: IptablesBackend = 'nft'): Promise<void> {
   const who = await exec.run(['id', '-u']);
   if (who.stdout.trim() !== '0') {
     throw new EnvError(`nflab must run as root on ${exec.name}: it creates namespaces, links and iptables rules`, 'run it with sudo (sudo nflab ...)');
   }
-  const missing = await missingTools(exec, Object.keys(TOOLS));
+  const tools = { ...TOOLS, ...backendTools(backend) };
+  const missing = await missingTools(exec, Object.keys(tools));
   if (missing.length > 0) {
-    const packages = [...new Set(missing.map((t) => TOOLS[t]!))].sort();
+    const packages = [...new Set(missing.map((t) => tools[t]!))].sort();
     throw new EnvError(`missing tools on ${exec.name}: ${missing.sort().join(', ')}`, `apt-get install -y ${packages.join(' ')}`);
   }
-  const version = await exec.run(['iptables', '--version']);
-  if (!version.stdout.includes('nf_tables')) {
-    throw new EnvError(`iptables on ${exec.name} is not the nf_tables backend (${version.stdout.trim()}): counters and traces would come from a different ruleset than the one the labs expect`,
-      'update-alternatives --set iptables /usr/sbin/iptables-nft');
+  // nflab calls iptables-nft or iptables-legacy by name; the machine's own `iptables` alternative
+  // is the user's and stays as it is (`up`, `show` and `run -v` say when it is the other one).
+  const version = await exec.run([`iptables-${backend}`, '--version']);
+  if (!version.stdout.includes(backend === 'nft' ? 'nf_tables' : 'legacy')) {
+    throw new EnvError(`iptables-${backend} on ${exec.name} is not the ${backend} backend (${version.stdout.trim() || version.stderr.trim()}): counters would come from another rule set than the one the lab's commands write`,
+      'apt-get install --reinstall iptables (its iptables-nft and iptables-legacy are one program acting by the name it is called with)');
   }
-  const [features, legacy, bridgeNf] = await Promise.all([missingKernelFeatures(exec), legacyRules(exec, inRoot), bridgeNetfilterMissing(exec, labs)]);
+  const [features, legacy, bridgeNf] = await Promise.all([missingKernelFeatures(exec), backend === 'nft' ? legacyRules(exec, inRoot) : undefined, bridgeNetfilterMissing(exec, labs)]);
   if (features.length > 0) {
     throw new EnvError(`the kernel on ${exec.name} lacks what every lab needs: ${features.map((f) => `${f.what} (${f.option})`).join(', ')}`,
       'boot a kernel built with these options (Debian\'s linux-image-amd64 has them all), or run the labs in the VM: scripts/vm/boot.sh');
   }
   if (legacy) {
     throw new EnvError(`the root namespace on ${exec.name} has iptables rules in the legacy backend (${legacy}) while nflab uses nf_tables: two rule sets are active at once, and what \`iptables\` shows and counts is not everything packets go through on this machine`,
-      'make everything use one backend: update-alternatives --set iptables /usr/sbin/iptables-nft, restart whatever wrote the legacy rules (e.g. systemctl restart docker), then review and flush them (iptables-legacy-save; iptables-legacy -F; iptables-legacy -t nat -F)');
+      'run the labs with the backend that machine uses (nflab run --iptables legacy), or make everything use one backend: restart whatever wrote the legacy rules with iptables-nft (e.g. systemctl restart docker), then review and flush them (iptables-legacy-save; iptables-legacy -F; iptables-legacy -t nat -F)');
   }
   if (bridgeNf.length > 0) {
     throw new EnvError(`br_netfilter is not loaded on ${exec.name} (no /proc/sys/net/bridge), and lab ${bridgeNf.join(', ')} sets net.bridge.* sysctls: bridged packets would not traverse iptables and the lab's verdicts would be wrong`,

@@ -10,6 +10,7 @@
 // - what the lab may change (iptables tables, the sysctls it writes, IPVS services, ipsets, the
 //   links it creates) is snapshotted into the run's journal before the first change, and teardown,
 //   `nflab clean` and the watchdog put it back from there, whichever way the run ends.
+import { backendArgv, type IptablesBackend } from './iptables-backend.ts';
 import type { Command, Lab } from '../lab/types.ts';
 import { planTopology } from '../topology/plan.ts';
 import type { Executor } from '../exec/types.ts';
@@ -30,6 +31,9 @@ export interface RootSnapshot {
   tables: string[];
   /** iptables-nft: a table the run created is deleted as an nftables table. */
   nftBackend: boolean;
+  /** The backend the run's iptables commands used (--iptables); snapshot and restore call that one.
+   * Absent in records written before: the machine's `iptables` then. */
+  backend?: IptablesBackend;
   /** `nft list tables` before ("family name" each): any other table (ebtables' bridge tables, the
    * lab's own nft tables) is deleted on restore. Undefined without nft. */
   nftTables?: string[];
@@ -167,12 +171,14 @@ export async function assertVirtualMachine(exec: Executor, labId: string): Promi
 }
 
 // Each section starts with "@@name"; sysctl lines are "FILE VALUE" (VALUE @@absent when the file is missing).
+// $1: the iptables program of the run's backend (iptables-nft, iptables-legacy); then the sysctl files.
 const SNAPSHOT = [
+  'ipt=$1; shift',
   'echo @@links; ip -o link show',
   'echo @@addrs; ip -o -4 addr show',
   'echo @@routes; ip -4 route show table main',
-  'echo @@iptables-version; iptables -V',
-  'echo @@iptables; iptables-save',
+  'echo @@iptables-version; "$ipt" -V',
+  'echo @@iptables; "$ipt-save"',
   'if command -v nft >/dev/null; then echo @@nft-tables; nft list tables; fi',
   'if command -v ebtables-save >/dev/null && nft list tables 2>/dev/null | grep -q "^table bridge "; then echo @@ebtables; ebtables-save; fi',
   'echo @@sysctls; for f; do if [ -e "$f" ]; then printf "%s %s\\n" "$f" "$(cat "$f")"; fi; done',
@@ -195,9 +201,9 @@ function sectionsOf(text: string): Map<string, string[]> {
 const IPTABLES_HEADER = /^# (Generated|Completed)/;
 
 /** Reads the root namespace and refuses (EnvError, nothing changed) when the lab would collide with it. */
-export async function snapshotRoot(exec: Executor, lab: Lab, node: string): Promise<RootSnapshot> {
+export async function snapshotRoot(exec: Executor, lab: Lab, node: string, backend: IptablesBackend = 'nft'): Promise<RootSnapshot> {
   const files = sysctlFilesOf(lab, node);
-  const r = await exec.run(['sh', '-c', SNAPSHOT, 'sh', ...files]);
+  const r = await exec.run(['sh', '-c', SNAPSHOT, 'sh', backendArgv(['iptables'], backend)[0]!, ...files]);
   if (r.code !== 0) throw new EnvError(`lab ${lab.id}: could not read the root namespace of ${exec.name}: ${r.stderr.trim()}`, 'check that iproute2 and iptables are installed there');
   const s = sectionsOf(r.stdout);
   const links = (s.get('links') ?? []).flatMap((l) => /^\d+: ([^\s:@]+)/.exec(l)?.[1] ?? []);
@@ -238,6 +244,7 @@ export async function snapshotRoot(exec: Executor, lab: Lab, node: string): Prom
     iptables,
     tables: iptables.split('\n').filter((l) => l.startsWith('*')).map((l) => l.slice(1)),
     nftBackend: /nf_tables/.test((s.get('iptables-version') ?? []).join('\n')),
+    backend,
     ...(s.has('nft-tables') ? { nftTables: nftTablesOf(s.get('nft-tables')!.join('\n')) } : {}),
     ...(s.has('ebtables') ? { ebtables: s.get('ebtables')!.filter((l) => !l.startsWith('#')).join('\n') } : {}),
     sysctls: Object.fromEntries((s.get('sysctls') ?? []).flatMap((l) => {
@@ -270,12 +277,15 @@ export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<s
   const created = snap.labLinks.filter((n) => present.has(n) && !snap.links.includes(n));
   if (created.length > 0) await step('delete links', ['ip', '-force', '-batch', '-'], created.map((n) => `link del ${n}\n`).join(''));
   // 2. iptables: the tables that were there get their old contents; the ones the run added go.
-  const after = await step('read iptables', ['iptables-save']);
+  const ipt = (argv: string[]) => (snap.backend ? backendArgv(argv, snap.backend) : argv);
+  const after = await step('read iptables', ipt(['iptables-save']));
   const added = after.stdout.split('\n').filter((l) => l.startsWith('*')).map((l) => l.slice(1)).filter((t) => !snap.tables.includes(t));
-  if (snap.tables.length > 0) await step('iptables-restore', ['iptables-restore'], `${snap.iptables.trim()}\n`);
+  if (snap.tables.length > 0) await step('iptables-restore', ipt(['iptables-restore']), `${snap.iptables.trim()}\n`);
   for (const table of added) {
     if (snap.nftBackend) await step(`delete table ${table}`, ['nft', 'delete', 'table', 'ip', table]);
-    else await step(`flush table ${table}`, ['sh', '-c', 'iptables -t "$1" -F && iptables -t "$1" -X', 'sh', table]);
+    // x_tables (legacy): a table once used stays until its module is unloaded; emptied, with the
+    // ACCEPT policies of a fresh one (a lab's `-P FORWARD DROP` would otherwise outlive the run).
+    else await step(`empty table ${table}`, ['sh', '-c', 'set -e; "$2" -t "$1" -F; "$2" -t "$1" -X; for c in $("$2-save" -t "$1" | sed -n "s/^:\\([A-Z]*\\) [A-Z]* .*/\\1/p"); do "$2" -t "$1" -P "$c" ACCEPT; done', 'sh', table, ipt(['iptables'])[0]!]);
   }
   // 2b. nftables tables the run added (ebtables' bridge tables, a lab's own); bridge tables that
   // were there get their ebtables rules back.

@@ -9,6 +9,7 @@ import { EnvError, Interrupted, LabSkipped, errorCode } from '../errors.ts';
 import { assertNoLegacyRulesInNodes } from './preflight.ts';
 import { resolveLab } from '../resolve/resolve-lab.ts';
 import type { PlanLine } from '../resolve/plan-display.ts';
+import type { IptablesBackend } from './iptables-backend.ts';
 
 export interface RunOptions {
   exec: Executor;
@@ -22,6 +23,10 @@ export interface RunOptions {
   aborted?: () => boolean;
   /** Run the lab's host node as the target's own root namespace (root-namespace.ts). */
   rootNamespace?: boolean;
+  /** iptables-nft (default) or iptables-legacy for every iptables command of the lab (--iptables). */
+  iptables?: IptablesBackend;
+  /** Keep each step's raw observations in the report (nflab run --record). */
+  keepObservations?: boolean;
 }
 
 export type RunEvent =
@@ -43,11 +48,11 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   const started = Date.now();
   const resolved = resolveLab(lab, { driver: options.driver, rootNamespace: options.rootNamespace });
   const rootNode = resolved.rootNode;
-  const sandbox = new Sandbox(resolved, options.exec, { image: options.image, kept: options.keepAfterStep !== undefined });
+  const sandbox = new Sandbox(resolved, options.exec, { image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), steps: [],
+    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft', steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];
@@ -56,14 +61,15 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     report.kernel = (await options.exec.run(['uname', '-r'])).stdout.trim() || undefined;
     const builtAt = Date.now();
     await sandbox.build();
-    await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) => sandbox.node(node).observerArgv(argv));
+    // Under iptables-legacy the lab's own rules are the legacy ones: nothing to warn about.
+    if ((options.iptables ?? 'nft') === 'nft') await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) => sandbox.node(node).observerArgv(argv));
     options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
     const lastStep = Math.min(options.keepAfterStep ?? lab.steps.length, lab.steps.length);
     for (let i = 0; i < lastStep; i++) {
       if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted);
+      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
     }

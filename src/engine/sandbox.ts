@@ -24,6 +24,7 @@ import { configureLines, createLine, probeLine, responderLine, setupLine, vethLi
 import { missingFeature } from '../observe/feature-probe.ts';
 import { BuildFailed, CommandFailed, EnvError, Interrupted, LabSkipped } from '../errors.ts';
 import { nodeHandle, type NodeHandle } from './node-handle.ts';
+import type { IptablesBackend } from './iptables-backend.ts';
 
 export interface SandboxOptions {
   image?: string;
@@ -32,6 +33,8 @@ export interface SandboxOptions {
   runId?: string;
   /** Start a watchdog that cleans up if nflab dies without tearing down (default: on for this machine). */
   watchdog?: boolean;
+  /** The iptables every command in a node runs: iptables-nft (default) or iptables-legacy (--iptables). */
+  iptables?: IptablesBackend;
 }
 
 export class Sandbox {
@@ -59,13 +62,14 @@ export class Sandbox {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: this.lab.id, target: exec.name, labFile: this.lab.file, driver: resolved.driver,
       kept: options.kept ?? false, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
       containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
+      ...(options.iptables ? { iptables: options.iptables } : {}),
     };
   }
 
   /** A built run of a lab that `nflab up` kept: its nodes found again from its record, for check,
    * trace and what comes next. Throws EnvError when a node is gone. */
   static async attach(resolved: ResolvedLab, exec: Executor, record: RunRecord): Promise<Sandbox> {
-    const run = new Sandbox(resolved, exec, { runId: record.runId, kept: true, image: undefined });
+    const run = new Sandbox(resolved, exec, { runId: record.runId, kept: true, image: undefined, iptables: record.iptables });
     run.record = record;
     run.tornDown = true; // teardown of a kept run is `nflab down`'s: never by an attached copy
     const nodes = Object.keys(resolved.lab.topology.nodes);
@@ -102,7 +106,7 @@ export class Sandbox {
   node(name: string): NodeHandle {
     let handle = this.handles.get(name);
     if (!handle) {
-      handle = nodeHandle(name, this.resolved.realisationOf(name), this.driverOf(name), this.exec, this.resolved.show);
+      handle = nodeHandle(name, this.resolved.realisationOf(name), this.driverOf(name), this.exec, this.resolved.show, this.options.iptables);
       this.handles.set(name, handle);
     }
     return handle;
@@ -160,7 +164,7 @@ export class Sandbox {
     // journal with the rest, before the first change.
     if (this.rootNode) {
       await assertVirtualMachine(this.exec, this.lab.id);
-      this.record.root = await snapshotRoot(this.exec, this.lab, this.rootNode);
+      this.record.root = await snapshotRoot(this.exec, this.lab, this.rootNode, this.options.iptables);
     }
     // The watchdog first, the record second, then the objects: nflab may be killed between any two.
     if (this.options.watchdog ?? this.exec instanceof LocalExecutor) {

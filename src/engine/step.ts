@@ -18,10 +18,13 @@ import { parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { startPathTraces } from './path-traces.ts';
 import type { SavedRuleset } from '../observe/types.ts';
 import { Interrupted } from '../errors.ts';
+import { plain } from '../report/record.ts';
 
 export interface RunStepOptions {
   /** false: leave the step's commands out and only observe and judge (nflab check on a lab that is up). */
   applyCommands?: boolean;
+  /** Keep the raw observations in the report (nflab run --record). */
+  keepObservations?: boolean;
 }
 
 export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boolean, options: RunStepOptions = {}): Promise<StepReport> {
@@ -52,7 +55,8 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   }
   const countersBefore = new Map<RequestOf<'counters'>, SavedRuleset>(await readCounters());
   // Tracing is on only from here to the end of the traffic (path checks).
-  const traceRequests = distinctRequests(requests, 'trace');
+  // Under iptables-legacy no path check is judged (legacySkip): no tracer either.
+  const traceRequests = sandbox.options.iptables === 'legacy' ? [] : distinctRequests(requests, 'trace');
   const traces = await startPathTraces(sandbox, traceRequests, sandbox.rootNetworks());
   const captureRequests = distinctRequests(requests, 'capture');
   let captures: Capture[] = [];
@@ -91,7 +95,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
 
   const reports = [...failures, ...checks.map((c) => (sandbox.rootNode && c.sandboxOnly
     ? skipped(c, `holds only in the sandbox: ${c.sandboxOnly}`)
-    : evaluate(c, obs)))];
+    : legacySkip(sandbox, c) ? skipped(c, LEGACY_PATH_REASON) : evaluate(c, obs)))];
   return {
     title: step.title,
     ...(step.teaches ? { teaches: step.teaches } : {}),
@@ -99,7 +103,15 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     commands,
     checks: reports,
     durationMs: Date.now() - started,
+    ...(options.keepObservations ? { observations: plain(obs.byType()) as Record<string, unknown> } : {}),
   };
+}
+
+/** Path checks read the nftables trace (`meta nftrace`, xtables-monitor --trace): rules of
+ * iptables-legacy never appear in it, so under --iptables legacy they are skipped with this reason. */
+const LEGACY_PATH_REASON = 'needs the nftables trace: iptables-legacy rules are x_tables rules, which never appear in it (run with --iptables nft to trace the path)';
+function legacySkip(sandbox: Sandbox, c: Check): boolean {
+  return c.kind === 'path' && sandbox.options.iptables === 'legacy';
 }
 
 /**

@@ -1,6 +1,7 @@
 // What a Kubernetes lab's diagram adds to the topology: each Service (ClusterIP:port → endpoints,
 // the NodePort), the pods' roles (backend of a Service, client), and the kube-proxy chains a
 // connection to the Service passes in the node's nat table.
+import type { ServiceEndpoint } from '../k8s/service.ts';
 import type { Lab } from '../lab/types.ts';
 import { kubeChains } from '../k8s/lab-rules.ts';
 
@@ -26,7 +27,7 @@ export function serviceBoxes(lab: Lab): ServiceBox[] {
   const pods = podsByIp(lab);
   return spec.services.map((svc) => {
     const { svc: svcChain, sep } = kubeChains(spec, svc.name);
-    const endpoints = svc.endpoints.map((ep) => {
+    const endpoints = svc.endpoints.map(endpointText).map((ep) => {
       const [ip, port] = ep.includes(':') ? ep.split(':') : [ep, String(svc.targetPort ?? svc.port)];
       return `  → ${ip}:${port}${pods.get(ip!) ? ` (${pods.get(ip!)})` : ''}`;
     });
@@ -55,7 +56,7 @@ export function podRoles(lab: Lab): Map<string, string> {
   const spec = lab.kubeProxy;
   if (!spec) return roles;
   const pods = podsByIp(lab);
-  for (const svc of spec.services) for (const ep of svc.endpoints) {
+  for (const svc of spec.services) for (const ep of svc.endpoints.map(endpointText)) {
     const pod = pods.get(ep.split(':')[0]!);
     if (pod && !roles.has(pod)) roles.set(pod, `backend of ${svc.name}`);
   }
@@ -64,4 +65,9 @@ export function podRoles(lab: Lab): Map<string, string> {
     if (from && lab.topology.nodes[from]?.role === 'container' && !roles.has(from)) roles.set(from, 'client');
   }
   return roles;
+}
+
+/** An endpoint as `ip` or `ip:port`, whichever way the Service gives it. */
+function endpointText(ep: string | ServiceEndpoint): string {
+  return typeof ep === 'string' ? ep : `${ep.address}${ep.port !== undefined ? `:${ep.port}` : ''}`;
 }

@@ -73,7 +73,9 @@ export function parseTcpClient(stdout: string, stderr: string, exitCode: number 
   const text = error ?? '';
   if (/Connection refused/i.test(text)) return { result: 'refused', error, output };
   if (/Network is unreachable|No route to host|Host is unreachable/i.test(text)) return { result: 'unreachable', error, output };
-  if (/timed out/i.test(text)) return { result: 'timeout', error, output };
+  // socat 1.8 (Debian 13) reports its connect-timeout with the errno of the connect still pending
+  // when the timer fired ("TCP:10.0.0.1:80: Operation now in progress"); 1.7 says "Connection timed out".
+  if (/timed out|Operation now in progress/i.test(text)) return { result: 'timeout', error, output };
   // Killed by the caller's own deadline: nothing answered in time.
   if (exitCode === null) return { result: 'timeout', error, output };
   // Connected and closed cleanly, but nothing (or something unexpected) was answered.

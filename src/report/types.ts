@@ -27,6 +27,8 @@ export interface StepReport {
   commands: CommandReport[];
   checks: CheckReport[];
   durationMs: number;
+  /** With `nflab run --record`: the step's raw observations (traffic, packets, counters, conntrack, outputs, traces). */
+  observations?: Record<string, unknown>;
 }
 
 /** passed: every check met; failed: a check not met; skipped: the kernel lacks a feature;
@@ -50,6 +52,8 @@ export interface LabReport {
   kernel?: string;
   /** --root-namespace: this lab node was the target's own root namespace (else every node was a namespace or container of the run). */
   rootNamespace?: string;
+  /** The iptables backend the lab's commands ran (--iptables): 'nft' or 'legacy'. */
+  iptables?: 'nft' | 'legacy';
   steps: StepReport[];
 }
 
