@@ -57,7 +57,7 @@ export class Sandbox {
     const nodes = Object.keys(this.lab.topology.nodes);
     this.record = {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: this.lab.id, target: exec.name, labFile: this.lab.file, driver: resolved.driver,
-      kept: options.kept ?? false, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
+      kept: options.kept ?? false, building: true, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
       containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
     };
   }
@@ -417,7 +417,7 @@ export class Sandbox {
   /** Hands the run over to a later `nflab down`: the record stays, marked kept. */
   keep(step?: number): RunRecord {
     this.tornDown = true;
-    this.record = { ...this.record, kept: true, step };
+    this.record = { ...this.record, kept: true, building: false, step };
     writeRecord(this.record);
     this.watchdog?.done();
     return this.record;

@@ -8,6 +8,7 @@ import { Problems, hasNode, isObject, labName, show, throwProblems, validateLabF
 import { validateCheck } from '../check/validate-check.ts';
 import { kindModule } from '../check/registry.ts';
 import { buildKubeProxyRules } from '../k8s/render-iptables.ts';
+import { buildableProblems } from '../lab/buildable.ts';
 
 /** Throws LabError (exit 2) naming every problem; returns the lab typed when it is valid. */
 export function validateLab(input: unknown, origin = 'lab'): Lab {
@@ -21,6 +22,8 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
   const p = new Problems();
   validateLabFields(lab, name, p);
   const ifaces = validateTopology(lab, name, p);
+  // What the kernel would refuse or build otherwise than written, on a topology whose fields are valid.
+  if (p.list.length === 0) for (const problem of buildableProblems(lab)) p.add(name, problem);
   if (lab.kubeProxy !== undefined) validateKubeProxy(lab, name, p);
   if (!Array.isArray(lab.steps) || lab.steps.length === 0) p.add(name, 'field "steps" must be a non-empty array');
   else lab.steps.forEach((step, i) => validateStep(step, `${name}: step ${i + 1}${typeof step?.title === 'string' ? ` "${step.title}"` : ''}`, lab, p,
