@@ -9,6 +9,7 @@ import { validateCheck } from '../check/validate-check.ts';
 import { kindModule } from '../check/registry.ts';
 import { buildKubeProxyRules } from '../k8s/render-iptables.ts';
 import { buildableProblems } from '../lab/buildable.ts';
+import { unknownFieldProblems } from '../lab/strict-shape.ts';
 
 /** Throws LabError (exit 2) naming every problem; returns the lab typed when it is valid. */
 export function validateLab(input: unknown, origin = 'lab'): Lab {
@@ -17,6 +18,7 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
   const name = labName(lab);
   // Types, cycles and control characters first: the checks below rely on them.
   const shape = shapeProblems(lab as unknown as Record<string, unknown>, (kind) => kindModule(kind)?.fields ?? {});
+  if (shape.length === 0) shape.push(...unknownFieldProblems(lab as unknown as Record<string, unknown>));
   if (shape.length > 0) throw new LabError(`invalid lab:\n  ${shape.map((s) => printable(`${name}: ${s}`)).join('\n  ')}`);
 
   const p = new Problems();
