@@ -1,7 +1,7 @@
 // Every run records what it will create before creating it, under a runtime directory, so that
 // `nflab clean` can remove what a killed run left behind and nothing else.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { RootSnapshot } from './root-namespace.ts';
 import { EnvError } from '../errors.ts';
@@ -66,10 +66,25 @@ export function recordPath(runId: string): string {
 
 /** A journal that cannot be written is the environment's problem (exit 3), never a verdict. */
 function journalError(err: unknown): never {
-  const e = err as NodeJS.ErrnoException;
+  const e = { code: whyNotWritable() ?? (err as NodeJS.ErrnoException).code, message: (err as Error).message };
   const why = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'is full' : e.code === 'EROFS' ? 'is on a read-only file system' : e.code === 'EACCES' || e.code === 'EPERM' ? 'is not writable' : `cannot be written (${e.code ?? e.message})`;
   throw new EnvError(`the run journal directory ${runsDir()} ${why}: nflab records every run there before creating anything, so that a killed run can be cleaned`,
     `free space or make ${RUNTIME_DIR} writable (or point NFLAB_RUNTIME_DIR at a writable directory), then run again`);
+}
+
+/** The reason the nearest existing directory on the way to the journal refuses writes (a
+ * recursive mkdir on a read-only file system reports ENOENT, which says nothing). */
+function whyNotWritable(): string | undefined {
+  for (let dir = runsDir(); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      accessSync(dir, constants.W_OK);
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return code;
+    }
+  }
+  return undefined;
 }
 
 /** Written to a temporary file and renamed: a process killed mid-write never leaves half a record. */

@@ -13,8 +13,8 @@ export function plainLab(value: unknown, origin: string): unknown {
 }
 
 function copy(value: unknown, path: string, ancestors: Set<unknown>, depth: number, origin: string): unknown {
-  const fail = (what: string): never => {
-    throw new LabError(`invalid lab:\n  ${printable(`${origin}: ${path || '(lab)'}: ${what}`)}`);
+  const fail = (what: string, at = path): never => {
+    throw new LabError(`invalid lab:\n  ${printable(`${origin}: ${at || '(lab)'}: ${what}`)}`);
   };
   if (typeof value === 'function') fail('is a function (a lab is data: strings, numbers, booleans, arrays and objects)');
   if (typeof value === 'symbol' || typeof value === 'bigint') fail(`is a ${typeof value} (a lab is data: strings, numbers, booleans, arrays and objects)`);
@@ -37,7 +37,7 @@ function copy(value: unknown, path: string, ancestors: Set<unknown>, depth: numb
         child = (value as Record<string, unknown>)[key];
       } catch (err) {
         // A getter that throws: the lab file's own code failed while nflab read the field.
-        return fail(`reading this field threw: ${message(err)}`);
+        return fail(`reading this field threw: ${message(err)}`, childPath);
       }
       // Functions next to data (a builder's helper left on an object) are not part of the lab.
       if (typeof child === 'function' && !Array.isArray(value)) continue;
