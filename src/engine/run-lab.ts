@@ -66,6 +66,8 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
       const stepReport = await runStep(sandbox, step, aborted);
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
+      // A step that did not finish (a limit): what later steps would see depends on it.
+      if (stepReport.status === 'error') { report.status = 'failed'; report.reason = `step ${i + 1}: ${stepReport.reason}`; break; }
     }
     if (report.steps.some((s) => s.status === 'failed')) report.status = 'failed';
     if (options.keepAfterStep !== undefined) kept = { record: sandbox.keep(lastStep), sandbox };

@@ -20,6 +20,7 @@ import { assertVirtualMachine, labSubnets, restoreRoot, snapshotRoot } from './r
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { ResolvedLab } from '../resolve/resolve-lab.ts';
 import { renameLines, type BuildPlan, type NodeConfig } from '../resolve/build-plan.ts';
+import { limitsOf } from './limits.ts';
 import { configureLines, createLine, probeLine, responderLine, setupLine, vethLine, WAIT_LINE, type Phase, type PlanLine } from '../resolve/plan-display.ts';
 import { missingFeature } from '../observe/feature-probe.ts';
 import { BuildFailed, CommandFailed, EnvError, Interrupted, LabSkipped } from '../errors.ts';
@@ -118,8 +119,8 @@ export class Sandbox {
     return this.resolved.display(command);
   }
 
-  async run(command: Command): Promise<RunResult> {
-    return this.node(command.node).run(command.argv, { stdin: command.stdin });
+  async run(command: Command, options: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return this.node(command.node).run(command.argv, { stdin: command.stdin, ...options });
   }
 
   private async dockerDriver(): Promise<void> {
@@ -195,9 +196,11 @@ export class Sandbox {
     const snapshots = await this.phase('configure nodes', () => this.configureNodes());
     await this.phase('wait for links', () => this.waitForLinks(snapshots));
     await this.phase('setup', async () => {
+      const { commandSeconds } = limitsOf(this.lab);
       for (const command of this.plan.setup) {
         this.logged('setup', [setupLine(r, command)]);
-        const result = await this.run(command);
+        const result = await this.run(command, { timeoutMs: commandSeconds * 1000 });
+        if (result.code === null) throw new CommandFailed(command.node, this.display(command), result, `setup command did not end within its limit of ${commandSeconds} s (limits.commandSeconds)`);
         if (result.code !== 0) throw new CommandFailed(command.node, this.display(command), result, 'setup command failed');
       }
     });

@@ -10,6 +10,7 @@ import { kindModule } from '../check/registry.ts';
 import { buildKubeProxyRules } from '../k8s/render-iptables.ts';
 import { buildableProblems } from '../lab/buildable.ts';
 import { unknownFieldProblems } from '../lab/strict-shape.ts';
+import { boundProblems } from '../engine/limits.ts';
 
 /** Throws LabError (exit 2) naming every problem; returns the lab typed when it is valid. */
 export function validateLab(input: unknown, origin = 'lab'): Lab {
@@ -30,6 +31,8 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
   if (!Array.isArray(lab.steps) || lab.steps.length === 0) p.add(name, 'field "steps" must be a non-empty array');
   else lab.steps.forEach((step, i) => validateStep(step, `${name}: step ${i + 1}${typeof step?.title === 'string' ? ` "${step.title}"` : ''}`, lab, p,
     (check, where) => validateCheck(check, where, lab, ifaces, p)));
+  // Limits, and each step's traffic against its limit (the traffic is well formed by now).
+  if (p.list.length === 0) for (const problem of boundProblems(lab)) p.add(name, problem);
   throwProblems(p);
   return lab;
 }
