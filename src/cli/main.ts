@@ -208,7 +208,11 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
   const { connectDocker } = await import('../drivers/docker.ts');
   const docker = await connectDocker();
   if (opts.image === undefined) {
-    const { ensureLabImage } = await import('../drivers/image.ts');
+    const { ensureLabImage, imageLabTools, imageToolPackage } = await import('../drivers/image.ts');
+    // The tools first: a lab the image cannot run is refused before the image is even built.
+    const { assertImageHasTools } = await import('../drivers/image-tools.ts');
+    const has = await imageLabTools();
+    for (const lab of labs) assertImageHasTools(lab, opts.nodes, has, imageToolPackage);
     await ensureLabImage(docker, (line) => process.stderr.write(`${line}\n`));
   }
 }
