@@ -4,7 +4,9 @@
 // file, what is wrong) and the other dead runs are still cleaned. Every test uses a journal
 // directory of its own (NFLAB_RUNTIME_DIR), so `clean` never sees a run this file did not start.
 import test from 'ava';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { rootState, runNamespaces } from './helpers/system.ts';
 import { assertNoResidue, pinNamespaces, processGone, stillRunning, type Pinned } from './helpers/residue.ts';
 import { limiter } from './helpers/interrupt.ts';
@@ -17,6 +19,19 @@ const RUN_LINE = /\(run ([a-z0-9]+)\)/;
 const BUILT = /topology built/;
 const IS_UP = /is up \(run /;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SLOW_LAB = `import { defineLab, ping } from 'nflab';
+export default defineLab({
+  id: 'slow', title: 'a lab whose step takes 40 s', summary: 's', source: { title: 'none' },
+  topology: {
+    nodes: { host: { role: 'host' }, c1: { role: 'container' }, c2: { role: 'container' } },
+    links: [
+      { a: { node: 'c1', name: 'eth0', addresses: ['10.88.0.2/24'] }, b: { node: 'host', name: 'veth0', addresses: ['10.88.0.1/24'] } },
+      { a: { node: 'c2', name: 'eth0', addresses: ['10.88.1.2/24'] }, b: { node: 'host', name: 'veth1', addresses: ['10.88.1.1/24'] } },
+    ],
+  },
+  steps: [{ title: '200 pings', expect: [ping('c1', '10.88.0.1', { count: 100 }).succeeds(), ping('c2', '10.88.1.1', { count: 100 }).succeeds()] }],
+});
+`;
 
 async function waitFor(what: () => boolean, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
@@ -155,11 +170,15 @@ test.serial('clean --all and down beside a live nflab up leave it alone; it come
   t.timeout(5 * 60_000);
   const j = privateJournal('beside-up');
   t.teardown(() => j.remove());
-  // Lab 03 (9 steps, several seconds): long enough for clean and down to run beside it.
-  const lab = '03';
+  // A step of 200 pings (40 s): long enough for clean and down to run beside it on a loaded machine.
+  const dir = mkdtempSync(join(tmpdir(), 'nflab-beside-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'slow.ts');
+  writeFileSync(file, SLOW_LAB);
+  const lab = 'slow';
   let runId = '';
   let beside: Promise<{ clean: Awaited<ReturnType<PrivateJournal['nflab']>>; down: Awaited<ReturnType<PrivateJournal['nflab']>>; upAliveAfter: boolean; building?: boolean; namespaces: number }> | undefined;
-  const up = await j.nflab(['up', lab, '--step', '9'], (all, child) => {
+  const up = await j.nflab(['up', file, '--step', '1'], (all, child) => {
     runId ||= RUN_LINE.exec(all)?.[1] ?? '';
     // Once the nodes exist and while the steps run: the record says kept (an up) and building.
     if (beside || !BUILT.test(all)) return;
@@ -171,6 +190,7 @@ test.serial('clean --all and down beside a live nflab up leave it alone; it come
     })();
   });
   t.teardown(() => j.nflab(['down', runId]));
+  if (!beside) t.fail(`the up never built its nodes:\n${up.stdout}\n${up.stderr}`);
   const seen = await beside!;
   t.true(seen.upAliveAfter, 'clean --all and down ran while the up was still running its steps');
   t.is(seen.building, true, 'the record says the run is still being built');
