@@ -6,6 +6,7 @@ import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
 import type { Lab } from '../lab/types.ts';
 import type { CheckReport, StepReport } from '../report/types.ts';
 import { readRecords, type RunRecord } from '../engine/journal.ts';
+import { leftUp } from '../engine/cleanup.ts';
 import { preflight } from '../engine/preflight.ts';
 import { attach, labOf } from '../engine/attach.ts';
 import { runStep } from '../engine/step.ts';
@@ -13,7 +14,7 @@ import { interruptions } from './interrupt.ts';
 
 /** The most recent kept run of a lab (by lab id or run id) on this machine (check and trace run here). */
 export function keptRun(ref: string): RunRecord {
-  const records = readRecords().filter((r) => r.kept && (r.labId === ref || r.runId === ref) && (r.target ?? 'this machine') === 'this machine');
+  const records = readRecords().filter((r) => leftUp(r) && (r.labId === ref || r.runId === ref) && (r.target ?? 'this machine') === 'this machine');
   if (records.length === 0) throw new LabError(`no lab "${ref}" is up (bring it up with: nflab up ${ref} --step N)`);
   return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
 }

@@ -12,7 +12,7 @@ import { runLab } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
 import { resolveLab, rootNodeOf } from '../resolve/resolve-lab.ts';
 import { deadRuns, removeRun } from '../engine/cleanup.ts';
-import { readRecords } from '../engine/journal.ts';
+import { assertJournalWritable, ownerAlive, readJournal, type DamagedRecord } from '../engine/journal.ts';
 import { summary, terminalReporter } from '../report/terminal.ts';
 import type { LabReport } from '../report/types.ts';
 import { showLab } from './show.ts';
@@ -91,8 +91,14 @@ export async function main(argv: string[]): Promise<void> {
     .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => withTarget(y).positional('lab', { type: 'string', demandOption: true }),
       async (a) => {
         const exec = await executor(a);
-        const records = readRecords().filter((r) => r.kept && (r.labId === a.lab || r.runId === a.lab) && (r.target ?? 'this machine') === exec.name);
-        if (records.length === 0) throw new LabError(`no lab "${a.lab}" is up (see: nflab up <lab>)`);
+        const journal = readJournal();
+        reportDamaged(journal.damaged);
+        const matching = journal.records.filter((r) => r.kept && (r.labId === a.lab || r.runId === a.lab) && (r.target ?? 'this machine') === exec.name);
+        // A run whose `nflab up` is still alive is still being built: it is that process's to finish.
+        const building = matching.filter(ownerAlive);
+        for (const r of building) process.stderr.write(`nflab: lab ${r.labId} (run ${r.runId}) is still being brought up by process ${r.pid}: left alone (interrupt that nflab up, or wait for it)\n`);
+        const records = matching.filter((r) => !ownerAlive(r));
+        if (records.length === 0) throw new LabError(building.length > 0 ? `lab "${a.lab}" is not up yet: its nflab up (process ${building.map((r) => r.pid).join(', ')}) is still building it` : `no lab "${a.lab}" is up (see: nflab up <lab>)`);
         for (const r of records) {
           await removeRun(exec, r);
           process.stdout.write(`lab ${r.labId} (run ${r.runId}) is down\n`);
@@ -102,14 +108,26 @@ export async function main(argv: string[]): Promise<void> {
     .command('clean', 'remove everything left by nflab runs that were killed', (y) => withTarget(y).option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' }),
       async (a) => {
         const exec = await executor(a);
+        const journal = readJournal();
         // Only runs on this target: a record of a remote run names namespaces on that machine.
-        const runs = deadRuns(a.all).filter((r) => (r.target ?? 'this machine') === exec.name);
+        const runs = deadRuns(a.all, journal.records).filter((r) => (r.target ?? 'this machine') === exec.name);
+        // One run that cannot be removed must not keep the others from being cleaned.
+        const failed: string[] = [];
         for (const r of runs) {
-          const removed = await removeRun(exec, r);
-          process.stdout.write(`run ${r.runId} (lab ${r.labId}): removed ${removed.length ? removed.join(', ') : 'nothing left'}\n`);
+          try {
+            const removed = await removeRun(exec, r);
+            process.stdout.write(`run ${r.runId} (lab ${r.labId}): removed ${removed.length ? removed.join(', ') : 'nothing left'}\n`);
+          } catch (err) {
+            failed.push(`run ${r.runId} (lab ${r.labId}): ${(err as Error).message}`);
+          }
         }
         if (runs.length === 0) process.stdout.write('nothing to clean\n');
         await exec.close();
+        reportDamaged(journal.damaged);
+        if (failed.length > 0 || journal.damaged.length > 0) {
+          throw new EnvError([...failed, ...journal.damaged.map((d) => `journal record ${d.file} ${d.problem}`)].join('\n  '),
+            journal.damaged.length > 0 ? 'look at the damaged records (the namespaces nfl-<run>-* they would name are listed by ip netns list), remove what is left by hand, then delete the files' : 'see the messages above, then run nflab clean again');
+        }
       })
     .command('image <action>', 'the Docker image for container nodes, built locally (no registry needed)', (y) => y
       .positional('action', { choices: ['build'] as const, demandOption: true }),
@@ -180,6 +198,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Damaged journal records, each named with what is wrong (on stderr: stdout lists what was removed). */
+function reportDamaged(damaged: DamagedRecord[]): void {
+  for (const d of damaged) process.stderr.write(`nflab: journal record ${d.file} ${d.problem}: skipped (left in place)\n`);
+}
+
 function errorJson(err: unknown, exitCode: number): { exitCode: number; kind: string; code: string; message: string; fix?: string } {
   const code = errorCode(err);
   if (err instanceof EnvError) return { exitCode, kind: 'environment', code, message: err.message.replace(/\n  fix: [\s\S]*$/, ''), fix: err.fix };
@@ -205,7 +228,11 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
   const { connectDocker } = await import('../drivers/docker.ts');
   const docker = await connectDocker();
   if (opts.image === undefined) {
-    const { ensureLabImage } = await import('../drivers/image.ts');
+    const { ensureLabImage, imageLabTools, imageToolPackage } = await import('../drivers/image.ts');
+    // The tools first: a lab the image cannot run is refused before the image is even built.
+    const { assertImageHasTools } = await import('../drivers/image-tools.ts');
+    const has = await imageLabTools();
+    for (const lab of labs) assertImageHasTools(lab, opts.nodes, has, imageToolPackage);
     await ensureLabImage(docker, (line) => process.stderr.write(`${line}\n`));
   }
 }
@@ -219,6 +246,7 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
   const baseline = evidence.compare === undefined ? undefined : readRecord(evidence.compare);
   const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
   checkRootNamespaceUse(labs, opts);
+  assertJournalWritable();
   const exec = await executor(opts);
   try {
     await preflight(exec, labs, opts.iptables);
@@ -282,6 +310,7 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   const [lab] = await resolveLabs([ref]);
   if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
   checkRootNamespaceUse([lab!], opts);
+  assertJournalWritable();
   const exec = await executor(opts);
   await preflight(exec, [lab!], opts.iptables);
   await dockerPreflight([lab!], opts, exec);

@@ -15,14 +15,20 @@ const execFileP = promisify(execFile);
 export const LAB_IMAGE_REPO = 'nflab/lab';
 
 /** Host packages the image is made from (Debian names). */
-export const IMAGE_HOST_PACKAGES = ['busybox-static', 'iproute2', 'iputils-ping', 'socat', 'tcpdump', 'procps'];
+export const IMAGE_HOST_PACKAGES = ['busybox-static', 'iproute2', 'iputils-ping', 'socat', 'tcpdump', 'procps', 'iptables', 'nftables', 'conntrack'];
 
 /** Everything that decides the image's content; its hash (with the binaries') is the tag. */
 const RECIPE = {
-  revision: 2,
+  revision: 3,
   busybox: '/bin/busybox',
   /** Real binaries, with the Debian package that ships each. */
   tools: { ip: 'iproute2', bridge: 'iproute2', ping: 'iputils-ping', socat: 'socat', tcpdump: 'tcpdump', sysctl: 'procps' } as Record<string, string>,
+  /** The firewall tools a lab runs in a node, as in a namespace node: copied when the machine has
+   * them (a lab that needs one the image lacks is refused with exit 3 naming it, see imageToolProblem). */
+  firewall: { 'xtables-nft-multi': 'iptables', nft: 'nftables', conntrack: 'conntrack', ss: 'iproute2' } as Record<string, string>,
+  /** Names the nf_tables iptables answers to (xtables-nft-multi dispatches on its name): the image's
+   * iptables is the nft one whatever the machine's alternatives say, like the machine's own here. */
+  iptablesNames: ['iptables', 'iptables-save', 'iptables-restore', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore'],
   /** Copied when present: protocol/service names and iproute2's tables keep output identical to the host's. */
   etc: ['/etc/protocols', '/etc/services', '/etc/iproute2'],
   // tcpdump drops privileges to the user "tcpdump" after opening the capture: it must exist.
@@ -55,19 +61,39 @@ async function isExecutable(p: string): Promise<boolean> {
   }
 }
 
-/** The host path of each tool (as found on PATH-like dirs) and of busybox. */
+async function findTool(tool: string): Promise<string | undefined> {
+  for (const dir of TOOL_DIRS) if (await isExecutable(path.join(dir, tool))) return path.join(dir, tool);
+  return undefined;
+}
+
+/** The host path of each tool (as found on PATH-like dirs) and of busybox; the firewall tools the machine has. */
 async function locateSources(): Promise<{ busybox: string; tools: Map<string, string> }> {
   if (!(await isExecutable(RECIPE.busybox))) throw missingTool(RECIPE.busybox, 'busybox-static');
   const tools = new Map<string, string>();
   for (const [tool, pkg] of Object.entries(RECIPE.tools)) {
-    let found: string | undefined;
-    for (const dir of TOOL_DIRS) {
-      if (await isExecutable(path.join(dir, tool))) { found = path.join(dir, tool); break; }
-    }
+    const found = await findTool(tool);
     if (!found) throw missingTool(`\`${tool}\``, pkg);
     tools.set(tool, found);
   }
+  for (const tool of Object.keys(RECIPE.firewall)) {
+    const found = await findTool(tool);
+    if (found) tools.set(tool, found);
+  }
   return { busybox: RECIPE.busybox, tools };
+}
+
+/** Lab commands the image provides (busybox gives tee and cat). */
+export async function imageLabTools(): Promise<Set<string>> {
+  const { tools } = await locateSources();
+  const names = new Set([...tools.keys(), 'tee', 'cat']);
+  if (tools.has('xtables-nft-multi')) for (const n of RECIPE.iptablesNames) names.add(n);
+  return names;
+}
+
+/** The Debian package that gives the image a lab command, for the fix of an exit 3. */
+export function imageToolPackage(tool: string): string | undefined {
+  if (RECIPE.iptablesNames.includes(tool)) return 'iptables';
+  return RECIPE.firewall[tool] ?? RECIPE.tools[tool];
 }
 
 async function sha256File(p: string): Promise<string> {
@@ -163,6 +189,25 @@ async function writeRootfs(root: string, log: Log): Promise<void> {
     if (!(await exists(path.join(root, byName)))) await fs.symlink(resolved, path.join(root, byName));
     real.add(tool);
     for (const lib of await sharedLibraries(resolved)) libs.add(lib);
+  }
+  // iptables-nft under every name it answers to, and its extensions (dlopen()ed: ldd does not see them).
+  const xtables = tools.get('xtables-nft-multi');
+  if (xtables) {
+    const resolved = await fs.realpath(xtables);
+    for (const name of RECIPE.iptablesNames) {
+      const link = path.join(root, 'usr/sbin', name);
+      if (!(await exists(link))) await fs.symlink(resolved, link);
+      real.add(name);
+    }
+    const libxtables = [...libs].find((l) => /\/libxtables\.so/.test(l));
+    const extensions = libxtables ? path.join(path.dirname(await fs.realpath(libxtables)), 'xtables') : undefined;
+    if (extensions && (await exists(extensions))) {
+      for (const file of await fs.readdir(extensions)) {
+        const p = path.join(extensions, file);
+        await copyInto(root, p);
+        if (file.endsWith('.so')) for (const lib of await sharedLibraries(await fs.realpath(p))) libs.add(lib);
+      }
+    }
   }
   for (const lib of libs) await copyInto(root, lib);
   log(`image: ${tools.size} tools, ${libs.size} shared libraries`);

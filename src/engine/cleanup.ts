@@ -45,10 +45,17 @@ export async function removeRun(exec: Executor, record: RunRecord, options: Remo
   return removed;
 }
 
-/** Records of runs whose nflab process died without tearing down (and, with `kept`, labs left up).
- * A dead run whose watchdog still lives is being removed by it right now: left to the watchdog. */
-export function deadRuns(includeKept: boolean): RunRecord[] {
-  return readRecords().filter((r) => (r.kept ? includeKept : !ownerAlive(r) && !watchdogAlive(r)));
+/** A lab left up on purpose by a finished `nflab up`: only `down` or `clean --all` remove it. An
+ * `up` that died while building (its record says so) left residue, like any killed run. */
+export function leftUp(record: RunRecord): boolean {
+  return record.kept && record.building !== true;
+}
+
+/** Records of runs whose nflab process died without tearing down (and, with `includeKept`, labs
+ * left up). A run whose owner is alive is never one of them (it is still building, or running
+ * its steps); a dead run whose watchdog still lives is being removed by it right now. */
+export function deadRuns(includeKept: boolean, records: RunRecord[] = readRecords()): RunRecord[] {
+  return records.filter((r) => !ownerAlive(r) && (leftUp(r) ? includeKept : !watchdogAlive(r)));
 }
 
 function watchdogAlive(record: RunRecord): boolean {

@@ -1,9 +1,10 @@
 // Every run records what it will create before creating it, under a runtime directory, so that
 // `nflab clean` can remove what a killed run left behind and nothing else.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { RootSnapshot } from './root-namespace.ts';
+import { EnvError } from '../errors.ts';
 
 export const RUNTIME_DIR = process.env.NFLAB_RUNTIME_DIR ?? '/run/nflab';
 
@@ -31,6 +32,10 @@ export interface RunRecord {
   driver: string;
   /** `up` runs are kept on purpose after nflab exits, until `nflab down`. */
   kept: boolean;
+  /** The run is still being built (or its steps applied): true from the first write until the run
+   * is kept or torn down. A kept run killed while building is residue, not a lab left up. Records
+   * written before this field existed have none: taken as finished. */
+  building?: boolean;
   /** Namespaces the run creates (real names). */
   netns: string[];
   /** Whether Docker containers labelled with the run id may exist. */
@@ -61,12 +66,55 @@ export function recordPath(runId: string): string {
   return join(runsDir(), `${runId}.json`);
 }
 
+/** A journal that cannot be written is the environment's problem (exit 3), never a verdict. */
+function journalError(err: unknown): never {
+  const e = { code: whyNotWritable() ?? (err as NodeJS.ErrnoException).code, message: (err as Error).message };
+  const why = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'is full' : e.code === 'EROFS' ? 'is on a read-only file system' : e.code === 'EACCES' || e.code === 'EPERM' ? 'is not writable' : `cannot be written (${e.code ?? e.message})`;
+  throw new EnvError(`the run journal directory ${runsDir()} ${why}: nflab records every run there before creating anything, so that a killed run can be cleaned`,
+    `free space or make ${RUNTIME_DIR} writable (or point NFLAB_RUNTIME_DIR at a writable directory), then run again`);
+}
+
+/** The reason the nearest existing directory on the way to the journal refuses writes (a
+ * recursive mkdir on a read-only file system reports ENOENT, which says nothing). */
+function whyNotWritable(): string | undefined {
+  for (let dir = runsDir(); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      accessSync(dir, constants.W_OK);
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return code;
+    }
+  }
+  return undefined;
+}
+
 /** Written to a temporary file and renamed: a process killed mid-write never leaves half a record. */
 export function writeRecord(record: RunRecord): void {
-  mkdirSync(runsDir(), { recursive: true, mode: 0o700 });
   const tmp = join(runsDir(), `.${record.runId}.json.tmp`);
-  writeFileSync(tmp, JSON.stringify(record, null, 2));
-  renameSync(tmp, recordPath(record.runId));
+  try {
+    mkdirSync(runsDir(), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, JSON.stringify(record, null, 2));
+    renameSync(tmp, recordPath(record.runId));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    journalError(err);
+  }
+}
+
+/** Before a run: the journal directory takes a record (a probe file written and removed), or exit 3. */
+export function assertJournalWritable(): void {
+  const probe = join(runsDir(), `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    mkdirSync(runsDir(), { recursive: true, mode: 0o700 });
+    // A few kilobytes, like a record with its root-namespace snapshot: a directory with room for
+    // an empty file only would fail at the first real write.
+    writeFileSync(probe, Buffer.alloc(16_384));
+  } catch (err) {
+    journalError(err);
+  } finally {
+    rmSync(probe, { force: true });
+  }
 }
 
 export function removeRecord(runId: string): void {
@@ -74,28 +122,97 @@ export function removeRecord(runId: string): void {
   rmSync(join(runsDir(), `.${runId}.json.tmp`), { force: true });
 }
 
+/** The record of a run, or undefined when there is none or it is damaged (see readJournal). */
 export function readRecord(runId: string): RunRecord | undefined {
+  const parsed = parseRecord(recordPath(runId), `${runId}.json`);
+  return 'record' in parsed ? parsed.record : undefined;
+}
+
+/** A record file that cannot be used: which file, and what is wrong with it. */
+export interface DamagedRecord { file: string; problem: string }
+
+/** Every record of the journal, and the files that are not valid records (reported, never fatal:
+ * one bad file must not stop the others from being cleaned). */
+export function readJournal(): { records: RunRecord[]; damaged: DamagedRecord[] } {
+  let files: string[];
   try {
-    return JSON.parse(readFileSync(recordPath(runId), 'utf8')) as RunRecord;
+    files = readdirSync(runsDir()).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
   } catch {
-    return undefined;
+    return { records: [], damaged: [] };
   }
+  const records: RunRecord[] = [];
+  const damaged: DamagedRecord[] = [];
+  for (const f of files) {
+    const parsed = parseRecord(join(runsDir(), f), f);
+    if ('record' in parsed) records.push(parsed.record);
+    else if (parsed.problem) damaged.push({ file: join(runsDir(), f), problem: parsed.problem });
+  }
+  return { records, damaged };
 }
 
 export function readRecords(): RunRecord[] {
-  let files: string[];
+  return readJournal().records;
+}
+
+function parseRecord(path: string, file: string): { record: RunRecord } | { problem?: string } {
+  let text: string;
   try {
-    files = readdirSync(runsDir()).filter((f) => f.endsWith('.json'));
-  } catch {
-    return [];
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    // Gone between the listing and the read (its run ended): not damage.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? {} : { problem: `cannot be read (${(err as NodeJS.ErrnoException).code})` };
   }
-  return files.flatMap((f) => {
-    try {
-      return [JSON.parse(readFileSync(join(runsDir(), f), 'utf8')) as RunRecord];
-    } catch {
-      return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { problem: `is not valid JSON${text.trim() === '' ? ' (empty)' : !/\}\s*$/.test(text) ? ' (truncated?)' : ''}: ${(err as Error).message}` };
+  }
+  const problem = recordProblem(value, file.replace(/\.json$/, ''));
+  return problem ? { problem } : { record: value as RunRecord };
+}
+
+/** What makes a parsed record unusable: every field the cleaners rely on, with its type. */
+export function recordProblem(value: unknown, runIdFromFile?: string): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object';
+  const r = value as Record<string, unknown>;
+  const is = {
+    string: (v: unknown) => typeof v === 'string',
+    pid: (v: unknown) => Number.isInteger(v) && (v as number) > 0,
+    boolean: (v: unknown) => typeof v === 'boolean',
+    strings: (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
+  };
+  const ref = (v: unknown) => typeof v === 'object' && v !== null && is.pid((v as ProcessRef).pid) && ['undefined', 'string'].includes(typeof (v as ProcessRef).startTime);
+  const fields: [string, (v: unknown) => boolean, string, boolean][] = [
+    ['runId', (v) => typeof v === 'string' && /^[a-z0-9]{1,32}$/.test(v), 'a run id of [a-z0-9]', true],
+    ['pid', is.pid, 'a positive integer (a process id)', true],
+    ['labId', is.string, 'a string', true],
+    ['driver', is.string, 'a string', true],
+    ['kept', is.boolean, 'true or false', true],
+    ['netns', (v) => is.strings(v) && (v as string[]).every((n) => /^nfl-[a-z0-9]+-[a-z0-9_-]+$/.test(n)), 'an array of namespace names nfl-<run>-<node>', true],
+    ['containers', is.boolean, 'true or false', true],
+    ['createdAt', is.string, 'a string', true],
+    ['building', is.boolean, 'true or false', false],
+    ['pidStartTime', is.string, 'a string', false],
+    ['target', is.string, 'a string', false],
+    ['labFile', is.string, 'a string', false],
+    ['watchdog', ref, 'a process { pid, startTime }', false],
+    ['processes', (v) => Array.isArray(v) && v.every(ref), 'an array of processes { pid, startTime }', false],
+    ['pids', (v) => Array.isArray(v) && v.every(is.pid), 'an array of process ids', false],
+    ['root', (v) => typeof v === 'object' && v !== null && typeof (v as { node?: unknown }).node === 'string', 'an object naming its node', false],
+  ];
+  for (const [field, ok, what, required] of fields) {
+    if (r[field] === undefined) {
+      if (required) return `has no field "${field}" (${what})`;
+      continue;
     }
-  });
+    if (!ok(r[field])) return `field "${field}" must be ${what} (got ${JSON.stringify(r[field])?.slice(0, 60)})`;
+  }
+  if (runIdFromFile !== undefined && r.runId !== runIdFromFile) return `field "runId" is ${JSON.stringify(r.runId)} but the file is named for run ${runIdFromFile}`;
+  // A namespace of another run is never this record's to remove.
+  const foreign = (r.netns as string[]).find((n) => !n.startsWith(`nfl-${r.runId as string}-`));
+  if (foreign) return `field "netns" names ${foreign}, which is not a namespace of run ${r.runId as string}`;
+  return undefined;
 }
 
 /** Field 22 of /proc/<pid>/stat, or undefined when the process does not exist (or is a zombie). */

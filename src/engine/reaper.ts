@@ -7,13 +7,14 @@
 // shell loop forked between the listing of a namespace's processes and their killing would keep
 // the namespace alive without its name: so the reaper holds each namespace open (its inode cannot
 // then be reused by a namespace of someone else) and later passes end every process still in one.
-// A run kept on purpose (`nflab up`) is never touched.
+// A run kept on purpose (`nflab up`, finished) is never touched; an `up` killed while building is reaped.
 import { closeSync, fstatSync, openSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor } from '../exec/local.ts';
 import type { Executor } from '../exec/types.ts';
 import { ownerAlive, readRecord, removeRecord } from './journal.ts';
+import { leftUp } from './cleanup.ts';
 import { removeRun } from './cleanup.ts';
 import { NETNS_DIR } from '../drivers/netns.ts';
 
@@ -41,7 +42,8 @@ export async function reapRun(exec: Executor, runId: string, options: ReapOption
   }
   // Read again: the owner may have updated the record (kept it, started a responder) before dying.
   record = readRecord(runId);
-  if (!record || record.kept) return [];
+  // A lab left up on purpose stays; one whose `up` died while building it is residue.
+  if (!record || leftUp(record)) return [];
   const removed: string[] = [];
   const pinned = new Map<string, number>();
   const identities = new Set<string>();

@@ -72,8 +72,11 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
       const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
+      // A step that did not finish (a limit): what later steps would see depends on it.
+      // A step stopped by a time limit: the lab could not be run (status error), not a check not met.
+      if (stepReport.status === 'error') { report.status = 'error'; report.reason = `step ${i + 1}: ${stepReport.reason}`; report.error = { code: 'limit-reached', message: report.reason }; break; }
     }
-    if (report.steps.some((s) => s.status === 'failed')) report.status = 'failed';
+    if (report.status !== 'error' && report.steps.some((s) => s.status === 'failed')) report.status = 'failed';
     if (options.keepAfterStep !== undefined) kept = { record: sandbox.keep(lastStep), sandbox };
   } catch (err) {
     if (err instanceof LabSkipped) {

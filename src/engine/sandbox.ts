@@ -20,6 +20,7 @@ import { assertVirtualMachine, labSubnets, restoreRoot, snapshotRoot } from './r
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { ResolvedLab } from '../resolve/resolve-lab.ts';
 import { renameLines, type BuildPlan, type NodeConfig } from '../resolve/build-plan.ts';
+import { limitsOf } from '../resolve/bounds.ts';
 import { configureLines, createLine, probeLine, responderLine, setupLine, vethLine, WAIT_LINE, type Phase, type PlanLine } from '../resolve/plan-display.ts';
 import { missingFeature } from '../observe/feature-probe.ts';
 import { BuildFailed, CommandFailed, EnvError, Interrupted, LabSkipped } from '../errors.ts';
@@ -60,7 +61,7 @@ export class Sandbox {
     const nodes = Object.keys(this.lab.topology.nodes);
     this.record = {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: this.lab.id, target: exec.name, labFile: this.lab.file, driver: resolved.driver,
-      kept: options.kept ?? false, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
+      kept: options.kept ?? false, building: true, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
       containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
       ...(options.iptables ? { iptables: options.iptables } : {}),
     };
@@ -122,8 +123,8 @@ export class Sandbox {
     return this.resolved.display(command);
   }
 
-  async run(command: Command): Promise<RunResult> {
-    return this.node(command.node).run(command.argv, { stdin: command.stdin });
+  async run(command: Command, options: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return this.node(command.node).run(command.argv, { stdin: command.stdin, ...options });
   }
 
   private async dockerDriver(): Promise<void> {
@@ -199,9 +200,11 @@ export class Sandbox {
     const snapshots = await this.phase('configure nodes', () => this.configureNodes());
     await this.phase('wait for links', () => this.waitForLinks(snapshots));
     await this.phase('setup', async () => {
+      const { commandSeconds } = limitsOf(this.lab);
       for (const command of this.plan.setup) {
         this.logged('setup', [setupLine(r, command)]);
-        const result = await this.run(command);
+        const result = await this.run(command, { timeoutMs: commandSeconds * 1000 });
+        if (result.code === null) throw new CommandFailed(command.node, this.display(command), result, `setup command did not end within its limit of ${commandSeconds} s (limits.commandSeconds)`);
         if (result.code !== 0) throw new CommandFailed(command.node, this.display(command), result, 'setup command failed');
       }
     });
@@ -421,7 +424,7 @@ export class Sandbox {
   /** Hands the run over to a later `nflab down`: the record stays, marked kept. */
   keep(step?: number): RunRecord {
     this.tornDown = true;
-    this.record = { ...this.record, kept: true, step };
+    this.record = { ...this.record, kept: true, building: false, step };
     writeRecord(this.record);
     this.watchdog?.done();
     return this.record;

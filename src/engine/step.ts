@@ -16,6 +16,8 @@ import { checkTraffic, moduleOf } from '../check/registry.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { startPathTraces } from './path-traces.ts';
+import { LimitError, StepClock } from './limits.ts';
+import { limitsOf } from '../resolve/bounds.ts';
 import type { SavedRuleset } from '../observe/types.ts';
 import { Interrupted } from '../errors.ts';
 import { plain } from '../report/record.ts';
@@ -27,12 +29,25 @@ export interface RunStepOptions {
   keepObservations?: boolean;
 }
 
+/** One step within its time limits (limits.ts): a limit hit ends it as `error`, naming the command. */
 export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boolean, options: RunStepOptions = {}): Promise<StepReport> {
+  const started = Date.now();
+  const clock = new StepClock(limitsOf(sandbox.lab, step));
+  // Shared with the step's run, so that a step stopped by a limit still reports what it ran.
+  const commands: CommandReport[] = [];
+  try {
+    return await runStepWithin(clock, commands, sandbox, step, aborted, options);
+  } catch (err) {
+    if (!(err instanceof LimitError)) throw err;
+    return { title: step.title, ...(step.teaches ? { teaches: step.teaches } : {}), status: 'error', reason: err.message, commands, checks: [], durationMs: Date.now() - started };
+  }
+}
+
+async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbox: Sandbox, step: Step, aborted: () => boolean, options: RunStepOptions): Promise<StepReport> {
   const started = Date.now();
   const checks = step.expect ?? [];
   const requests = stepRequests(step);
   const obs = new Observations();
-  const commands: CommandReport[] = [];
   const failures: CheckReport[] = [];
 
   const counterRequests = distinctRequests(requests, 'counters');
@@ -45,7 +60,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
   // `iptables -P` on the nf_tables backend zeroes the chain's policy counter.)
   for (const command of options.applyCommands === false ? [] : step.run ?? []) {
     if (aborted()) throw new Interrupted();
-    const r = await sandbox.run(command);
+    const r = await clock.command((o) => sandbox.run(command, o), sandbox.display(command), command.node);
     const report: CommandReport = { node: command.node, display: sandbox.display(command), exitCode: r.code, ...(r.stdout.trim() || r.stderr.trim() ? { output: (r.stdout + r.stderr).trim() } : {}) };
     commands.push(report);
     const failed = r.code !== 0;
@@ -66,7 +81,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Interrupted();
       const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, counterRequests.map((r) => r.node), t) : undefined;
-      const result = await runTraffic(sandbox.exec, (node, argv) => sandbox.node(node).wrap(argv), (node, argv) => sandbox.node(node).display(argv), t, { stopEarly });
+      const result = await runTraffic(clock.bound(sandbox.exec), (node, argv) => sandbox.node(node).wrap(argv), (node, argv) => sandbox.node(node).display(argv), t, { stopEarly });
       obs.set({ type: 'traffic', traffic: t }, result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
@@ -75,7 +90,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
       if (aborted()) throw new Interrupted();
       const c = r.check;
       // sandbox.enter: the pings need only the node's network namespace (nsenter costs half of `ip netns exec`).
-      const result = await runReach(sandbox.exec, (node, argv) => sandbox.node(node).enter(argv), (node, argv) => sandbox.node(node).display(argv), c);
+      const result = await runReach(clock.bound(sandbox.exec), (node, argv) => sandbox.node(node).enter(argv), (node, argv) => sandbox.node(node).display(argv), c);
       obs.set(r, result);
       const replies = result.outcomes.filter((o) => o.code === 0).length;
       commands.push({ node: c.kind === 'all-reach' ? c.from[0]! : Object.keys(c.nodes)[0]!, display: `${result.display}   # one of ${result.outcomes.length} pings, ${result.parallel} nodes at a time`, exitCode: null, output: `${replies} of ${result.outcomes.length} pings answered in ${(result.ms / 1000).toFixed(2)} s` });
@@ -91,7 +106,7 @@ export async function runStep(sandbox: Sandbox, step: Step, aborted: () => boole
     obs.set(r, parseConntrack(out.stdout));
   }));
   await readRecentLists(sandbox, distinctRequests(requests, 'recent'), obs);
-  for (const r of distinctRequests(requests, 'output')) obs.set(r, await sandbox.run(r.command));
+  for (const r of distinctRequests(requests, 'output')) obs.set(r, await clock.command((o) => sandbox.run(r.command, o), sandbox.display(r.command), r.command.node));
 
   const reports = [...failures, ...checks.map((c) => (sandbox.rootNode && c.sandboxOnly
     ? skipped(c, `holds only in the sandbox: ${c.sandboxOnly}`)

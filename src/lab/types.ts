@@ -298,8 +298,17 @@ export type Check = CheckCommon & (
 
 export type CheckKind = Check['kind'];
 
+/** Time limits (seconds), for the lab or one step; defaults in src/resolve/bounds.ts. */
+export interface LimitsSpec {
+  /** One command of the lab (default 60). */
+  commandSeconds?: number;
+  /** One step: commands, traffic, observations, checks (default 1800). */
+  stepSeconds?: number;
+}
+
 export interface Step {
   title: string;
+  limits?: LimitsSpec;
   /** What this step teaches, one or two sentences for the handout. */
   teaches?: string;
   run?: Command[];
@@ -333,6 +342,8 @@ export interface Lab {
   steps: Step[];
   /** Kernel features the lab needs; missing ones make the lab a skip with the reason. */
   requires?: string[];
+  /** Time limits for every step of the lab (a step's own limits override them). */
+  limits?: LimitsSpec;
   /** Kubernetes Services whose kube-proxy rules the lab loads (with kubeProxyRules() in its setup);
    * `nflab show` prints those rules as iptables-save does. */
   kubeProxy?: KubeProxySpec;

@@ -17,6 +17,7 @@ export function terminalReporter(stream: NodeJS.WriteStream, verbose = false): (
         const s = e.report;
         out(`  ${s.status === 'passed' ? c.green('✔') : c.red('✘')} step ${e.index + 1}: ${s.title} ${c.dim(`(${s.durationMs} ms)`)}`);
         if (verbose) for (const cmd of s.commands) out(c.dim(`      $ ${cmd.display.split('\n')[0]}`));
+        if (s.reason) out(c.red(`      ! ${s.reason}`));
         for (const check of s.checks) out(formatCheck(check, c));
         break;
       }

@@ -23,7 +23,9 @@ export interface CommandReport {
 export interface StepReport {
   title: string;
   teaches?: string;
-  status: 'passed' | 'failed' | 'skipped';
+  /** error: the step did not finish (a time limit was hit); `reason` says which command. */
+  status: 'passed' | 'failed' | 'skipped' | 'error';
+  reason?: string;
   commands: CommandReport[];
   checks: CheckReport[];
   durationMs: number;

@@ -7,6 +7,7 @@ import { LabError } from '../errors.ts';
 import type { Lab } from '../lab/types.ts';
 import { checkDistinctIds } from '../lab/validate.ts';
 import { validateLab } from './validate-lab.ts';
+import { plainLab } from '../lab/plain.ts';
 
 export const LABS_DIR = fileURLToPath(new URL('../../labs/', import.meta.url));
 const INDEX_URL = new URL('../index.ts', import.meta.url).href;
@@ -39,8 +40,16 @@ export async function loadLabFile(file: string): Promise<Lab> {
   } catch (err) {
     throw new LabError(`lab file ${file} could not be loaded: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (mod.default === undefined) throw new LabError(`lab file ${file} has no default export (write: export default defineLab({...}))`);
-  const lab = { ...(mod.default as Lab), file: path };
+  let exported: unknown;
+  try {
+    exported = mod.default;
+  } catch (err) {
+    throw new LabError(`lab file ${file}: reading its default export threw: ${(err as Error)?.message ?? String(err)}`);
+  }
+  if (exported === undefined) throw new LabError(`lab file ${file} has no default export (write: export default defineLab({...}))`);
+  const plain = plainLab(exported, `lab file ${file}`);
+  if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) return validateLab(plain, basename(path));
+  const lab = { ...(plain as Lab), file: path };
   return validateLab(lab, basename(path));
 }
 

@@ -8,6 +8,9 @@ import { Problems, hasNode, isObject, labName, show, throwProblems, validateLabF
 import { validateCheck } from '../check/validate-check.ts';
 import { kindModule } from '../check/registry.ts';
 import { checkKubeProxySpec } from '../k8s/lab-rules.ts';
+import { buildableProblems } from '../lab/buildable.ts';
+import { unknownFieldProblems } from '../lab/strict-shape.ts';
+import { boundProblems } from './bounds.ts';
 
 /** Throws LabError (exit 2) naming every problem; returns the lab typed when it is valid. */
 export function validateLab(input: unknown, origin = 'lab'): Lab {
@@ -16,15 +19,20 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
   const name = labName(lab);
   // Types, cycles and control characters first: the checks below rely on them.
   const shape = shapeProblems(lab as unknown as Record<string, unknown>, (kind) => kindModule(kind)?.fields ?? {});
+  if (shape.length === 0) shape.push(...unknownFieldProblems(lab as unknown as Record<string, unknown>));
   if (shape.length > 0) throw new LabError(`invalid lab:\n  ${shape.map((s) => printable(`${name}: ${s}`)).join('\n  ')}`);
 
   const p = new Problems();
   validateLabFields(lab, name, p);
   const ifaces = validateTopology(lab, name, p);
+  // What the kernel would refuse or build otherwise than written, on a topology whose fields are valid.
+  if (p.list.length === 0) for (const problem of buildableProblems(lab)) p.add(name, problem);
   if (lab.kubeProxy !== undefined) validateKubeProxy(lab, name, p);
   if (!Array.isArray(lab.steps) || lab.steps.length === 0) p.add(name, 'field "steps" must be a non-empty array');
   else lab.steps.forEach((step, i) => validateStep(step, `${name}: step ${i + 1}${typeof step?.title === 'string' ? ` "${step.title}"` : ''}`, lab, p,
     (check, where) => validateCheck(check, where, lab, ifaces, p)));
+  // Limits, and each step's traffic against its limit (the traffic is well formed by now).
+  if (p.list.length === 0) for (const problem of boundProblems(lab)) p.add(name, problem);
   throwProblems(p);
   return lab;
 }

@@ -5,6 +5,7 @@ import { defineKind } from '../kind.ts';
 import type { Observations } from '../observations.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { trafficKey } from '../../traffic/run.ts';
+import { isLost } from '../lost.ts';
 import { countOk, counterDelta, shellRange, type CounterDelta } from '../compare.ts';
 import { countWords } from '../words.ts';
 import { ruleTokens } from '../rule-tokens.ts';
@@ -47,7 +48,9 @@ export const counterKind = defineKind({
     const counters = obs.counters(c.node);
     // answersOf: as many packets as one backend answered connections (NAT rules count connections).
     const answers = c.answersOf ? answeredCount(obs, c.answersOf.traffic, c.answersOf.answeredBy) : undefined;
-    const packets = answers ?? c.packets;
+    // A lost connection (connected, no answer: lost.ts) may have been this backend's: it may count.
+    const lost = c.answersOf ? (obs.traffic(c.answersOf.traffic)?.tcp ?? []).filter(isLost).length : 0;
+    const packets = answers !== undefined && lost > 0 ? { min: answers, max: answers + lost } : answers ?? c.packets;
     const expected = {
       ...(packets !== undefined ? { packets } : {}),
       ...(c.answersOf ? { as: `connections of ${trafficKey(c.answersOf.traffic)} answered by ${c.answersOf.answeredBy}` } : {}),

@@ -2,7 +2,8 @@
 // --mode random, IPVS schedulers), each count within N·p ± sigmas·sqrt(N·p(1−p)).
 import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
-import { countOk, firstError, tally } from '../compare.ts';
+import { firstError, tally } from '../compare.ts';
+import { isLost, lostReason, maxLost, placeable } from '../lost.ts';
 import { DEFAULT_SIGMAS, shareRange, toleranceFormula } from '../distribution.ts';
 
 export const distributionKind = defineKind({
@@ -39,11 +40,17 @@ export const distributionKind = defineKind({
     const expected = { connections: n, shares: roundShares(c.shares), tolerance: toleranceFormula(sigmas), counts: ranges };
     const outcomes = obs.traffic(c.traffic)?.tcp;
     if (!outcomes || outcomes.length === 0) return { met: false, expected, observed: 'no connection was attempted' };
-    const answered = outcomes.filter((o) => o.result === 'connects').map((o) => o.answeredBy ?? '(no answer)');
+    // A connection without an answer is transport loss, not a scheduling result (lost.ts).
+    const lost = outcomes.filter(isLost).length;
+    const answered = outcomes.filter((o) => o.result === 'connects' && !isLost(o)).map((o) => o.answeredBy!);
     const counts = { ...Object.fromEntries(Object.keys(c.shares).map((node) => [node, 0])), ...tally(answered) };
-    const allAnswered = outcomes.length === n && answered.length === n;
-    const met = allAnswered && Object.entries(counts).every(([node, count]) => ranges[node] !== undefined && countOk(count, ranges[node]));
-    return { met, expected, observed: { counts, ...(allAnswered ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) } };
+    const allConnected = outcomes.length === n && answered.length + lost === n;
+    const met = allConnected && lost <= maxLost(n) && placeable(counts, ranges, lost);
+    return {
+      met, expected,
+      observed: { counts, ...(lost > 0 ? { lost } : {}), ...(allConnected ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) },
+      ...(lost > 0 ? { reason: lostReason(lost, n) } : {}),
+    };
   },
   exportLine(c, desc, ids) {
     const n = c.traffic.connections ?? 1;

@@ -2,6 +2,7 @@
 import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { firstError, tally } from '../compare.ts';
+import { isLost, lostReason, maxLost } from '../lost.ts';
 
 export const stickyKind = defineKind({
   kind: 'sticky',
@@ -26,12 +27,18 @@ export const stickyKind = defineKind({
     const expected = { connections: n, answeredBy: 'one and the same backend for every connection', ...(c.among ? { among: c.among } : {}) };
     const outcomes = obs.traffic(c.traffic)?.tcp;
     if (!outcomes || outcomes.length === 0) return { met: false, expected, observed: 'no connection was attempted' };
-    const answered = outcomes.filter((o) => o.result === 'connects').map((o) => o.answeredBy ?? '(no answer)');
+    // A connection without an answer is transport loss: which backend it reached is unknown (lost.ts).
+    const lost = outcomes.filter(isLost).length;
+    const answered = outcomes.filter((o) => o.result === 'connects' && !isLost(o)).map((o) => o.answeredBy!);
     const backends = tally(answered);
     const only = Object.keys(backends);
-    const allAnswered = outcomes.length === n && answered.length === n;
-    const met = allAnswered && only.length === 1 && (!c.among || c.among.includes(only[0]!));
-    return { met, expected, observed: { answeredBy: backends, ...(allAnswered ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) } };
+    const allConnected = outcomes.length === n && answered.length + lost === n;
+    const met = allConnected && lost <= maxLost(n) && only.length === 1 && (!c.among || c.among.includes(only[0]!));
+    return {
+      met, expected,
+      observed: { answeredBy: backends, ...(lost > 0 ? { lost } : {}), ...(allConnected ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) },
+      ...(lost > 0 ? { reason: lostReason(lost, n) } : {}),
+    };
   },
   exportLine: (c, desc, ids) => `check_sticky ${ids.traffic(c.traffic)} ${c.traffic.connections ?? 1} ${desc}${(c.among ?? []).map((n) => ` ${q(n)}`).join('')}`,
 });
