@@ -19,6 +19,7 @@ import { showLab } from './show.ts';
 import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
+import { verifyLabsCommand, withVerifyOptions } from './verify-lab.ts';
 
 interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean }
 
@@ -142,7 +143,12 @@ export async function main(argv: string[]): Promise<void> {
         const { traceCommand } = await import('./trace.ts');
         process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
       })
-    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check')
+    .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => withTarget(withVerifyOptions(y)),
+      async (a) => {
+        const exec = await executor(a);
+        try { process.exitCode = await verifyLabsCommand({ labs: a.labs ?? [], all: a.all, json: a.json, parallel: a.parallel }, exec); } finally { await exec.close(); }
+      })
+    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check, trace, verify-lab')
     .strict()
     .help()
     .alias('h', 'help')

@@ -22,6 +22,8 @@ export interface RunOptions {
   aborted?: () => boolean;
   /** Run the lab's host node as the target's own root namespace (root-namespace.ts). */
   rootNamespace?: boolean;
+  /** verify-lab: stop after this step (0-based), run with its commands left out (verify-lab.ts). */
+  withoutCommandsAt?: number;
 }
 
 export type RunEvent =
@@ -58,12 +60,12 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     await sandbox.build();
     await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) => sandbox.node(node).observerArgv(argv));
     options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
-    const lastStep = Math.min(options.keepAfterStep ?? lab.steps.length, lab.steps.length);
+    const lastStep = Math.min(options.keepAfterStep ?? (options.withoutCommandsAt ?? lab.steps.length - 1) + 1, lab.steps.length);
     for (let i = 0; i < lastStep; i++) {
       if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted);
+      const stepReport = await runStep(sandbox, step, aborted, { applyCommands: i !== options.withoutCommandsAt });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
     }
