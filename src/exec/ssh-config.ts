@@ -27,10 +27,6 @@ export interface SshHostConfig {
   proxyCommand?: string;
 }
 
-export function defaultSshConfigFile(): string {
-  return join(homedir(), '.ssh', 'config');
-}
-
 /** The config text with `Include` lines replaced by the files they name (ssh-config keeps them as lines). */
 export function readSshConfigText(file: string, depth = 0): string {
   if (depth > 16) throw new LabError(`ssh_config ${file}: Include nests more than 16 deep`);
