@@ -5,7 +5,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labFiles } from '../src/lab/load.ts';
+import { labFiles } from '../src/resolve/load.ts';
 import type { LabVerification } from '../src/engine/verify-lab.ts';
 import { jsonOf, nflab } from './helpers/system.ts';
 

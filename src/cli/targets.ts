@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvError, LabError, exitCodeOf } from '../errors.ts';
 import type { Executor } from '../exec/types.ts';
-import { mapLimit } from '../engine/pool.ts';
+import { mapLimit } from '../exec/pool.ts';
 import type { LabReport } from '../report/types.ts';
 import { toJunit } from '../report/junit.ts';
 import { connectTarget, sshConfigFile, type TargetArgs } from './target.ts';

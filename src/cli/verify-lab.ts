@@ -5,7 +5,7 @@ import { LabError } from '../errors.ts';
 import { killLiveChildren } from '../exec/local.ts';
 import type { Executor } from '../exec/types.ts';
 import type { Lab } from '../lab/types.ts';
-import { loadAllLabs, resolveLabs } from '../lab/load.ts';
+import { loadAllLabs, resolveLabs } from '../resolve/load.ts';
 import { preflight } from '../engine/preflight.ts';
 import { verifyLab, type LabVerification } from '../engine/verify-lab.ts';
 import { interruptions } from './interrupt.ts';

@@ -5,7 +5,7 @@
 // only when it is met with the commands and not met without them.
 import type { Lab } from '../lab/types.ts';
 import type { CheckReport, LabReport, StepReport } from '../report/types.ts';
-import { mapLimit } from './pool.ts';
+import { mapLimit } from '../exec/pool.ts';
 import { runLab, type RunOptions } from './run-lab.ts';
 
 export type StepVerdict =
