@@ -11,6 +11,7 @@ import { nflab, jsonOf, REPO, type CliResult } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 import { loadAllLabs } from '../src/resolve/load.ts';
 import { sameVerdicts } from './helpers/export-verdicts.ts';
+import type { LabVerification } from '../src/engine/verify-lab.ts';
 
 const VM_DIR = fileURLToPath(new URL('../scripts/vm/', import.meta.url));
 const NAME = `test-${process.pid}`;
@@ -58,6 +59,18 @@ vmTest('the VM has the lab tools', async (t) => {
   for (const tool of ['tcpdump', 'conntrack', 'socat', 'ping', 'iptables', 'ipset', 'ipvsadm', 'busybox', 'curl', 'sudo', 'node']) {
     t.is((await ssh!.run(['sh', '-c', 'command -v "$1"', 'sh', tool])).code, 0, tool);
   }
+});
+
+vmTest('verify-lab 12 in the VM: every step of the IPVS lab with commands has a check not met without them', async (t) => {
+  t.timeout(15 * 60_000);
+  const r = await nflab(['verify-lab', '12', '--json', ...targetArgs]);
+  const lab = (jsonOf(r) as { labs: LabVerification[] }).labs[0]!;
+  t.is(lab.status, 'verified', JSON.stringify(lab.steps.map((s) => ({ step: s.step, verdict: s.verdict, unnoticed: s.unnoticed, reason: s.reason }))) + r.stderr.slice(-2000));
+  t.is(r.code, 0);
+  for (const step of lab.steps.filter((s) => s.verdict === 'noticed')) {
+    for (const d of step.noticed) t.is(step.withoutCommands!.checks.find((c) => c.description === d)?.status, 'not-met', d);
+  }
+  t.true(lab.steps.some((s) => s.verdict === 'noticed'));
 });
 
 vmTest('lab 12 (IPVS) runs in the VM through the SSH target with every check met', async (t) => {
