@@ -102,6 +102,30 @@ test('ssh_config: HostName, Port, the first User that matches, IdentityFile, Use
   t.is(options.via?.identity, path('client'));
 });
 
+test('ssh_config: Include is followed, ProxyJump hops chain nearest first (user@host:port overrides), %-tokens expand, a loop is refused', (t) => {
+  writeFileSync(path('included.conf'), 'Host bastion\n  HostName 198.51.100.20\n  User ops\n');
+  writeFileSync(path('chain_config'), [
+    `Include ${path('included.conf')}`,
+    'Host deep', '  HostName 203.0.113.9', '  ProxyJump bastion,admin@mid:2022', '  IdentityFile ~/keys/%h-%r',
+    'Host mid', '  HostName 203.0.113.5', '  User midguy',
+    'Host flat', '  ProxyJump none',
+    'Host loop1', '  ProxyJump loop2', 'Host loop2', '  ProxyJump loop1',
+    'Host *', '  User root', '',
+  ].join('\n'));
+  const text = readSshConfigText(path('chain_config'));
+  const deep = resolveSshHost(text, 'deep', 'chain');
+  t.deepEqual(deep.proxyJump.map((h) => `${h.user}@${h.hostName}:${h.port}`), ['ops@198.51.100.20:22', 'admin@203.0.113.5:2022']);
+  t.regex(deep.identityFiles[0]!, /\/keys\/203\.0\.113\.9-root$/);
+  // The executor dials the first hop, the second through it, the target through the second.
+  const options = connectOptionsFor(deep, 'chain', {}, () => false);
+  t.is(options.via?.target, 'ssh://admin@203.0.113.5:2022');
+  t.is(options.via?.via?.target, 'ssh://ops@198.51.100.20:22');
+  t.is(options.via?.via?.via, undefined);
+  t.deepEqual(resolveSshHost(text, 'flat', 'chain').proxyJump, []);
+  t.is(resolveSshHost(text, 'flat', 'chain').hostName, 'flat');
+  t.throws(() => resolveSshHost(text, 'loop1', 'chain'), { message: /ProxyJump loops: loop1 -> loop2 -> loop1/ });
+});
+
 test('ProxyJump: the target is reached through a forwardOut channel of the jump host, which alone can reach it', async (t) => {
   // From the client namespace the inner host is unreachable (no route): only vm1 reaches it.
   const direct = socketThroughNetns(NS.client, ADDR.inner, 22);

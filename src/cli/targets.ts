@@ -40,10 +40,10 @@ function readTargetFile(file: string): string[] {
 
 /** The literal Host names of the ssh_config that a pattern (`*`, `?`) matches. */
 async function matchingHosts(pattern: string, args: TargetArgs): Promise<string[]> {
-  const { readSshConfigText, sshConfigHosts } = await import('../exec/ssh-config.ts');
+  const { globPattern, readSshConfigText, sshConfigHosts } = await import('../exec/ssh-config.ts');
   const file = sshConfigFile(args);
   if (!existsSync(file)) throw new LabError(`--target ${pattern}: the pattern names hosts of ${file}, which does not exist`);
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = globPattern(pattern);
   const hosts = sshConfigHosts(readSshConfigText(file)).filter((h) => re.test(h));
   if (hosts.length === 0) throw new LabError(`--target ${pattern}: no Host of ${file} matches`);
   return hosts;

@@ -50,12 +50,17 @@ function includedFiles(pattern: string, base: string): string[] {
   const dir = dirname(full);
   const last = full.slice(dir.length + 1);
   if (!/[*?]/.test(last)) return existsSync(full) ? [full] : [];
-  const re = new RegExp(`^${last.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = globPattern(last);
   try {
     return readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
   } catch {
     return [];
   }
+}
+
+/** An ssh_config-style pattern (`*` any run, `?` one character) as an anchored RegExp. */
+export function globPattern(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
 function splitWords(s: string): string[] {
