@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labFiles } from '../src/resolve/load.ts';
 import type { LabVerification } from '../src/engine/verify-lab.ts';
-import { jsonOf, nflab } from './helpers/system.ts';
+import { jsonOf, nflab, runNamespaces } from './helpers/system.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nflab-verify-lab-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +41,10 @@ for (const file of labFiles()) {
     t.is(lab.status, 'verified', JSON.stringify(lab, null, 2).slice(0, 3000));
     t.is(r.code, 0);
     assertNoticed(t, lab);
+    // Every run it made was torn down: the baseline and one per step with commands.
+    const runs = [lab.baselineRunId, ...lab.steps.flatMap((s) => (s.runId ? [s.runId] : []))];
+    t.is(new Set(runs).size, 1 + lab.steps.filter((s) => s.verdict !== 'no-commands').length);
+    for (const run of runs) t.deepEqual(runNamespaces(run), [], run);
   });
 }
 

@@ -31,6 +31,8 @@ export interface StepVerification {
   reason?: string;
   /** The step as it ran with its commands left out. */
   withoutCommands?: StepReport;
+  /** The run that left the commands out. */
+  runId?: string;
 }
 
 export interface LabVerification {
@@ -41,6 +43,8 @@ export interface LabVerification {
   status: 'verified' | 'unverified' | 'skipped' | 'failed';
   reason?: string;
   target: string;
+  /** The run of the lab as written. */
+  baselineRunId: string;
   durationMs: number;
   steps: StepVerification[];
 }
@@ -64,7 +68,7 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
   // The baseline first: when the lab does not pass as written, the other runs say nothing.
   const baseline = await runLab(lab, { ...options, rootNamespace: false });
   options.onRun?.(lab, undefined, baseline.report);
-  const result: LabVerification = { id: lab.id, title: lab.title, status: 'verified', target: options.exec.name, durationMs: 0, steps: [] };
+  const result: LabVerification = { id: lab.id, title: lab.title, status: 'verified', target: options.exec.name, baselineRunId: baseline.report.runId, durationMs: 0, steps: [] };
   const done = (status: LabVerification['status'], reason?: string): LabVerification =>
     ({ ...result, status, ...(reason ? { reason } : {}), durationMs: Date.now() - started });
   if (baseline.report.status === 'skipped') return done('skipped', baseline.report.reason);
@@ -82,9 +86,10 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
   const byIndex = new Map(withCommands.map((index, k) => [index, runs[k]] as const));
 
   for (const [index, step] of lab.steps.entries()) {
-    const base: StepVerification = { step: index + 1, title: step.title, verdict: 'no-commands', noticed: [], unnoticed: [] };
+    let base: StepVerification = { step: index + 1, title: step.title, verdict: 'no-commands', noticed: [], unnoticed: [] };
     if (!byIndex.has(index)) { result.steps.push(base); continue; }
     const report = byIndex.get(index);
+    if (report) base = { ...base, runId: report.runId };
     const without = report?.steps[index];
     if (!report || !without) {
       result.steps.push({ ...base, verdict: 'error', reason: report?.reason ?? 'interrupted' });
