@@ -27,7 +27,7 @@ function assertNoticed(t: import('ava').ExecutionContext, lab: LabVerification):
 // One lab per test, serially: each verify-lab already runs two sandboxes at once.
 for (const file of labFiles()) {
   const id = file.split('/').pop()!.slice(0, 2);
-  test.serial(`lab ${id}: every step with commands has a check that fails without them`, async (t) => {
+  test.serial(`lab ${id}: every step with commands has a check that fails without them (or the lab is skipped for a kernel feature this machine lacks)`, async (t) => {
     t.timeout(10 * 60_000);
     const r = await nflab(['verify-lab', id, '--json']);
     const { labs } = jsonOf<{ labs: LabVerification[] }>(r);
