@@ -157,7 +157,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => withTarget(withVerifyOptions(y)),
       async (a) => {
         const exec = await executor(a);
-        try { process.exitCode = await verifyLabsCommand({ labs: a.labs ?? [], all: a.all, json: a.json, parallel: a.parallel }, exec); } finally { await exec.close(); }
+        try { process.exitCode = await verifyLabsCommand({ labs: a.labs ?? [], all: a.all, json: a.json, parallel: a.parallel, ...(a.step ? { step: a.step } : {}) }, exec); } finally { await exec.close(); }
       })
     .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check, trace, verify-lab')
     .strict()

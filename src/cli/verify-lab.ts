@@ -10,20 +10,26 @@ import { preflight } from '../engine/preflight.ts';
 import { verifyLab, type LabVerification } from '../engine/verify-lab.ts';
 import { interruptions } from './interrupt.ts';
 
-export interface VerifyArgs { labs: string[]; all: boolean; json: boolean; parallel: number }
+export interface VerifyArgs { labs: string[]; all: boolean; json: boolean; parallel: number; step?: number[] }
 
 export function withVerifyOptions<T>(y: Argv<T>) {
   return y
     .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files' })
     .option('all', { type: 'boolean', default: false, describe: 'every lab in labs/' })
     .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
-    .option('parallel', { type: 'number', default: 2, describe: 'runs of one lab at once (each in its own sandbox)' });
+    .option('parallel', { type: 'number', default: 2, describe: 'runs of one lab at once (each in its own sandbox)' })
+    .option('step', { type: 'number', array: true, describe: 'only these steps (repeat it; one lab only)' });
 }
 
 export async function verifyLabsCommand(args: VerifyArgs, exec: Executor): Promise<number> {
   if (!args.all && args.labs.length === 0) throw new LabError('name the labs to verify (nflab verify-lab 01 02), a lab file, or --all');
   if (!Number.isInteger(args.parallel) || args.parallel < 1) throw new LabError('--parallel must be a whole number of at least 1');
   const labs: Lab[] = args.all ? await loadAllLabs() : await resolveLabs(args.labs);
+  if (args.step !== undefined) {
+    if (labs.length !== 1) throw new LabError('--step chooses steps of one lab: name exactly one');
+    const bad = args.step.find((n) => !Number.isInteger(n) || n < 1 || n > labs[0]!.steps.length);
+    if (bad !== undefined) throw new LabError(`lab ${labs[0]!.id}: --step ${bad}: the lab has steps 1..${labs[0]!.steps.length}`);
+  }
   await preflight(exec, labs);
   const out = args.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
   const stop = interruptions(killLiveChildren);
@@ -33,7 +39,7 @@ export async function verifyLabsCommand(args: VerifyArgs, exec: Executor): Promi
       if (stop.signal()) break;
       out?.write(`\n▶ lab ${lab.id}: ${lab.title}\n`);
       const result = await verifyLab(lab, {
-        exec, driver: 'netns', aborted: stop.signal, parallel: args.parallel,
+        exec, driver: 'netns', aborted: stop.signal, parallel: args.parallel, ...(args.step ? { steps: args.step } : {}),
         onRun: (_lab, step, report) => out?.write(`  · ${step === undefined ? 'as written' : `without step ${step}'s commands`}: ${report.status} (${(report.durationMs / 1000).toFixed(1)} s)\n`),
       });
       results.push(result);

@@ -52,6 +52,8 @@ export interface LabVerification {
 export interface VerifyOptions extends Omit<RunOptions, 'withoutCommandsAt' | 'keepAfterStep' | 'onEvent' | 'rootNamespace'> {
   /** Runs of the lab at once (each in its own sandbox). */
   parallel?: number;
+  /** Only these steps (1-based); default every step. */
+  steps?: number[];
   /** Called once per finished run: the baseline (step undefined) or the run without step N's commands. */
   onRun?: (lab: Lab, step: number | undefined, report: LabReport) => void;
 }
@@ -64,7 +66,8 @@ function expectationReports(lab: Lab, index: number, report: StepReport): CheckR
 
 export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVerification> {
   const started = Date.now();
-  const withCommands = lab.steps.flatMap((s, i) => ((s.run ?? []).length > 0 ? [i] : []));
+  const chosen = (i: number) => options.steps === undefined || options.steps.includes(i + 1);
+  const withCommands = lab.steps.flatMap((s, i) => ((s.run ?? []).length > 0 && chosen(i) ? [i] : []));
   // The baseline first: when the lab does not pass as written, the other runs say nothing.
   const baseline = await runLab(lab, { ...options, rootNamespace: false });
   options.onRun?.(lab, undefined, baseline.report);
@@ -86,6 +89,7 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
   const byIndex = new Map(withCommands.map((index, k) => [index, runs[k]] as const));
 
   for (const [index, step] of lab.steps.entries()) {
+    if (!chosen(index)) continue;
     let base: StepVerification = { step: index + 1, title: step.title, verdict: 'no-commands', noticed: [], unnoticed: [] };
     if (!byIndex.has(index)) { result.steps.push(base); continue; }
     const report = byIndex.get(index);
