@@ -64,7 +64,7 @@ export interface TargetOutcome {
 export interface ManyTargetsOptions {
   /** Targets worked on at once. */
   parallel: number;
-  /** Runs the labs on one connected target; `prefix` marks its progress lines. */
+  /** Runs the labs on one connected target; its progress lines go to `progress`, marked with the target. */
   runOn: (exec: Executor, progress: NodeJS.WritableStream | undefined) => Promise<LabReport[]>;
   /** The exit code of one target's reports (as for nflab run on one target). */
   exitCodeOf: (labs: LabReport[]) => number;
@@ -97,8 +97,20 @@ function prefixed(stream: NodeJS.WritableStream | undefined, prefix: string): No
   return writer as unknown as NodeJS.WritableStream;
 }
 
+/** File names per target, unique even when two targets read alike (vm1, ssh://vm1). */
+function uniqueSlugs(targets: string[]): string[] {
+  const seen = new Map<string, number>();
+  return targets.map((t) => {
+    const slug = targetSlug(t);
+    const n = (seen.get(slug) ?? 0) + 1;
+    seen.set(slug, n);
+    return n === 1 ? slug : `${slug}-${n}`;
+  });
+}
+
 export async function runOnTargets(targets: string[], args: TargetArgs, options: ManyTargetsOptions): Promise<TargetOutcome[]> {
-  return mapLimit(targets, options.parallel, async (target) => {
+  const slugs = uniqueSlugs(targets);
+  return mapLimit(targets, options.parallel, async (target, index) => {
     const progress = prefixed(options.progress, target);
     let exec: Executor | undefined;
     const outcome: TargetOutcome = { target, labs: [], exitCode: 0 };
@@ -116,13 +128,12 @@ export async function runOnTargets(targets: string[], args: TargetArgs, options:
     } finally {
       await exec?.close();
     }
-    writeTargetReports(outcome, options);
+    writeTargetReports(outcome, slugs[index]!, options);
     return outcome;
   });
 }
 
-function writeTargetReports(outcome: TargetOutcome, options: ManyTargetsOptions): void {
-  const slug = targetSlug(outcome.target);
+function writeTargetReports(outcome: TargetOutcome, slug: string, options: ManyTargetsOptions): void {
   if (options.junit) writeFileSync(junitFileFor(options.junit, slug), toJunit({ labs: outcome.labs }));
   if (options.reportDir) {
     mkdirSync(options.reportDir, { recursive: true });
