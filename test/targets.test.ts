@@ -44,6 +44,16 @@ function nflabInClient(args: string[]): Promise<CliResult> {
   });
 }
 
+/** The checks not met in a many-target JSON report, to say why a run failed. */
+function notMetIn(stdout: string): string {
+  try {
+    const { targets } = JSON.parse(stdout) as { targets: TargetOutcome[] };
+    return JSON.stringify(targets.flatMap((o) => o.labs.flatMap((l) => l.steps.flatMap((s, i) => s.checks.filter((c) => c.status === 'not-met').map((c) => ({ target: o.target, step: i + 1, ...c }))))), null, 1);
+  } catch {
+    return stdout.slice(0, 2000);
+  }
+}
+
 /** Lab namespaces left in an sshd's private /run/netns (a run through it that did not clean up). */
 function labNamespacesBehind(sshd: ChildProcess): string[] {
   return sh(['nsenter', '-t', String(sshd.pid), '-m', 'sh', '-c', 'ls /run/netns 2>/dev/null || true']).split('\n').filter((n) => n.startsWith('nfl-'));
@@ -149,7 +159,7 @@ test('ProxyJump: the target is reached through a forwardOut channel of the jump 
 test('nflab run on three ssh_config hosts at once (a pattern, one behind a ProxyJump): a report and a JUnit file per target, a summary', async (t) => {
   const out = path('reports');
   const r = await nflabInClient(['run', '01', '--ssh-config', path('ssh_config'), '--target', 'vm*', '--target', 'inner', '--json', '--report-dir', out, '--junit', path('junit.xml')]);
-  t.is(r.code, 0, r.stderr.slice(-3000));
+  t.is(r.code, 0, notMetIn(r.stdout) + r.stderr.slice(-3000));
   const { targets, summary } = JSON.parse(r.stdout) as { targets: TargetOutcome[]; summary: { targets: number; passed: number; exitCode: number } };
   t.deepEqual(targets.map((o) => o.target), ['vm1', 'vm2', 'inner']);
   t.deepEqual(targets.map((o) => o.name), [`ssh://root@${ADDR.vm1}`, `ssh://root@${ADDR.vm2}:2202`, `ssh://root@${ADDR.inner}`]);
