@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { socketThroughNetns } from '../src/exec/netns-socket.ts';
 import { SshExecutor } from '../src/exec/ssh.ts';
-import { connectOptionsFor, readSshConfigText, resolveSshHost } from '../src/exec/ssh-config.ts';
 import type { TargetOutcome } from '../src/cli/targets.ts';
 import { CLI, REPO, type CliResult } from './helpers/system.ts';
 import { cleanupWatchdog, makeKeys, sh, startSshd, stopSshd } from './helpers/sshd.ts';
@@ -97,43 +96,6 @@ test.after.always(async () => {
   for (const [name, sshd] of Object.entries(sshds)) await stopSshd(sshd, NS[name as keyof typeof NS]);
   for (const ns of Object.values(NS)) { try { sh(['ip', 'netns', 'del', ns]); } catch { /* never created */ } }
   rmSync(dir, { recursive: true, force: true });
-});
-
-test('ssh_config: HostName, Port, the first User that matches, IdentityFile, UserKnownHostsFile and ProxyJump', (t) => {
-  const text = readSshConfigText(path('ssh_config'));
-  const vm2 = resolveSshHost(text, 'vm2', 'test config');
-  t.like(vm2, { alias: 'vm2', hostName: ADDR.vm2, port: 2202, user: 'root', identityFiles: [path('client')], userKnownHostsFile: path('known_hosts'), proxyJump: [] });
-  const inner = resolveSshHost(text, 'inner', 'test config');
-  t.is(inner.user, 'root');
-  t.deepEqual(inner.proxyJump.map((h) => [h.alias, h.hostName, h.port]), [['vm1', ADDR.vm1, 22]]);
-  const options = connectOptionsFor(inner, 'test config');
-  t.is(options.target, `ssh://root@${ADDR.inner}:22`);
-  t.is(options.via?.target, `ssh://root@${ADDR.vm1}:22`);
-  t.is(options.via?.identity, path('client'));
-});
-
-test('ssh_config: Include is followed, ProxyJump hops chain nearest first (user@host:port overrides), %-tokens expand, a loop is refused', (t) => {
-  writeFileSync(path('included.conf'), 'Host bastion\n  HostName 198.51.100.20\n  User ops\n');
-  writeFileSync(path('chain_config'), [
-    `Include ${path('included.conf')}`,
-    'Host deep', '  HostName 203.0.113.9', '  ProxyJump bastion,admin@mid:2022', '  IdentityFile ~/keys/%h-%r',
-    'Host mid', '  HostName 203.0.113.5', '  User midguy',
-    'Host flat', '  ProxyJump none',
-    'Host loop1', '  ProxyJump loop2', 'Host loop2', '  ProxyJump loop1',
-    'Host *', '  User root', '',
-  ].join('\n'));
-  const text = readSshConfigText(path('chain_config'));
-  const deep = resolveSshHost(text, 'deep', 'chain');
-  t.deepEqual(deep.proxyJump.map((h) => `${h.user}@${h.hostName}:${h.port}`), ['ops@198.51.100.20:22', 'admin@203.0.113.5:2022']);
-  t.regex(deep.identityFiles[0]!, /\/keys\/203\.0\.113\.9-root$/);
-  // The executor dials the first hop, the second through it, the target through the second.
-  const options = connectOptionsFor(deep, 'chain', {}, () => false);
-  t.is(options.via?.target, 'ssh://admin@203.0.113.5:2022');
-  t.is(options.via?.via?.target, 'ssh://ops@198.51.100.20:22');
-  t.is(options.via?.via?.via, undefined);
-  t.deepEqual(resolveSshHost(text, 'flat', 'chain').proxyJump, []);
-  t.is(resolveSshHost(text, 'flat', 'chain').hostName, 'flat');
-  t.throws(() => resolveSshHost(text, 'loop1', 'chain'), { message: /ProxyJump loops: loop1 -> loop2 -> loop1/ });
 });
 
 test('ProxyJump: the target is reached through a forwardOut channel of the jump host, which alone can reach it', async (t) => {

@@ -75,7 +75,7 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
   const done = (status: LabVerification['status'], reason?: string): LabVerification =>
     ({ ...result, status, ...(reason ? { reason } : {}), durationMs: Date.now() - started });
   if (baseline.report.status === 'skipped') return done('skipped', baseline.report.reason);
-  if (baseline.report.status === 'failed') {
+  if (baseline.report.status !== 'passed') {
     const notMet = baseline.report.steps.findIndex((s) => s.status === 'failed');
     return done('failed', `the lab does not pass as written${notMet >= 0 ? ` (step ${notMet + 1} has a check not met)` : ''}${baseline.report.reason ? `: ${baseline.report.reason}` : ''}`);
   }
