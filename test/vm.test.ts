@@ -9,10 +9,9 @@ import { SshExecutor } from '../src/exec/ssh.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nflab, jsonOf, REPO, type CliResult } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
-import { loadAllLabs } from '../src/resolve/load.ts';
+import { loadAllLabs, resolveLabs } from '../src/resolve/load.ts';
 import { sameVerdicts } from './helpers/export-verdicts.ts';
 import type { LabVerification } from '../src/engine/verify-lab.ts';
-import { resolveLabs } from '../src/resolve/load.ts';
 
 const VM_DIR = fileURLToPath(new URL('../scripts/vm/', import.meta.url));
 const NAME = `test-${process.pid}`;
