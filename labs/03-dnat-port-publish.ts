@@ -92,9 +92,11 @@ export default defineLab({
     },
     {
       title: 'The "local access" problem: the host cannot use its own published port',
-      teaches: 'Locally generated packets go through nat OUTPUT, not PREROUTING, so the DNAT rule never sees them.',
+      teaches: 'With c1\'s default route back the client reaches the published port again; the host does not. Locally generated packets go through nat OUTPUT, not PREROUTING, so the DNAT rule never sees them.',
       run: [cmd('c1', 'ip route add default via 10.55.66.1')],
       expect: [
+        // Observes this step's command: without c1's route back, the client's connection times out (step 6).
+        fromClient.connects({ answeredBy: 'c1', clientSeen: '172.17.9.1' }),
         tcp('host', '172.17.9.103', 2345).refused(),
         tcp('host', '127.0.0.1', 2345).refused(),
       ],

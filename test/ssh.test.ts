@@ -3,13 +3,14 @@
 // inside the namespace, and the client reaches it through `ip netns exec NS socat` (the `sock`
 // option). Port 2200 (not 22) makes every known_hosts entry use the `[host]:port` form.
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvError } from '../src/errors.ts';
 import { socketThroughNetns } from '../src/exec/netns-socket.ts';
 import { SshExecutor, parseSshTarget, type SshConnectOptions } from '../src/exec/ssh.ts';
+import { cleanupWatchdog, makeKeys, sh, startSshd, stopSshd } from './helpers/sshd.ts';
 
 const NS = `hs6-ssh-${process.pid % 100000}`;
 const PORT = 2200;
@@ -20,10 +21,6 @@ const path = (f: string) => join(dir, f);
 let sshd: ChildProcess | undefined;
 let watchdog: ChildProcess | undefined;
 
-function sh(argv: string[]): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The fingerprint OpenSSH itself computes for a public key file. */
 function sshKeygenFingerprint(pub: string): string {
@@ -48,51 +45,18 @@ function connect(extra: Partial<SshConnectOptions> = {}): Promise<SshExecutor> {
 }
 
 test.before(async () => {
-  if (!existsSync('/usr/sbin/sshd')) throw new Error('/usr/sbin/sshd missing: apt-get install -y openssh-server socat');
-  for (const k of ['host', 'other_host', 'client', 'stranger']) {
-    sh(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `nflab-test-${k}`, '-f', path(k)]);
-  }
+  makeKeys(dir, ['host', 'other_host', 'client', 'stranger']);
   writeFileSync(path('authorized_keys'), readFileSync(path('client.pub')));
-  writeFileSync(path('sshd_config'), [
-    `ListenAddress 127.0.0.1:${PORT}`,
-    `HostKey ${path('host')}`,
-    `AuthorizedKeysFile ${path('authorized_keys')}`,
-    `PidFile ${path('sshd.pid')}`,
-    // Tests connect concurrently: sshd's default MaxStartups (10:30:100) would drop some handshakes.
-    'MaxStartups 100', 'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'LogLevel ERROR', '',
-  ].join('\n'));
   knownHostsWith('known_hosts', path('host.pub'));
-
   sh(['ip', 'netns', 'add', NS]);
   sh(['ip', '-n', NS, 'link', 'set', 'lo', 'up']);
-  // sshd needs its privilege separation directory /run/sshd. `ip netns exec` gives the command a
-  // mount namespace that is a slave of ours, so a tmpfs on /run there never shows on this machine.
-  sshd = spawn('ip', ['netns', 'exec', NS, 'sh', '-c',
-    'mount -t tmpfs -o mode=755 nflab-sshd /run && mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"',
-    'sh', path('sshd_config')], { stdio: ['ignore', 'ignore', openSync(path('sshd.log'), 'w')] });
-  // If this test process dies without running test.after (a crash, ava's timeout), the watchdog
-  // sees its stdin close and removes sshd, the namespace and the temporary directory.
-  watchdog = spawn('sh', ['-c', 'read _; kill "$1"; sleep 0.5; ip netns del "$2"; rm -rf "$3"', 'sh', String(sshd.pid), NS, dir], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-  });
-  for (let i = 0; i < 100; i++) {
-    if (sh(['ip', 'netns', 'exec', NS, 'ss', '-Hltn', `sport = :${PORT}`]).trim() !== '') return;
-    await sleep(50);
-  }
-  throw new Error(`sshd did not start listening: ${readFileSync(path('sshd.log'), 'utf8')}`);
+  sshd = await startSshd({ ns: NS, listen: `127.0.0.1:${PORT}`, dir, name: 'sshd', hostKey: path('host'), authorizedKeys: path('authorized_keys') });
+  watchdog = cleanupWatchdog([sshd.pid!], [NS], dir);
 });
 
 test.after.always(async () => {
   watchdog?.kill('SIGKILL');
-  if (sshd?.pid && sshd.exitCode === null) {
-    sshd.kill('SIGTERM');
-    await new Promise((r) => sshd!.once('exit', r));
-  }
-  // Whatever a failed test left running in the namespace was started through this sshd.
-  try {
-    for (const pid of sh(['ip', 'netns', 'pids', NS]).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-  } catch { /* namespace never created */ }
+  await stopSshd(sshd, NS);
   try { sh(['ip', 'netns', 'del', NS]); } catch { /* never created */ }
   rmSync(dir, { recursive: true, force: true });
 });

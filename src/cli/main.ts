@@ -24,6 +24,9 @@ import type { RunRecordFile } from '../report/record.ts';
 import type { Comparison } from '../report/compare.ts';
 import { backendNote, IPTABLES_BACKENDS, machineBackend, type IptablesBackend } from '../engine/iptables-backend.ts';
 import { LocalExecutor } from '../exec/local.ts';
+import { verifyLabsCommand, withVerifyOptions } from './verify-lab.ts';
+import { fleetSummary, formatFleetSummary, runOnTargets, targetList, type TargetOutcome } from './targets.ts';
+import { join } from 'node:path';
 
 interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend }
 
@@ -66,10 +69,19 @@ export async function main(argv: string[]): Promise<void> {
       .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
       .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
-      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file' })
+      .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file (several targets: one file each, results.<target>.xml)' })
       .option('record', { type: 'string', describe: 'keep the evidence in this file: the JSON report plus every step\'s raw observations (for --compare)' })
-      .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' }),
-      async (a) => { process.exitCode = await runCommand(a.labs ?? [], a.all, a, a.verbose, a.junit, { record: a.record, compare: a.compare }); })
+      .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' })
+      .option('target', { type: 'string', array: true, describe: 'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config (patterns: \'lab-*\'), vagrant[:machine]; repeat it for several machines' })
+      .option('target-file', { type: 'string', array: true, describe: 'a file of targets, one a line (ssh:// URLs or ssh_config hosts)' })
+      .option('parallel-targets', { type: 'number', default: 4, describe: 'with several targets: how many run at once' })
+      .option('report-dir', { type: 'string', describe: 'write <target>.json and <target>.junit.xml per target, and summary.json, here' }),
+      async (a) => {
+        const targets = await targetList(a);
+        process.exitCode = targets.length > 1 || a.targetFile || a.reportDir
+          ? await fleetRunCommand(targets, a.labs ?? [], a.all, a, a.verbose, a.parallelTargets, a.junit, a.reportDir)
+          : await runCommand(a.labs ?? [], a.all, { ...a, target: targets[0] }, a.verbose, a.junit, { record: a.record, compare: a.compare });
+      })
     .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
@@ -180,7 +192,12 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
       })
     .command(kubeProxyCommand)
-    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check')
+    .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => withTarget(withVerifyOptions(y)),
+      async (a) => {
+        const exec = await executor(a);
+        try { process.exitCode = await verifyLabsCommand({ labs: a.labs ?? [], all: a.all, json: a.json, parallel: a.parallel, ...(a.step ? { step: a.step } : {}) }, exec); } finally { await exec.close(); }
+      })
+    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check, trace, verify-lab')
     .strict()
     .help()
     .alias('h', 'help')
@@ -261,17 +278,24 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
   }
 }
 
+/** Runs the labs one after the other on one target (until interrupted). */
+async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, progress: NodeJS.WritableStream | undefined, aborted: () => boolean, keepObservations = false): Promise<LabReport[]> {
+  const reports: LabReport[] = [];
+  for (const lab of labs) {
+    // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
+    if (aborted()) { reports.push(notRun(lab, opts, exec)); continue; }
+    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent: progress ? terminalReporter(progress as NodeJS.WriteStream, verbose) : undefined });
+    reports.push(report);
+  }
+  return reports;
+}
+
 async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit: string | undefined, evidence: Evidence, baseline?: RunRecordFile): Promise<number> {
   const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
   const stop = interruptions(killLiveChildren);
-  const reports: LabReport[] = [];
+  let reports: LabReport[];
   try {
-    for (const lab of labs) {
-      // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
-      if (stop.signal()) { reports.push(notRun(lab, opts, exec)); continue; }
-      const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations: evidence.record !== undefined, aborted: stop.signal, onEvent: progress ? terminalReporter(progress, verbose) : undefined });
-      reports.push(report);
-    }
+    reports = await runLabsOn(exec, labs, opts, verbose, progress, stop.signal, evidence.record !== undefined);
   } finally {
     stop.release();
   }
@@ -304,6 +328,36 @@ export function runExitCode(reports: LabReport[]): number {
 
 function notRun(lab: Lab, opts: Common, exec: Executor): LabReport {
   return { id: lab.id, title: lab.title, status: 'not-run', reason: 'not run: an earlier lab was interrupted', driver: opts.nodes, target: exec.name, runId: '', startedAt: new Date().toISOString(), durationMs: 0, steps: [] };
+}
+
+/** nflab run on several targets at once: a report (and JUnit file) per target, then a summary across them. */
+async function fleetRunCommand(targets: string[], refs: string[], all: boolean, opts: Common, verbose: boolean, parallel: number, junit?: string, reportDir?: string): Promise<number> {
+  if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
+  if (targets.length === 0) throw new LabError('no targets: the --target-file lists none');
+  if (!Number.isInteger(parallel) || parallel < 1) throw new LabError('--parallel-targets must be a whole number of at least 1');
+  const labs: Lab[] = all ? await loadAllLabs() : await resolveLabs(refs);
+  checkRootNamespaceUse(labs, opts);
+  const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
+  const stop = interruptions(killLiveChildren);
+  let outcomes: TargetOutcome[];
+  try {
+    outcomes = await runOnTargets(targets, opts, {
+      parallel, junit, reportDir, progress, exitCodeOf: runExitCode,
+      runOn: async (exec, out) => {
+        await preflight(exec, labs);
+        await dockerPreflight(labs, opts, exec);
+        return runLabsOn(exec, labs, opts, verbose, out, stop.signal);
+      },
+    });
+  } finally {
+    stop.release();
+  }
+  const summaryOfFleet = fleetSummary(outcomes);
+  if (reportDir) writeFileSync(join(reportDir, 'summary.json'), JSON.stringify(summaryOfFleet, null, 2) + '\n');
+  if (opts.json) process.stdout.write(JSON.stringify({ targets: outcomes, summary: summaryOfFleet }, null, 2) + '\n');
+  else process.stdout.write(formatFleetSummary(outcomes));
+  if (stop.signal()) return stop.exitCode();
+  return summaryOfFleet.exitCode;
 }
 
 async function upCommand(ref: string, step: number, opts: Common): Promise<number> {

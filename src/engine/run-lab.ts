@@ -27,6 +27,8 @@ export interface RunOptions {
   iptables?: IptablesBackend;
   /** Keep each step's raw observations in the report (nflab run --record). */
   keepObservations?: boolean;
+  /** verify-lab: stop after this step (0-based), run with its commands left out (verify-lab.ts). */
+  withoutCommandsAt?: number;
 }
 
 export type RunEvent =
@@ -64,12 +66,12 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     // Under iptables-legacy the lab's own rules are the legacy ones: nothing to warn about.
     if ((options.iptables ?? 'nft') === 'nft') await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) => sandbox.node(node).observerArgv(argv));
     options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
-    const lastStep = Math.min(options.keepAfterStep ?? lab.steps.length, lab.steps.length);
+    const lastStep = Math.min(options.keepAfterStep ?? (options.withoutCommandsAt ?? lab.steps.length - 1) + 1, lab.steps.length);
     for (let i = 0; i < lastStep; i++) {
       if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations });
+      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations, applyCommands: i !== options.withoutCommandsAt });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
       // A step that did not finish (a limit): what later steps would see depends on it.

@@ -66,6 +66,9 @@ export interface SshConnectOptions {
    * MAX_CHANNELS_PER_CONNECTION commands. The target's host and port still name the known_hosts entry.
    */
   sock?: () => Duplex | Promise<Duplex>;
+  /** ProxyJump: reach the host through this one (itself maybe through another): each connection is
+   * a direct-tcpip channel (forwardOut) of one SSH connection to the jump host, made on first use. */
+  via?: SshConnectOptions;
   /** Time allowed for TCP connect + handshake + authentication; default 60 s: a VM under software
    * emulation on a busy machine can take tens of seconds for the key exchange of an extra connection. */
   readyTimeoutMs?: number;
@@ -85,8 +88,9 @@ interface Connection {
   closed: boolean;
 }
 
-/** Dials new SSH connections to one host; after the first, the host key is pinned to the one verified. */
-type Dial = () => Promise<Client>;
+/** Dials new SSH connections to one host; after the first, the host key is pinned to the one verified.
+ * close() ends the connections to its jump hosts. */
+type Dial = { (): Promise<Client>; close(): void };
 
 export class SshExecutor implements Executor {
   readonly name: string;
@@ -201,6 +205,7 @@ export class SshExecutor implements Executor {
     await Promise.all([...this.live].map((p) => p.stop()));
     this.closed = true;
     for (const c of this.connections) c.client.end();
+    this.dial.close();
   }
 
   private async channel(command: string): Promise<ClientChannel> {
@@ -354,8 +359,9 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
   const knownHostsFile = opts.knownHosts ?? defaultKnownHosts();
   const auth = authMethods(target, name, opts.identity);
   let pinned: Buffer | undefined;
+  const hop = opts.via ? jumpThrough(target, name, opts.via) : undefined;
 
-  return async () => {
+  const dial = async () => {
     const text = existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : '';
     const entries = parseKnownHosts(text);
     const hostName = knownHostName(target.host, target.port);
@@ -366,7 +372,7 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
         .flatMap((e) => hostKeyAlgorithmsFor(e.keyType))
         .filter((a) => SUPPORTED_HOST_KEY_ALGORITHMS.has(a)),
     )] as ServerHostKeyAlgorithm[];
-    const sock = opts.sock ? await opts.sock() : undefined;
+    const sock = hop ? await hop.channel() : opts.sock ? await opts.sock() : undefined;
 
     return new Promise<Client>((resolve, reject) => {
       const client = new ssh2.Client();
@@ -431,6 +437,39 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
       };
       client.connect(config);
     });
+  };
+  return Object.assign(dial, { close: () => hop?.close() });
+}
+
+/** One SSH connection to a jump host, opened when first needed (and again if it dropped), carrying
+ * a forwardOut channel to the target for every connection the executor dials. */
+function jumpThrough(target: SshTarget, name: string, via: SshConnectOptions): { channel: () => Promise<Duplex>; close: () => void } {
+  const dialJump = makeDial(parseSshTarget(via.target), via);
+  let jump: Promise<Client> | undefined;
+  let clients: Client[] = [];
+  const connect = () => {
+    const p = dialJump().then((client) => {
+      clients.push(client);
+      const gone = () => { if (jump === p) jump = undefined; };
+      client.on('close', gone).on('end', gone).on('error', gone);
+      return client;
+    });
+    p.catch(() => { if (jump === p) jump = undefined; });
+    return p;
+  };
+  return {
+    async channel() {
+      jump ??= connect();
+      const client = await jump;
+      return new Promise<Duplex>((resolve, reject) => client.forwardOut('127.0.0.1', 0, target.host, target.port, (err, ch) => (err
+        ? reject(new EnvError(`the jump host ${via.target} could not open a connection to ${name}: ${err.message}`, `check that ${via.target} reaches ${target.host}:${target.port} (ssh -J ${via.target.replace(/^ssh:\/\//, '')} ...) and that its sshd allows TCP forwarding (AllowTcpForwarding)`))
+        : resolve(ch))));
+    },
+    close() {
+      for (const c of clients) c.end();
+      clients = [];
+      dialJump.close();
+    },
   };
 }
 

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { EnvError, LabError } from '../errors.ts';
+import { connectOptionsFor, resolveSshHost, sshConfigHosts, type SshHostConfig } from './ssh-config.ts';
 
 /** One `Host` block of `vagrant ssh-config` output. */
 export interface VagrantSshConfig {
@@ -35,34 +36,17 @@ export function parseVagrantSpec(spec: string): { machine?: string } | undefined
   return m ? { machine: m[1]! } : undefined;
 }
 
-/** ssh_config syntax: `Keyword value` or `Keyword=value`, values optionally in double quotes. */
+/** The Host blocks of `vagrant ssh-config` output, read by the same ssh_config parser as --target <alias>. */
 export function parseVagrantSshConfig(text: string): VagrantSshConfig[] {
-  const blocks: VagrantSshConfig[] = [];
-  let current: VagrantSshConfig | undefined;
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^(\S+?)(?:\s*=\s*|\s+)(.*)$/.exec(line);
-    if (!m) continue;
-    const key = m[1]!.toLowerCase();
-    const value = m[2]!.trim().replace(/^"(.*)"$/, '$1');
-    if (key === 'host') {
-      current = { host: value, hostName: value, user: '', port: 22, identityFiles: [] };
-      blocks.push(current);
-      continue;
-    }
-    if (!current) continue;
-    switch (key) {
-      case 'hostname': current.hostName = value; break;
-      case 'user': current.user = value; break;
-      case 'port': current.port = Number(value); break;
-      case 'identityfile': current.identityFiles.push(value); break;
-      case 'stricthostkeychecking': current.strictHostKeyChecking = value.toLowerCase(); break;
-      case 'userknownhostsfile': current.userKnownHostsFile = value; break;
-      case 'proxycommand': current.proxyCommand = value; break;
-    }
-  }
-  return blocks;
+  return sshConfigHosts(text).map((host) => {
+    const c = resolveSshHost(text, host, '`vagrant ssh-config`');
+    return {
+      host, hostName: c.hostName, user: c.user, port: c.port, identityFiles: c.identityFiles,
+      ...(c.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: c.strictHostKeyChecking } : {}),
+      ...(c.userKnownHostsFile !== undefined ? { userKnownHostsFile: c.userKnownHostsFile } : {}),
+      ...(c.proxyCommand !== undefined ? { proxyCommand: c.proxyCommand } : {}),
+    };
+  });
 }
 
 /**
@@ -73,22 +57,9 @@ export function parseVagrantSshConfig(text: string): VagrantSshConfig[] {
  * checked strictly.
  */
 export function vagrantTargetFrom(config: VagrantSshConfig, fileExists: (path: string) => boolean = existsSync): VagrantTarget {
-  if (config.proxyCommand) {
-    throw new EnvError(
-      `Vagrant machine '${config.host}' is reached through a ProxyCommand (${config.proxyCommand}), which nflab does not run`,
-      'use a provider that forwards SSH to a port (virtualbox, libvirt), or pass --target ssh://user@host:port',
-    );
-  }
-  const host = config.hostName.includes(':') ? `[${config.hostName}]` : config.hostName;
-  const identity = config.identityFiles.find((f) => fileExists(f)) ?? config.identityFiles[0];
-  const unchecked = config.strictHostKeyChecking === 'no';
-  return {
-    machine: config.host,
-    target: `ssh://${config.user || 'vagrant'}@${host}:${config.port}`,
-    ...(identity ? { identity } : {}),
-    ...(config.userKnownHostsFile ? { knownHosts: config.userKnownHostsFile } : {}),
-    acceptNewHostKey: unchecked,
-  };
+  const host: SshHostConfig = { ...config, alias: config.host, user: config.user || 'vagrant', proxyJump: [] };
+  const options = connectOptionsFor(host, `Vagrant machine '${config.host}'`, {}, fileExists);
+  return { machine: config.host, ...options, acceptNewHostKey: options.acceptNewHostKey ?? false };
 }
 
 /** Runs `vagrant ssh-config [machine]` in `cwd` (default: the current directory; Vagrant looks for the Vagrantfile upwards from there). */
