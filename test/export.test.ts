@@ -3,15 +3,13 @@
 // script's prefix, no process of the script's session.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nflab, REPO, jsonOf } from './helpers/system.ts';
 import { quoteWord } from '../src/exec/quote.ts';
-import { exportBash } from '../src/export/bash.ts';
-import { loadAllLabs } from '../src/lab/load.ts';
 import type { RunReport } from '../src/report/types.ts';
 import { loadAllLabs } from '../src/resolve/load.ts';
 import { sameVerdicts, scriptVerdicts } from './helpers/export-verdicts.ts';
@@ -172,25 +170,6 @@ test('every lab exports to a script that bash parses, with teardown trapped', as
     t.true(r.stdout.startsWith('#!/usr/bin/env bash\n'));
     t.regex(r.stdout, /trap nflab_teardown EXIT/);
   }
-});
-
-test('every exported lab is clean under shellcheck at its default level (namespaces and Docker nodes)', async (t) => {
-  // Exported in this process (the same exportBash the CLI calls): 24 CLI start-ups cost more than the lint.
-  const labs = await loadAllLabs();
-  t.true(labs.length >= 12);
-  const files: string[] = [];
-  for (const lab of labs) {
-    for (const driver of ['netns', 'docker'] as const) {
-      const file = join(dir, `shellcheck-${lab.id}-${driver}.sh`);
-      writeFileSync(file, exportBash(lab, { driver }));
-      files.push(file);
-    }
-  }
-  // shellcheck exits 1 and prints each finding when there is one; the findings are the message.
-  const result = spawnSync('shellcheck', files, { encoding: 'utf8' });
-  t.is(result.error, undefined, 'shellcheck is installed (scripts/setup.sh --tests)');
-  t.is(result.stdout, '');
-  t.is(result.status, 0, result.stderr);
 });
 
 test('export --help documents the command', async (t) => {

@@ -2,7 +2,7 @@
 // no font, image or stylesheet from anywhere else. Print CSS makes it a paper handout (and the PDF).
 import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
-import { evidenceLines } from './evidence.ts';
+import { evidenceLines } from '../report/format-values.ts';
 import { escapeHtml as e } from './escape.ts';
 import { topologySvg, describeTopology } from './diagram-svg.ts';
 

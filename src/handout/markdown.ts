@@ -2,7 +2,7 @@
 // GitHub's drop inline <svg>), referenced by its relative name.
 import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
-import { evidenceLines } from './evidence.ts';
+import { evidenceLines } from '../report/format-values.ts';
 
 export function handoutMarkdown(h: Handout, diagramFile: string): string {
   const { lab } = h;

@@ -1,5 +1,5 @@
-// Turns a check's expected/observed values (any JSON) into short lines a reader can scan:
-// `count: 2`, `packets:` followed by the tcpdump lines, nested values as compact JSON.
+// Turns a check's expected/observed values (any JSON) into short lines a reader can scan, for the
+// terminal, handouts and JUnit: `count: 2`, `packets:` followed by the tcpdump lines, nested values as compact JSON.
 
 export function evidenceLines(value: unknown): string[] {
   if (value === undefined || value === null) return ['(nothing)'];
@@ -16,7 +16,7 @@ export function evidenceLines(value: unknown): string[] {
   return lines.length > 0 ? lines : ['(nothing)'];
 }
 
-function inline(v: unknown): string {
+export function inline(v: unknown): string {
   if (v === undefined || v === null) return '(nothing)';
   if (typeof v === 'string') return v;
   if (Array.isArray(v) && v.length === 0) return '(none)';
