@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportBash } from '../src/export/bash.ts';
-import { loadAllLabs } from '../src/lab/load.ts';
+import { loadAllLabs } from '../src/resolve/load.ts';
 
 test('every exported lab is clean under shellcheck at its default level (namespaces and Docker nodes)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nflab-shellcheck-'));
