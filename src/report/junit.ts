@@ -1,8 +1,8 @@
 // JUnit XML for CI systems: one test suite per lab, one test case per check.
 // - A check not met is a <failure> whose message says what differed ("expected 1 packet,
 //   observed 2": GitLab and GitHub list only that), its text expected and observed as key: value lines.
-// - A lab that could not be built or run (status 'error', or 'failed' with a reason and no check
-//   reached) is an <error> and counts in errors=; a check with status 'error' too.
+// - A lab that could not be built or run (status 'error' or 'interrupted', or 'failed' with a reason)
+//   is an <error> and counts in errors=; a check with status 'error' too; a lab not run is <skipped>.
 // - classname names the lab, the step and its title; time is the step's time shared by its checks
 //   (they were judged from one run of the step); <system-out> holds the step's commands and outputs.
 import { differenceWords } from './difference.ts';
@@ -60,14 +60,14 @@ function suite(lab: LabReport): string {
   lab.steps.forEach((step, i) => {
     for (const check of step.checks) cases.push(testCase(lab, step, i, check, counts));
   });
-  const status = lab.status as string; // 'error' arrives with the run states of issue 12
-  if (status === 'skipped') {
+  const status: string = lab.status;
+  if (status === 'skipped' || status === 'not-run') {
     counts.skipped++;
-    cases.push(`    <testcase classname="lab${escape(lab.id)}" name="lab skipped" time="0.000"><skipped message="${escape(lab.reason ?? '')}"/></testcase>`);
-  } else if (status === 'error' || (status === 'failed' && lab.reason)) {
-    // A lab that could not be built or run still shows up, as one case saying why.
+    cases.push(`    <testcase classname="lab${escape(lab.id)}" name="lab ${status === 'skipped' ? 'skipped' : 'not run'}" time="0.000"><skipped message="${escape(lab.reason ?? '')}"/></testcase>`);
+  } else if (status === 'error' || status === 'interrupted' || (status === 'failed' && lab.reason)) {
+    // A lab that could not be built or run (or was stopped) still shows up, as one case saying why.
     counts.errors++;
-    const reason = lab.reason ?? 'the lab could not run';
+    const reason = lab.error ? `${lab.error.message} (${lab.error.code})` : lab.reason ?? (status === 'interrupted' ? 'the run was interrupted' : 'the lab could not run');
     const time = seconds(lab.durationMs - lab.steps.reduce((sum, s) => sum + s.durationMs, 0));
     cases.push(`    <testcase classname="lab${escape(lab.id)}" name="lab run" time="${time}"><error message="${escape(reason)}" type="lab">${escape(reason)}</error></testcase>`);
   }
