@@ -20,5 +20,5 @@ test('the error object of exit 2 (an unknown lab) conforms, and a report the sch
   t.is(out.error.kind, 'usage');
   t.deepEqual(schemaErrors(out), []);
   t.notDeepEqual(schemaErrors({ labs: [{ id: '01', status: 'green' }] }), []);
-  t.notDeepEqual(schemaErrors({ error: { exitCode: 2, kind: 'usage' } }), []);
+  t.notDeepEqual(schemaErrors({ error: { exitCode: 2, kind: 'usage', code: 'usage' } }), []);
 });
