@@ -2,7 +2,7 @@
 // nodes, which the driver runs in parallel) versus one after another (N create() calls of one node).
 // Run as root with a Docker engine: node --import tsx scripts/bench-docker-start.ts [--n 20,50] [--repeat 1]
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { $ } from 'zx';
 import * as os from 'node:os';
 import { LocalExecutor } from '../src/exec/local.ts';
 import { DockerDriver, connectDocker } from '../src/drivers/docker.ts';
@@ -76,7 +76,8 @@ console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));
 
-const version = (argv: string[]) => { try { return execFileSync(argv[0]!, argv.slice(1)).toString().trim(); } catch { return '?'; } };
+// zx quotes each word of the argv; nothrow: a missing tool reads as '?'.
+const version = (argv: string[]) => { const r = $({ sync: true, quiet: true, nothrow: true })`${argv}`; return r.exitCode === 0 ? r.stdout.trim() : '?'; };
 console.log();
 console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, kernel ${os.release()}`);
 console.log(`docker engine ${version(['docker', 'version', '--format', '{{.Server.Version}}'])}, ${version(['runc', '--version']).split('\n')[0]}, repeat ${repeat} (median)`);

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One command on a fresh machine: the project's setup, then Mininet (the all-pairs baseline).
-scripts/setup.sh
+scripts/setup.sh --tests
 missing=()
 for p in mininet bridge-utils net-tools; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Quick start 1: set up this machine and run every lab (plain namespaces, then Docker containers).
+# Quick start: install only what the labs need on this machine, then run every lab (in namespaces).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
+case $0 in */*) cd "${0%/*}/.." ;; *) cd .. ;; esac
+"$BASH" scripts/setup.sh
 node bin/nflab.mjs run --all "$@"

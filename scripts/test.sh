@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quick start 2: set up this machine and run the whole test suite (type check, then ava).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
+case $0 in */*) cd "${0%/*}/.." ;; *) cd .. ;; esac
+"$BASH" scripts/setup.sh --tests
 # CI also boots a Debian VM (its kernel has IPVS) and runs the IPVS lab in it: build the cached image first.
 if [ "${CI:-}" = true ] || [ "${NFLAB_VM_TESTS:-}" = 1 ]; then scripts/vm/build-image.sh >/dev/null; fi
 npx tsc --noEmit

@@ -3,7 +3,8 @@
 // mode at scale. Prints markdown tables and writes them to --out.
 // Run as root: scripts/bench.sh [--sizes 2,10,50,200,1000] [--repeat 3] [--mininet 2,10,50]
 //   [--pairs-max 50] [--docker 50] [--no-suite] [--out docs/benchmarks/results.md] [--prefix nfb-]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { $ } from 'zx';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -34,15 +35,10 @@ async function calm(): Promise<number> {
   return os.loadavg()[0]!;
 }
 
-function run(argv: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => { stdout += b; });
-    child.stderr.on('data', (b) => { stderr += b; });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs one argv (zx quotes each word) to the end; a failing command is a result, not an exception. */
+async function run(argv: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await $({ cwd: REPO, env: { ...process.env, ...env }, quiet: true, nothrow: true })`${argv}`;
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
 
 function parse(stdout: string): Sample['phases'] & object {
@@ -78,7 +74,8 @@ const table = (header: string[], rows: string[][]) => [
 
 const lines: string[] = [];
 const say = (s = '') => { lines.push(s); console.log(s); };
-const version = (argv: string[]) => { try { return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' }).trim().split('\n')[0]!; } catch { return '?'; } };
+// zx quotes each word of the argv; nothrow: a missing tool reads as '?'.
+const version = (argv: string[]) => { const r = $({ sync: true, quiet: true, nothrow: true })`${argv}`; return r.exitCode === 0 ? r.stdout.trim().split('\n')[0]! : '?'; };
 
 say(`# Scale benchmark results`);
 say();

@@ -111,3 +111,11 @@ export class Observations {
   reach(check: ReachCheck): ReachResult | undefined { return this.get({ type: 'reach', check }); }
   trace(node: string, filter: PathFilter): TraceObservation | undefined { return this.get({ type: 'trace', node, filter }); }
 }
+
+/** Maps (the observations' own shape) as plain objects, so that JSON keeps them. */
+export function plain(value: unknown): unknown {
+  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k).replaceAll('\0', ' '), plain(v)]));
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}

@@ -1,6 +1,7 @@
 // `nflab check <lab> --step N`: judges a lab left up by `nflab up` against what step N expects.
 // It sends step N's traffic and reads its observations, but applies none of step N's commands:
 // the student has (or has not) typed them by hand. The run is left as it was.
+import { evidenceLines } from '../report/format-values.ts';
 import { LabError } from '../errors.ts';
 import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
 import type { Lab } from '../lab/types.ts';
@@ -53,10 +54,10 @@ function formatCheckReport(lab: Lab, record: RunRecord, n: number, report: StepR
 
 function formatCheck(c: CheckReport): string[] {
   const mark = c.status === 'met' ? '✔ met    ' : c.status === 'skipped' ? '⊘ skipped' : '✘ not met';
-  return [`  ${mark}  ${c.description}`, `      expected: ${compact(c.expected)}`, `      observed: ${compact(c.observed)}`];
-}
-
-function compact(value: unknown): string {
-  const s = typeof value === 'string' ? value : JSON.stringify(value);
-  return s.length > 400 ? `${s.slice(0, 397)}...` : s;
+  // key: value lines, as nflab run and the handouts show them.
+  const side = (label: string, value: unknown) => {
+    const lines = evidenceLines(value).map((l) => (l.length > 160 ? `${l.slice(0, 157)}...` : l));
+    return lines.length === 1 ? [`      ${label}: ${lines[0]}`] : [`      ${label}:`, ...lines.slice(0, 12).map((l) => `        ${l}`)];
+  };
+  return [`  ${mark}  ${c.description}`, ...side('expected', c.expected), ...side('observed', c.observed)];
 }

@@ -8,7 +8,7 @@ import { connectTarget, withTarget, type TargetArgs } from './target.ts';
 import type { Executor } from '../exec/types.ts';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import { loadAllLabs, resolveLabs } from '../resolve/load.ts';
-import { runLab } from '../engine/run-lab.ts';
+import { runLab, type RunEvent } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
 import { resolveLab, rootNodeOf } from '../resolve/resolve-lab.ts';
 import { deadRuns, removeRun } from '../engine/cleanup.ts';
@@ -27,6 +27,9 @@ import { LocalExecutor } from '../exec/local.ts';
 import { verifyLabsCommand, withVerifyOptions } from './verify-lab.ts';
 import { fleetSummary, formatFleetSummary, runOnTargets, targetList, type TargetOutcome } from './targets.ts';
 import { join } from 'node:path';
+import { withCompletion } from './completion.ts';
+import { progressReporter } from './progress.ts';
+import { COMMAND_NAMES, examples, topExamples } from './examples.ts';
 
 interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend }
 
@@ -55,36 +58,37 @@ function executor(args: TargetArgs = {}): Promise<Executor> {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const parser = withKubeProxyOption(yargs(argv)
+  const parser = withCompletion(topExamples(withKubeProxyOption(yargs(argv)
     .scriptName('nflab'))
-    .usage('$0 <command> [options]\n\nScripted, verified container-networking labs.')
-    .command('list', 'list the labs', (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+    .usage('$0 <command> [options]\n\nScripted, verified container-networking labs.')))
+    .command('list', 'list the labs', (y) => examples('list', y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })),
       async (a) => {
         const labs = await loadAllLabs();
         if (a.json) process.stdout.write(JSON.stringify({ labs: labs.map((l) => ({ id: l.id, title: l.title, summary: l.summary, source: l.source, steps: l.steps.length, file: l.file })) }, null, 2) + '\n');
         else for (const l of labs) process.stdout.write(`${l.id}  ${l.title}\n    ${l.summary}\n`);
       })
-    .command('run [labs..]', 'run labs and check every expectation', (y) => withRootNamespace(withDriver(y))
+    .command('run [labs..]', 'run labs and check every expectation', (y) => examples('run', withRootNamespace(withDriver(y))
       .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files (./my-lab.ts)' })
       .option('all', { type: 'boolean', default: false, describe: 'run every lab in labs/' })
       .option('json', { type: 'boolean', default: false, describe: 'print only the JSON report on stdout' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
       .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file (several targets: one file each, results.<target>.xml)' })
+      .option('strict', { type: 'boolean', default: false, describe: 'a skipped lab (a kernel feature missing here) fails the run: exit 1' })
       .option('record', { type: 'string', describe: 'keep the evidence in this file: the JSON report plus every step\'s raw observations (for --compare)' })
       .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' })
       .option('target', { type: 'string', array: true, describe: 'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config (patterns: \'lab-*\'), vagrant[:machine]; repeat it for several machines' })
       .option('target-file', { type: 'string', array: true, describe: 'a file of targets, one a line (ssh:// URLs or ssh_config hosts)' })
       .option('parallel-targets', { type: 'number', default: 4, describe: 'with several targets: how many run at once' })
-      .option('report-dir', { type: 'string', describe: 'write <target>.json and <target>.junit.xml per target, and summary.json, here' }),
+      .option('report-dir', { type: 'string', describe: 'write <target>.json and <target>.junit.xml per target, and summary.json, here' })),
       async (a) => {
         const targets = await targetList(a);
         process.exitCode = targets.length > 1 || a.targetFile || a.reportDir
           ? await fleetRunCommand(targets, a.labs ?? [], a.all, a, a.verbose, a.parallelTargets, a.junit, a.reportDir)
-          : await runCommand(a.labs ?? [], a.all, { ...a, target: targets[0] }, a.verbose, a.junit, { record: a.record, compare: a.compare });
+          : await runCommand(a.labs ?? [], a.all, { ...a, target: targets[0] }, a.verbose, a.junit, { record: a.record, compare: a.compare, strict: a.strict });
       })
-    .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => withRootNamespace(withDriver(y))
+    .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => examples('show', withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
-      .option('json', { type: 'boolean', default: false }),
+      .option('json', { type: 'boolean', default: false })),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
         if (a.json) { process.stdout.write(JSON.stringify(lab, null, 2) + '\n'); return; }
@@ -95,12 +99,12 @@ export async function main(argv: string[]): Promise<void> {
           if (note) process.stdout.write(`\n${note}\n`);
         }
       })
-    .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => withRootNamespace(withDriver(y))
+    .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => examples('up', withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('step', { type: 'number', default: 0, describe: 'apply steps 1..N (0: only the topology)' })
-      .option('json', { type: 'boolean', default: false }),
+      .option('json', { type: 'boolean', default: false })),
       async (a) => { process.exitCode = await upCommand(a.lab, a.step, a); })
-    .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => withTarget(y).positional('lab', { type: 'string', demandOption: true }),
+    .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => examples('down', withTarget(y).positional('lab', { type: 'string', demandOption: true })),
       async (a) => {
         const exec = await executor(a);
         const journal = readJournal();
@@ -117,7 +121,7 @@ export async function main(argv: string[]): Promise<void> {
         }
         await exec.close();
       })
-    .command('clean', 'remove everything left by nflab runs that were killed', (y) => withTarget(y).option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' }),
+    .command('clean', 'remove everything left by nflab runs that were killed', (y) => examples('clean', withTarget(y).option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' })),
       async (a) => {
         const exec = await executor(a);
         const journal = readJournal();
@@ -141,15 +145,15 @@ export async function main(argv: string[]): Promise<void> {
             journal.damaged.length > 0 ? 'look at the damaged records (the namespaces nfl-<run>-* they would name are listed by ip netns list), remove what is left by hand, then delete the files' : 'see the messages above, then run nflab clean again');
         }
       })
-    .command('image <action>', 'the Docker image for container nodes, built locally (no registry needed)', (y) => y
-      .positional('action', { choices: ['build'] as const, demandOption: true }),
+    .command('image <action>', 'the Docker image for container nodes, built locally (no registry needed)', (y) => examples('image', y
+      .positional('action', { choices: ['build'] as const, demandOption: true })),
       async () => {
         const { connectDocker } = await import('../drivers/docker.ts');
         const { buildLabImage } = await import('../drivers/image.ts');
         const tag = await buildLabImage(await connectDocker(), (line) => process.stderr.write(`${line}\n`));
         process.stdout.write(`${tag}\n`);
       })
-    .command('handout [labs..]', 'write workshop handouts (md, html or pdf): topology diagram, commands per step, expectations, evidence from a run', (y) => y
+    .command('handout [labs..]', 'write workshop handouts (md, html or pdf): topology diagram, commands per step, expectations, evidence from a run', (y) => examples('handout', y
       .positional('labs', { type: 'string', array: true, describe: 'lab ids (01) or lab files' })
       .option('all', { type: 'boolean', default: false, describe: 'every lab in labs/, with an index page' })
       .option('format', { choices: ['md', 'html', 'pdf'] as const, default: 'html' as const, describe: 'md (with an .svg beside it), one self-contained html file, or pdf (printed by headless Chromium)' })
@@ -157,15 +161,15 @@ export async function main(argv: string[]): Promise<void> {
       .option('nodes', { choices: ['netns', 'docker'] as const, describe: 'show commands for namespaces or Docker containers (default: the evidence run\'s, else netns)' })
       .option('image', { type: 'string', describe: 'Docker image for container nodes, with --run' })
       .option('from-run', { type: 'string', describe: 'evidence from a saved `nflab run --json` output' })
-      .option('run', { type: 'boolean', default: false, describe: 'run the labs first and use that run as evidence' }),
+      .option('run', { type: 'boolean', default: false, describe: 'run the labs first and use that run as evidence' })),
       async (a) => {
         const { handoutCommand } = await import('./handout.ts');
         process.exitCode = await handoutCommand({ labs: a.labs ?? [], all: a.all, format: a.format, out: a.out, nodes: a.nodes, image: a.image, fromRun: a.fromRun, run: a.run });
       })
-    .command('export <lab>', 'write a standalone bash script equivalent to the lab (build, steps, PASS/FAIL per check, teardown), for machines without Node', (y) => y
+    .command('export <lab>', 'write a standalone bash script equivalent to the lab (build, steps, PASS/FAIL per check, teardown), for machines without Node', (y) => examples('export', y
       .positional('lab', { type: 'string', demandOption: true })
       .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'container nodes as namespaces, or Docker containers (docker run/exec; image from NFLAB_IMAGE, default nflab/lab)' })
-      .option('out', { type: 'string', describe: 'file to write (made executable); default: standard output' }),
+      .option('out', { type: 'string', describe: 'file to write (made executable); default: standard output' })),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
         const { exportBash } = await import('../export/bash.ts');
@@ -175,18 +179,18 @@ export async function main(argv: string[]): Promise<void> {
         writeFileSync(a.out, script, { mode: 0o755 });
         process.stderr.write(`wrote ${a.out} (run it as root: sudo bash ${a.out})\n`);
       })
-    .command('check <lab>', 'check a lab brought up with nflab up against what step N expects, without applying step N\'s commands', (y) => y
+    .command('check <lab>', 'check a lab brought up with nflab up against what step N expects, without applying step N\'s commands', (y) => examples('check', y
       .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
       .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic, observations and checks to run' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' })),
       async (a) => {
         const { checkCommand } = await import('./check.ts');
         process.exitCode = await checkCommand(a.lab, a.step, a.json);
       })
-    .command('trace <lab>', 'on a lab brought up with nflab up, send step N\'s traffic with packet tracing on and show each packet\'s path through the hooks, tables and rules', (y) => y
+    .command('trace <lab>', 'on a lab brought up with nflab up, send step N\'s traffic with packet tracing on and show each packet\'s path through the hooks, tables and rules', (y) => examples('trace', y
       .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
       .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic to send (its commands are not applied)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' })),
       async (a) => {
         const { traceCommand } = await import('./trace.ts');
         process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
@@ -197,7 +201,8 @@ export async function main(argv: string[]): Promise<void> {
         const exec = await executor(a);
         try { process.exitCode = await verifyLabsCommand({ labs: a.labs ?? [], all: a.all, json: a.json, parallel: a.parallel, ...(a.step ? { step: a.step } : {}) }, exec); } finally { await exec.close(); }
       })
-    .demandCommand(1, 'name a command: list, run, show, up, down, clean, image, handout, export, check, trace, verify-lab')
+    .demandCommand(1, `name a command: ${COMMAND_NAMES.join(', ')}`)
+    .recommendCommands()
     .strict()
     .help()
     .alias('h', 'help')
@@ -254,9 +259,9 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
   }
 }
 
-interface Evidence { record?: string; compare?: string }
+interface RunExtras { record?: string; compare?: string; strict?: boolean }
 
-async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string, evidence: Evidence = {}): Promise<number> {
+async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string, evidence: RunExtras = {}): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
   // A bad record file is a usage error before anything runs.
   const { readRecord } = await import('../report/record.ts');
@@ -279,24 +284,26 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
 }
 
 /** Runs the labs one after the other on one target (until interrupted). */
-async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, progress: NodeJS.WritableStream | undefined, aborted: () => boolean, keepObservations = false): Promise<LabReport[]> {
+async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, onEvent: ((event: RunEvent) => void) | undefined, aborted: () => boolean, keepObservations = false): Promise<LabReport[]> {
   const reports: LabReport[] = [];
   for (const lab of labs) {
     // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
     if (aborted()) { reports.push(notRun(lab, opts, exec)); continue; }
-    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent: progress ? terminalReporter(progress as NodeJS.WriteStream, verbose) : undefined });
+    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent });
     reports.push(report);
   }
   return reports;
 }
 
-async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit: string | undefined, evidence: Evidence, baseline?: RunRecordFile): Promise<number> {
-  const progress = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
-  const stop = interruptions(killLiveChildren);
+async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit: string | undefined, evidence: RunExtras, baseline?: RunRecordFile): Promise<number> {
+  const stream = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
+  const onEvent = withProgress(stream ? terminalReporter(stream, verbose) : undefined);
+  const stop = interruptions(() => { onEvent.stop(); killLiveChildren(); });
   let reports: LabReport[];
   try {
-    reports = await runLabsOn(exec, labs, opts, verbose, progress, stop.signal, evidence.record !== undefined);
+    reports = await runLabsOn(exec, labs, opts, onEvent, stop.signal, evidence.record !== undefined);
   } finally {
+    onEvent.stop();
     stop.release();
   }
   const { withoutObservations, writeRecord, RECORD_FORMAT } = await import('../report/record.ts');
@@ -316,14 +323,22 @@ async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boole
   }
   if (junit) writeFileSync(junit, toJunit({ labs: shown }));
   if (stop.signal()) return stop.exitCode();
-  const code = runExitCode(reports);
+  const code = runExitCode(reports, evidence.strict);
   return code === 0 && changed > 0 ? 1 : code;
 }
 
-/** 3 when a lab could not be built or run (status error), else 1 when a check was not met, else 0. */
-export function runExitCode(reports: LabReport[]): number {
+/** 3 when a lab could not be built or run (status error), else 1 when a check was not met (or, with
+ * --strict, a lab was skipped), else 0. */
+export function runExitCode(reports: LabReport[], strict = false): number {
   if (reports.some((r) => r.status === 'error')) return 3;
-  return reports.some((r) => r.status === 'failed') ? 1 : 0;
+  if (reports.some((r) => r.status === 'failed')) return 1;
+  return strict && reports.some((r) => r.status === 'skipped') ? 1 : 0;
+}
+
+/** The terminal report (if any) with progress on stderr beside it: the spinner is cleared first. */
+function withProgress(report?: (e: RunEvent) => void): ((e: RunEvent) => void) & { stop: () => void } {
+  const progress = progressReporter();
+  return Object.assign((e: RunEvent) => { progress.onEvent(e); report?.(e); }, { stop: progress.stop });
 }
 
 function notRun(lab: Lab, opts: Common, exec: Executor): LabReport {
@@ -346,7 +361,7 @@ async function fleetRunCommand(targets: string[], refs: string[], all: boolean, 
       runOn: async (exec, out) => {
         await preflight(exec, labs);
         await dockerPreflight(labs, opts, exec);
-        return runLabsOn(exec, labs, opts, verbose, out, stop.signal);
+        return runLabsOn(exec, labs, opts, out ? terminalReporter(out as NodeJS.WriteStream, verbose) : undefined, stop.signal);
       },
     });
   } finally {
@@ -370,7 +385,8 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
   await dockerPreflight([lab!], opts, exec);
   const stop = interruptions(killLiveChildren);
   try {
-    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepAfterStep: step, aborted: stop.signal, onEvent: opts.json ? undefined : terminalReporter(process.stdout) });
+    const onEvent = withProgress(opts.json ? undefined : terminalReporter(process.stdout));
+    const { report, kept } = await runLab(lab!, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepAfterStep: step, aborted: stop.signal, onEvent }).finally(onEvent.stop);
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
     if (!kept) return stop.signal() ? stop.exitCode() : runExitCode([report]) || 1;
     if (!opts.json) {

@@ -11,7 +11,7 @@ import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
 import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
 import { runReach } from '../traffic/reach.ts';
 import { evaluate, skipped } from '../check/evaluate.ts';
-import { Observations, distinctRequests, traceKey, type RequestOf } from '../check/observations.ts';
+import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
 import { checkTraffic, moduleOf } from '../check/registry.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseXtRecent } from '../observe/parse-xt-recent.ts';
@@ -20,7 +20,6 @@ import { LimitError, StepClock } from './limits.ts';
 import { limitsOf } from '../resolve/bounds.ts';
 import type { SavedRuleset } from '../observe/types.ts';
 import { Interrupted } from '../errors.ts';
-import { plain } from '../report/record.ts';
 
 export interface RunStepOptions {
   /** false: leave the step's commands out and only observe and judge (nflab check on a lab that is up). */

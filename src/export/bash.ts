@@ -95,7 +95,7 @@ class Generator {
     // 2 probe features, before anything is configured (a lab's sysctls may need the feature)
     for (const { feature, node, probe } of plan.probes) {
       const skip = `{ echo ${q(`SKIP  lab ${lab.id}: ${probe.missing}`)}; exit 0; }`;
-      out.push(`${this.exec(node, probe.argv)} < /dev/null > /dev/null 2>&1; [ $? = ${probe.okStatus} ] || ${skip}   # ${feature}`);
+      out.push(`${this.exec(node, probe.argv)} < /dev/null > /dev/null 2>&1; rc=$?; [ "$rc" = ${probe.okStatus} ] || ${skip}   # ${feature}`);
       if (probe.cleanup) out.push(`${this.exec(node, probe.cleanup)} < /dev/null > /dev/null 2>&1`);
     }
     // 3 create veths: both ends inside their nodes, the first under a temporary name. The names
@@ -119,7 +119,9 @@ class Generator {
     for (const [node, list] of ends) out.push(`wait_links ${q(node)} ${list.map(q).join(' ')}`);
     // 6 setup commands
     for (const c of plan.setup) {
-      out.push(...this.command(c, '> "$WORK/cmd.out" 2>&1'), `[ $? = 0 ] || die ${q(`setup command failed: ${this.r.display(c)}: `)}"$(cat "$WORK/cmd.out")"`);
+      // The status goes through a variable: shellcheck (SC2181) flags `[ $? = 0 ]`, and a here-document
+      // command cannot sit inside `if !` as one line.
+      out.push(...this.command(c, '> "$WORK/cmd.out" 2>&1'), `rc=$?; [ "$rc" = 0 ] || die ${q(`setup command failed: ${this.r.display(c)}: `)}"$(cat "$WORK/cmd.out")"`);
     }
     // 7 responders
     for (const { node, port, argv } of plan.responders) {
@@ -205,7 +207,7 @@ class Generator {
       const argv = udpArgv(t);
       const n = t.count ?? 1;
       return [this.show(`${this.r.show(t.from, argv)}${n > 1 ? `   # ${n} times` : ''}`),
-        `for i in $(seq 1 ${n}); do ${this.exec(t.from, argv)} < /dev/null 2>&1; done | indent`];
+        `for _ in $(seq 1 ${n}); do ${this.exec(t.from, argv)} < /dev/null 2>&1; done | indent`];
     }
     const argv = tcpArgv(t);
     const n = t.connections ?? 1;

@@ -1,5 +1,8 @@
 # ---- nflab's shell helpers: build, observe, check, tear down ----------------------------------
 # (the same for every exported lab; the lab itself follows below them)
+# shellcheck disable=SC2317,SC2016
+# SC2317: every exported lab carries all the helpers, and a lab calls only some of them.
+# SC2016: single quotes keep awk programs and the lab's own text (its `commands`) literal, on purpose.
 set -u
 export LC_ALL=C
 
@@ -85,15 +88,16 @@ make_container() {
     || die "could not start a container for node $node from image $IMAGE (build it with: nflab image build)"
   PID[$node]=$(docker inspect -f '{{.State.Pid}}' "${CT[$node]}") || die "container ${CT[$node]} is not running"
   # Docker mounts /proc/sys read-only: make only /proc/sys/net writable, as nflab does.
-  nsenter -t "${PID[$node]}" -m -p -- mount -o bind /proc/sys/net /proc/sys/net \
-    && nsenter -t "${PID[$node]}" -m -p -- mount -o remount,bind,rw /proc/sys/net \
-    || die "could not make /proc/sys/net writable in ${CT[$node]}"
+  if ! { nsenter -t "${PID[$node]}" -m -p -- mount -o bind /proc/sys/net /proc/sys/net \
+    && nsenter -t "${PID[$node]}" -m -p -- mount -o remount,bind,rw /proc/sys/net; }; then
+    die "could not make /proc/sys/net writable in ${CT[$node]}"
+  fi
 }
 
 # Wait until each veth end is UP and each bridge port forwards (iface:1 for a bridge port).
 wait_links() {
-  local node=$1 i end iface ready; shift
-  for i in $(seq 1 1000); do
+  local node=$1 end iface ready; shift
+  for _ in $(seq 1 1000); do
     ready=1
     for end in "$@"; do
       iface=${end%:*}
@@ -110,9 +114,9 @@ wait_links() {
 
 # Wait until a responder listens on a TCP port (state 0A in /proc/net/tcp).
 wait_listen() {
-  local node=$1 hex i
+  local node=$1 hex
   hex=$(printf ':%04X ' "$2")
-  for i in $(seq 1 500); do
+  for _ in $(seq 1 500); do
     in_node "$node" cat /proc/net/tcp | grep "$hex" | grep -q ' 0A ' && return 0
     sleep 0.01
   done
@@ -154,7 +158,7 @@ read_conntrack() { in_node "$1" conntrack -L > "$WORK/$1.conntrack" 2>/dev/null;
 read_recent() { in_node "$1" cat "/proc/net/xt_recent/$2" > "$WORK/$1.recent.$2" 2>&1; echo $? > "$WORK/$1.recent.$2.rc"; }
 
 cap_start() {
-  local id=$1 node=$2 iface=$3 i
+  local id=$1 node=$2 iface=$3
   # Started directly (not through a function, which would run in a subshell) so that $! is the
   # process that becomes tcpdump: `ip netns exec` and `nsenter` exec it.
   if [ -n "${CT[$node]:-}" ]; then
@@ -165,7 +169,7 @@ cap_start() {
   CAP[$id]=$!
   OBSERVERS+=("$!")
   # tcpdump says "listening on" once its socket is bound.
-  for i in $(seq 1 500); do
+  for _ in $(seq 1 500); do
     grep -q 'listening on' "$WORK/$id.err" && return 0
     kill -0 "${CAP[$id]}" 2>/dev/null || return 0
     sleep 0.01
@@ -174,8 +178,8 @@ cap_start() {
 
 # Stop tcpdump once it has printed every packet the kernel handed it (asked with SIGUSR1).
 cap_stop() {
-  local id=$1 iface=$2 pid=${CAP[$1]} i stats captured received printed
-  for i in $(seq 1 100); do
+  local id=$1 iface=$2 pid=${CAP[$1]} stats captured received printed
+  for _ in $(seq 1 100); do
     kill -USR1 "$pid" 2>/dev/null || break
     sleep 0.03
     stats=$(grep -E '[0-9]+ packets? captured, [0-9]+ packets? received by filter' "$WORK/$id.err" | tail -n 1)
@@ -374,8 +378,9 @@ check_counter() {
   if [ "$what" = policy ]; then
     b=$(policy_of "$before" "$table" "$chain"); a=$(policy_of "$after" "$table" "$chain")
     if [ -z "$a" ]; then problem="no chain $table $chain"; else
-      set -- $a; packets=$1; bytes=$2; shown="$chain $3"
-      if [ -n "$b" ]; then set -- $b; packets=$((packets - $1)); bytes=$((bytes - $2)); fi
+      local bp bb policy
+      read -r packets bytes policy <<< "$a"; shown="$chain $policy"
+      if [ -n "$b" ]; then read -r bp bb _ <<< "$b"; packets=$((packets - bp)); bytes=$((bytes - bb)); fi
     fi
   else
     shown=""
@@ -393,7 +398,8 @@ check_counter() {
       esac
     done
   fi
-  local expected="packets $(count_words "$pmin" "$pmax"), bytes $(count_words "$bmin" "$bmax")"
+  local expected
+  expected="packets $(count_words "$pmin" "$pmax"), bytes $(count_words "$bmin" "$bmax")"
   if [ -n "$problem" ]; then verdict 0 "$desc" "$expected" "$problem"; return; fi
   local ok=0; count_ok "$packets" "$pmin" "$pmax" && count_ok "$bytes" "$bmin" "$bmax" && ok=1
   verdict "$ok" "$desc" "$expected" "$packets packets, $bytes bytes ($shown)"

@@ -3,7 +3,7 @@
 import { profileLabel } from '../k8s/profiles.ts';
 import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
-import { evidenceRows } from './evidence.ts';
+import { evidenceRows } from '../report/format-values.ts';
 import { wrapCommand } from './wrap-command.ts';
 import { hookPictureSvg, pathWords } from './hook-picture.ts';
 import { stepPictures } from './step-pictures.ts';

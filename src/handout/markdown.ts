@@ -2,7 +2,7 @@
 // GitHub's drop inline <svg>), referenced by its relative name.
 import type { Handout, HandoutStep } from './model.ts';
 import { verdictWords } from './model.ts';
-import { evidenceLines } from './evidence.ts';
+import { evidenceLines } from '../report/format-values.ts';
 import { profileLabel } from '../k8s/profiles.ts';
 import { humanDate } from './words.ts';
 import { citedFacts, factAnchor, FACTS_DOC, KERNEL_FACTS, LABS_DOC, splitCitations } from './citations.ts';

@@ -19,10 +19,21 @@ export interface Browser {
   close(): Promise<void>;
 }
 
+/** playwright-core is an optional dependency: only PDF handouts need it, and an install without it
+ * (npm install --omit=optional) says so with the fix instead of a module-not-found stack. */
+async function playwrightChromium(): Promise<typeof import('playwright-core').chromium> {
+  try {
+    return (await import('playwright-core')).chromium;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' && (err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new EnvError('PDF handouts are printed through the optional package playwright-core, which is not installed', 'npm install playwright-core (where nflab is installed), or write --format html and print it from a browser');
+  }
+}
+
 /** Starts Chromium with a fresh profile directory, removed again on close. */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new EnvError(`PDF handouts are printed by Chromium, and ${CHROMIUM} is missing`, 'apt-get install -y chromium');
-  const { chromium } = await import('playwright-core');
+  if (!existsSync(CHROMIUM)) throw new EnvError(`PDF handouts are printed by Chromium, and ${CHROMIUM} is missing`, 'sudo apt-get install -y chromium (or set NFLAB_CHROMIUM to a Chromium binary)');
+  const chromium = await playwrightChromium();
   const profile = mkdtempSync(join(tmpdir(), 'nflab-chromium-'));
   try {
     // launchPersistentContext is how Playwright takes a --user-data-dir of our choosing.

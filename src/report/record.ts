@@ -17,14 +17,6 @@ export interface RunRecordFile {
   labs: LabReport[];
 }
 
-/** Maps (the observations' own shape) as plain objects, so that JSON keeps them. */
-export function plain(value: unknown): unknown {
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k).replaceAll('\0', ' '), plain(v)]));
-  if (Array.isArray(value)) return value.map(plain);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  return value;
-}
-
 export function writeRecord(file: string, labs: LabReport[], target: string, iptables: 'nft' | 'legacy'): void {
   const record: RunRecordFile = { format: RECORD_FORMAT, recordedAt: new Date().toISOString(), target, kernel: labs.find((l) => l.kernel)?.kernel, iptables, labs };
   writeFileSync(file, JSON.stringify(record, null, 1) + '\n');

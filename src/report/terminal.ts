@@ -2,6 +2,7 @@
 // never mixes with this: the CLI sends progress to stderr when stdout carries JSON.
 import type { RunEvent } from '../engine/run-lab.ts';
 import type { CheckReport, LabReport } from './types.ts';
+import { evidenceLines } from './format-values.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
 
@@ -35,7 +36,9 @@ function formatCheck(check: CheckReport, c: Colors): string {
   const mark = check.status === 'met' ? c.green('✔') : check.status === 'skipped' ? c.yellow('⊘') : c.red('✘');
   let line = `      ${mark} ${check.description}`;
   if (check.status === 'not-met') {
-    line += `\n          expected: ${c.green(compact(check.expected))}\n          observed: ${c.red(compact(check.observed))}`;
+    // key: value lines as the handouts show them (format-values.ts), not raw JSON.
+    line += sideLines('expected', check.expected, c.green) + sideLines('observed', check.observed, c.red);
+    if (check.reason) line += `\n          ${c.dim(`reason: ${check.reason}`)}`;
   }
   return line;
 }
@@ -53,9 +56,12 @@ export function summary(reports: LabReport[], stream: NodeJS.WriteStream): void 
   stream.write(`\n${met} checks met, ${notMet} not met, ${reports.filter((r) => r.status === 'skipped').length} labs skipped\n`);
 }
 
-function compact(value: unknown): string {
-  const s = typeof value === 'string' ? value : JSON.stringify(value);
-  return s.length > 400 ? `${s.slice(0, 397)}...` : s;
+/** `expected: outcome: succeeds` on one line for a single value, else the label and indented lines (at most 12). */
+function sideLines(label: string, value: unknown, paint: (s: string) => string): string {
+  const lines = evidenceLines(value).map((l) => (l.length > 160 ? `${l.slice(0, 157)}...` : l));
+  const shown = lines.length > 12 ? [...lines.slice(0, 11), `(${lines.length - 11} more lines)`] : lines;
+  if (shown.length === 1) return `\n          ${label}: ${paint(shown[0]!)}`;
+  return `\n          ${label}:${shown.map((l) => `\n            ${paint(l)}`).join('')}`;
 }
 
 type Colors = ReturnType<typeof colors>;

@@ -8,6 +8,7 @@ import type { Lab } from '../lab/types.ts';
 import { checkDistinctIds } from '../lab/validate.ts';
 import { validateLab } from './validate-lab.ts';
 import { plainLab } from '../lab/plain.ts';
+import { didYouMean } from '../lab/suggest.ts';
 
 export const LABS_DIR = fileURLToPath(new URL('../../labs/', import.meta.url));
 const INDEX_URL = new URL('../index.ts', import.meta.url).href;
@@ -69,8 +70,9 @@ export async function resolveLabs(refs: string[]): Promise<Lab[]> {
     }
     const file = labFiles().find((f) => basename(f).startsWith(`${ref}-`) || basename(f, '.ts') === ref);
     if (!file) {
-      const known = labFiles().map((f) => basename(f, '.ts')).join(', ');
-      throw new LabError(`no lab "${ref}" (known labs: ${known}; or give a path to a lab file)`);
+      const names = labFiles().map((f) => basename(f, '.ts'));
+      const ids = names.map((n) => n.split('-')[0]!);
+      throw new LabError(`no lab "${ref}"${didYouMean(ref, [...ids, ...names])} (known labs: ${names.join(', ')}; or give a path to a lab file)`);
     }
     labs.push(await loadLabFile(file));
   }

@@ -2,7 +2,7 @@
 // line, "topology built", each step's line, the summary) plus a delay into the stretch of time that
 // follows it, measured on an uninterrupted run of the same lab: so points land in set-up, in every
 // step and in teardown even when the machine is slower than when the lab was measured.
-import { execFileSync } from 'node:child_process';
+import { $ } from 'zx';
 import { CLI, REPO, nflab, type CliResult } from './system.ts';
 import { pinNamespaces, readJournal, type Pinned } from './residue.ts';
 import type { ProcessRef } from '../../src/engine/journal.ts';
@@ -22,7 +22,7 @@ function marksOf(steps: number): Mark[] {
 export interface LabInfo { id: string; steps: number }
 
 export function listLabs(): LabInfo[] {
-  const out = execFileSync(process.execPath, [CLI, 'list', '--json'], { cwd: REPO, encoding: 'utf8' });
+  const out = $({ sync: true, quiet: true, cwd: REPO })`${process.execPath} ${CLI} list --json`.stdout;
   return (JSON.parse(out) as { labs: LabInfo[] }).labs.map((l) => ({ id: l.id, steps: l.steps }));
 }
 

@@ -1,13 +1,15 @@
 // Test helpers that read the machine's real state: the root namespace, run residue, the CLI.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { $ } from 'zx';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/nflab.mjs', import.meta.url));
 
+/** Runs one command (an argv: zx quotes each word) and returns its stdout; throws when it fails. */
 function sh(argv: string[]): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  return $({ sync: true, quiet: true })`${argv}`.stdout;
 }
 
 /** What the root namespace looks like; must be identical before and after any run. Counters and

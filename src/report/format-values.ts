@@ -1,6 +1,6 @@
-// Turns a check's expected/observed values (any JSON) into what a reader scans: rows of a small
-// table (`packets: 2`, `counts: p1 53, p2 45, p3 52`), captured lines as lists, and a traced path as
-// a list of hops per packet, never raw JSON.
+// Turns a check's expected/observed values (any JSON) into what a reader scans, for the terminal,
+// handouts and JUnit: rows of a small table (`packets: 2`, `counts: p1 53, p2 45, p3 52`),
+// captured lines as lists, and a traced path as a list of hops per packet, never raw JSON.
 
 export type EvidenceRow =
   | { label: string; text: string }
@@ -50,7 +50,7 @@ function words(key: string): string {
   return key.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
 }
 
-function inline(v: unknown): string {
+export function inline(v: unknown): string {
   if (v === undefined || v === null) return '(nothing)';
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
