@@ -132,5 +132,10 @@ tar -C "$OUT" -cf "$OUT/nflab.box" metadata.json Vagrantfile box.img vmlinuz ini
 rm -f "$OUT/box.img"
 echo $(($(date +%s) - start)) >"$OUT/build-seconds"
 rm -rf "$DIR"; mv "$OUT" "$DIR"; trap - EXIT
+# Boxes of older recipes are only disk space now (Vagrant keeps its own copy of an added box).
+for old in "$CACHE"/boxes/*/; do
+  old=${old%/}
+  [[ $old == "$DIR" || $old == *.build.* ]] || rm -rf "$old" "$old.lock"
+done
 log "built box $KEY in $(cat "$DIR/build-seconds")s"
 echo "$DIR/nflab.box"
