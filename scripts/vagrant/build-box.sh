@@ -28,7 +28,9 @@ case ${1:-} in -h|--help) sed -n '2,17p' "$0"; exit 0 ;; '') ;; *) log "unknown 
 
 IMAGE=$("$REPO/scripts/vm/build-image.sh" | tail -1)
 read -ra LAB_PACKAGES <<<"$("$REPO/scripts/setup.sh" --list-packages labs)"
-EXTRA_PACKAGES=(rsync dbus sudo openssh-server)
+# libnss-myhostname: the name Vagrant gives the machine (config.vm.hostname) resolves without DNS,
+# or every sudo waits on a resolver that is not there.
+EXTRA_PACKAGES=(rsync dbus sudo openssh-server libnss-myhostname)
 NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
 KEY=$({ cat "$0"; basename "$IMAGE"; printf '%s\n' "$SIZE" "$MIRROR" "${LAB_PACKAGES[*]}"; cat "$NPM_DIR/package.json"; } | sha256sum | cut -c1-16)
 DIR=$CACHE/boxes/$KEY
@@ -95,6 +97,9 @@ configure_box() {
   cp -a "$NPM_DIR" "$root/usr/local/lib/node_modules/npm"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+  # The box has no internet: npm (npx nflab) must not wait on the registry for what is not there.
+  mkdir -p "$root/usr/local/etc"
+  printf '%s\n' offline=true update-notifier=false fund=false audit=false >"$root/usr/local/etc/npmrc"
 
   umount "$root/dev/pts" "$root/dev" "$root/sys" "$root/proc" "$root"
 }
