@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, rootState } from './helpers/system.ts';
+import { parseVagrantSshConfig } from '../src/exec/vagrant.ts';
 
 const enabled = process.env.NFLAB_VM_TESTS === '1' || process.env.CI === 'true';
 const NAME = `t${process.pid}`;
@@ -105,7 +106,15 @@ vagrantTest('vagrant up (libvirt, QEMU emulation, offline box) → labs inside a
   t.true(report.labs.length >= 12);
   for (const lab of report.labs) t.is(lab.status, 'met', `lab ${lab.id} in the VM`);
 
-  // From outside the VM: nflab reads `vagrant ssh-config` and runs lab 01 over SSH.
+  // From outside the VM: nflab reads `vagrant ssh-config` (a real one: libvirt's management address,
+  // the key Vagrant generated in place of the insecure one) and runs lab 01 over SSH.
+  const config = await run(inNs(['vagrant', 'ssh-config']), env, 5 * MINUTE);
+  t.is(config.code, 0, config.stderr);
+  const [machine, ...others] = parseVagrantSshConfig(config.stdout);
+  t.deepEqual(others, []);
+  t.is(machine!.user, 'vagrant');
+  t.regex(machine!.hostName, /^192\.168\.121\.\d+$/);
+  t.true(machine!.identityFiles.some((f) => f.startsWith(dotfile) && existsSync(f)), machine!.identityFiles.join(', '));
   const outside = await run(inNs([process.execPath, join(REPO, 'bin/nflab.mjs'), 'run', '01', '--target', 'vagrant', '--json']), env, 15 * MINUTE);
   times['nflab run 01 --target vagrant'] = outside.seconds;
   t.is(outside.code, 0, outside.stderr.slice(-4000));
