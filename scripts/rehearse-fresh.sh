@@ -6,8 +6,9 @@
 # commands: scripts/labs.sh, then scripts/test.sh (or only the first). Prints PASS/FAIL and the time of
 # each, and keeps their logs.
 #
-# Usage: scripts/rehearse-fresh.sh [--labs-only] [--keep]
+# Usage: scripts/rehearse-fresh.sh [--labs-only] [--run COMMAND] [--keep]
 #        --labs-only  run scripts/labs.sh only
+#        --run CMD    run CMD (in the clone, as root) instead of the README's commands
 #        --keep       keep its root file system afterwards (chroot into it to look around)
 # Env:   NFLAB_VM_CACHE    where the fresh root file system is cached (default /var/cache/nflab/vm)
 #        NFLAB_VM_MIRROR   Debian mirror (default: the one this machine's apt uses)
@@ -18,17 +19,18 @@
 # What it runs cannot change this machine's firewall, routes or sysctls any more than the README's
 # commands on this machine can: the labs stay in namespaces, dockerd starts with --iptables=false
 # --bridge=none. The root namespace is compared before and after, and a difference fails the rehearsal.
-# Logs: $NFLAB_VM_CACHE/rehearsal/<time>/{labs,test}.log
+# Logs: $NFLAB_VM_CACHE/rehearsal/<time>/{labs,test,run}.log
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${NFLAB_VM_CACHE:-/var/cache/nflab/vm}
-LABS_ONLY='' KEEP=''
+LABS_ONLY='' KEEP='' RUN=''
 while (($#)); do
   case $1 in
     --labs-only) LABS_ONLY=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --run) RUN=$2; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "rehearse-fresh.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -127,8 +129,12 @@ step() {
   local secs=$(($(date +%s) - start))
   if ((rc == 0)); then echo "PASS $label ($script) in ${secs}s"; else echo "FAIL $label ($script) exit $rc in ${secs}s; log $OUT/$label.log"; tail -25 "$OUT/$label.log"; status=1; fi
 }
-step labs scripts/labs.sh
-[[ -n $LABS_ONLY ]] || step test scripts/test.sh
+if [[ -n $RUN ]]; then
+  step run "$RUN"
+else
+  step labs scripts/labs.sh
+  [[ -n $LABS_ONLY ]] || step test scripts/test.sh
+fi
 grep -q " $ROOT[/ ]" /proc/self/mountinfo && { log "a mount of the rehearsal outlived it"; status=1; }
 
 snapshot >"$OUT/root-after.txt"
