@@ -46,7 +46,8 @@ const names = (r: Ran) => r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[
 function rootNamespace(): Record<string, string> {
   return {
     ...rootState(),
-    nft: execFileSync('nft', ['list', 'ruleset'], { encoding: 'utf8' }).replace(/packets \d+ bytes \d+/g, ''),
+    // /usr/sbin/nft by path: under npm, node_modules/.bin has another `nft` (@vercel/nft) first in PATH.
+    nft: execFileSync('/usr/sbin/nft', ['list', 'ruleset'], { encoding: 'utf8' }).replace(/packets \d+ bytes \d+/g, ''),
     routes6: execFileSync('ip', ['-6', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }),
   };
 }
