@@ -99,12 +99,15 @@ vagrantTest('vagrant up (libvirt, QEMU emulation, offline box) → labs inside a
   // Offline: provisioning found everything in the box and downloaded nothing.
   t.notRegex(upLog, /setup: installing|nodejs\.org/);
 
-  // Inside the VM, as the README says.
-  const inside = await run(inNs(['vagrant', 'ssh', '-c', 'cd /vagrant && sudo npx nflab run --all --json']), env, 30 * MINUTE);
-  times['npx nflab run --all (in the VM)'] = inside.seconds;
+  // Inside the VM, as the README says. NFLAB_VAGRANT_TEST_LABS narrows it (e.g. "01 12") where a
+  // machine is too loaded for every lab under emulation.
+  const labs = process.env.NFLAB_VAGRANT_TEST_LABS ?? '--all';
+  t.regex(labs, /^(--all|[0-9]{2}( [0-9]{2})*)$/);
+  const inside = await run(inNs(['vagrant', 'ssh', '-c', `cd /vagrant && sudo npx nflab run ${labs} --json`]), env, 30 * MINUTE);
+  times[`npx nflab run ${labs} (in the VM)`] = inside.seconds;
   t.is(inside.code, 0, inside.stderr.slice(-4000));
   const report = JSON.parse(inside.stdout.slice(inside.stdout.indexOf('{'))) as { labs: { id: string; status: string }[] };
-  t.true(report.labs.length >= 12);
+  t.true(report.labs.length >= (labs === '--all' ? 12 : labs.split(' ').length));
   for (const lab of report.labs) t.is(lab.status, 'met', `lab ${lab.id} in the VM`);
 
   // From outside the VM: nflab reads `vagrant ssh-config` (a real one: libvirt's management address,
