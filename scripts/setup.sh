@@ -36,7 +36,12 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (sudo $0)" >&2; e
 need_root
 
 tests=0
-[ "${1:-}" = --tests ] && tests=1
+case ${1:-} in
+  ''|--labs) ;;                                   # what running the labs needs (labs.sh, Vagrant provisioning)
+  --tests) tests=1 ;;
+  --list-packages) [ "${2:-labs}" = tests ] && tests=1; list_only=1 ;;   # print a profile's packages, change nothing
+  *) echo "setup: unknown argument $1 (usage: setup.sh [--labs | --tests | --list-packages labs|tests])" >&2; exit 2 ;;
+esac
 
 # Tools the labs run (plain-namespace mode).
 packages=(iproute2 iptables nftables tcpdump conntrack iputils-ping fping socat procps util-linux kmod ca-certificates)
@@ -53,9 +58,13 @@ if [ "$tests" = 1 ]; then
   packages+=(poppler-utils)
   # SSH target tests: a real sshd started inside a namespace (the system service stays off).
   packages+=(openssh-server openssh-client)
-  # The Vagrantfile is validated by Vagrant itself in the tests.
-  packages+=(vagrant)
+  # Vagrant with its libvirt provider (`vagrant validate` needs a usable provider; the opt-in
+  # vagrant-up test boots a box on QEMU). Not libvirt-daemon-system: its service would start
+  # libvirtd and its default NAT network in this machine's root namespace;
+  # scripts/vagrant/libvirt-ns.sh runs a libvirtd of its own inside a network namespace instead.
+  packages+=(vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-system-x86 qemu-utils)
 fi
+if [ -n "${list_only:-}" ]; then echo "${packages[*]}"; exit 0; fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,7 @@
-// `--target vagrant[:machine]`. No Vagrant machine can be brought up on this machine (no
-// hypervisor provider, no box downloads), so the parser is fed `vagrant ssh-config` output written
-// from Vagrant's own output template (templates/commands/ssh_config/config.erb in
-// hashicorp/vagrant), and the test names say so.
+// `--target vagrant[:machine]`, from samples of `vagrant ssh-config` output written from Vagrant's own
+// output template (templates/commands/ssh_config/config.erb in hashicorp/vagrant): the shapes a real
+// machine of ours does not print (VirtualBox's 127.0.0.1:2222, several machines, quoted paths,
+// ProxyCommand). vagrant-up.test.ts parses the output of a real machine (libvirt) and runs a lab over it.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -52,7 +52,7 @@ Host db
   LogLevel FATAL
 `;
 
-test('parses a single-machine ssh-config sample (written from Vagrant\'s template: no Vagrant machine can run here)', (t) => {
+test('parses a single-machine ssh-config sample (written from Vagrant\'s template)', (t) => {
   const [block, ...rest] = parseVagrantSshConfig(SINGLE);
   t.deepEqual(rest, []);
   t.deepEqual(block, {
@@ -74,7 +74,7 @@ test('parses a single-machine ssh-config sample (written from Vagrant\'s templat
   });
 });
 
-test('parses a multi-machine ssh-config sample with quoted paths (written from Vagrant\'s template: no Vagrant machine can run here)', (t) => {
+test('parses a multi-machine ssh-config sample with quoted paths (written from Vagrant\'s template)', (t) => {
   const blocks = parseVagrantSshConfig(MULTI);
   t.deepEqual(blocks.map((b) => b.host), ['web', 'db']);
   t.deepEqual(blocks[0]!.identityFiles, [
@@ -92,7 +92,7 @@ test('parses a multi-machine ssh-config sample with quoted paths (written from V
   t.is(vagrantTargetFrom(blocks[1]!, () => true).target, 'ssh://vagrant@127.0.0.1:2200');
 });
 
-test('a ProxyCommand machine is refused with an EnvError (sample written by hand: no Vagrant machine can run here)', (t) => {
+test('a ProxyCommand machine is refused with an EnvError (a sample written by hand)', (t) => {
   const [block] = parseVagrantSshConfig('Host default\n  HostName 10.0.0.5\n  User vagrant\n  ProxyCommand=docker exec -i x nc %h %p\n');
   t.is(block!.proxyCommand, 'docker exec -i x nc %h %p');
   t.throws(() => vagrantTargetFrom(block!), { instanceOf: EnvError, message: /ProxyCommand/ });
