@@ -14,6 +14,8 @@ import type { RunReport } from '../src/report/types.ts';
 import { loadAllLabs } from '../src/resolve/load.ts';
 import { sameVerdicts, scriptVerdicts } from './helpers/export-verdicts.ts';
 
+// Loaded before any test is declared (ava wants every declaration in one synchronous pass).
+const NUMBERED = (await loadAllLabs()).filter((l) => /^\d\d$/.test(l.id));
 const dir = mkdtempSync(join(tmpdir(), 'nflab-export-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -76,7 +78,7 @@ function prefix(): string {
 }
 
 // Every numbered lab; path checks are the exception (the script cannot read packet traces: SKIP).
-for (const { id } of (await loadAllLabs()).filter((l) => /^\d\d$/.test(l.id))) {
+for (const { id } of NUMBERED) {
   test.serial(`lab ${id}: the exported script reports the same verdict per check as nflab run, and leaves nothing behind`, async (t) => {
     t.timeout(10 * 60_000);
     const run = await nflab(['run', id, '--json']);

@@ -21,6 +21,7 @@ const EXAMPLES: Record<string, Array<[string, string]>> = {
   export: [['$0 export 02 > lab02.sh', 'a standalone bash script of lab 02']],
   handout: [['$0 handout 02 --format html --out out/ --run', 'a page with the evidence of a run'], ['$0 handout --all --format pdf --out out/', 'every lab as PDF']],
   image: [['$0 image build', 'build the Docker image for --nodes docker']],
+  'verify-lab': [['$0 verify-lab 03', 'each step of lab 03 without its commands must leave a check not met'], ['$0 verify-lab --all --json', 'every lab, machine-readable']],
 };
 
 export function examples<T>(command: string, y: Argv<T>): Argv<T> {

@@ -196,7 +196,7 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
       })
     .command(kubeProxyCommand)
-    .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => withTarget(withVerifyOptions(y)),
+    .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => examples('verify-lab', withTarget(withVerifyOptions(y))),
       async (a) => {
         const exec = await executor(a);
         try { process.exitCode = await verifyLabsCommand({ labs: a.labs ?? [], all: a.all, json: a.json, parallel: a.parallel, ...(a.step ? { step: a.step } : {}) }, exec); } finally { await exec.close(); }
