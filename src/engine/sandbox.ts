@@ -232,11 +232,6 @@ export class Sandbox {
     if (result.code !== 0) throw new BuildFailed('create veths', `lab ${this.lab.id}: could not create veth pairs: ${result.stderr.trim()}`);
   }
 
-  /** argv that runs `argv` in the node's network namespace only, for the engine's own work. */
-  enter(node: string, argv: string[]): string[] {
-    return this.node(node).enter(argv);
-  }
-
   /** The file of the node's network namespace: its bind mount, or the container's /proc/PID/ns/net. */
   private netnsPath(node: string): string {
     return this.driverOf(node).netnsPath(node);
@@ -300,7 +295,7 @@ export class Sandbox {
    * node with bridge ports) as a first look at readiness. */
   private async configureNode(node: string): Promise<string> {
     const [bridged, sysctls, batch] = this.configureArgs(node);
-    const r = await this.exec.run(this.enter(node, ['sh', '-c', CONFIGURE, 'sh', bridged, sysctls]), { stdin: `${batch}\n` });
+    const r = await this.exec.run(this.node(node).enter(['sh', '-c', CONFIGURE, 'sh', bridged, sysctls]), { stdin: `${batch}\n` });
     if (r.code !== 0) this.configureFailed(node, r.code ?? -1, r.stderr);
     return r.stdout;
   }

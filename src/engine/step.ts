@@ -88,7 +88,7 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
     for (const r of distinctRequests(requests, 'reach')) {
       if (aborted()) throw new Interrupted();
       const c = r.check;
-      // sandbox.enter: the pings need only the node's network namespace (nsenter costs half of `ip netns exec`).
+      // enter: the pings need only the node's network namespace (nsenter costs half of `ip netns exec`).
       const result = await runReach(clock.bound(sandbox.exec), (node, argv) => sandbox.node(node).enter(argv), (node, argv) => sandbox.node(node).display(argv), c);
       obs.set(r, result);
       const replies = result.outcomes.filter((o) => o.code === 0).length;

@@ -2,7 +2,7 @@
 // machine's own root namespace), the build plan, each step's traffic and observation requests,
 // and how every command is shown to a person. The engine, `nflab show`, handouts and exported
 // scripts consume this and nothing else, so none of them re-derives a lab on its own.
-import type { Command, DriverKind, Lab, NodeSpec, Step, Traffic } from '../lab/types.ts';
+import type { Command, DriverKind, Lab, Step, Traffic } from '../lab/types.ts';
 import { LabError } from '../errors.ts';
 import { commandDisplay, displayCommand } from '../exec/display.ts';
 import type { ObservationRequest } from '../check/observations.ts';
@@ -72,9 +72,4 @@ export function rootNodeOf(lab: Lab): string {
     throw new LabError(`lab ${lab.id}: node ${hosts[0]}: --root-namespace cannot start the TCP responder on port ${listen.join(', ')} in the machine's root namespace; run the lab in the sandbox`);
   }
   return hosts[0]!;
-}
-
-/** A node's spec (for the few places that need more than its realisation). */
-export function nodeSpec(resolved: ResolvedLab, node: string): NodeSpec {
-  return resolved.lab.topology.nodes[node]!;
 }

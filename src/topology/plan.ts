@@ -1,6 +1,6 @@
 // Turns a topology into the commands that build it: one `ip link add` per veth pair (both ends
 // created directly inside their namespaces, never in the root one), then one `ip -batch` per
-// node. The same plan is executed, shown in `nflab show` and exported as a script.
+// node. src/resolve/build-plan.ts makes the lab's build plan from it.
 import type { Command, NodeSpec, Topology } from '../lab/types.ts';
 
 export interface VethPlan {
@@ -64,42 +64,10 @@ export function planTopology(topology: Topology): TopologyPlan {
   return { nodes, veths, perNode, setup: topology.setup ?? [], listeners };
 }
 
-/** How a person creates a node and names its network namespace, for each driver kind. */
-const CREATE_DISPLAY = {
-  netns: (node: string) => `ip netns add ${node}`,
-  docker: (node: string) => `docker run -d --network none --cap-add NET_ADMIN --cap-add NET_RAW --name ${node} --hostname ${node} nflab/lab`,
-};
-const NETNS_DISPLAY = {
-  netns: (node: string) => node,
-  docker: (node: string) => `$(docker inspect -f '{{.State.Pid}}' ${node})`,
-};
-
 /** A node's sysctls when it is a machine's own root namespace (--root-namespace): without the
  * engine's `all.disable_ipv6=1` (unless the lab sets it), which would strip the IPv6 addresses of
  * the machine's interfaces. */
 export function rootNodeSysctls(sysctls: string[], spec: NodeSpec | undefined): string[] {
   if (spec?.sysctls?.['net.ipv6.conf.all.disable_ipv6'] !== undefined) return sysctls;
   return sysctls.filter((a) => !a.startsWith('net.ipv6.conf.all.disable_ipv6='));
-}
-
-/** The commands of a plan as a person would type them, for the driver each node uses; the
- * `rootNode` (--root-namespace) is the machine itself: not created, and `netns` left out for it. */
-export function describePlan(
-  plan: TopologyPlan,
-  kindOf: (node: string) => 'netns' | 'docker',
-  display: (node: string, argv: string[]) => string,
-  root?: { node: string; spec: NodeSpec | undefined },
-): string[] {
-  const lines: string[] = [];
-  for (const node of plan.nodes) if (node !== root?.node) lines.push(CREATE_DISPLAY[kindOf(node)](node));
-  const into = (node: string) => (node === root?.node ? '' : ` netns ${NETNS_DISPLAY[kindOf(node)](node)}`);
-  for (const v of plan.veths) {
-    lines.push(`ip link add ${v.a.name}${into(v.a.node)} type veth peer name ${v.b.name}${into(v.b.node)}`);
-  }
-  for (const [node, p] of plan.perNode) {
-    const sysctls = node === root?.node ? rootNodeSysctls(p.sysctls, root.spec) : p.sysctls;
-    if (sysctls.length > 0) lines.push(display(node, ['sysctl', '-w', ...sysctls]));
-    for (const argv of p.ip) lines.push(display(node, ['ip', ...argv]));
-  }
-  return lines;
 }
