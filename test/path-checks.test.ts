@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { nflab, REPO, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
+import { privateJournal } from './helpers/private-journal.ts';
 import type { CheckReport, RunReport } from '../src/report/types.ts';
 import type { Check, Lab } from '../src/lab/types.ts';
 import { validateLab } from '../src/resolve/validate-lab.ts';
@@ -116,7 +117,10 @@ test('nflab trace shows each packet hook by hook, with the rule and the verdict,
 });
 
 test('nflab trace on a lab that is not up exits 2 and says how to bring it up', async (t) => {
-  const r = await nflab(['trace', '02', '--step', '4']);
+  // A journal of this test's own: someone else's lab 02 may be up on this machine.
+  const journal = privateJournal('trace-not-up');
+  t.teardown(() => journal.remove());
+  const r = await journal.nflab(['trace', '02', '--step', '4']);
   t.is(r.code, 2, r.stdout + r.stderr);
   t.regex(r.stderr, /no lab "02" is up .*nflab up 02/);
 });
