@@ -116,18 +116,17 @@ configure_guest() {
   cat >"$root/etc/systemd/system/nflab-uplink.service" <<'UNIT'
 [Unit]
 Description=nflab: the uplink vm0 on qemu user networking
-# Wants, not BindsTo: the rename makes the eth0 device unit vanish, and BindsTo would stop this
-# unit between its commands.
-After=sys-subsystem-net-devices-eth0.device
-Wants=sys-subsystem-net-devices-eth0.device
+# No dependency on the eth0 device unit: under software emulation on a loaded machine udev took
+# longer than systemd's device timeout to announce it, the unit failed and SSH never answered.
+# The NIC exists once virtio-net has probed it; the script waits for that itself, without a limit
+# (boot.sh bounds the whole boot).
 Before=network.target ssh.service
 Wants=network.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/sbin/ip link set eth0 name vm0
-ExecStart=/sbin/ip link set vm0 up
-ExecStart=/sbin/ip addr add 192.168.76.15/24 dev vm0
+TimeoutStartSec=infinity
+ExecStart=/bin/sh -c 'until [ -e /sys/class/net/eth0 ] || [ -e /sys/class/net/vm0 ]; do sleep 0.2; done; if [ -e /sys/class/net/eth0 ]; then ip link set eth0 name vm0; fi; ip link set vm0 up; ip addr replace 192.168.76.15/24 dev vm0'
 [Install]
 WantedBy=multi-user.target
 UNIT
