@@ -168,10 +168,19 @@ cap_start() {
   fi
   CAP[$id]=$!
   OBSERVERS+=("$!")
-  # tcpdump says "listening on" once its socket is bound.
-  for _ in $(seq 1 500); do
-    grep -q 'listening on' "$WORK/$id.err" && return 0
-    kill -0 "${CAP[$id]}" 2>/dev/null || return 0
+  # tcpdump says "listening on" once its socket is bound. Traffic sent before that is not seen, and
+  # a SIGUSR1 (cap_stop) before tcpdump has set its handler kills it: wait as long as it takes on a
+  # loaded machine, and a capture that never listened is a capture error, never "0 captured".
+  local deadline=$((SECONDS + 120))
+  until grep -q 'listening on' "$WORK/$id.err"; do
+    if ! kill -0 "${CAP[$id]}" 2>/dev/null; then
+      echo "nflab: cannot capture on $node:$iface: tcpdump ended before it was listening" >> "$WORK/$id.err"
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "nflab: cannot capture on $node:$iface: tcpdump was not listening after 120 s" >> "$WORK/$id.err"
+      return 0
+    fi
     sleep 0.01
   done
 }

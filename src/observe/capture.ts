@@ -26,15 +26,20 @@ export async function startCapture(exec: Executor, argvInNode: (argv: string[]) 
     const record = parseTcpdumpLine(line);
     if (record) packets.push(record);
   });
-  // Readiness: tcpdump says "listening on" once its socket is bound, not before.
+  // Readiness: tcpdump says "listening on" once its socket is bound, not before. One that ends
+  // before that saw nothing: a capture error, never "0 captured".
+  let listening = false;
   await new Promise<void>((resolve) => {
     proc.onStderrLine((line) => {
       const stats = STATS.exec(line);
       if (stats) onStats?.(Number(stats[1]), Number(stats[2]));
-      else if (line.includes('listening on')) resolve();
+      else if (line.includes('listening on')) { listening = true; resolve(); }
       else if (/No such device|permission|syntax error|can't|cannot/i.test(line)) { errors.push(line); resolve(); }
     });
-    void proc.exited.then(() => resolve());
+    void proc.exited.then((r) => {
+      if (!listening && errors.length === 0) errors.push(`tcpdump on ${node}:${iface} ended before it was listening (${r.stderr.trim() || `exit ${r.code}`})`);
+      resolve();
+    });
   });
 
   /** Asks tcpdump (SIGUSR1) how many packets the kernel gave it and how many it has printed. */
