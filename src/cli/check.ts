@@ -20,7 +20,7 @@ export function keptRun(ref: string): RunRecord {
   return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
 }
 
-export async function checkCommand(ref: string, stepNumber: number, json: boolean): Promise<number> {
+export async function checkCommand(ref: string, stepNumber: number, json: boolean, pcap?: string): Promise<number> {
   const record = keptRun(ref);
   const lab = await labOf(record);
   if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
@@ -31,7 +31,7 @@ export async function checkCommand(ref: string, stepNumber: number, json: boolea
   const stop = interruptions(killLiveChildren);
   let report: StepReport;
   try {
-    report = await runStep(sandbox, lab.steps[stepNumber - 1]!, stop.signal, { applyCommands: false });
+    report = await runStep(sandbox, lab.steps[stepNumber - 1]!, stop.signal, { applyCommands: false, ...(pcap ? { pcap: { dir: pcap, prefix: `${lab.id}-check-step${stepNumber}` } } : {}) });
   } finally {
     stop.release();
   }

@@ -31,7 +31,7 @@ import { withCompletion } from './completion.ts';
 import { progressReporter } from './progress.ts';
 import { COMMAND_NAMES, examples, topExamples } from './examples.ts';
 
-interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend }
+interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend; pcap?: string }
 
 function withDriver<T>(y: Argv<T>) {
   return withTarget(y)
@@ -74,6 +74,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
       .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file (several targets: one file each, results.<target>.xml)' })
       .option('strict', { type: 'boolean', default: false, describe: 'a skipped lab (a kernel feature missing here) fails the run: exit 1' })
+      .option('pcap', { type: 'string', describe: 'also keep each capture as a pcap file in this directory, named <lab>-step<N>-<node>-<iface>.pcap (for Wireshark)' })
       .option('record', { type: 'string', describe: 'keep the evidence in this file: the JSON report plus every step\'s raw observations (for --compare)' })
       .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' })
       .option('target', { type: 'string', array: true, describe: 'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config (patterns: \'lab-*\'), vagrant[:machine]; repeat it for several machines' })
@@ -182,18 +183,26 @@ export async function main(argv: string[]): Promise<void> {
     .command('check <lab>', 'check a lab brought up with nflab up against what step N expects, without applying step N\'s commands', (y) => examples('check', y
       .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
       .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic, observations and checks to run' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' })),
+      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' })
+      .option('pcap', { type: 'string', describe: 'also keep each capture as a pcap file in this directory (for Wireshark)' })),
       async (a) => {
         const { checkCommand } = await import('./check.ts');
-        process.exitCode = await checkCommand(a.lab, a.step, a.json);
+        process.exitCode = await checkCommand(a.lab, a.step, a.json, a.pcap);
       })
-    .command('trace <lab>', 'on a lab brought up with nflab up, send step N\'s traffic with packet tracing on and show each packet\'s path through the hooks, tables and rules', (y) => examples('trace', y
+    .command('trace <lab>', 'on a lab brought up with nflab up, trace packets through the hooks, tables and rules of its nodes: the ones you send (--filter, or -- <node> <command>), or step N\'s traffic (--step)', (y) => examples('trace', y
       .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
-      .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic to send (its commands are not applied)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' })),
+      .option('step', { type: 'number', describe: 'send this step\'s scripted traffic (its commands are not applied) and judge its path checks' })
+      .option('node', { type: 'string', describe: 'trace in this node only (default: every host and outside node)' })
+      .option('filter', { type: 'string', describe: 'which packets, in tcpdump\'s words: \'icmp and host 10.55.66.2\', \'tcp and dst port 80\'' })
+      .option('count', { type: 'number', describe: `stop after this many packets (default ${20} when tracing what you send from another shell)` })
+      .option('seconds', { type: 'number', describe: 'stop after this many seconds (default 60)' })
+      .option('pcap', { type: 'string', describe: 'also keep each traced node\'s packets as a pcap file in this directory (for Wireshark)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' })
+      .parserConfiguration({ 'populate--': true })),
       async (a) => {
         const { traceCommand } = await import('./trace.ts');
-        process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
+        const rest = (a as { '--'?: (string | number)[] })['--']?.map(String);
+        process.exitCode = await traceCommand(a.lab, { step: a.step, node: a.node, filter: a.filter, count: a.count, seconds: a.seconds, command: rest && rest.length > 0 ? rest : undefined, json: a.json, pcap: a.pcap }, await executor());
       })
     .command(kubeProxyCommand)
     .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => examples('verify-lab', withTarget(withVerifyOptions(y))),
@@ -289,7 +298,7 @@ async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, onEvent: ((e
   for (const lab of labs) {
     // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
     if (aborted()) { reports.push(notRun(lab, opts, exec)); continue; }
-    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent });
+    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent, ...(opts.pcap ? { pcapDir: opts.pcap } : {}) });
     reports.push(report);
   }
   return reports;

@@ -27,6 +27,8 @@ export interface RunOptions {
   iptables?: IptablesBackend;
   /** Keep each step's raw observations in the report (nflab run --record). */
   keepObservations?: boolean;
+  /** --pcap DIR: keep every step's captures as pcap files there (named by lab, step, node, interface). */
+  pcapDir?: string;
   /** verify-lab: stop after this step (0-based), run with its commands left out (verify-lab.ts). */
   withoutCommandsAt?: number;
 }
@@ -71,7 +73,7 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
       if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations, applyCommands: i !== options.withoutCommandsAt });
+      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations, applyCommands: i !== options.withoutCommandsAt, ...(options.pcapDir ? { pcap: { dir: options.pcapDir, prefix: `${lab.id}-step${i + 1}` } } : {}) });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
       // A step that did not finish (a limit): what later steps would see depends on it.

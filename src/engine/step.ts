@@ -4,7 +4,8 @@
 import type { Check, PingTraffic, Step } from '../lab/types.ts';
 import type { CheckReport, CommandReport, StepReport } from '../report/types.ts';
 import type { Sandbox } from './sandbox.ts';
-import { startCapture, type Capture } from '../observe/capture.ts';
+import { pcapName, preparePcapDir, startCapture, type Capture } from '../observe/capture.ts';
+import { join } from 'node:path';
 import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
 import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
@@ -26,6 +27,8 @@ export interface RunStepOptions {
   applyCommands?: boolean;
   /** Keep the raw observations in the report (nflab run --record). */
   keepObservations?: boolean;
+  /** --pcap DIR: keep each capture as DIR/<prefix>-<node>-<iface>.pcap as well. */
+  pcap?: { dir: string; prefix: string };
 }
 
 /** One step within its time limits (limits.ts): a limit hit ends it as `error`, naming the command. */
@@ -75,8 +78,11 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
   const captureRequests = distinctRequests(requests, 'capture');
   let captures: Capture[] = [];
   try {
+    const pcap = options.pcap;
+    if (pcap && captureRequests.length > 0) await preparePcapDir(sandbox.exec, pcap.dir);
     captures = await Promise.all(captureRequests.map((c) =>
-      startCapture(sandbox.exec, (argv) => sandbox.node(c.node).observerArgv(argv), c.node, c.iface)));
+      startCapture(sandbox.exec, (argv) => sandbox.node(c.node).observerArgv(argv), c.node, c.iface,
+        pcap ? { file: join(pcap.dir, pcapName(pcap.prefix, c.node, c.iface)) } : undefined)));
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Interrupted();
       const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, counterRequests.map((r) => r.node), t) : undefined;

@@ -6,7 +6,7 @@ import type { TraceHop } from '../observe/parse-trace.ts';
 import { describeHop, hopsByPacket } from '../observe/trace.ts';
 
 /** The netfilter hooks, named as iptables names their built-in chains. */
-const HOOKS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'BROUTING']);
+export const HOOKS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'BROUTING']);
 
 export interface PacketPicture {
   /** The hops as path checks write them (`nat PREROUTING: DNAT`). */
@@ -35,11 +35,11 @@ function endpoint(address: string | undefined, port: number | undefined): string
   return `${address ?? '?'}${port !== undefined ? `:${port}` : ''}`;
 }
 
-function header(hop: TraceHop): string {
+export function header(hop: TraceHop): string {
   return `${hop.proto ? `${hop.proto} ` : ''}${endpoint(hop.src, hop.sport)} → ${endpoint(hop.dst, hop.dport)}`;
 }
 
-function interfaces(hop: TraceHop): string {
+export function interfaces(hop: TraceHop): string {
   const side = (dev: string | undefined, port: string | undefined) => (dev ? `${dev}${port && port !== dev ? ` (port ${port})` : ''}` : '');
   const inside = side(hop.iif, hop.physin);
   const outside = side(hop.oif, hop.physout);
@@ -48,7 +48,7 @@ function interfaces(hop: TraceHop): string {
 }
 
 /** What the hop did: `DNAT (ACCEPT)`, `policy DROP`, `jump KUBE-SERVICES`, `CONTINUE`. */
-function verdict(hop: TraceHop): string {
+export function verdict(hop: TraceHop): string {
   if (hop.policy) return `policy ${hop.verdict ?? '?'}`;
   const target = hop.rule ? /\s-[jg]\s+(\S+)/.exec(hop.rule)?.[1] : undefined;
   if (hop.verdict?.startsWith('JUMP:')) return `jump ${hop.verdict.slice(5)}`;
