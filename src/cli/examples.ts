@@ -15,7 +15,11 @@ const EXAMPLES: Record<string, Array<[string, string]>> = {
   show: [['$0 show 02', 'the topology, steps and commands of lab 02'], ['$0 show 02 --nodes docker', 'the same commands as docker exec']],
   up: [['$0 up 02 --step 3', 'build lab 02, apply steps 1-3, leave it running']],
   check: [['$0 check 02 --step 4', 'typed step 4 by hand? see which checks are met']],
-  trace: [['$0 trace 02 --step 4', 'each packet of step 4 through hooks, tables and rules']],
+  trace: [
+    ['$0 trace 02 -- c1 ping -c 2 198.51.100.8', 'run ping in c1 and trace what it sends, hop by hop, with NAT rewrites'],
+    ["$0 trace 02 --node host --filter 'icmp and host 10.55.66.2'", 'trace what you send from another shell (20 packets, 60 s or Ctrl-C)'],
+    ['$0 trace 02 --step 4', 'each packet of step 4 through hooks, tables and rules'],
+  ],
   down: [['$0 down 02', 'tear down lab 02 (brought up with nflab up)']],
   clean: [['$0 clean', 'remove what killed runs left behind'], ['$0 clean --all', 'also labs left up']],
   export: [['$0 export 02 > lab02.sh', 'a standalone bash script of lab 02']],

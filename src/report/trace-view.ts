@@ -124,7 +124,7 @@ export function renderPaths(paths: TracedPath[], limits: TraceLimits = DEFAULT_T
       previous = r.packet;
       out.push(`${indent}  ${r.chain.padEnd(w.chain)}  ${r.table.padEnd(w.table)}  ${r.verdict.padEnd(w.verdict)}  ${r.where.padEnd(w.where)}  ${shown}`.trimEnd());
       if (r.hop.rule) out.push(`${pad}rule ${r.hop.ruleIndex ?? '?'}: ${r.hop.rule}`);
-      for (const rw of p.rewrites.filter((x) => x.hop === i)) out.push(`${pad}⇒ ${rewriteWords(rw)}  (seen in ${rw.evidence})`);
+      for (const rw of p.rewrites.filter((x) => x.hop === i)) out.push(`${pad}⇒ ${rewriteWords(rw)}  (${rw.to === '?' ? rw.evidence : `seen in ${rw.evidence}`})`);
     });
     if (p.hops.length > limits.hops) out.push(`${pad}… ${p.hops.length - limits.hops} more hops (--json has them all)`);
     for (const rw of p.rewrites.filter((x) => x.hop < 0)) out.push(`${indent}  ⇒ ${rewriteWords(rw)}  (no nat chain: ${rw.evidence})`);
