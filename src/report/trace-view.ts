@@ -108,7 +108,7 @@ export function renderPaths(paths: TracedPath[], limits: TraceLimits = DEFAULT_T
     const flags = p.tcpFlags ? `  [${p.tcpFlags.join(',')}]` : '';
     const ct = p.ctState ? `  ct ${p.ctState}` : '';
     out.push(`${indent}path ${n + 1}${times}  ${p.entered}${flags}${ct}${p.count > 1 ? `  (packets ${packetList(p.packets)})` : `  (packet ${p.packets[0]})`}`);
-    out.push(`${indent}  ${p.hooks.join(' → ') || '(no hook: bridged without meeting iptables, or dropped before)'}`);
+    out.push(`${indent}  ${p.hooks.join(' → ') || '(met no iptables chain: this node has no rule on its path, or it was bridged without br_netfilter)'}`);
     const rows = p.hops.slice(0, limits.hops).map((hop) => ({
       chain: HOOKS.has(hop.chain) ? hop.chain : `↳ ${hop.chain}`,
       table: `${hop.family && hop.family !== 'ip' ? `${hop.family} ` : ''}${hop.table}`,
