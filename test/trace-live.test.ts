@@ -72,6 +72,12 @@ test.serial('lab 02 at step 4: `trace -- c1 ping` shows MASQUERADE rewriting the
   t.is(first!.ctState, 'NEW');
   t.deepEqual(first!.path, ['filter FORWARD: policy ACCEPT', 'nat POSTROUTING: MASQUERADE']);
 
+  // Traced on every host and outside node, the translated request is seen entering ext.
+  const both = await nflab(['trace', runId, '--filter', 'icmp and host 198.51.100.8', '--', 'c1', 'ping', '-c', '1', '198.51.100.8']);
+  t.is(both.code, 0, both.stderr);
+  t.regex(both.stdout, /⇒ src 10\.55\.66\.2 → 10\.0\.2\.15 by MASQUERADE {2}\(seen in the header as it entered ext\)/);
+  t.regex(both.stdout, /^ext: 2 packets, 2 paths\n {2}path 1 {2}icmp 10\.0\.2\.15 → 198\.51\.100\.8/m);
+
   // Bad input changes nothing: exit 2 naming what is wrong.
   const badWord = await nflab(['trace', runId, '--filter', 'icmp or host 10.55.66.2']);
   t.is(badWord.code, 2);
@@ -79,8 +85,8 @@ test.serial('lab 02 at step 4: `trace -- c1 ping` shows MASQUERADE rewriting the
   const badNode = await nflab(['trace', runId, '--node', 'nope']);
   t.is(badNode.code, 2);
   t.regex(badNode.stderr, /lab 02 has no node "nope" \(--node\); its nodes: host, c1, ext/);
-  const both = await nflab(['trace', runId, '--step', '4', '--filter', 'icmp']);
-  t.is(both.code, 2);
+  const mixed = await nflab(['trace', runId, '--step', '4', '--filter', 'icmp']);
+  t.is(mixed.code, 2);
   assertNoTracer(t, runId);
   t.deepEqual(rootState(), before, 'the root namespace was never touched');
 });

@@ -29,7 +29,7 @@ import { parseTraceFilter, traceFilterWords } from '../observe/trace-filter.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
 import type { ConntrackEntry } from '../observe/types.ts';
 import { pcapName, preparePcapDir, startPcap } from '../observe/capture.ts';
-import { DEFAULT_TRACE_LIMITS, renderPaths, tracedPaths, type TracedPath } from '../report/trace-view.ts';
+import { DEFAULT_TRACE_LIMITS, lookupElsewhere, renderPaths, tracedPaths, type TracedPath } from '../report/trace-view.ts';
 import { join } from 'node:path';
 
 export interface TraceArgs {
@@ -160,7 +160,8 @@ async function traceLive(lab: Lab, record: RunRecord, filter: TraceFilter, args:
   const traces: NodeTrace[] = [];
   for (const { node, session } of sessions) {
     const hops = hopsOf.get(node) ?? [];
-    const paths = tracedPaths(hops, await conntrackOf(run, node), node);
+    const others = [...hopsOf].filter(([n]) => n !== node).map(([n, h]) => ({ node: n, hops: h }));
+    const paths = tracedPaths(hops, await conntrackOf(run, node), node, lookupElsewhere(others));
     traces.push({ node, packets: paths.reduce((n, p) => n + p.count, 0), paths, problems: [...session.problems] });
   }
   const report = {
@@ -278,7 +279,8 @@ async function traceStep(lab: Lab, record: RunRecord, stepNumber: number, args: 
     traces: targets.map((t) => {
       const o = observed.get(traceKey(t.node, t.filter));
       if (o && 'error' in o) return { node: t.node, filter: t.filter, error: o.error };
-      const paths = tracedPaths(o?.hops ?? [], conntrack.get(t.node), t.node);
+      const others = targets.filter((x) => x.node !== t.node).map((x) => { const seen = observed.get(traceKey(x.node, x.filter)); return { node: x.node, hops: seen && 'hops' in seen ? seen.hops : [] }; });
+      const paths = tracedPaths(o?.hops ?? [], conntrack.get(t.node), t.node, lookupElsewhere(others));
       return { node: t.node, filter: t.filter, packets: paths.reduce((n, p) => n + p.count, 0), paths, problems: o?.problems ?? [] };
     }),
     checks: verdicts.map((v) => ({ description: v.description, status: v.status, expected: v.expected, observed: v.observed, ...(v.reason ? { reason: v.reason } : {}) })),

@@ -69,7 +69,10 @@ export function entryOf(entered: TraceHop, entries: ConntrackEntry[]): { entry: 
 /** The rewrites and conntrack state of one packet. `hops` are its hops on one node (the tracer's
  * first hop, if included, is how it entered); `entries` that node's conntrack table after the trace;
  * `natSeen`: some packet of this trace met a nat chain on the node (so the nat table is in use). */
-export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefined, natSeen: boolean, node = 'the node'): PacketFacts {
+/** The same packet as another traced node saw it enter: `{ node, hop }` of its first hop there. */
+export type ElsewhereLookup = (packet: TraceHop) => { node: string; hop: TraceHop } | undefined;
+
+export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefined, natSeen: boolean, node = 'the node', elsewhere?: ElsewhereLookup): PacketFacts {
   const facts: PacketFacts = { rewrites: [] };
   const table = `conntrack -L on ${node}`;
   const entered = hops[0];
@@ -88,6 +91,15 @@ export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefi
     const later = hops.slice(i + 1).find((h) => h.src !== undefined && sideOf(h, field) !== from);
     if (later) {
       facts.rewrites.push({ hop: i, field, from, to: sideOf(later, field), by: target, evidence: `the header at ${where(later)}` });
+      return;
+    }
+    // The next node on the way: the packet entered it with the rewritten header.
+    const there = elsewhere?.(hop);
+    // (The side NAT left alone must agree: IP IDs alone can collide across nodes.)
+    const kept = field === 'src' ? there?.hop.dst === hop.dst : there?.hop.src === hop.src;
+    if (there && kept && there.hop.src !== undefined && sideOf(there.hop, field) !== from) {
+      const seen = hop[field === 'src' ? 'sport' : 'dport'] === undefined ? there.hop[field]! : sideOf(there.hop, field);
+      facts.rewrites.push({ hop: i, field, from, to: seen, by: target, evidence: `the header as it entered ${there.node}` });
       return;
     }
     const entry = match?.direction === 'original' ? match.entry : undefined;

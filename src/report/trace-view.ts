@@ -7,7 +7,7 @@ import type { TraceHop } from '../observe/parse-trace.ts';
 import { TRACER_TABLE_PREFIX } from '../observe/parse-trace.ts';
 import type { ConntrackEntry } from '../observe/types.ts';
 import { describeHop, hopsByPacket } from '../observe/trace.ts';
-import { packetFacts, rewriteWords, type PacketFacts, type Rewrite } from '../observe/nat-rewrite.ts';
+import { packetFacts, rewriteWords, type ElsewhereLookup, type PacketFacts, type Rewrite } from '../observe/nat-rewrite.ts';
 import { HOOKS, header, hooksOf, interfaces, verdict } from './trace-picture.ts';
 
 export interface TraceLimits {
@@ -52,17 +52,36 @@ const noPorts = (s: string) => s.replace(/:\d+\b/g, ':*');
 
 /** Groups a node's traced packets into paths. `hops` may include the tracer's hops (they say how each
  * packet entered); `conntrack` is the node's table read after the trace, when there is one. */
-export function tracedPaths(hops: TraceHop[], conntrack?: ConntrackEntry[], node?: string): TracedPath[] {
+/** How each packet entered the node: the tracer's IPv4 marking hop (the bridge one, else the first). */
+function enteredHop(packet: TraceHop[]): TraceHop | undefined {
+  return packet.find((h) => isTracer(h) && h.family === 'ip') ?? packet.find(isTracer) ?? packet[0];
+}
+
+/** Finds a packet in the other traced nodes by what NAT keeps: IPv4 ID, length and protocol. */
+export function lookupElsewhere(others: { node: string; hops: TraceHop[] }[]): ElsewhereLookup {
+  const index = new Map<string, { node: string; hop: TraceHop }>();
+  for (const { node, hops } of others) {
+    for (const packet of hopsByPacket(hops)) {
+      const hop = enteredHop(packet);
+      if (hop?.ipId === undefined || hop.len === undefined) continue;
+      const key = `${hop.ipId} ${hop.len} ${hop.proto ?? ''}`;
+      if (!index.has(key)) index.set(key, { node, hop });
+    }
+  }
+  return (packet) => (packet.ipId === undefined || packet.len === undefined ? undefined : index.get(`${packet.ipId} ${packet.len} ${packet.proto ?? ''}`));
+}
+
+export function tracedPaths(hops: TraceHop[], conntrack?: ConntrackEntry[], node?: string, elsewhere?: ElsewhereLookup): TracedPath[] {
   const packets = hopsByPacket(hops).map((all) => {
     const shown = all.filter((h) => !isTracer(h));
-    const entered = all.find((h) => isTracer(h) && h.family === 'ip') ?? all.find(isTracer) ?? shown[0];
+    const entered = enteredHop(all) ?? shown[0];
     return { all, shown, entered };
   }).filter((p) => p.entered !== undefined);
   const natSeen = packets.some((p) => p.shown.some((h) => h.table === 'nat'));
   const groups = new Map<string, TracedPath & { sports: Set<number | undefined>; dports: Set<number | undefined>; rewriteTexts: Set<string>[] }>();
   packets.forEach((p, index) => {
     const lead = isTracer(p.entered!) ? 1 : 0;
-    const facts = packetFacts(lead ? [p.entered!, ...p.shown] : p.shown, conntrack, natSeen, node);
+    const facts = packetFacts(lead ? [p.entered!, ...p.shown] : p.shown, conntrack, natSeen, node, elsewhere);
     const rewrites = facts.rewrites.map((r) => ({ ...r, hop: r.hop < 0 ? -1 : r.hop - lead }));
     const key = JSON.stringify([
       p.entered!.proto, p.entered!.src, p.entered!.dst, p.entered!.tcpFlags,

@@ -7,7 +7,8 @@ import { parseTraceLines } from '../../src/observe/parse-trace.ts';
 import { parseConntrack } from '../../src/observe/parse-conntrack.ts';
 import { markMatches } from '../../src/observe/trace.ts';
 import { parseTraceFilter } from '../../src/observe/trace-filter.ts';
-import { renderPaths, tracedPaths } from '../../src/report/trace-view.ts';
+import { lookupElsewhere, renderPaths, tracedPaths } from '../../src/report/trace-view.ts';
+import type { TraceHop } from '../../src/observe/parse-trace.ts';
 import { LabError } from '../../src/errors.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/trace-${name}.txt`, import.meta.url), 'utf8');
@@ -31,6 +32,16 @@ test('MASQUERADE in POSTROUTING: not in any later header; the reply tuple of con
   const conntrack = parseConntrack('icmp     1 29 src=10.55.66.2 dst=198.51.100.8 type=8 code=0 id=7 src=198.51.100.8 dst=10.0.2.15 type=0 code=0 id=7 mark=0 use=1\n');
   const withCt = tracedPaths(hops, conntrack, 'host')[0]!.rewrites.find((r) => r.by === 'MASQUERADE')!;
   t.like(withCt, { field: 'src', from: '10.55.66.2', to: '10.0.2.15', evidence: 'the reply tuple of conntrack -L on host' });
+});
+
+test('MASQUERADE seen in the next node: the packet (same IPv4 ID, length, protocol and destination) entered it with the new source', (t) => {
+  const hops = parseTraceLines(fixture('masquerade'), { includeTracer: true });
+  const ext = (src: string, dst: string): TraceHop[] => [{ packetId: 'e1', family: 'ip', table: 'nflab_trace_1', chain: 'mark_pre', proto: 'icmp', src, dst, ipId: 44344, len: 84 }];
+  const seen = tracedPaths(hops, undefined, 'host', lookupElsewhere([{ node: 'ext', hops: ext('10.0.2.15', '198.51.100.8') }]))[0]!.rewrites.find((r) => r.by === 'MASQUERADE')!;
+  t.like(seen, { from: '10.55.66.2', to: '10.0.2.15', evidence: 'the header as it entered ext' });
+  // The same IP ID towards another destination is another packet: no evidence from it.
+  const other = tracedPaths(hops, undefined, 'host', lookupElsewhere([{ node: 'ext', hops: ext('10.0.2.15', '203.0.113.9') }]))[0]!.rewrites.find((r) => r.by === 'MASQUERADE')!;
+  t.is(other.to, '?');
 });
 
 test('identical paths are grouped as ×N, and the caps bound the lines and their width', (t) => {
