@@ -4,6 +4,7 @@
 import type { Lab, PathFilter, Traffic } from '../lab/types.ts';
 import type { Executor } from '../exec/types.ts';
 import { keptRun } from './check.ts';
+import { assertStep } from '../engine/select-run.ts';
 import { LabError } from '../errors.ts';
 import { attach, labOf } from '../engine/attach.ts';
 import { interruptions } from './interrupt.ts';
@@ -35,10 +36,10 @@ function trafficSummary(r: TrafficResult): string {
   return [...counts].map(([k, n]) => (n > 1 ? `${n}× ${k}` : k)).join(', ');
 }
 
-export async function traceCommand(ref: string, stepNumber: number, json: boolean, exec: Executor): Promise<number> {
-  const record = keptRun(ref);
+export async function traceCommand(ref: string, stepNumber: number, json: boolean, exec: Executor, runId?: string): Promise<number> {
+  const record = await keptRun(ref, runId);
   const lab = await labOf(record);
-  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
+  assertStep(lab, stepNumber, 1);
   if (record.iptables === 'legacy') {
     throw new LabError(`lab ${lab.id} is up with --iptables legacy (run ${record.runId}): packet traces come from the nftables trace, which iptables-legacy rules never appear in; bring it up with --iptables nft to trace it`);
   }
