@@ -462,7 +462,7 @@ async function upCommand(ref: string, step: number, opts: Common & { again?: boo
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
     if (!kept) return stop.signal() ? stop.exitCode() : runExitCode([report]) || 1;
     if (!opts.json) {
-      process.stdout.write(upNext(lab!, kept.record.runId, step, already.length > 0, (node) => kept.sandbox.driverOf(node).enterHint(node)));
+      process.stdout.write(upNext(lab!, kept.record.runId, step, already.length > 0, (node) => kept.sandbox.driverOf(node).enterHint(node), (node) => kept.sandbox.driverOf(node).display(node, ['…']).replace(/'…'/, '…')));
       const note = await backendNoteFor(exec, opts.iptables);
       if (note) process.stdout.write(`${note}\n`);
       process.stdout.write(`When done: nflab down ${lab!.id}${already.length > 0 ? ` --run ${kept.record.runId}` : ''}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
@@ -476,9 +476,10 @@ async function upCommand(ref: string, step: number, opts: Common & { again?: boo
 
 /** What `up` prints once the lab is up: how to get the shell where the printed names work, and
  * what comes next (the next step's title and the command that checks it). */
-export function upNext(lab: Lab, runId: string, step: number, more: boolean, rawHint: (node: string) => string): string {
+export function upNext(lab: Lab, runId: string, step: number, more: boolean, rawHint: (node: string) => string, printed: (node: string) => string): string {
   const run = more ? ` --run ${runId}` : '';
-  const lines = ['', `lab ${lab.id} is up (run ${runId}, ${stepsWords(step)}).`, '', `A shell where the commands of nflab show ${lab.id} work as printed (ip netns exec c1 …):`, `  nflab shell ${lab.id}${run}`, 'or a shell inside one node:'];
+  const forms = [...new Set(Object.keys(lab.topology.nodes).map((n) => printed(n).replace(new RegExp(`\\b${n}\\b`), '<node>')))].join(', ');
+  const lines = ['', `lab ${lab.id} is up (run ${runId}, ${stepsWords(step)}).`, '', `A shell where the commands of nflab show ${lab.id} work as printed (${forms}):`, `  nflab shell ${lab.id}${run}`, 'or a shell inside one node:'];
   for (const node of Object.keys(lab.topology.nodes)) lines.push(`  nflab shell ${lab.id} ${node}${run}`.padEnd(28) + `   (outside nflab: ${rawHint(node)})`);
   if (step < lab.steps.length) {
     lines.push('', `Next: step ${step + 1}: ${lab.steps[step]!.title}`, `  type its commands (nflab show ${lab.id}), then: nflab check ${lab.id} --step ${step + 1}${run}`, `  (or let nflab type them: nflab solve ${lab.id} --step ${step + 1}${run})`);

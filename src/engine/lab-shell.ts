@@ -139,11 +139,11 @@ export function labShellArgv(spec: LabShellSpec): string[] {
   } else if (inside.realisation === 'netns') {
     final = `exec ip netns exec ${quoteWord(inside.name)} ${spec.argv ? '"$@"' : shellQuote(interactive)}`;
   } else {
-    // Inside a container: its own bash, with the lab's prompt (its files are the image's).
+    // Inside a container: its own shell (bash if the image has one, else sh) with the lab's prompt.
     const flags = spec.tty ? '-it' : '-i';
     final = spec.argv
       ? `exec ${s}/bin/docker exec ${flags} ${quoteWord(inside.name)} "$@"`
-      : `exec ${s}/bin/docker exec ${flags} -e NFLAB_PS1=${quoteWord(promptOf(spec.labId, inside.name))} ${quoteWord(inside.name)} bash -c ${quoteWord('exec bash --rcfile <(printf "PS1=%q\\n" "$NFLAB_PS1") -i')}`;
+      : `exec ${s}/bin/docker exec ${flags} -e PS1=${quoteWord(`(nflab ${spec.labId} ${inside.name}) \\w # `)} ${quoteWord(inside.name)} sh -c ${quoteWord('if command -v bash >/dev/null; then exec bash --norc -i; else exec sh -i; fi')}`;
   }
   return ['unshare', '--mount', '--propagation', 'slave', '--', 'bash', '-c', [...setup, final].join('\n'), 'nflab-shell', ...(spec.argv ?? [])];
 }
