@@ -104,7 +104,8 @@ function rcFile(spec: LabShellSpec, stage: string): string {
     '[ -f ~/.bashrc ] && . ~/.bashrc',
     `PS1=${quoteWord(promptOf(spec.labId, spec.node))}`,
     `PATH=${quoteWord(join(stage, 'bin'))}:"$PATH"`,
-    ...lines.map((l) => `printf '%s\\n' ${quoteWord(l)}`),
+    // On stderr, as bash's prompts: `nflab shell 02 <<EOF` keeps a clean stdout.
+    ...lines.map((l) => `printf '%s\\n' ${quoteWord(l)} >&2`),
     '',
   ].join('\n');
 }
