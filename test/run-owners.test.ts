@@ -138,7 +138,7 @@ test('two users, the same lab up: status, check, exec, shell, solve, reset and d
   t.is(runNamespaces(b).length, 3);
   const downAgain = await as('ana', ['down', '02']);
   t.is(downAgain.code, 2);
-  t.regex(downAgain.stderr, /have no lab 02 up \(a run of lab 02 by other users: not yours to touch\)/);
+  t.regex(downAgain.stderr, /no lab "02" is up for you \(nflab-test-ana \(uid 4242101\)\) \(a run of lab 02 by other users: not yours to touch\)/);
   t.is(runNamespaces(b).length, 3);
   const clean = await as('ana', ['clean']);
   t.is(clean.code, 0, clean.stderr);

@@ -82,7 +82,7 @@ export async function selectRun(q: RunQuery): Promise<RunRecord> {
   if (building.length > 0) throw new LabError(`lab ${labId} is not up yet: its nflab up (process ${building.map((r) => r.pid).join(', ')}) is still building it`);
   const others = here.filter((r) => r.labId === labId && leftUp(r) && !ownsRun(owner, r));
   const note = others.length > 0 ? ` (${others.length === 1 ? 'a run' : `${others.length} runs`} of lab ${labId} by other users: not yours to touch)` : '';
-  throw new LabError(`you (${ownerWords(owner)}) have no lab ${labId} up${note}; bring it up with: nflab up ${labId} --step N; ${listMine(mine)}`);
+  throw new LabError(`no lab "${labId}" is up for you (${ownerWords(owner)})${note}; bring it up with: nflab up ${labId} --step N; ${listMine(mine)}`);
 }
 
 /** --step N of a lab: 1..steps (0 too where the topology alone is meant); otherwise exit 2 listing the steps. */

@@ -34,7 +34,7 @@ test('each user picks their own run of a lab; another user\'s run is refused eve
   t.regex(theirs!.message, /run bbb222 \(lab 02\) belongs to uid 4242002, not to you \(alice \(uid 4242001\)\)/);
   t.regex(theirs!.message, /your runs: aaa111 \(lab 02, steps 1\.\.3 applied, up 2 min/);
   const none = await t.throwsAsync(selectRun({ lab: '01', owner: bob, records }), { instanceOf: LabError });
-  t.regex(none!.message, /have no lab 01 up \(2 runs of lab 01 by other users: not yours to touch\)/);
+  t.regex(none!.message, /no lab "01" is up for you \(uid 4242002\) \(2 runs of lab 01 by other users: not yours to touch\)/);
 });
 
 test('two runs of one lab: ambiguous, exit 2 listing both, until --run names one', async (t) => {
