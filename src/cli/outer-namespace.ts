@@ -1,7 +1,8 @@
 // nflab typed inside `nflab shell` runs in the mount namespace the shell was started from: in the
 // shell's own, /run/netns holds only the lab's names (c1, host), and `ip netns add/del` there would
 // create or remove namespaces nobody else sees. The shell's environment names the waiting
-// `nflab shell` process (pid:starttime); nflab re-runs itself in that process's mount namespace.
+// `nflab shell` process (pid:starttime); nflab re-runs itself in that process's mount namespace
+// (and network namespace: `nflab shell 02 c1` is a shell inside c1's).
 import { spawnSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { EnvError } from '../errors.ts';
@@ -26,7 +27,7 @@ export function runInOuterNamespace(argv: string[]): number | undefined {
   const ignore = () => {};
   process.on('SIGINT', ignore);
   process.on('SIGTERM', ignore);
-  const r = spawnSync('nsenter', [`--mount=/proc/${pid}/ns/mnt`, `--wd=${process.cwd()}`, '--', process.execPath, ...process.execArgv, process.argv[1]!, ...argv], { stdio: 'inherit', env });
+  const r = spawnSync('nsenter', [`--mount=/proc/${pid}/ns/mnt`, `--net=/proc/${pid}/ns/net`, `--wd=${process.cwd()}`, '--', process.execPath, ...process.execArgv, process.argv[1]!, ...argv], { stdio: 'inherit', env });
   process.off('SIGINT', ignore);
   process.off('SIGTERM', ignore);
   if (r.error) throw new EnvError(`nsenter could not re-run nflab outside this shell's mount namespace: ${r.error.message}`, 'apt-get install util-linux, or run nflab from a terminal outside the shell');
