@@ -65,7 +65,7 @@ export async function selectRun(q: RunQuery): Promise<RunRecord> {
     const r = here.find((x) => x.runId === runId);
     if (!r) throw new LabError(`no run "${runId}" is up on ${target}; ${listMine(mine)}`);
     if (!ownsRun(owner, r)) throw new LabError(`run ${r.runId} (lab ${r.labId}) belongs to ${ownerWords(r.owner)}, not to you (${ownerWords(owner)}): nflab never touches another user's run; ${listMine(mine)}`);
-    if (!leftUp(r)) throw new LabError(`run ${r.runId} (lab ${r.labId}) is not up: ${ownerAlive(r) ? `its nflab up (process ${r.pid}) is still building it` : 'its nflab process died while building it (nflab clean removes it)'}`);
+    if (!leftUp(r)) throw new LabError(`run ${r.runId} (lab ${r.labId}) is not up: ${ownerAlive(r) ? `it is still being built by its nflab up (process ${r.pid})` : 'its nflab process died while building it (nflab clean removes it)'}`);
     if (q.run !== undefined && q.lab !== q.run && r.labId !== labRef(q.lab) && r.labFile !== q.lab) {
       throw new LabError(`run ${r.runId} is a run of lab ${r.labId}, not of lab "${q.lab}"`);
     }
@@ -79,7 +79,7 @@ export async function selectRun(q: RunQuery): Promise<RunRecord> {
     throw new LabError(`you have ${ofLab.length} runs of lab ${labId} up: name one with --run ID:\n  ${ofLab.map((r) => runWords(r)).join('\n  ')}`);
   }
   const building = here.filter((r) => r.labId === labId && r.kept && !leftUp(r) && ownsRun(owner, r) && ownerAlive(r));
-  if (building.length > 0) throw new LabError(`lab ${labId} is not up yet: its nflab up (process ${building.map((r) => r.pid).join(', ')}) is still building it`);
+  if (building.length > 0) throw new LabError(`lab ${labId} is not up yet: it is still being built by its nflab up (process ${building.map((r) => r.pid).join(', ')}); wait for it, or interrupt that nflab up`);
   const others = here.filter((r) => r.labId === labId && leftUp(r) && !ownsRun(owner, r));
   const note = others.length > 0 ? ` (${others.length === 1 ? 'a run' : `${others.length} runs`} of lab ${labId} by other users: not yours to touch)` : '';
   throw new LabError(`no lab "${labId}" is up for you (${ownerWords(owner)})${note}; bring it up with: nflab up ${labId} --step N; ${listMine(mine)}`);
