@@ -50,6 +50,8 @@ test.after.always(async () => {
 });
 
 test('two users, the same lab up: status, check, exec, shell, solve, reset and down each touch only their own run', async (t) => {
+  // Two builds, a solve and a rebuild: about 1.5 min on an idle machine, nearly 4 at load 20 on 2 cores.
+  t.timeout(12 * 60_000);
   const before = rootState();
   const [upA, upB] = await Promise.all([as('ana', ['up', '02', '--step', '3']), as('ben', ['up', '2', '--step', '3'])]);
   t.is(upA.code, 0, upA.stderr);

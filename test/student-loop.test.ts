@@ -69,6 +69,8 @@ async function icmpFlowsGone(env: Record<string, string>, limitMs = 120_000): Pr
 }
 
 async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
+  // Mostly the wait for the typed pings' conntrack entries to expire (twice 30 s); 3 min at load 20.
+  t.timeout(10 * 60_000);
   const journal = privateJournal(`loop-${mode}`);
   const socket = `nflab-test-loop-${mode}-${process.pid}`;
   // `nflab` on the shell's PATH, as after `npm i -g`: the student types nflab, not node bin/….
