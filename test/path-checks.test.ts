@@ -73,7 +73,7 @@ test('labs 01-03: the traced paths of a dropped, a masqueraded and a DNATed pack
 
 test('tracing is on only during the step: no tracer table or rule remains in any namespace, after nflab up and after nflab trace', async (t) => {
   const before = rootState();
-  const up = await nflab(['up', '03', '--step', '4', '--json']);
+  const up = await nflab(['up', '03', '--step', '4', '--json', '--again']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
@@ -93,7 +93,7 @@ test('tracing is on only during the step: no tracer table or rule remains in any
 });
 
 test('nflab trace shows each packet hook by hook, with the rule and the verdict, and --json the same paths', async (t) => {
-  const up = await nflab(['up', '01', '--step', '1', '--json']);
+  const up = await nflab(['up', '01', '--step', '1', '--json', '--again']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });

@@ -11,6 +11,7 @@
 import type { Lab, PathFilter, Traffic } from '../lab/types.ts';
 import type { Executor, Process } from '../exec/types.ts';
 import { keptRun } from './check.ts';
+import { assertStep } from '../engine/select-run.ts';
 import { EnvError, LabError } from '../errors.ts';
 import { attach, labOf } from '../engine/attach.ts';
 import type { Sandbox } from '../engine/sandbox.ts';
@@ -46,6 +47,8 @@ export interface TraceArgs {
   json: boolean;
   /** Keep a pcap file per traced node in this directory. */
   pcap?: string;
+  /** Which of the caller's runs of the lab (when they have several). */
+  run?: string;
 }
 
 /** Live tracing stops by itself after this many packets or seconds (whichever comes first). */
@@ -97,7 +100,7 @@ export async function traceCommand(ref: string, args: TraceArgs, exec: Executor)
   if (args.command !== undefined && args.command.length < 2) throw new LabError('after --, name the node and the command to run in it: nflab trace <lab> -- c1 ping -c 2 198.51.100.8');
   // Bad words in the filter are a usage error before anything is looked up or changed.
   const filter = parseTraceFilter(args.filter ?? '');
-  const record = keptRun(ref);
+  const record = await keptRun(ref, args.run);
   const lab = await labOf(record);
   assertTraceable(lab, record);
   if (args.node !== undefined) assertNode(lab, args.node, '--node');
@@ -230,7 +233,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------- replaying a step's traffic
 
 async function traceStep(lab: Lab, record: RunRecord, stepNumber: number, args: TraceArgs, exec: Executor): Promise<number> {
-  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
+  assertStep(lab, stepNumber, 1);
   const step = lab.steps[stepNumber - 1]!;
   const traffic = stepTraffic(step);
   if (traffic.length === 0) throw new LabError(`lab ${lab.id} step ${stepNumber} sends no traffic: nothing to trace`);

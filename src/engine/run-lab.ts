@@ -31,6 +31,8 @@ export interface RunOptions {
   pcapDir?: string;
   /** verify-lab: stop after this step (0-based), run with its commands left out (verify-lab.ts). */
   withoutCommandsAt?: number;
+  /** nflab reset: build again under the run id the lab had (default: a new one). */
+  runId?: string;
 }
 
 export type RunEvent =
@@ -52,7 +54,7 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   const started = Date.now();
   const resolved = resolveLab(lab, { driver: options.driver, rootNamespace: options.rootNamespace });
   const rootNode = resolved.rootNode;
-  const sandbox = new Sandbox(resolved, options.exec, { image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
+  const sandbox = new Sandbox(resolved, options.exec, { ...(options.runId ? { runId: options.runId } : {}), image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
