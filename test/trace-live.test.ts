@@ -26,7 +26,7 @@ function assertNoTracer(t: ExecutionContext, runId: string) {
 }
 
 async function up(t: ExecutionContext, lab: string, step: number): Promise<string> {
-  const r = await nflab(['up', lab, '--step', String(step), '--json']);
+  const r = await nflab(['up', lab, '--step', String(step), '--json', '--again']);
   t.is(r.code, 0, r.stderr);
   const runId = (jsonOf(r) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
