@@ -9,6 +9,7 @@ import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
 import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
 import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
+import { parseNftList } from '../observe/parse-nft-list.ts';
 import { runReach } from '../traffic/reach.ts';
 import { evaluate, skipped } from '../check/evaluate.ts';
 import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
@@ -51,6 +52,10 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
 
   const counterRequests = distinctRequests(requests, 'counters');
   const readCounters = () => Promise.all(counterRequests.map(async (r) => {
+    if (r.nft) {
+      const out = await sandbox.node(r.node).run(['nft', 'list', 'table', ...r.nft.split(' ')]);
+      return [r, parseNftList(out.stdout, r.nft)] as const;
+    }
     const out = await sandbox.node(r.node).run(['iptables-save', '-c']);
     return [r, parseIptablesSave(out.stdout)] as const;
   }));
@@ -79,7 +84,7 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
       startCapture(sandbox.exec, (argv) => sandbox.node(c.node).observerArgv(argv), c.node, c.iface)));
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Interrupted();
-      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, counterRequests.map((r) => r.node), t) : undefined;
+      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, [...new Set(counterRequests.map((r) => r.node))], t) : undefined;
       const result = await runTraffic(clock.bound(sandbox.exec), (node, argv) => sandbox.node(node).wrap(argv), (node, argv) => sandbox.node(node).display(argv), t, { stopEarly });
       obs.set({ type: 'traffic', traffic: t }, result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
