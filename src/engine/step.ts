@@ -15,7 +15,8 @@ import { evaluate, skipped } from '../check/evaluate.ts';
 import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
 import { checkTraffic, moduleOf } from '../check/registry.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
-import { parseXtRecent } from '../observe/parse-xt-recent.ts';
+import { parseNftSetElements, parseXtRecent } from '../observe/parse-xt-recent.ts';
+import { isNftSet } from '../check/kinds/recent.ts';
 import { startPathTraces } from './path-traces.ts';
 import { LimitError, StepClock } from './limits.ts';
 import { limitsOf } from '../resolve/bounds.ts';
@@ -169,6 +170,11 @@ async function dropEvidence(sandbox: Sandbox, checks: Check[], counterNodes: str
 async function readRecentLists(sandbox: Sandbox, wanted: RequestOf<'recent'>[], obs: Observations): Promise<void> {
   await Promise.all(wanted.map(async (key) => {
     const { node, list } = key;
+    if (isNftSet(list)) {
+      const r = await sandbox.node(node).run(['nft', 'list', 'set', ...list.split(' ')]);
+      obs.set(key, r.code !== 0 ? { error: `no nft set ${list}: ${r.stderr.trim()}` } : { entries: parseNftSetElements(r.stdout) });
+      return;
+    }
     const r = await sandbox.node(node).run(['cat', `/proc/net/xt_recent/${list}`]);
     if (r.code !== 0) {
       const missing = /No such file/.test(r.stderr);

@@ -65,6 +65,20 @@ export function nftChains(spec: KubeProxySpec, serviceName: string): { service: 
   };
 }
 
+/** nftables mode: the rules of one chain as the lab loads them (with counters), each as the words
+ * after `add rule ip kube-proxy CHAIN`: to add a rule back after a step flushed its chain. */
+export function nftRules(spec: KubeProxySpec, chain: string): string[] {
+  const prefix = `add rule ${NFT_TABLE} ${chain} `;
+  const rules = nftTransaction(spec).split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
+  if (rules.length === 0) throw new LabError(`nftRules: no rule in chain ${JSON.stringify(chain)}`);
+  return rules;
+}
+
+/** nftables mode: `nft add rule ip kube-proxy CHAIN <rule>` for one of nftRules' rules. */
+export function nftAddRule(node: string, chain: string, rule: string): Command {
+  return nftCommand(node, 'add', 'rule', ...NFT_TABLE.split(' '), chain, ...rule.split(' '));
+}
+
 /** nftables mode: `nft <words…>` on the node, as an argv command (e.g. flush a chain, add a rule). */
 export function nftCommand(node: string, ...words: string[]): Command {
   return { node, argv: ['nft', ...words] };
