@@ -250,21 +250,51 @@ test.serial('nftables (b): fixture and render list the same kube-proxy table aft
 // ---- nftables mode in the labs ---------------------------------------------------------------------
 
 for (const nodes of ['netns', 'docker'] as const) {
-  test.serial(`lab 08 under --kube-proxy nftables (${nodes} nodes): the ping and the unserved port are rejected, nothing leaks`, async (t) => {
+  test.serial(`labs 04-08 under --kube-proxy nftables (${nodes} nodes): nft counters and sets as evidence, the reject in 08`, async (t) => {
     const { nflab, jsonOf } = await import('./helpers/system.ts');
-    const r = await nflab(['run', '08', '--kube-proxy', 'nftables', '--nodes', nodes, '--json']);
-    const { labs } = jsonOf(r) as { labs: { title: string; status: string; steps: { checks: { status: string; observed?: unknown }[] }[] }[] };
-    t.is(labs[0]?.status, 'passed', JSON.stringify(labs[0]?.steps));
-    t.regex(labs[0]?.title ?? '', /nftables mode: rejected/);
+    const r = await nflab(['run', '04', '05', '06', '07', '08', '--kube-proxy', 'nftables', '--nodes', nodes, '--json']);
+    type Json = { labs: { id: string; title: string; status: string; kubeProxy?: string; steps: { checks: { status: string; description: string; observed?: unknown }[] }[] }[] };
+    const { labs } = jsonOf(r) as Json;
+    t.deepEqual(labs.map((l) => [l.id, l.status]), [['04', 'passed'], ['05', 'passed'], ['06', 'passed'], ['07', 'passed'], ['08', 'passed']], JSON.stringify(labs.map((l) => l.steps.flatMap((s) => s.checks.filter((c) => c.status !== 'met')))));
     t.is(r.code, 0);
+    t.true(labs.every((l) => l.kubeProxy === 'nftables'));
+    t.regex(labs.find((l) => l.id === '08')?.title ?? '', /nftables mode: rejected/);
+    // The counters read are nft's: lab 04's endpoint chains counted every one of its 150 connections.
+    const lab04 = labs.find((l) => l.id === '04')!;
+    const dnat = lab04.steps[1]!.checks.filter((c) => /endpoint chain DNATs/.test(c.description));
+    t.is(dnat.length, 3);
+    const counted = dnat.map((c) => (c.observed as { packets: number; rule: string }));
+    t.is(counted.reduce((a, c) => a + c.packets, 0), 150, JSON.stringify(counted));
+    t.true(counted.every((c) => /^-A endpoint-\S+ meta l4proto tcp dnat to 10\.244\.0\.\d:80$/.test(c.rule)), JSON.stringify(counted));
   });
 }
 
-test('labs that check iptables rules refuse the nftables profile with exit 2, naming the lab file', async (t) => {
+test('show 04 --kube-proxy nftables prints the nft transaction with counters and the nft-counter checks', async (t) => {
   const { nflab } = await import('./helpers/system.ts');
   const r = await nflab(['show', '04', '--kube-proxy', 'nftables']);
-  t.is(r.code, 2);
-  t.regex(r.stderr, /04-k8s-clusterip\.ts could not be loaded: the nftables profile writes no iptables rules/);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /kube-proxy profile: nftables: /);
+  t.regex(r.stdout, /add rule ip kube-proxy endpoint-\S+__10\.244\.0\.2\/80 meta l4proto tcp counter dnat to 10\.244\.0\.2:80/);
+  t.regex(r.stdout, /add rule ip kube-proxy service-\S+ counter numgen random mod 3 vmap/);
+  t.notRegex(r.stdout, /iptables-save/);
+});
+
+test.serial('the profile is kept in the run record: check on a lab up under v1.19 uses v1.19\'s rules; another --kube-proxy is refused', async (t) => {
+  const { nflab, jsonOf } = await import('./helpers/system.ts');
+  const up = await nflab(['up', '04', '--step', '1', '--kube-proxy', 'v1.19', '--json']);
+  t.is(up.code, 0, up.stderr);
+  const runId = (jsonOf(up) as { runId: string }).runId;
+  t.teardown(async () => { await nflab(['down', runId]); });
+  // Without --kube-proxy: the record's profile. Step 2's counter checks name v1.19's KUBE-SVC chain
+  // (unnamed port hashed without the colon), which the blog's lab would not find.
+  const check = await nflab(['check', runId, '--step', '2', '--json']);
+  t.is(check.code, 0, check.stdout + check.stderr);
+  const report = (jsonOf(check) as { report: { checks: { status: string; observed?: { rule?: string } }[] } }).report;
+  t.true(report.checks.every((c) => c.status === 'met'));
+  t.true(report.checks.some((c) => /^-A KUBE-SVC-JFH7SRGL4HNNPRDE /.test(c.observed?.rule ?? '')), JSON.stringify(report.checks.map((c) => c.observed)));
+  const other = await nflab(['check', runId, '--step', '2', '--kube-proxy', 'current']);
+  t.is(other.code, 2);
+  t.regex(other.stderr, /is up with --kube-proxy v1\.19 \(run \w+\), not current/);
 });
 
 // ---- ipvs (text only: this kernel has no ip_vs and no dummy interfaces) -------------------------
