@@ -321,3 +321,37 @@ test('ipvs: virtual services with scheduler and persistence, kube-ipvs0 bindings
   t.regex(ipvsScript(one), /ipset restore <<'EOF'\n/);
   t.throws(() => renderIpvs([svc('local', '10.96.0.12', { type: 'NodePort', nodePort: 30081, externalTrafficPolicy: 'Local' })].map(resolveService)), { instanceOf: LabError, message: /externalTrafficPolicy: Local" is not supported by the ipvs profile/ });
 });
+
+// ---- v1.19: TestEndpointSliceE2E of the v1.19/1.20 era ------------------------------------------------
+
+test('v1.19 (b): the Service of TestEndpointSliceE2E after a kernel round trip: the fixture\'s rules the render reproduces, and each difference named', (t) => {
+  const services = servicesFromYaml([{ name: 'services.yaml', text: fixture('v1.19/services.yaml') }], { nodeName: 'test-hostname' });
+  const r = renderKubeProxyRules(services, { era: 'v1.19', clusterCIDR: '10.0.0.0/24', nfacct: false });
+  // The upstream Service has port 0 (see services.yaml): the only substitution.
+  const expected = fixture('v1.19/TestEndpointSliceE2E.expected.txt').replaceAll('--dport 0 ', '--dport 80 ');
+  const rulesOf = (lines: string[]) => lines.filter((l) => l.startsWith('-A ') && !/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l));
+  const fromFixture = rulesOf(roundTrip(t, expected));
+  const fromRender = rulesOf(roundTrip(t, r.filter + r.nat));
+  const missing = fromFixture.filter((l) => !fromRender.includes(l));
+  const extra = fromRender.filter((l) => !fromFixture.includes(l));
+  const exact = fromFixture.length - missing.length;
+  t.log(`v1.19: ${exact}/${fromFixture.length} rules of TestEndpointSliceE2E reproduced exactly after the round trip`);
+  t.is(fromFixture.length, 19);
+  // Every nat rule (chain names, hash without the colon, %0.10f, --or-mark/--xor-mark) is reproduced.
+  t.deepEqual(missing.filter((l) => !l.startsWith('-A KUBE-FORWARD ')), []);
+  // The fixture's one conntrack rule (the v1.20 form) against the profile's two v1.19 rules.
+  t.deepEqual(missing, ['-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT']);
+  t.deepEqual(extra.map((l) => l.replace(/ -m comment --comment "[^"]*"/, '')).sort(), [
+    '-A KUBE-FIREWALL -m mark --mark 0x8000/0x8000 -j DROP',
+    '-A KUBE-FORWARD -d 10.0.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A KUBE-FORWARD -s 10.0.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000',
+  ]);
+  t.is(exact, 18);
+  // As text, word for word: the profile writes iptables-save's word order and quotes every comment,
+  // kube-proxy wrote `-m comment --comment ns1/svc1 -m tcp -p tcp -d …`; only the kernel's
+  // round trip makes the two comparable.
+  const textExact = reproduced(expected, r.filter + r.nat).exact;
+  t.log(`v1.19: ${textExact}/19 word for word as text`);
+  t.is(textExact, 7);
+});
