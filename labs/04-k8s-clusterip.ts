@@ -21,6 +21,18 @@ const NFTABLES = kubeProxyProfile() === 'nftables';
 const N = 150;
 const fromPc = tcp('pc', VIP, 80, { connections: N });
 const PC = CLIENTS.pc;
+// What the traffic shows in every mode (iptables or nftables): pc's shares and its own address
+// kept, conntrack's tuples, the node's connection masqueraded.
+const PC_SPREAD = [
+  fromPc.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
+  fromPc.connects({ clientSeen: PC, description: `every backend sees pc's own address ${PC}` }),
+];
+const PC_TUPLES = [
+  conntrack('node', { proto: 'tcp', orig: { src: PC, dst: VIP, dport: 80 }, reply: { dst: PC, sport: 80 } }).count(N, `conntrack: ${N} entries ${PC} → ${VIP}:80 whose reply comes from a pod to ${PC} (not masqueraded)`),
+  conntrack('node', { proto: 'tcp', orig: { dst: VIP }, reply: { dst: CNI0_IP } }).absent('no entry to the ClusterIP is masqueraded'),
+];
+const NODE_CONNECTS = tcp('node', VIP, 80).connects({ clientSeen: CNI0_IP, description: `the backend sees the node as ${CNI0_IP}` });
+const NODE_TUPLE = conntrack('node', { proto: 'tcp', orig: { src: NODE_IP, dst: VIP, dport: 80 }, reply: { dst: CNI0_IP, sport: 80 } }).count(1, 'conntrack: both DNAT and SNAT in the reply tuple');
 
 export default defineLab({
   id: '04',
@@ -90,23 +102,21 @@ function iptablesSteps(): Step[] {
         title: `pc opens ${N} connections to the ClusterIP: about a third each, pc's address kept`,
         teaches: 'Only the first packet of a connection traverses the nat table, so each KUBE-SVC rule counts exactly the connections its backend answered (G9). Pod to ClusterIP stays inside the cluster CIDR: no masquerade, and conntrack\'s reply tuple names the chosen pod.',
         expect: [
-          fromPc.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
-          fromPc.connects({ clientSeen: PC, description: `every backend sees pc's own address ${PC}` }),
+          ...PC_SPREAD,
           rule('node', `nat ${svc}`, toP1).countsAnswers(fromPc.traffic, 'p1', 'the 1/3 rule counts the connections p1 answered'),
           rule('node', `nat ${svc}`, toP2).countsAnswers(fromPc.traffic, 'p2', 'the 1/2 rule counts the connections p2 answered'),
           rule('node', `nat ${svc}`, toP3).countsAnswers(fromPc.traffic, 'p3', 'the last rule counts the connections p3 answered'),
-          conntrack('node', { proto: 'tcp', orig: { src: PC, dst: VIP, dport: 80 }, reply: { dst: PC, sport: 80 } }).count(N, `conntrack: ${N} entries ${PC} → ${VIP}:80 whose reply comes from a pod to ${PC} (not masqueraded)`),
-          conntrack('node', { proto: 'tcp', orig: { dst: VIP }, reply: { dst: CNI0_IP } }).absent('no entry to the ClusterIP is masqueraded'),
+          ...PC_TUPLES,
         ],
       },
       {
         title: 'The node itself reaches the ClusterIP, masqueraded to cni0\'s address',
         teaches: 'The node\'s packets take nat OUTPUT → KUBE-SERVICES. Their source 172.17.8.100 is outside 10.244.0.0/16, so KUBE-MARK-MASQ marks them and KUBE-POSTROUTING masquerades them to 10.244.0.1 on the way out of cni0.',
         expect: [
-          tcp('node', VIP, 80).connects({ clientSeen: CNI0_IP, description: `the backend sees the node as ${CNI0_IP}` }),
+          NODE_CONNECTS,
           rule('node', `nat ${masqForeignRule!.chain}`, masqForeign).delta({ packets: 1 }, 'the "! -s 10.244.0.0/16 … -j KUBE-MARK-MASQ" rule marks the node\'s connection'),
           rule('node', 'nat KUBE-POSTROUTING', masquerade).delta({ packets: 1 }, 'KUBE-POSTROUTING masquerades the marked connection'),
-          conntrack('node', { proto: 'tcp', orig: { src: NODE_IP, dst: VIP, dport: 80 }, reply: { dst: CNI0_IP, sport: 80 } }).count(1, 'conntrack: both DNAT and SNAT in the reply tuple'),
+          NODE_TUPLE,
         ],
       },
   ];
@@ -139,25 +149,23 @@ function nftablesSteps(): Step[] {
       title: `pc opens ${N} connections to the ClusterIP: about a third each, pc's address kept`,
       teaches: 'Only the first packet of a connection traverses the nat hooks, so the numgen rule counts every new connection once and each endpoint chain\'s dnat rule counts exactly the connections its backend answered. No masquerade: pc is inside the cluster CIDR.',
       expect: [
-        fromPc.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
-        fromPc.connects({ clientSeen: PC, description: `every backend sees pc's own address ${PC}` }),
+        ...PC_SPREAD,
         rule('node', at(service), 'numgen random mod 3').delta({ packets: N }, `the numgen rule draws once per connection: ${N}`),
         dnat('p1').countsAnswers(fromPc.traffic, 'p1', 'p1\'s endpoint chain DNATs the connections p1 answered'),
         dnat('p2').countsAnswers(fromPc.traffic, 'p2', 'p2\'s endpoint chain DNATs the connections p2 answered'),
         dnat('p3').countsAnswers(fromPc.traffic, 'p3', 'p3\'s endpoint chain DNATs the connections p3 answered'),
         rule('node', at(service), markForeign).delta({ packets: 0 }, 'nothing from pc is marked for masquerade'),
-        conntrack('node', { proto: 'tcp', orig: { src: PC, dst: VIP, dport: 80 }, reply: { dst: PC, sport: 80 } }).count(N, `conntrack: ${N} entries ${PC} → ${VIP}:80 whose reply comes from a pod to ${PC} (not masqueraded)`),
-        conntrack('node', { proto: 'tcp', orig: { dst: VIP }, reply: { dst: CNI0_IP } }).absent('no entry to the ClusterIP is masqueraded'),
+        ...PC_TUPLES,
       ],
     },
     {
       title: 'The node itself reaches the ClusterIP, masqueraded to cni0\'s address',
       teaches: 'The node\'s packets take nat-output → services. Their source 172.17.8.100 is outside 10.244.0.0/16, so the service chain jumps to mark-for-masquerade, and the masquerading chain (from nat-postrouting) masquerades them to 10.244.0.1 on the way out of cni0.',
       expect: [
-        tcp('node', VIP, 80).connects({ clientSeen: CNI0_IP, description: `the backend sees the node as ${CNI0_IP}` }),
+        NODE_CONNECTS,
         rule('node', at(service), markForeign).delta({ packets: 1 }, `the service chain's "${markForeign}" rule marks the node's connection`),
         rule('node', at('masquerading'), 'masquerade').delta({ packets: 1 }, 'the masquerading chain masquerades the marked connection'),
-        conntrack('node', { proto: 'tcp', orig: { src: NODE_IP, dst: VIP, dport: 80 }, reply: { dst: CNI0_IP, sport: 80 } }).count(1, 'conntrack: both DNAT and SNAT in the reply tuple'),
+        NODE_TUPLE,
       ],
     },
   ];
