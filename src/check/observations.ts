@@ -15,8 +15,9 @@ export type ObservationRequest =
   | { type: 'traffic'; traffic: Traffic }
   /** tcpdump on an interface of a node while the traffic runs. */
   | { type: 'capture'; node: string; iface: string }
-  /** `iptables-save -c` of a node before and after the traffic. */
-  | { type: 'counters'; node: string }
+  /** `iptables-save -c` of a node before and after the traffic; with `nft`, that nftables table's
+   * rule counters (`nft list table ip kube-proxy`) instead. */
+  | { type: 'counters'; node: string; nft?: string }
   /** `conntrack -L` of a node after the traffic. */
   | { type: 'conntrack'; node: string }
   /** One xt_recent list of a node after the traffic. */
@@ -58,7 +59,7 @@ export function requestKey(r: ObservationRequest): string {
   switch (r.type) {
     case 'traffic': return `traffic\0${trafficKey(r.traffic)}`;
     case 'capture': return `capture\0${r.node}\0${r.iface}`;
-    case 'counters': return `counters\0${r.node}`;
+    case 'counters': return r.nft ? `counters\0${r.node}\0${r.nft}` : `counters\0${r.node}`;
     case 'conntrack': return `conntrack\0${r.node}`;
     case 'recent': return `recent\0${r.node}\0${r.list}`;
     case 'output': return `output\0${r.command.node}\0${r.command.argv.join('\0')}`;
@@ -104,7 +105,7 @@ export class Observations {
   // Shorthands the check kinds read with.
   traffic(traffic: Traffic): TrafficResult | undefined { return this.get({ type: 'traffic', traffic }); }
   capture(node: string, iface: string): CaptureObservation | undefined { return this.get({ type: 'capture', node, iface }); }
-  counters(node: string): CounterObservation | undefined { return this.get({ type: 'counters', node }); }
+  counters(node: string, nft?: string): CounterObservation | undefined { return this.get({ type: 'counters', node, ...(nft ? { nft } : {}) }); }
   conntrack(node: string): ConntrackEntry[] | undefined { return this.get({ type: 'conntrack', node }); }
   recent(node: string, list: string): RecentObservation | undefined { return this.get({ type: 'recent', node, list }); }
   output(command: Command): RunResult | undefined { return this.get({ type: 'output', command }); }

@@ -47,6 +47,9 @@ export interface RunRecord {
   step?: number;
   /** The iptables backend of the run (--iptables), for `nflab check` and `nflab trace` on a kept run. */
   iptables?: 'nft' | 'legacy';
+  /** The kube-proxy profile a Kubernetes lab was built with (--kube-proxy), so `nflab check` and
+   * `nflab trace` load the lab with the rules that are in the run's node. */
+  kubeProxy?: string;
   /** --root-namespace: what the target's root namespace held before the run changed it. */
   root?: RootSnapshot;
   /** Who brought the run up (owner.ts): only that user's commands pick it. Records written before

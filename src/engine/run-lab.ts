@@ -58,7 +58,8 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft', steps: [],
+    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft',
+    ...(lab.kubeProxy ? { kubeProxy: lab.kubeProxy.options.era } : {}), steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];

@@ -65,6 +65,7 @@ export class Sandbox {
       kept: options.kept ?? false, building: true, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
       containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], owner: callerOwner(), createdAt: new Date().toISOString(),
       ...(options.iptables ? { iptables: options.iptables } : {}),
+      ...(this.lab.kubeProxy ? { kubeProxy: this.lab.kubeProxy.options.era } : {}),
     };
   }
 
