@@ -281,7 +281,7 @@ test('show 04 --kube-proxy nftables prints the nft transaction with counters and
 
 test.serial('the profile is kept in the run record: check on a lab up under v1.19 uses v1.19\'s rules; another --kube-proxy is refused', async (t) => {
   const { nflab, jsonOf } = await import('./helpers/system.ts');
-  const up = await nflab(['up', '04', '--step', '1', '--kube-proxy', 'v1.19', '--json']);
+  const up = await nflab(['up', '04', '--step', '1', '--kube-proxy', 'v1.19', '--json', '--again']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
