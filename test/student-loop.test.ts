@@ -112,8 +112,11 @@ async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
   for (const x of typed) t.is(x.status, 0, `${x.line}\n${x.shown}`);
   t.regex(typed[1]!.shown, /2 packets transmitted, 2 received/, 'the typed ping from c1 gets its replies through MASQUERADE');
 
-  // (h/trace, issue 13 item 6: trace a ping typed here — `nflab trace 02 -- c1 ping …` in this
-  // shell — and assert the MASQUERADE rewrite to 10.0.2.15 on the trace's hop.)
+  // "What did my packet just do?": a ping typed here, traced hop by hop, shows MASQUERADE's rewrite.
+  const traced = await type(socket, 'nflab trace 02 --node host -- c1 ping -c 2 -i 0.2 -W 1 198.51.100.8', n++);
+  t.is(traced.status, 0, traced.shown.slice(-3000));
+  t.regex(traced.shown, /POSTROUTING +nat +MASQUERADE/, traced.shown.slice(-3000));
+  t.regex(traced.shown, /⇒ src 10\.55\.66\.2 → 10\.0\.2\.15 by MASQUERADE/, traced.shown.slice(-3000));
 
   for (const round of ['first', 'again']) {
     await icmpFlowsGone(journal.env);
