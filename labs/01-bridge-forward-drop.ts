@@ -32,6 +32,10 @@ export default defineLab({
   steps: [
     {
       title: 'c1 pings c2: the FORWARD policy drops the bridged echo request',
+      questions: [
+        { ask: "c1 and c2 are on the same bridge. Will c1's ping reach c2, and if not, which chain stops it?", answer: 'No. The bridged echo request is handed to iptables (bridge-nf-call-iptables=1) and the filter FORWARD policy DROP discards it.', observedIn: 5 },
+        { ask: "Will c1 still learn c2's MAC address (ip neigh)?", answer: 'Yes: ARP is not IPv4, so iptables never sees it and the neighbour entry is made.', observedIn: 4 },
+      ],
       teaches: 'With bridge-nf-call-iptables=1 a frame bridged between two ports of hwchiu0 traverses iptables FORWARD, where Docker\'s DROP policy discards it. ARP is not IPv4, so c1 still learns c2\'s MAC address.',
       expect: [
         c1PingsC2.fails(),
@@ -71,6 +75,9 @@ export default defineLab({
     },
     {
       title: 'Fix C: a whitelist rule like Docker\'s own, with the policy back to DROP',
+      questions: [
+        { ask: 'How many packets will the whitelist rule count for one ping of one echo request?', answer: 'Two: the echo request and the echo reply both cross FORWARD on the bridge and both match the rule for hwchiu0 to hwchiu0.', observedIn: 1 },
+      ],
       teaches: 'Docker accepts hwchiu0→hwchiu0 traffic with one interface rule (-i docker0 -o docker0 -j ACCEPT); the DROP policy stays for everything else.',
       run: [
         cmd('host', 'iptables -P FORWARD DROP'),

@@ -50,6 +50,9 @@ export default defineLab({
     },
     {
       title: 'FORWARD ACCEPT but no SNAT: requests leave, replies cannot return',
+      questions: [
+        { ask: "With FORWARD open but no SNAT, which source address will the capture on host's eth0 show for the echo requests?", answer: "The container's private address 10.55.66.2, unchanged: nothing rewrites it, so ext cannot answer.", observedIn: 1 },
+      ],
       teaches: 'The request leaves eth0 with the private source 10.55.66.2; the outside host has no route back. Conntrack stays empty: nothing in this namespace needs it yet (G1).',
       run: [cmd('host', 'iptables -P FORWARD ACCEPT')],
       expect: [
@@ -62,6 +65,10 @@ export default defineLab({
     },
     {
       title: 'Fix: MASQUERADE in nat POSTROUTING',
+      questions: [
+        { ask: "After MASQUERADE, which source address will the capture on host's eth0 show?", answer: "The host's own eth0 address 10.0.2.15: MASQUERADE rewrote the source on the way out.", observedIn: 1 },
+        { ask: 'How many packets will the MASQUERADE rule count for a ping of two echo requests?', answer: 'One: a nat rule sees only the first packet of a flow; conntrack applies the mapping to the rest.', observedIn: 7 },
+      ],
       teaches: 'MASQUERADE rewrites the source to eth0\'s address; conntrack reverses it for the replies, so c1 never sees the host\'s address. The rule counts flows, not packets.',
       run: [cmd('host', 'iptables -t nat -I POSTROUTING -s 10.55.66.2/32 -o eth0 -j MASQUERADE')],
       expect: [

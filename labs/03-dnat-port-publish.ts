@@ -57,6 +57,10 @@ export default defineLab({
     },
     {
       title: 'The client reaches c1, and c1 sees the client\'s own address',
+      questions: [
+        { ask: 'When the client connects to 172.17.9.103:2345, which source address will c1 see?', answer: "The client's own address 172.17.9.1: DNAT rewrites only the destination.", observedIn: 0 },
+        { ask: 'Which destination will the SYN have on hwchiu0?', answer: '10.55.66.2 port 8000, rewritten by DNAT in nat PREROUTING before routing.', observedIn: 3 },
+      ],
       teaches: 'DNAT rewrites only the destination: on eth1 the SYN goes to 172.17.9.103:2345, on hwchiu0 to 10.55.66.2:8000, from 172.17.9.1 both times. The DNAT rule counts one connection, not its packets.',
       expect: [
         fromClient.connects({ answeredBy: 'c1', clientSeen: '172.17.9.1' }),

@@ -27,6 +27,10 @@ const PC_SPREAD = [
   fromPc.spreads({ p1: 1 / 3, p2: 1 / 3, p3: 1 / 3 }),
   fromPc.connects({ clientSeen: PC, description: `every backend sees pc's own address ${PC}` }),
 ];
+/** Predict, then observe (the answer is PC_SPREAD's second check, which both steps put second). */
+const PC_QUESTIONS = [
+  { ask: 'Which source address will the backends see for pc\'s connections to the ClusterIP?', answer: `pc's own address ${PC} (the cluster CIDR is not masqueraded); each backend answers about a third of them.`, observedIn: 1 },
+];
 const PC_TUPLES = [
   conntrack('node', { proto: 'tcp', orig: { src: PC, dst: VIP, dport: 80 }, reply: { dst: PC, sport: 80 } }).count(N, `conntrack: ${N} entries ${PC} → ${VIP}:80 whose reply comes from a pod to ${PC} (not masqueraded)`),
   conntrack('node', { proto: 'tcp', orig: { dst: VIP }, reply: { dst: CNI0_IP } }).absent('no entry to the ClusterIP is masqueraded'),
@@ -100,6 +104,7 @@ function iptablesSteps(): Step[] {
       },
       {
         title: `pc opens ${N} connections to the ClusterIP: about a third each, pc's address kept`,
+        questions: PC_QUESTIONS,
         teaches: 'Only the first packet of a connection traverses the nat table, so each KUBE-SVC rule counts exactly the connections its backend answered (G9). Pod to ClusterIP stays inside the cluster CIDR: no masquerade, and conntrack\'s reply tuple names the chosen pod.',
         expect: [
           ...PC_SPREAD,
@@ -147,6 +152,7 @@ function nftablesSteps(): Step[] {
     },
     {
       title: `pc opens ${N} connections to the ClusterIP: about a third each, pc's address kept`,
+      questions: PC_QUESTIONS,
       teaches: 'Only the first packet of a connection traverses the nat hooks, so the numgen rule counts every new connection once and each endpoint chain\'s dnat rule counts exactly the connections its backend answered. No masquerade: pc is inside the cluster CIDR.',
       expect: [
         ...PC_SPREAD,

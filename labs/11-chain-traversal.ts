@@ -78,6 +78,10 @@ export default defineLab({
     },
     {
       title: 'Container to container: bridged, yet through PREROUTING, FORWARD and POSTROUTING',
+      questions: [
+        { ask: 'c1 pings c2 across the bridge. Which iptables hooks will the echo request pass: INPUT, FORWARD, OUTPUT?', answer: 'FORWARD only, between PREROUTING and POSTROUTING: br_netfilter treats the bridged frame as routed from hwchiu0 to hwchiu0, never INPUT or OUTPUT.', observedIn: 20 },
+        { ask: 'How many packets will nat PREROUTING count for one ping: 1 or 2?', answer: 'One: only the echo request starts a new connection; the reply belongs to it and skips the nat table.', observedIn: 3 },
+      ],
       teaches: 'br_netfilter hands the bridged frame to iptables as if it were routed from hwchiu0 to hwchiu0: PREROUTING, FORWARD, POSTROUTING, never INPUT or OUTPUT. The nat chains count 1, not 2: only the echo request is a new connection; the reply is matched by conntrack and skips them.',
       expect: [
         ping('c1', '10.55.66.3').succeeds(),

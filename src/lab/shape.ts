@@ -5,7 +5,7 @@
 
 const MAX_DEPTH = 24;
 /** Text people read, where a line break is legitimate; every other string is a name or a word. */
-const FREE_TEXT = new Set(['title', 'summary', 'teaches', 'description', 'display', 'stdin', 'url', 'spec', 'reason']);
+const FREE_TEXT = new Set(['title', 'summary', 'teaches', 'description', 'display', 'stdin', 'url', 'spec', 'reason', 'ask', 'answer']);
 /** Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides, which make a
  * terminal show something else than what is there. */
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -21,7 +21,7 @@ const ROUTE_FIELDS: Record<string, FieldKind> = { extra: 'array-of-strings' };
 const LINK_FIELDS: Record<string, FieldKind> = { a: 'object', b: 'object' };
 const END_FIELDS: Record<string, FieldKind> = { addresses: 'array' };
 const BRIDGE_FIELDS: Record<string, FieldKind> = { addresses: 'array' };
-const STEP_FIELDS: Record<string, FieldKind> = { run: 'array-of-objects', send: 'array-of-objects', expect: 'array-of-objects' };
+const STEP_FIELDS: Record<string, FieldKind> = { questions: 'array-of-objects', run: 'array-of-objects', send: 'array-of-objects', expect: 'array-of-objects' };
 const COMMAND_FIELDS: Record<string, FieldKind> = { argv: 'array-of-strings', display: 'string', stdin: 'string' };
 /** `checkFields`: the container fields of a check kind (each kind's module declares its own). */
 export function shapeProblems(lab: Record<string, unknown>, checkFields: (kind: unknown) => Record<string, FieldKind>): string[] {

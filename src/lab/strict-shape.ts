@@ -79,6 +79,7 @@ const LAB = spec({
   steps: {
     array: spec({
       title: leaf, teaches: leaf, limits: { object: LIMITS },
+      questions: { array: spec({ ask: leaf, answer: leaf, observedIn: leaf }) },
       run: { array: COMMAND },
       send: { array: byTrafficKind },
       expect: { array: ofKind(CHECKS) },

@@ -311,10 +311,24 @@ export interface Step {
   limits?: LimitsSpec;
   /** What this step teaches, one or two sentences for the handout. */
   teaches?: string;
+  /** Predict, then observe: questions the student edition asks before the step; their answers are
+   * printed only in the teacher edition. */
+  questions?: Question[];
   run?: Command[];
   /** Traffic with no check of its own (reachability checks send their own traffic). */
   send?: Traffic[];
   expect?: Check[];
+}
+
+/** A question whose answer is something the step observes ("which source address will the capture
+ * on eth0 show?"). */
+export interface Question {
+  ask: string;
+  /** The answer, as the teacher edition prints it. */
+  answer: string;
+  /** Index in the step's `expect` of the check whose observation is the answer: the teacher edition
+   * prints what a run observed there. */
+  observedIn?: number;
 }
 
 export interface LabSource {

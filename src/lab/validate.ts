@@ -4,7 +4,7 @@
 // two together.
 import { isIPv4 } from 'node:net';
 import { LabError } from '../errors.ts';
-import type { Command, Lab, LinkEnd, Step, Traffic } from './types.ts';
+import type { Command, Lab, LinkEnd, Question, Step, Traffic } from './types.ts';
 import { KNOWN_FEATURES } from './features.ts';
 import { brief, printable } from './shape.ts';
 import { commandScopeProblems, sysctlKeyProblem } from './scope.ts';
@@ -158,10 +158,21 @@ function addIface(ifaces: Map<string, Set<string>>, node: string, iface: string,
 export function validateStep(step: Step, where: string, lab: Lab, p: Problems, validateCheck: (check: unknown, where: string) => void) {
   if (!isObject(step)) { p.add(where, 'a step must be an object'); return; }
   if (typeof step.title !== 'string' || step.title.trim() === '') p.add(where, 'field "title" must be a non-empty string');
+  (step.questions ?? []).forEach((q, i) => validateQuestion(q, `${where}: questions[${i}]`, step, p));
   (step.run ?? []).forEach((c, i) => validateCommand(c, `${where}: run[${i}]`, lab, p));
   (step.send ?? []).forEach((t, i) => validateTraffic(t, `${where}: send[${i}]`, lab, p));
   if (!Array.isArray(step.expect ?? [])) p.add(where, 'field "expect" must be an array of checks');
   else (step.expect ?? []).forEach((c, i) => validateCheck(c, `${where}: expect[${i}]`));
+}
+
+function validateQuestion(q: Question, where: string, step: Step, p: Problems) {
+  if (!isObject(q)) { p.add(where, "a question is { ask, answer, observedIn? }"); return; }
+  if (typeof q.ask !== 'string' || q.ask.trim() === '') p.add(where, 'field "ask" must be a non-empty string');
+  if (typeof q.answer !== 'string' || q.answer.trim() === '') p.add(where, 'field "answer" must be a non-empty string');
+  const checks = Array.isArray(step.expect) ? step.expect.length : 0;
+  if (q.observedIn !== undefined && !(Number.isInteger(q.observedIn) && q.observedIn >= 0 && q.observedIn < checks)) {
+    p.add(where, `field "observedIn" must be the index of one of the step's ${checks} checks (0..${checks - 1}), got ${show(q.observedIn)}`);
+  }
 }
 
 export function validateCommand(command: Command, where: string, lab: Lab, p: Problems) {
