@@ -11,6 +11,7 @@ import { terminalReporter } from '../report/terminal.ts';
 import { interruptions } from './interrupt.ts';
 import { readRunReport, reportsById } from '../handout/read-report.ts';
 import { writeHandouts, type HandoutFormat } from '../handout/write.ts';
+import type { Edition } from '../handout/model.ts';
 
 export interface HandoutArgs {
   labs: string[];
@@ -21,6 +22,7 @@ export interface HandoutArgs {
   image?: string;
   fromRun?: string;
   run: boolean;
+  edition?: Edition;
 }
 
 export async function handoutCommand(a: HandoutArgs): Promise<number> {
@@ -43,7 +45,7 @@ export async function handoutCommand(a: HandoutArgs): Promise<number> {
     if (outcome.interrupted !== undefined) return outcome.interrupted;
     if ([...reports.values()].some((r) => r.status === 'failed')) exitCode = 1;
   }
-  const files = await writeHandouts({ labs, format: a.format, outDir: a.out, driver, reports, index: a.all });
+  const files = await writeHandouts({ labs, format: a.format, outDir: a.out, driver, reports, index: a.all, ...(a.edition ? { edition: a.edition } : {}) });
   for (const f of files) process.stdout.write(`${f}\n`);
   return exitCode;
 }

@@ -227,10 +227,11 @@ export async function main(argv: string[]): Promise<void> {
       .option('nodes', { choices: ['netns', 'docker'] as const, describe: 'show commands for namespaces or Docker containers (default: the evidence run\'s, else netns)' })
       .option('image', { type: 'string', describe: 'Docker image for container nodes, with --run' })
       .option('from-run', { type: 'string', describe: 'evidence from a saved `nflab run --json` output' })
-      .option('run', { type: 'boolean', default: false, describe: 'run the labs first and use that run as evidence' })),
+      .option('run', { type: 'boolean', default: false, describe: 'run the labs first and use that run as evidence' })
+      .option('edition', { choices: ['teacher', 'student'] as const, default: 'teacher' as const, describe: 'teacher: the answer key (answers, expectations, evidence); student: a worksheet (questions, room to predict, the fix folded away, files named *.student.*)' })),
       async (a) => {
         const { handoutCommand } = await import('./handout.ts');
-        process.exitCode = await handoutCommand({ labs: a.labs ?? [], all: a.all, format: a.format, out: a.out, nodes: a.nodes, image: a.image, fromRun: a.fromRun, run: a.run });
+        process.exitCode = await handoutCommand({ labs: a.labs ?? [], all: a.all, format: a.format, out: a.out, nodes: a.nodes, image: a.image, fromRun: a.fromRun, run: a.run, edition: a.edition });
       })
     .command('export <lab>', 'write a standalone bash script equivalent to the lab (build, steps, PASS/FAIL per check, teardown), for machines without Node', (y) => examples('export', y
       .positional('lab', { type: 'string', demandOption: true })

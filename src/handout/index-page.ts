@@ -2,7 +2,7 @@
 import type { LabReport } from '../report/types.ts';
 import type { Lab } from '../lab/types.ts';
 import { verdictWords } from './model.ts';
-import { escapeHtml as e } from './escape.ts';
+import { escapeHtml as e, mdText, mdUrl } from './escape.ts';
 import { htmlPage } from './html.ts';
 import { humanDate } from './words.ts';
 
@@ -14,10 +14,10 @@ export interface IndexEntry {
 }
 
 export function indexMarkdown(entries: IndexEntry[]): string {
-  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const cell = mdText;
   const out = ['# nflab labs', '', '| Lab | Title | Steps | Last verdict |', '| --- | --- | --- | --- |'];
   for (const x of entries) {
-    out.push(`| [${cell(x.lab.id)}](${x.file}) | ${cell(x.lab.title)} | ${x.lab.steps.length} | ${cell(verdict(x.report))} |`);
+    out.push(`| [${cell(x.lab.id)}](${mdUrl(x.file)}) | ${cell(x.lab.title)} | ${x.lab.steps.length} | ${cell(verdict(x.report))} |`);
   }
   return out.join('\n') + '\n';
 }

@@ -17,10 +17,23 @@ export interface HandoutExpectation {
   evidence?: CheckReport;
 }
 
+/** A question of the step, its answer, and (from a run) what that run observed for it. */
+export interface HandoutQuestion {
+  ask: string;
+  answer: string;
+  observed?: CheckReport;
+}
+
+/** Who the handout is for: the student's worksheet (questions, no answers, the fix folded away)
+ * or the teacher's answer key (answers, expectations and a run's evidence). */
+export type Edition = 'student' | 'teacher';
+export const EDITIONS: readonly Edition[] = ['student', 'teacher'];
+
 export interface HandoutStep {
   number: number;
   title: string;
   teaches?: string;
+  questions: HandoutQuestion[];
   /** Start these before the traffic (in another terminal) to watch what the checks observe. */
   watch: string[];
   /** The step's own commands. */
@@ -39,6 +52,7 @@ export interface Handout {
   /** Base name for this lab's output files: the lab file's name without .ts. */
   slug: string;
   driver: DriverKind;
+  edition: Edition;
   kindOf: (node: string) => DriverKind;
   /** The commands that build the topology, as a person types them. */
   build: string[];
@@ -55,7 +69,7 @@ export function handoutSlug(lab: Lab): string {
   return lab.file ? basename(lab.file).replace(/\.ts$/, '') : `lab-${lab.id}`;
 }
 
-export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): Handout {
+export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport, edition: Edition = 'teacher'): Handout {
   // The handout renders the lab as resolved for its driver: the engine's build plan, its commands.
   const r = resolveLab(lab, { driver });
   const kindOf = r.driverOf;
@@ -69,6 +83,12 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): 
       number: i + 1,
       title: step.title,
       ...(step.teaches ? { teaches: step.teaches } : {}),
+      questions: (step.questions ?? []).map((q) => {
+        const observed = q.observedIn !== undefined ? judged[q.observedIn] : undefined;
+        // Only a verdict on the very check the question names counts as its evidence.
+        const same = observed && q.observedIn !== undefined && observed.description === describeCheck(checks[q.observedIn]!);
+        return { ask: q.ask, answer: q.answer, ...(same ? { observed } : {}) };
+      }),
       watch: unique(checks.flatMap((c) => moduleOf(c).watch?.(c as never, show) ?? [])),
       commands: (step.run ?? []).map((c) => r.display(c)),
       traffic: [
@@ -94,11 +114,16 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport): 
     : report.status === 'skipped' ? `the run skipped this lab: ${report.reason ?? 'no reason given'}`
       : report.steps.length < lab.steps.length ? `the run stopped after ${report.steps.length} of ${lab.steps.length} steps${report.reason ? `: ${report.reason}` : ''}`
         : undefined;
-  return { lab, slug: handoutSlug(lab), driver, kindOf, build, steps, ...(report ? { report } : {}), ...(noEvidence ? { noEvidence } : {}) };
+  return { lab, slug: handoutSlug(lab), driver, edition, kindOf, build, steps, ...(report ? { report } : {}), ...(noEvidence ? { noEvidence } : {}) };
 }
 
 function unique(lines: string[]): string[] {
   return [...new Set(lines)];
+}
+
+/** The command that checks a step on a lab brought up with `nflab up`. */
+export function checkCommand(h: Handout, step: HandoutStep): string {
+  return `nflab check ${h.lab.id} --step ${step.number}`;
 }
 
 /** A verdict in words, for the index and headings. */

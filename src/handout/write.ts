@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DriverKind, Lab } from '../lab/types.ts';
 import type { LabReport } from '../report/types.ts';
-import { buildHandout } from './model.ts';
+import { buildHandout, type Edition } from './model.ts';
 import { handoutMarkdown } from './markdown.ts';
 import { handoutHtml } from './html.ts';
 import { topologySvg } from './diagram-svg.ts';
@@ -22,6 +22,8 @@ export interface WriteHandoutsOptions {
   /** Reports by lab id: the evidence. A lab without one gets a handout without evidence. */
   reports: Map<string, LabReport>;
   index: boolean;
+  /** The student's worksheet or the teacher's answer key (default). */
+  edition?: Edition;
 }
 
 /** Returns the files written, in order. */
@@ -38,11 +40,14 @@ export async function writeHandouts(options: WriteHandoutsOptions): Promise<stri
     if (options.format === 'pdf') browser = await launchChromium();
     const entries: IndexEntry[] = [];
     const handouts: Handout[] = [];
+    const edition = options.edition ?? 'teacher';
+    // The student's files carry their edition in the name, so both editions fit in one directory.
+    const suffix = edition === 'student' ? '.student' : '';
     for (const lab of options.labs) {
       const report = options.reports.get(lab.id);
-      const h = buildHandout(lab, options.driver, report);
+      const h = buildHandout(lab, options.driver, report, edition);
       handouts.push(h);
-      const file = `${h.slug}.${options.format}`;
+      const file = `${h.slug}${suffix}.${options.format}`;
       if (options.format === 'md') {
         put(`${h.slug}.svg`, topologySvg(lab, h.kindOf) + '\n');
         put(file, handoutMarkdown(h, `${h.slug}.svg`));
@@ -54,12 +59,12 @@ export async function writeHandouts(options: WriteHandoutsOptions): Promise<stri
       entries.push({ lab, file, ...(report ? { report } : {}) });
     }
     if (options.index) {
-      if (options.format === 'md') put('index.md', indexMarkdown(entries));
-      else if (options.format === 'html') put('index.html', indexHtml(entries));
+      if (options.format === 'md') put(`index${suffix}.md`, indexMarkdown(entries));
+      else if (options.format === 'html') put(`index${suffix}.html`, indexHtml(entries));
       else {
-        put('index.pdf', await htmlToPdf(browser!, indexHtml(entries)));
+        put(`index${suffix}.pdf`, await htmlToPdf(browser!, indexHtml(entries)));
         // Printed, the set is also one book: cover, contents, a chapter per lab, page numbers.
-        put('workbook.pdf', (await workbookPdf(browser!, handouts)).pdf);
+        put(`workbook${suffix}.pdf`, (await workbookPdf(browser!, handouts)).pdf);
       }
     }
   } finally {
