@@ -27,7 +27,7 @@ const EXAMPLES: Record<string, Array<[string, string]>> = {
   ],
   down: [['$0 down 02', 'tear down your lab 02 (brought up with nflab up)'], ['$0 down 02 --run abc123', 'one of several runs of it']],
   clean: [['$0 clean', 'remove what killed runs left behind'], ['$0 clean --all', 'also labs left up']],
-  export: [['$0 export 02 > lab02.sh', 'a standalone bash script of lab 02']],
+  export: [['$0 export 02 > lab02.sh', 'a standalone bash script of lab 02'], ['$0 export 02 --format killercoda --out lab02/', 'a Killercoda scenario of lab 02']],
   handout: [['$0 handout 02 --format html --out out/ --run', 'a page with the evidence of a run'], ['$0 handout --all --format pdf --out out/', 'every lab as PDF'], ['$0 handout 02 --edition student --format pdf --out out/', 'the student worksheet: questions, no answers']],
   image: [['$0 image build', 'build the Docker image for --nodes docker']],
   'verify-lab': [['$0 verify-lab 03', 'each step of lab 03 without its commands must leave a check not met'], ['$0 verify-lab --all --json', 'every lab, machine-readable']],

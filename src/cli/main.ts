@@ -236,9 +236,16 @@ export async function main(argv: string[]): Promise<void> {
     .command('export <lab>', 'write a standalone bash script equivalent to the lab (build, steps, PASS/FAIL per check, teardown), for machines without Node', (y) => examples('export', y
       .positional('lab', { type: 'string', demandOption: true })
       .option('nodes', { choices: ['netns', 'docker'] as const, default: 'netns' as const, describe: 'container nodes as namespaces, or Docker containers (docker run/exec; image from NFLAB_IMAGE, default nflab/lab)' })
-      .option('out', { type: 'string', describe: 'file to write (made executable); default: standard output' })),
+      .option('format', { choices: ['bash', 'killercoda'] as const, default: 'bash' as const, describe: 'bash: one standalone script; killercoda: a Killercoda scenario directory (index.json, step texts, a background script that builds the lab, a verify script per step) written to --out' })
+      .option('out', { type: 'string', describe: 'file to write (made executable); default: standard output. With --format killercoda: the scenario directory' })),
       async (a) => {
         const [lab] = await resolveLabs([a.lab]);
+        if (a.format === 'killercoda') {
+          const { writeKillercoda } = await import('../export/write-scenario.ts');
+          if (!a.out) throw new LabError('--format killercoda writes a directory: name it with --out DIR');
+          for (const f of writeKillercoda(lab!, a.out)) process.stdout.write(`${f}\n`);
+          return;
+        }
         const { exportBash } = await import('../export/bash.ts');
         const script = exportBash(lab!, { driver: a.nodes });
         if (!a.out) { process.stdout.write(script); return; }

@@ -31,7 +31,21 @@ export function exportBash(lab: Lab, options: ExportOptions): string {
   return [g.header(options.driver), LIBRARY, g.build(), ...lab.steps.map((s, i) => g.step(s, i)), g.footer()].join('\n');
 }
 
-class Generator {
+/** The pieces of an exported script, for exporters that split a lab into several scripts (a
+ * scenario platform's set-up and per-step verification): the same generator, the same library. */
+export function exportPieces(lab: Lab, driver: DriverKind = 'netns') {
+  const g = new Generator(resolveLab(lab, { driver }));
+  return {
+    library: LIBRARY,
+    build: () => g.build(),
+    commands: (index: number) => g.step(lab.steps[index]!, index, 'commands'),
+    checks: (index: number) => g.step(lab.steps[index]!, index, 'checks'),
+    footer: () => g.footer(),
+    nodes: () => g.nodes(),
+  };
+}
+
+export class Generator {
   private readonly lab: Lab;
   constructor(private readonly r: ResolvedLab) {
     this.lab = r.lab;
@@ -135,20 +149,30 @@ class Generator {
     return out.join('\n');
   }
 
+  /** Every node of the lab, as the script creates them. */
+  nodes(): string[] {
+    return this.r.plan.create.map((c) => c.node);
+  }
+
   /** Lines printed as they are: through a heredoc whose end marker cannot occur in them. */
   listing(lines: string[]): string[] {
     return quotedHeredoc('indent', lines);
   }
 
-  step(step: Step, index: number): string {
+  /** A step: its commands, then its traffic, observations and checks; or only one of the two
+   * (a scenario platform applies the commands and verifies the rest apart). */
+  step(step: Step, index: number, part: 'all' | 'commands' | 'checks' = 'all'): string {
     const checks = step.expect ?? [];
     const requests = stepRequests(step);
     const out: string[] = ['', `# ---- step ${index + 1} ----`, `step ${index + 1} ${q(step.title)}`];
-    if (step.teaches) out.push(`echo ${q(`   ${step.teaches}`)}`);
-    for (const c of step.run ?? []) {
-      const display = this.r.display(c);
-      out.push(this.show(display), ...this.command(c, '> "$WORK/cmd.out" 2>&1'), `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`);
+    if (step.teaches && part === 'all') out.push(`echo ${q(`   ${step.teaches}`)}`);
+    if (part !== 'checks') {
+      for (const c of step.run ?? []) {
+        const display = this.r.display(c);
+        out.push(this.show(display), ...this.command(c, '> "$WORK/cmd.out" 2>&1'), `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`);
+      }
     }
+    if (part === 'commands') return out.join('\n');
     const counterNodes = distinctRequests(requests, 'counters').map((r) => r.node);
     for (const node of counterNodes) out.push(`save_counters ${q(node)} before`);
     const captures = new Map(distinctRequests(requests, 'capture').map((r, i) => [requestKey(r), { ...r, id: `cap${i + 1}` }]));

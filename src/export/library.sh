@@ -69,8 +69,12 @@ in_node() {
   if [ -n "${CT[$node]:-}" ]; then docker exec -i "${CT[$node]}" "$@"; else ip netns exec "${NS[$node]}" "$@"; fi
 }
 
+# A node's namespace name: $PREFIX-<node>, or the node's own name with NFLAB_NODE_NAMES=plain (a
+# machine of its own, such as a scenario platform's, where typed commands use the lab's names).
+ns_name() { if [ "${NFLAB_NODE_NAMES:-}" = plain ]; then printf '%s' "$1"; else printf '%s' "$PREFIX-$1"; fi; }
+
 make_ns() {
-  NS[$1]="$PREFIX-$1"
+  NS[$1]=$(ns_name "$1")
   CREATED_NS+=("${NS[$1]}")
   ip netns add "${NS[$1]}" || die "could not create namespace ${NS[$1]} for node $1"
 }
@@ -93,6 +97,15 @@ make_container() {
     die "could not make /proc/sys/net writable in ${CT[$node]}"
   fi
 }
+
+# A node of a lab built by an earlier script (a scenario's background script): used, never removed.
+attach_ns() {
+  NS[$1]=$(ns_name "$1")
+  ip netns pids "${NS[$1]}" >/dev/null 2>&1 || die "node $1 (namespace ${NS[$1]}) is not there: build the lab first"
+}
+
+# Keep what was built when the script ends (the scenario's lab lives on); only $WORK goes.
+nflab_keep() { CREATED_NS=(); CREATED_CT=(); }
 
 # Wait until each veth end is UP and each bridge port forwards (iface:1 for a bridge port).
 wait_links() {
