@@ -45,6 +45,9 @@ for (const lab of LABS) {
         t.is(spawnSync('bash', ['-n', join(out, f)]).status, 0, `${f} parses`);
       }
     }
+    const scripts = named.filter((f: string) => f.endsWith('.sh')).map((f: string) => join(out, f));
+    const lint = spawnSync('shellcheck', ['-S', 'warning', ...scripts], { encoding: 'utf8' });
+    t.is(lint.status, 0, `shellcheck: ${lint.stdout}`);
     lab.steps.forEach((_, i) => {
       const text = readFileSync(join(out, `step${i + 1}/text.md`), 'utf8');
       t.regex(text, /^```\{\{(exec|copy)\}\}$/m, `step ${i + 1}'s text has commands to click`);

@@ -31,6 +31,7 @@ export function killercodaScenario(lab: Lab): ScenarioFile[] {
   const attach = nodes.map((n) => `attach_ns ${q(n)}`);
   const script = (what: string, body: string[]): string => [
     '#!/usr/bin/env bash',
+    '# shellcheck disable=SC2034 # VTMP of the library: only the build uses it',
     `# Lab ${lab.id} (${lab.title.replace(/\n/g, ' ')}): ${what}. Exported by nflab for Killercoda.`,
     '# Node names are the lab\'s own (NFLAB_NODE_NAMES=plain); set NFLAB_NODE_NAMES=prefixed and',
     '# NFLAB_PREFIX to build it under $NFLAB_PREFIX-<node> instead (the same in every script).',
@@ -63,8 +64,8 @@ export function killercodaScenario(lab: Lab): ScenarioFile[] {
   // The intro builds the lab in the background; the foreground waits until it is ready.
   const install = [
     '# The tools the lab needs, from the distribution, only when one is missing.',
-    `for tool in ${TOOLS}; do command -v "$tool" >/dev/null 2>&1 || { missing=1; break; }; done`,
-    `if [ -n "\${missing:-}" ] && command -v apt-get >/dev/null 2>&1; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${PACKAGES} >/dev/null; fi`,
+    `for tool in ${TOOLS}; do command -v "$tool" >/dev/null 2>&1 || { need_tools=1; break; }; done`,
+    `if [ -n "\${need_tools:-}" ] && command -v apt-get >/dev/null 2>&1; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${PACKAGES} >/dev/null; fi`,
   ];
   files.push({
     path: 'intro/background.sh', executable: true,
