@@ -89,6 +89,7 @@ details.hint summary { cursor: pointer; color: var(--muted); }
   a[href^="http"]::after { content: " <" attr(href) ">"; font-size: .85em; color: var(--muted); word-break: break-all; }
   details.hint { display: none; }
   .print-only { display: block; }
+  h2, h3, ol.questions > li { break-inside: avoid; }
   section.solutions h3 { break-after: avoid; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
