@@ -31,11 +31,16 @@ export async function workbookPdf(browser: Browser, handouts: Handout[], printed
   const contents: WorkbookEntry[] = [];
   let page = coverPages + contentsPages + 1;
   parts.forEach((p, i) => { contents.push({ title: p.title, page }); page += chapterPages[i]!; });
-  parts.forEach((p, i) => { contents.push({ title: `Appendix: build listing of lab ${handouts[i]!.lab.id}`, page, appendix: true }); page += appendixPages[i]!; });
+  parts.forEach((p, i) => { contents.push({ title: appendixTitle(handouts[i]!), page, appendix: true }); page += appendixPages[i]!; });
 
   const body = [cover, contentsHtml(parts, handouts, contents, coverPages), ...parts.map((p) => p.chapter), ...parts.map((p) => p.appendix)].join('\n');
   const pdf = await htmlToPdf(browser, htmlPage('nflab workbook', body), NUMBERED);
   return { pdf, contents, pages: countPages(pdf) };
+}
+
+/** A lab's appendix: its build listing, and in the student edition the solutions too. */
+function appendixTitle(h: Handout): string {
+  return `Appendix: build listing${h.edition === 'student' ? ' and solutions' : ''} of lab ${h.lab.id}`;
 }
 
 /** Pages of a PDF as Chromium writes it (one `/Type /Page` object per page). */
@@ -58,7 +63,7 @@ function contentsHtml(parts: HandoutParts[], handouts: Handout[], contents: Work
     `<tr><td><a href="#${e(href)}">${e(title)}</a>${extra}</td><td class="page">${e(String(pageOf(title) ?? '…'))}</td></tr>`;
   const rows = [
     ...parts.map((p, i) => row(p.chapterId, p.title, ` <span class="muted">— ${e(verdictWords(handouts[i]!.report))}</span>`)),
-    ...parts.map((p, i) => row(p.appendixId, `Appendix: build listing of lab ${handouts[i]!.lab.id}`, '')),
+    ...parts.map((p, i) => row(p.appendixId, appendixTitle(handouts[i]!), '')),
   ];
   return `<section class="contents" style="break-before: page;" data-cover-pages="${coverPages}"><h1>Contents</h1>
 <style>table.contents { border-collapse: collapse; width: 100%; } table.contents td { padding: .3em .4em; border-bottom: 1px dotted var(--line); vertical-align: top; } table.contents td.page { text-align: right; width: 3em; }</style>
