@@ -39,15 +39,17 @@ export interface Watchdog {
 }
 
 export function startWatchdog(runId: string): Watchdog {
-  const reaper = fileURLToPath(new URL('./reaper.ts', import.meta.url));
-  // The reaper is TypeScript: load it with the tsx that runs nflab itself, by absolute URL, so it
-  // works whatever the current directory is.
-  const tsx = import.meta.resolve('tsx');
+  // From the compiled bundle (scripts/build.mjs) the reaper is the bundle's reaper.mjs beside this
+  // chunk (a URL without './', which the build leaves as it is). From the sources it is TypeScript:
+  // loaded with the tsx that runs nflab itself, by absolute URL, whatever the current directory is.
+  const reaperArgv = import.meta.url.endsWith('.ts')
+    ? ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('./reaper.ts', import.meta.url))]
+    : [fileURLToPath(new URL('reaper.mjs', import.meta.url))];
   mkdirSync(RUNTIME_DIR, { recursive: true, mode: 0o700 });
   const log = openSync(WATCHDOG_LOG, 'a', 0o600);
   let child;
   try {
-    child = spawn('sh', ['-c', SCRIPT, 'nflab-watchdog', process.execPath, '--import', tsx, reaper, runId], {
+    child = spawn('sh', ['-c', SCRIPT, 'nflab-watchdog', process.execPath, ...reaperArgv, runId], {
       detached: true,
       stdio: ['pipe', log, log],
     });

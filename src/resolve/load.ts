@@ -16,10 +16,13 @@ const LAB_FILE = /^\d{2}-[a-z0-9-]+\.ts$/;
 
 let hookRegistered = false;
 /** Lets a lab file anywhere `import { defineLab } from 'nflab'`, and loads lab files as ES modules
- * even outside a "type": "module" package (a lab in /tmp would otherwise be compiled as CommonJS). */
-function registerLabHooks(): void {
+ * even outside a "type": "module" package (a lab in /tmp would otherwise be compiled as CommonJS).
+ * Run from the compiled bundle (scripts/build.mjs), nflab has no TypeScript loader yet: tsx is
+ * registered here, the first time a lab file is loaded, so commands that load none start fast. */
+async function registerLabHooks(): Promise<void> {
   if (hookRegistered) return;
   hookRegistered = true;
+  if (!import.meta.url.endsWith('.ts')) (await import('tsx/esm/api')).register();
   const hook = `export async function resolve(s, c, n) {
     const r = await n(s === 'nflab' ? ${JSON.stringify(INDEX_URL)} : s, c);
     return r.url.endsWith('.ts') && !r.url.includes('/node_modules/') ? { ...r, format: 'module' } : r;
@@ -34,7 +37,7 @@ export function labFiles(): string[] {
 export async function loadLabFile(file: string): Promise<Lab> {
   const path = resolve(file);
   if (!existsSync(path)) throw new LabError(`lab file ${file} does not exist`);
-  registerLabHooks();
+  await registerLabHooks();
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(path).href);
