@@ -111,3 +111,35 @@ for (const id of ['01', '03']) {
     t.deepEqual(rootState(), before, 'the root namespace is unchanged');
   });
 }
+
+test.serial('nflab run --jobs 4 runs four labs at once in one process: reports in lab order, each observes what a solo run observes', async (t) => {
+  t.timeout(10 * 60_000);
+  const alone = await Promise.all(FOUR.map(soloRun));
+  const before = rootState();
+  const r = await nflab(['run', ...FOUR, '--jobs', '4', '--json']);
+  const together = (JSON.parse(r.stdout || '{"labs":[]}') as RunReport).labs;
+  t.deepEqual(together.map((l) => l.id), FOUR, `reports in lab order (exit ${r.code}): ${r.stderr.slice(-1000)}`);
+  // Exact observations only: how many retransmissions a timed-out connection's capture holds is
+  // timing (the four-process test above bounds it; one process on a loaded machine spreads it more).
+  together.forEach((l, i) => {
+    t.is(l.status, 'passed', `lab ${l.id} of run --jobs 4 passes`);
+    t.deepEqual(fingerprints(l).map((p) => `${p.key} → ${p.exact}`), fingerprints(alone[i]!).map((p) => `${p.key} → ${p.exact}`), `lab ${l.id} of run --jobs 4: observed exactly what a solo run observes`);
+    t.deepEqual(runNamespaces(l.runId), [], `lab ${l.id}: no namespace remains`);
+  });
+  t.deepEqual(rootState(), before, 'the root namespace is unchanged');
+});
+
+test.serial('nflab run --jobs 2 prints each lab\'s lines together, in lab order', async (t) => {
+  t.timeout(5 * 60_000);
+  const r = await nflab(['run', '01', '08', '--jobs', '2']);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  const lines = r.stdout.split('\n');
+  const headers = lines.flatMap((l, i) => (/^▶ lab (\d\d):/.test(l) ? [{ id: /^▶ lab (\d\d)/.exec(l)![1], i }] : []));
+  t.deepEqual(headers.map((h) => h.id), ['01', '08'], 'one header per lab, in lab order');
+  const runIds = lines.flatMap((l) => /\(run ([a-z0-9]+)\)/.exec(l)?.[1] ?? []);
+  // Each block, from its header to the next, holds exactly its lab's steps: lab 01 has 5, lab 08 has 3.
+  const steps = (from: number, to: number) => lines.slice(from, to).filter((l) => /^ {2}[✔✘] step \d+:/.test(l)).map((l) => Number(/step (\d+):/.exec(l)![1]));
+  const summaryAt = lines.findIndex((l) => /^ {2}lab 01 /.test(l));
+  t.deepEqual(steps(headers[0]!.i, headers[1]!.i), [1, 2, 3, 4, 5], `lab 01's steps, in order, before lab 08's header (runs ${runIds.join(', ')})`);
+  t.deepEqual(steps(headers[1]!.i, summaryAt), [1, 2, 3], "lab 08's steps, in order, after it");
+});

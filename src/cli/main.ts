@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { EnvError, LabError, errorCode, exitCodeOf } from '../errors.ts';
 import { killLiveChildren } from '../exec/local.ts';
+import { mapLimit } from '../exec/pool.ts';
 import { connectTarget, withTarget, type TargetArgs } from './target.ts';
 import type { Executor } from '../exec/types.ts';
 import type { DriverKind, Lab } from '../lab/types.ts';
@@ -35,6 +36,8 @@ import { runInOuterNamespace } from './outer-namespace.ts';
 import { ownRuns, runWords, selectRun, stepsWords } from '../engine/select-run.ts';
 import { leftUp } from '../engine/cleanup.ts';
 import { callerOwner, ownerWords } from '../engine/owner.ts';
+import { orderedOutput } from '../report/ordered-output.ts';
+import { availableParallelism } from 'node:os';
 
 interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend; pcap?: string }
 
@@ -98,12 +101,13 @@ export async function main(argv: string[]): Promise<void> {
       .option('target', { type: 'string', array: true, describe: 'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config (patterns: \'lab-*\'), vagrant[:machine]; repeat it for several machines' })
       .option('target-file', { type: 'string', array: true, describe: 'a file of targets, one a line (ssh:// URLs or ssh_config hosts)' })
       .option('parallel-targets', { type: 'number', default: 4, describe: 'with several targets: how many run at once' })
-      .option('report-dir', { type: 'string', describe: 'write <target>.json and <target>.junit.xml per target, and summary.json, here' })),
+      .option('report-dir', { type: 'string', describe: 'write <target>.json and <target>.junit.xml per target, and summary.json, here' })
+      .option('jobs', { alias: 'j', type: 'number', default: availableParallelism(), defaultDescription: 'the number of CPUs', describe: 'labs to run at once on one target (each lab has its own sandbox; output stays in lab order)' })),
       async (a) => {
         const targets = await targetList(a);
         process.exitCode = targets.length > 1 || a.targetFile || a.reportDir
           ? await fleetRunCommand(targets, a.labs ?? [], a.all, a, a.verbose, a.parallelTargets, a.junit, a.reportDir)
-          : await runCommand(a.labs ?? [], a.all, { ...a, target: targets[0] }, a.verbose, a.junit, { record: a.record, compare: a.compare, strict: a.strict });
+          : await runCommand(a.labs ?? [], a.all, { ...a, target: targets[0] }, a.verbose, a.junit, { record: a.record, compare: a.compare, strict: a.strict, jobs: a.jobs });
       })
     .command('show <lab>', 'show a lab: its topology, steps and the exact commands a person types', (y) => examples('show', withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
@@ -341,10 +345,12 @@ async function dockerPreflight(labs: Lab[], opts: Common, exec: Executor): Promi
   }
 }
 
-interface RunExtras { record?: string; compare?: string; strict?: boolean }
+interface RunExtras { record?: string; compare?: string; strict?: boolean; jobs?: number }
 
 async function runCommand(refs: string[], all: boolean, opts: Common, verbose: boolean, junit?: string, evidence: RunExtras = {}): Promise<number> {
   if (!all && refs.length === 0) throw new LabError('name the labs to run (nflab run 01 02), a lab file, or --all');
+  const jobs = evidence.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new LabError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
   // A bad record file is a usage error before anything runs.
   const { readRecord } = await import('../report/record.ts');
   const baseline = evidence.compare === undefined ? undefined : readRecord(evidence.compare);
@@ -365,27 +371,38 @@ async function runCommand(refs: string[], all: boolean, opts: Common, verbose: b
   }
 }
 
-/** Runs the labs one after the other on one target (until interrupted). */
-async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, onEvent: ((event: RunEvent) => void) | undefined, aborted: () => boolean, keepObservations = false): Promise<LabReport[]> {
-  const reports: LabReport[] = [];
-  for (const lab of labs) {
-    // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
-    if (aborted()) { reports.push(notRun(lab, opts, exec)); continue; }
-    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent, ...(opts.pcap ? { pcapDir: opts.pcap } : {}) });
-    reports.push(report);
-  }
-  return reports;
+/** Runs the labs on one target, `jobs` at a time (each in its own sandbox, so they are independent;
+ * the labs of a target's root namespace share it, so --root-namespace runs them one by one), until
+ * interrupted. Each lab reports to its own `onEventOf(index)`; reports keep the lab order. */
+async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, onEventOf: (index: number) => ((event: RunEvent) => void) | undefined, aborted: () => boolean, keepObservations = false, jobs = 1): Promise<LabReport[]> {
+  return mapLimit(labs, opts.rootNamespace ? 1 : jobs, async (lab, i) => {
+    // After a signal: the labs it stopped in are `interrupted`, the ones not started were not run.
+    if (aborted()) return notRun(lab, opts, exec);
+    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent: onEventOf(i), ...(opts.pcap ? { pcapDir: opts.pcap } : {}) });
+    return report;
+  });
 }
 
 async function runLabs(exec: Executor, labs: Lab[], opts: Common, verbose: boolean, junit: string | undefined, evidence: RunExtras, baseline?: RunRecordFile): Promise<number> {
   const stream = opts.json ? (process.stderr.isTTY ? process.stderr : undefined) : process.stdout;
-  const onEvent = withProgress(stream ? terminalReporter(stream, verbose) : undefined);
-  const stop = interruptions(() => { onEvent.stop(); killLiveChildren(); });
+  // Labs that run at once print as if one ran after another: each lab's lines together, in lab order.
+  const output = stream ? orderedOutput(stream, labs.length) : undefined;
+  const progress = withProgress();
+  const stop = interruptions(() => { progress.stop(); killLiveChildren(); });
   let reports: LabReport[];
   try {
-    reports = await runLabsOn(exec, labs, opts, onEvent, stop.signal, evidence.record !== undefined);
+    const onEventOf = (i: number) => {
+      const report = output ? terminalReporter(output.sink(i), verbose) : undefined;
+      return (e: RunEvent) => {
+        progress(e);
+        report?.(e);
+        if (e.type === 'lab-end') output?.done(i);
+      };
+    };
+    reports = await runLabsOn(exec, labs, opts, onEventOf, stop.signal, evidence.record !== undefined, evidence.jobs);
   } finally {
-    onEvent.stop();
+    output?.flush();
+    progress.stop();
     stop.release();
   }
   const { withoutObservations, writeRecord, RECORD_FORMAT } = await import('../report/record.ts');
@@ -443,7 +460,7 @@ async function fleetRunCommand(targets: string[], refs: string[], all: boolean, 
       runOn: async (exec, out) => {
         await preflight(exec, labs);
         await dockerPreflight(labs, opts, exec);
-        return runLabsOn(exec, labs, opts, out ? terminalReporter(out as NodeJS.WriteStream, verbose) : undefined, stop.signal);
+        return runLabsOn(exec, labs, opts, () => (out ? terminalReporter(out, verbose) : undefined), stop.signal);
       },
     });
   } finally {

@@ -3,10 +3,11 @@
 import type { RunEvent } from '../engine/run-lab.ts';
 import type { CheckReport, LabReport } from './types.ts';
 import { evidenceLines } from './format-values.ts';
+import type { TextSink } from './ordered-output.ts';
 
-const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
+const useColor = (stream: TextSink) => !!stream.isTTY && !process.env.NO_COLOR;
 
-export function terminalReporter(stream: NodeJS.WriteStream, verbose = false): (e: RunEvent) => void {
+export function terminalReporter(stream: TextSink, verbose = false): (e: RunEvent) => void {
   const c = colors(useColor(stream));
   const out = (s: string) => stream.write(`${s}\n`);
   return (e) => {
