@@ -62,7 +62,8 @@ export interface CheckKind<K extends Check['kind'] = Check['kind'], O = unknown>
   /** Traffic the check sends or refers to (the step sends each distinct one once). */
   traffic?(check: CheckOf<K>): Traffic[];
   /** True when the check's verdict cannot change once the kernel shows that none of its traffic's
-   * packets will be answered (dropped by a rule or a policy): the engine may then stop waiting. */
+   * packets will be answered (dropped by a rule or a policy, not routable, reset): the engine may
+   * then stop waiting (src/engine/evidence.ts). */
   acceptsNoReplyEvidence?(check: CheckOf<K>): boolean;
   /** What must be observed, besides its traffic. */
   needs(check: CheckOf<K>): ObservationRequest[];

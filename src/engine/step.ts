@@ -1,20 +1,19 @@
 // One step: start the observers its checks need, apply its commands, drive its traffic, read
 // the evidence, and judge every check. What to observe comes from the checks' kinds as typed
 // requests (src/check/observations.ts); this module only carries them out.
-import type { Check, PingTraffic, Step } from '../lab/types.ts';
+import type { Check, Step } from '../lab/types.ts';
 import type { CheckReport, CommandReport, StepReport } from '../report/types.ts';
 import type { Sandbox } from './sandbox.ts';
 import { pcapName, preparePcapDir, startCapture, type Capture } from '../observe/capture.ts';
 import { join } from 'node:path';
 import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
-import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
-import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
+import { runTraffic } from '../traffic/run.ts';
+import { pingEvidence, tcpEvidence } from './evidence.ts';
 import { parseNftList } from '../observe/parse-nft-list.ts';
 import { runReach } from '../traffic/reach.ts';
 import { evaluate, skipped } from '../check/evaluate.ts';
 import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
-import { checkTraffic, moduleOf } from '../check/registry.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseNftSetElements, parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { isNftSet } from '../check/kinds/recent.ts';
@@ -91,7 +90,10 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
         pcap ? { file: join(pcap.dir, pcapName(pcap.prefix, c.node, c.iface)) } : undefined)));
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Interrupted();
-      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, [...new Set(counterRequests.map((r) => r.node))], t) : undefined;
+      // A failure the kernel has already explained need not wait for its timeout (engine/evidence.ts).
+      const counterNodes = counterRequests.map((r) => r.node);
+      const stopEarly = t.kind === 'ping' ? await pingEvidence(sandbox, checks, counterNodes, t)
+        : t.kind === 'tcp' ? await tcpEvidence(sandbox, checks, counterNodes, t) : undefined;
       const result = await runTraffic(clock.bound(sandbox.exec), (node, argv) => sandbox.node(node).wrap(argv), (node, argv) => sandbox.node(node).display(argv), t, { stopEarly });
       obs.set({ type: 'traffic', traffic: t }, result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
@@ -138,38 +140,6 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
 const LEGACY_PATH_REASON = 'needs the nftables trace: iptables-legacy rules are x_tables rules, which never appear in it (run with --iptables nft to trace the path)';
 function legacySkip(sandbox: Sandbox, c: Check): boolean {
   return c.kind === 'path' && sandbox.options.iptables === 'legacy';
-}
-
-/**
- * A ping whose every check expects it to fail (with no particular error text) need not wait for its
- * timeout once iptables has silently dropped as many packets as it sent requests: a dropped request
- * is never answered. The drop counters (DROP policies, -j DROP rules) of the host nodes and of the
- * step's counter nodes are read now, before the ping, and then polled while it waits. Only for a
- * ping from a namespace node (ip netns exec hands SIGINT to ping; a docker exec client does not),
- * and the verdicts stay what waiting would give: transmitted N, received 0, and no later packet.
- */
-async function dropEvidence(sandbox: Sandbox, checks: Check[], counterNodes: string[], t: PingTraffic): Promise<StopEarly | undefined> {
-  const key = trafficKey(t);
-  const mine = checks.filter((c) => checkTraffic(c).some((x) => trafficKey(x) === key));
-  if (mine.length === 0 || !mine.every((c) => moduleOf(c).acceptsNoReplyEvidence?.(c as never) === true)) return undefined;
-  if (sandbox.node(t.from).realisation === 'docker') return undefined;
-  const nodes = [...new Set([
-    ...Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => node),
-    ...counterNodes,
-  ])];
-  if (nodes.length === 0 || nodes.length > 8) return undefined;
-  const read = async (node: string) => dropCounters(parseIptablesSave((await sandbox.exec.run(sandbox.node(node).enter(['iptables-save', '-c']))).stdout));
-  const before = new Map(await Promise.all(nodes.map(async (node) => [node, await read(node)] as const)));
-  const sent = t.count ?? 1;
-  return {
-    everyMs: 20,
-    async decide() {
-      const grown = (await Promise.all(nodes.map(async (node) => dropsBetween(before.get(node)!, await read(node)).map((d) => ({ node, ...d }))))).flat();
-      const dropped = grown.reduce((n, d) => n + d.packets, 0);
-      if (dropped < sent) return undefined;
-      return `${grown.map((d) => `${d.what} on ${d.node} counted ${d.packets} dropped packet${d.packets === 1 ? '' : 's'}`).join(', ')}, as many as the ${sent} echo request${sent === 1 ? '' : 's'} sent`;
-    },
-  };
 }
 
 /** xt_recent lists the checks ask about, read from /proc/net/xt_recent inside the node's namespace. */

@@ -24,6 +24,8 @@ export interface StopEarly {
    * still prints its statistics), undefined lets it run on. */
   decide(): Promise<string | undefined>;
   everyMs: number;
+  /** Called before each attempt (each TCP connection), to take the counters' starting point. */
+  begin?(): Promise<void>;
 }
 
 const PING_INTERVAL_S = 0.2;
@@ -78,6 +80,7 @@ export async function runTraffic(
   }
   const argv = tcpArgv(t);
   const n = t.connections ?? 1;
+  if (options.stopEarly) return connectUntilDecided(exec, wrap(t.from, argv), display(t.from, argv), t, options.stopEarly);
   if (n === 1) {
     const r = await exec.run(wrap(t.from, argv));
     return { traffic: t, display: display(t.from, argv), tcp: [parseTcpClient(r.stdout, r.stderr, r.code)] };
@@ -123,5 +126,40 @@ async function pingUntilDecided(exec: Executor, argv: string[], shown: string, t
   return {
     traffic: t, display: shown, ping: parsePing(r.stdout, r.stderr, r.code),
     ...(decidedBy ? { decidedBy: `stopped after ${seconds} s instead of waiting up to ${t.wait ?? 1} s for a reply: ${decidedBy}` } : {}),
+  };
+}
+
+/** Each connection on its own (a decision is about one handshake): the client runs as usual, and
+ * `decide` is asked every few milliseconds; a reason ends the client, and the outcome is the
+ * timeout that waiting would have given. The argv must exec socat itself (ip netns exec does). */
+async function connectUntilDecided(exec: Executor, argv: string[], shown: string, t: TcpTraffic, stop: StopEarly): Promise<TrafficResult> {
+  const outcomes: TcpOutcome[] = [];
+  const reasons: string[] = [];
+  const n = t.connections ?? 1;
+  for (let i = 0; i < n; i++) {
+    await stop.begin?.();
+    const started = Date.now();
+    const proc = exec.spawn(argv);
+    let exited = false;
+    const result = proc.exited.then((r) => { exited = true; return r; });
+    let decidedBy: string | undefined;
+    while (!exited && decidedBy === undefined) {
+      await Promise.race([result, new Promise((r) => setTimeout(r, stop.everyMs))]);
+      if (!exited) decidedBy = await stop.decide();
+    }
+    if (decidedBy !== undefined && !exited) {
+      proc.kill('SIGKILL');
+      const r = await result;
+      const seconds = ((Date.now() - started) / 1000).toFixed(2);
+      outcomes.push({ result: 'timeout', output: `${r.stdout}${r.stderr}(stopped after ${seconds} s: ${decidedBy})` });
+      reasons.push(`connection ${i + 1} stopped after ${seconds} s instead of waiting up to ${t.timeout ?? 2} s: ${decidedBy}`);
+    } else {
+      const r = await result;
+      outcomes.push(parseTcpClient(r.stdout, r.stderr, r.code));
+    }
+  }
+  return {
+    traffic: t, display: n === 1 ? shown : `${shown}   # ${n} connections, one after another`, tcp: outcomes,
+    ...(reasons.length > 0 ? { decidedBy: reasons.join('; ') } : {}),
   };
 }

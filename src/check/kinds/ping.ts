@@ -30,7 +30,7 @@ export const pingKind = defineKind({
     const observed = { outcome: succeeded ? 'succeeds' : 'fails', transmitted: result.transmitted, received: result.received, ...(result.error ? { error: result.error } : {}) };
     const outcomeOk = c.expect === 'succeeds' ? succeeded : result.received === 0;
     const errorOk = !c.error || (result.error ?? result.output).includes(c.error);
-    // The ping was stopped once the kernel's evidence showed no reply could come (engine/step.ts).
+    // The ping was stopped once the kernel's evidence showed no reply could come (src/engine/evidence.ts).
     return { met: outcomeOk && errorOk, expected, observed, ...(sent.decidedBy ? { reason: sent.decidedBy } : {}) };
   },
   exportLine: (c, desc, ids) => `check_ping ${ids.traffic(c.traffic)} ${q(c.expect)} ${q(c.error ?? '')} ${desc}`,

@@ -25,9 +25,13 @@ export const tcpKind = defineKind({
     return `${n} from ${t.from} to ${t.to}:${t.port} ${what}${c.answeredBy ? `, answered by ${c.answeredBy}` : ''}${c.clientSeen ? `, which sees client ${c.clientSeen}` : ''}`;
   },
   traffic: (c) => [c.traffic],
+  // A connection whose SYN or SYN-ACK the kernel dropped, could not route or reset never completes:
+  // one that must time out is decided then (src/engine/evidence.ts).
+  acceptsNoReplyEvidence: (c) => c.expect === 'timeout',
   needs: () => [],
   judge(c, obs) {
-    const outcomes = obs.traffic(c.traffic)?.tcp;
+    const sent = obs.traffic(c.traffic);
+    const outcomes = sent?.tcp;
     const expected = { outcome: c.expect, connections: c.traffic.connections ?? 1, ...(c.answeredBy ? { answeredBy: c.answeredBy } : {}), ...(c.clientSeen ? { clientSeen: c.clientSeen } : {}) };
     if (!outcomes || outcomes.length === 0) return { met: false, expected, observed: 'no connection was attempted' };
     const observed = {
@@ -40,7 +44,7 @@ export const tcpKind = defineKind({
       && outcomes.every((o) => o.result === c.expect
         && (!c.answeredBy || o.answeredBy === c.answeredBy)
         && (!c.clientSeen || o.clientSeen === c.clientSeen));
-    return { met, expected, observed };
+    return { met, expected, observed, ...(sent?.decidedBy ? { reason: sent.decidedBy } : {}) };
   },
   exportLine: (c, desc, ids) => `check_tcp ${ids.traffic(c.traffic)} ${q(c.expect)} ${c.traffic.connections ?? 1} ${q(c.answeredBy ?? '')} ${q(c.clientSeen ?? '')} ${desc}`,
 });
