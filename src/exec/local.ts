@@ -2,6 +2,7 @@
 import { spawn as spawnChild } from 'node:child_process';
 import type { Executor, Process, RunOptions, RunResult, SpawnOptions } from './types.ts';
 import { lineSplitter } from './lines.ts';
+import { ShellHelper } from './shell-helper.ts';
 
 /** Lab commands must be the system's tools. Under npm or ava, node_modules/.bin comes first in
  * PATH, and a dependency ships an `nft` of its own that exits 0 and does nothing. */
@@ -13,10 +14,22 @@ const SYSTEM_ENV = {
 /** Processes this executor started and that are still running: killed on teardown by PID. */
 const live = new Set<import('node:child_process').ChildProcess>();
 
+/** The process's command helper (shell-helper.ts), started at the first command. NFLAB_EXEC_HELPER=0
+ * starts every command from node instead. */
+let helper: ShellHelper | undefined;
+function commandHelper(): ShellHelper | undefined {
+  if (process.env.NFLAB_EXEC_HELPER === '0') return undefined;
+  if (!helper || !helper.usable) helper = new ShellHelper(SYSTEM_ENV);
+  return helper;
+}
+
 export class LocalExecutor implements Executor {
   readonly name = 'this machine';
 
   run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
+    // A command with a deadline is spawned from node, which kills it at the deadline.
+    const viaHelper = options.timeoutMs === undefined ? commandHelper() : undefined;
+    if (viaHelper) return viaHelper.run(argv, options.stdin);
     return new Promise((resolve, reject) => {
       const child = spawnChild(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: SYSTEM_ENV });
       live.add(child);
@@ -78,6 +91,7 @@ export class LocalExecutor implements Executor {
 
 /** Kill every child this process started and is still waiting for (used on SIGINT/SIGTERM). */
 export function killLiveChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
+  helper?.killAll(signal);
   for (const child of live) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     // A child that leads a process group of its own (GNU timeout does, for the tracer's

@@ -1,0 +1,112 @@
+// One long-lived bash per nflab process that starts the commands LocalExecutor.run asks for.
+// Starting a process from node costs ~3× what it costs from a shell (node forks a big process;
+// scripts/bench), and a small lab's set-up and teardown are a handful of short commands, so
+// this fixed cost is most of their time. The helper reads a request id per line, runs the
+// command file of that id in the background (so requests run at once, as spawned ones do) and
+// prints "p <id> <pid>" when it starts and "d <id> <status>" when it ends; the command's
+// stdin, stdout and stderr are files in a private directory, which the helper removes when
+// nflab goes away (its stdin closes), however nflab ends.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunResult } from './types.ts';
+import { shellQuote } from './quote.ts';
+import { lineSplitter } from './lines.ts';
+
+const SCRIPT = `exec 3>&1
+d=$1
+while IFS= read -r id; do
+  { ( trap - INT QUIT; echo "p $id $BASHPID" >&3; . "$d/$id.c" ); echo "d $id $?" >&3; } &
+done
+wait
+rm -rf "$d"`;
+
+interface Pending { resolve: (r: RunResult) => void; pid?: number; killed?: boolean }
+
+export class ShellHelper {
+  private readonly child: ChildProcess;
+  private readonly dir: string;
+  private readonly pending = new Map<number, Pending>();
+  private next = 0;
+  private dead = false;
+
+  constructor(env: NodeJS.ProcessEnv) {
+    // /dev/shm when there is one: the files never touch a disk.
+    this.dir = mkdtempSync(join(process.platform === 'linux' ? '/dev/shm' : tmpdir(), 'nflab-exec-'));
+    this.child = spawn('bash', ['-c', SCRIPT, 'nflab-exec', this.dir], { stdio: ['pipe', 'pipe', 'ignore'], env });
+    this.child.on('error', () => this.fail());
+    this.child.on('close', () => this.fail());
+    this.child.stdin!.on('error', () => this.fail());
+    this.child.stdout!.on('data', lineSplitter((line) => this.onLine(line)));
+    this.idle();
+  }
+
+  get usable(): boolean {
+    return !this.dead;
+  }
+
+  /** Runs argv as LocalExecutor.run would: never through a shell's parsing of the words. */
+  run(argv: string[], stdin?: string): Promise<RunResult> {
+    const id = this.next++;
+    const base = join(this.dir, String(id));
+    const input = stdin !== undefined && stdin !== '' ? `${base}.i` : '/dev/null';
+    if (input !== '/dev/null') writeFileSync(input, stdin!);
+    writeFileSync(`${base}.c`, `exec -- ${shellQuote(argv)} <${shellQuote([input])} >${shellQuote([`${base}.o`])} 2>${shellQuote([`${base}.e`])}\n`);
+    return new Promise((resolve) => {
+      this.pending.set(id, { resolve });
+      this.busy();
+      this.child.stdin!.write(`${id}\n`);
+    });
+  }
+
+  /** Kills every command still running (SIGINT/SIGTERM handling, like LocalExecutor's children). */
+  killAll(signal: NodeJS.Signals): void {
+    for (const p of this.pending.values()) {
+      if (p.pid === undefined) continue;
+      p.killed = true;
+      try { process.kill(p.pid, signal); } catch { /* ended meanwhile */ }
+    }
+  }
+
+  private onLine(line: string): void {
+    const m = /^([pd]) (\d+) (\d+)$/.exec(line);
+    if (!m) return;
+    const id = Number(m[2]);
+    const p = this.pending.get(id);
+    if (!p) return;
+    if (m[1] === 'p') { p.pid = Number(m[3]); return; }
+    this.pending.delete(id);
+    const base = join(this.dir, String(id));
+    const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
+    const status = Number(m[3]);
+    const stdout = read(`${base}.o`);
+    const stderr = read(`${base}.e`);
+    for (const ext of ['c', 'i', 'o', 'e']) rmSync(`${base}.${ext}`, { force: true });
+    // As child_process reports them: a command killed by a signal has no status (null), a
+    // command bash could not find has 127 and says so.
+    const code = p.killed && status > 128 ? null : status;
+    p.resolve({ code, stdout, stderr });
+    if (this.pending.size === 0) this.idle();
+  }
+
+  private fail(): void {
+    if (this.dead) return;
+    this.dead = true;
+    for (const p of this.pending.values()) p.resolve({ code: null, stdout: '', stderr: 'nflab: the command helper ended' });
+    this.pending.clear();
+  }
+
+  // The helper must not keep nflab alive while nothing is asked of it.
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref?: () => void }).unref?.();
+    (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref?: () => void }).ref?.();
+    (this.child.stdin as unknown as { ref?: () => void }).ref?.();
+  }
+}
