@@ -2,7 +2,8 @@
 import { spawn as spawnChild } from 'node:child_process';
 import type { Executor, Process, RunOptions, RunResult, SpawnOptions } from './types.ts';
 import { lineSplitter } from './lines.ts';
-import { ShellHelper } from './shell-helper.ts';
+import { BASH, ShellHelper } from './shell-helper.ts';
+import { existsSync } from 'node:fs';
 
 /** Lab commands must be the system's tools. Under npm or ava, node_modules/.bin comes first in
  * PATH, and a dependency ships an `nft` of its own that exits 0 and does nothing. */
@@ -18,7 +19,7 @@ const live = new Set<import('node:child_process').ChildProcess>();
  * starts every command from node instead. */
 let helper: ShellHelper | undefined;
 function commandHelper(): ShellHelper | undefined {
-  if (process.env.NFLAB_EXEC_HELPER === '0') return undefined;
+  if (process.env.NFLAB_EXEC_HELPER === '0' || !existsSync(BASH)) return undefined;
   if (!helper || !helper.usable) helper = new ShellHelper(SYSTEM_ENV);
   return helper;
 }

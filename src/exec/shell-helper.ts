@@ -22,6 +22,8 @@ done
 wait
 rm -rf "$d"`;
 
+export const BASH = '/bin/bash';
+
 interface Pending { resolve: (r: RunResult) => void; pid?: number; killed?: boolean }
 
 export class ShellHelper {
@@ -34,7 +36,8 @@ export class ShellHelper {
   constructor(env: NodeJS.ProcessEnv) {
     // /dev/shm when there is one: the files never touch a disk.
     this.dir = mkdtempSync(join(process.platform === 'linux' ? '/dev/shm' : tmpdir(), 'nflab-exec-'));
-    this.child = spawn('bash', ['-c', SCRIPT, 'nflab-exec', this.dir], { stdio: ['pipe', 'pipe', 'ignore'], env });
+    // By absolute path: the commands' PATH (a user's, a test's) need not hold bash itself.
+    this.child = spawn(BASH, ['-c', SCRIPT, 'nflab-exec', this.dir], { stdio: ['pipe', 'pipe', 'ignore'], env });
     this.child.on('error', () => this.fail());
     this.child.on('close', () => this.fail());
     this.child.stdin!.on('error', () => this.fail());
