@@ -6,8 +6,10 @@
 // prints "p <id> <pid>" when it starts and "d <id> <status>" when it ends; the command's
 // stdin, stdout and stderr are files in a private directory, which the helper removes when
 // nflab goes away (its stdin closes), however nflab ends.
+// The helper leads a process group of its own: a terminal's Ctrl-C (sent to nflab's group) must
+// not end it before nflab's own handler has killed the commands and torn the run down through it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult } from './types.ts';
@@ -24,7 +26,25 @@ rm -rf "$d"`;
 
 export const BASH = '/bin/bash';
 
-interface Pending { resolve: (r: RunResult) => void; pid?: number; killed?: boolean }
+const PREFIX = 'nflab-exec-';
+
+/** Directories of helpers whose nflab is gone: a helper removes its own when nflab's end reaches
+ * it, but a helper killed by a signal cannot. */
+function removeOrphanedDirs(parent: string): void {
+  let names: string[];
+  try { names = readdirSync(parent); } catch { return; }
+  for (const name of names) {
+    const pid = Number(/^nflab-exec-(\d+)-/.exec(name)?.[1]);
+    if (!pid || alive(pid)) continue;
+    rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+interface Pending { resolve: (r: RunResult) => void; argv0: string; pid?: number; killed?: boolean }
 
 export class ShellHelper {
   private readonly child: ChildProcess;
@@ -34,10 +54,13 @@ export class ShellHelper {
   private dead = false;
 
   constructor(env: NodeJS.ProcessEnv) {
-    // /dev/shm when there is one: the files never touch a disk.
-    this.dir = mkdtempSync(join(process.platform === 'linux' ? '/dev/shm' : tmpdir(), 'nflab-exec-'));
+    // /dev/shm when there is one: the files never touch a disk. The name carries nflab's pid, so
+    // that a directory whose helper was killed outright (SIGKILL) is removed by a later nflab.
+    const parent = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    removeOrphanedDirs(parent);
+    this.dir = mkdtempSync(join(parent, `${PREFIX}${process.pid}-`));
     // By absolute path: the commands' PATH (a user's, a test's) need not hold bash itself.
-    this.child = spawn(BASH, ['-c', SCRIPT, 'nflab-exec', this.dir], { stdio: ['pipe', 'pipe', 'ignore'], env });
+    this.child = spawn(BASH, ['-c', SCRIPT, 'nflab-exec', this.dir], { stdio: ['pipe', 'pipe', 'ignore'], env, detached: true });
     this.child.on('error', () => this.fail());
     this.child.on('close', () => this.fail());
     this.child.stdin!.on('error', () => this.fail());
@@ -55,9 +78,10 @@ export class ShellHelper {
     const base = join(this.dir, String(id));
     const input = stdin !== undefined && stdin !== '' ? `${base}.i` : '/dev/null';
     if (input !== '/dev/null') writeFileSync(input, stdin!);
-    writeFileSync(`${base}.c`, `exec -- ${shellQuote(argv)} <${shellQuote([input])} >${shellQuote([`${base}.o`])} 2>${shellQuote([`${base}.e`])}\n`);
+    // 3>&-: the helper's report pipe is not the command's (a daemon it starts must not hold it).
+    writeFileSync(`${base}.c`, `exec -- ${shellQuote(argv)} <${shellQuote([input])} >${shellQuote([`${base}.o`])} 2>${shellQuote([`${base}.e`])} 3>&-\n`);
     return new Promise((resolve) => {
-      this.pending.set(id, { resolve });
+      this.pending.set(id, { resolve, argv0: argv[0]! });
       this.busy();
       this.child.stdin!.write(`${id}\n`);
     });
@@ -68,6 +92,9 @@ export class ShellHelper {
     for (const p of this.pending.values()) {
       if (p.pid === undefined) continue;
       p.killed = true;
+      // A command that leads a process group of its own (GNU timeout does) has children that
+      // would outlive it: end the whole group, as LocalExecutor does for its children.
+      try { process.kill(-p.pid, signal); } catch { /* not a group leader */ }
       try { process.kill(p.pid, signal); } catch { /* ended meanwhile */ }
     }
   }
@@ -84,11 +111,12 @@ export class ShellHelper {
     const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
     const status = Number(m[3]);
     const stdout = read(`${base}.o`);
-    const stderr = read(`${base}.e`);
+    let stderr = read(`${base}.e`);
     for (const ext of ['c', 'i', 'o', 'e']) rmSync(`${base}.${ext}`, { force: true });
     // As child_process reports them: a command killed by a signal has no status (null), a
     // command bash could not find has 127 and says so.
     const code = p.killed && status > 128 ? null : status;
+    if (status === 127 && /^[^\n]*: line 1: exec: [^\n]*: not found\n?$/.test(stderr)) stderr = `${p.argv0}: command not found`;
     p.resolve({ code, stdout, stderr });
     if (this.pending.size === 0) this.idle();
   }
