@@ -14,14 +14,18 @@ export const LABS_DIR = fileURLToPath(new URL('../../labs/', import.meta.url));
 const INDEX_URL = new URL('../index.ts', import.meta.url).href;
 const LAB_FILE = /^\d{2}-[a-z0-9-]+\.ts$/;
 
-let hookRegistered = false;
+let hooksRegistered: Promise<void> | undefined;
 /** Lets a lab file anywhere `import { defineLab } from 'nflab'`, and loads lab files as ES modules
  * even outside a "type": "module" package (a lab in /tmp would otherwise be compiled as CommonJS).
  * Run from the compiled bundle (scripts/build.mjs), nflab has no TypeScript loader yet: tsx is
  * registered here, the first time a lab file is loaded, so commands that load none start fast. */
-async function registerLabHooks(): Promise<void> {
-  if (hookRegistered) return;
-  hookRegistered = true;
+function registerLabHooks(): Promise<void> {
+  // One promise for every caller: labs load in parallel, and none may import before tsx is in place.
+  hooksRegistered ??= registerOnce();
+  return hooksRegistered;
+}
+
+async function registerOnce(): Promise<void> {
   if (!import.meta.url.endsWith('.ts')) (await import('tsx/esm/api')).register();
   const hook = `export async function resolve(s, c, n) {
     const r = await n(s === 'nflab' ? ${JSON.stringify(INDEX_URL)} : s, c);
