@@ -3,11 +3,13 @@
 // mode at scale. Prints markdown tables and writes them to --out.
 // Run as root: scripts/bench.sh [--sizes 2,10,50,200,1000] [--repeat 3] [--mininet 2,10,50]
 //   [--pairs-max 50] [--docker 50] [--no-suite] [--out docs/benchmarks/results.md] [--prefix nfb-]
+//   [--no-labs] [--labs-baseline DIR] [--jobs 2]  (the per-lab section, scripts/bench/labs.ts)
 import { spawn } from 'node:child_process';
 import { $ } from 'zx';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { labsSection } from './labs.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const arg = (name: string, fallback: string) => {
@@ -21,6 +23,9 @@ const pairsMax = Number(arg('pairs-max', '50'));
 const mininetSizes = list(arg('mininet', '2,10,50'));
 const dockerN = Number(arg('docker', '50'));
 const suite = !process.argv.includes('--no-suite');
+const labs = !process.argv.includes('--no-labs');
+const labsBaseline = arg('labs-baseline', '');
+const jobs = arg('jobs', '2').split(',').filter(Boolean).map(Number);
 const out = arg('out', `${REPO}docs/benchmarks/results.md`);
 const prefix = arg('prefix', `nfb${process.pid % 10000}-`);
 const maxLoad = Number(arg('max-load', String(os.availableParallelism() * 2)));
@@ -186,6 +191,11 @@ if (suite) {
   say(table(['lab', 'netns (s)', 'docker (s)'], [...ids.map((id) => [id, fmt(perMode.get('netns')?.get(id) ?? NaN), fmt(perMode.get('docker')?.get(id) ?? NaN)]),
     ['whole command (wall, with start-up and preflight)', fmt(totals.get('netns')!), fmt(totals.get('docker')!)]]));
   say();
+}
+
+// ---- 3b. Per lab, wall and CPU, against a baseline checkout, --jobs, start-up ---------------------
+if (labs) {
+  say(await labsSection({ repeat, jobs, ...(labsBaseline ? { baseline: labsBaseline } : {}), calm }));
 }
 
 // ---- 4. Docker mode at scale -------------------------------------------------------------------
