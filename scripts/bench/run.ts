@@ -25,6 +25,8 @@ const dockerN = Number(arg('docker', '50'));
 const suite = !process.argv.includes('--no-suite');
 const labs = !process.argv.includes('--no-labs');
 const labsBaseline = arg('labs-baseline', '');
+// --impls nflab,batch leaves out the slow one-`ip`-per-step baseline (minutes at N = 1000 on a loaded machine).
+const impls = arg('impls', 'nflab,batch,ip').split(',');
 const jobs = arg('jobs', '2').split(',').filter(Boolean).map(Number);
 const out = arg('out', `${REPO}docs/benchmarks/results.md`);
 const prefix = arg('prefix', `nfb${process.pid % 10000}-`);
@@ -93,7 +95,7 @@ for (const n of sizes) {
   const pairs = n <= pairsMax;
   const reps = n >= 1000 ? 1 : repeat;
   for (let r = 0; r < reps; r++) {
-    const order = ['nflab', 'batch', 'ip'];
+    const order = ['nflab', 'batch', 'ip'].filter((i) => impls.includes(i));
     for (let k = 0; k < r; k++) order.push(order.shift()!);
     for (const impl of order) {
       const s = await sample(impl, n, pairs);
