@@ -80,27 +80,32 @@ export async function labsSection(opts: { repeat: number; jobs: number[]; baseli
   const statusOf = (r: Timed) => { try { return (JSON.parse(r.stdout) as { labs: { status: string }[] }).labs.map((l) => l.status); } catch { return [`exit ${r.code}`]; } };
   const impls = [...(opts.baseline ? [{ name: 'before', cwd: path.resolve(opts.baseline) }] : []), { name: 'after', cwd: REPO }];
   const results = new Map<string, Timed[]>();
-  const add = (key: string, t: Timed) => results.set(key, [...(results.get(key) ?? []), t]);
+  const add = (key: string, t: Timed) => {
+    results.set(key, [...(results.get(key) ?? []), t]);
+    // Progress on stderr, one line per measurement (a run cut short still leaves its figures).
+    console.error(`${key}: wall ${t.wall.toFixed(2)} s, CPU ${t.cpu.toFixed(2)} s, ${statusOf(t).join(' ')}`);
+  };
   const jobsOf = new Map<string, boolean>();
   for (const impl of impls) jobsOf.set(impl.name, await jobsSupported(impl.cwd));
 
-  for (let r = 0; r < Math.max(5, opts.repeat * 3); r++) {
+  for (let r = 0; r < Math.max(5, Math.min(9, opts.repeat * 3)); r++) {
     for (const impl of impls) add(`${impl.name} start`, await timed(nflab('--version'), impl.cwd));
     add('node start', await timed([process.execPath, '-e', '0']));
   }
   for (let r = 0; r < opts.repeat; r++) {
-    for (const id of labIds()) {
-      // The implementations take turns, starting with a different one each round.
-      for (const impl of r % 2 ? [...impls].reverse() : impls) {
-        await calm();
-        add(`${impl.name} ${id}`, await timed(nflab('run', id, '--json'), impl.cwd));
-      }
-    }
+    // The whole suite first (the headline figures), then each lab on its own.
     for (const impl of r % 2 ? [...impls].reverse() : impls) {
       const variants = jobsOf.get(impl.name) ? [['--jobs', '1'], ...opts.jobs.map((j) => ['--jobs', String(j)])] : [[]];
       for (const v of variants) {
         await calm();
         add(`${impl.name} all ${v.join(' ')}`, await timed(nflab('run', '--all', ...v, '--json'), impl.cwd));
+      }
+    }
+    for (const id of labIds()) {
+      // The implementations take turns, starting with a different one each round.
+      for (const impl of r % 2 ? [...impls].reverse() : impls) {
+        await calm();
+        add(`${impl.name} ${id}`, await timed(nflab('run', id, '--json'), impl.cwd));
       }
     }
   }
