@@ -25,7 +25,7 @@ const dockerN = Number(arg('docker', '50'));
 const suite = !process.argv.includes('--no-suite');
 const labs = !process.argv.includes('--no-labs');
 const labsBaseline = arg('labs-baseline', '');
-// --impls nflab,batch leaves out the slow one-`ip`-per-step baseline (minutes at N = 1000 on a loaded machine).
+// --impls nflab,nflab-spawn,batch: nflab-spawn is nflab without its command helper. --impls nflab,batch leaves out the slow one-`ip`-per-step baseline (minutes at N = 1000 on a loaded machine).
 const impls = arg('impls', 'nflab,batch,ip').split(',');
 const jobs = arg('jobs', '2').split(',').filter(Boolean).map(Number);
 const out = arg('out', `${REPO}docs/benchmarks/results.md`);
@@ -59,12 +59,13 @@ function parse(stdout: string): Sample['phases'] & object {
 
 async function sample(impl: string, n: number, pairs: boolean): Promise<Sample> {
   const load = await calm();
-  const argv = impl === 'nflab'
+  const argv = impl === 'nflab' || impl === 'nflab-spawn'
     ? [process.execPath, '--import', 'tsx', 'scripts/bench/nflab-bridge.ts', String(n), pairs ? '1' : '0']
     : impl === 'nflab-docker'
       ? [process.execPath, '--import', 'tsx', 'scripts/bench/nflab-bridge.ts', String(n), '0', '--nodes', 'docker']
       : ['bash', `scripts/bench/bridge-${impl}.sh`, `${prefix}${impl[0]}`, String(n), pairs ? '1' : '0'];
-  const r = await run(argv);
+  // nflab-spawn: the engine with every command spawned from node (no command helper), the way before issue 18.
+  const r = await run(argv, impl === 'nflab-spawn' ? { NFLAB_EXEC_HELPER: '0' } : {});
   if (r.code !== 0) throw new Error(`${impl} N=${n} failed (${r.code}): ${r.stderr.slice(-2000)}`);
   const profile = /^profile (.*)$/m.exec(r.stdout)?.[1];
   const rss = /^rss (\d+)$/m.exec(r.stdout)?.[1];
@@ -95,7 +96,7 @@ for (const n of sizes) {
   const pairs = n <= pairsMax;
   const reps = n >= 1000 ? 1 : repeat;
   for (let r = 0; r < reps; r++) {
-    const order = ['nflab', 'batch', 'ip'].filter((i) => impls.includes(i));
+    const order = ['nflab', 'nflab-spawn', 'batch', 'ip'].filter((i) => impls.includes(i));
     for (let k = 0; k < r; k++) order.push(order.shift()!);
     for (const impl of order) {
       const s = await sample(impl, n, pairs);
@@ -116,6 +117,13 @@ say(table(['N', 'nflab set-up', 'nflab teardown', 'batch set-up', 'batch teardow
     fmt(med('ip', n, 'setup')), fmt(med('ip', n, 'teardown'), 3), fmt(build('nflab', n) / build('batch', n)), fmt(build('nflab', n) / build('ip', n)),
     fmt((build('nflab', n) / n) * 1000, 1), fmt(median((results.get(`nflab ${n}`) ?? []).map((s) => s.load)), 1)])));
 say();
+if (impls.includes('nflab-spawn')) {
+  say('The command helper\'s share, same run: nflab-spawn is the engine with every command spawned from node (`NFLAB_EXEC_HELPER=0`).');
+  say();
+  say(table(['N', 'nflab set-up + teardown', 'nflab-spawn set-up + teardown', 'batch set-up + teardown', 'nflab / batch', 'nflab-spawn / batch', 'nflab / nflab-spawn'],
+    sizes.map((n) => [String(n), fmt(build('nflab', n)), fmt(build('nflab-spawn', n)), fmt(build('batch', n)), fmt(build('nflab', n) / build('batch', n)), fmt(build('nflab-spawn', n) / build('batch', n)), fmt(build('nflab', n) / build('nflab-spawn', n))])));
+  say();
+}
 say('## Reachability checks');
 say();
 say('Seconds (median): every container pings the gateway once; all pairs (each container pings every other one) up to N = ' + pairsMax + '. nflab and batch run 2 × CPUs containers at a time, each sending its pings at once; ip pings one pair after another.');
