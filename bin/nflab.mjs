@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point. The compiled bundle (dist/, written by scripts/build.mjs at `npm ci`) starts without
 // compiling TypeScript; it is used only while it is newer than every source it was built from, else
-// the TypeScript sources run through tsx. Lab files load as TypeScript either way (src/lab/load.ts).
+// the TypeScript sources run through tsx. Lab files load as TypeScript either way (src/resolve/load.ts).
 import { readFileSync, statSync } from 'node:fs';
 
 function freshBundle() {
