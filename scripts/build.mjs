@@ -5,7 +5,7 @@
 // only while it is newer than every source file it was built from (dist/inputs.json), and falls
 // back to the TypeScript sources through tsx otherwise; lab files always load as TypeScript.
 import { build } from 'esbuild';
-import { readFile, readdir, rename, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,9 +51,16 @@ for (const file of result.outputFiles) {
   await writeFile(`${file.path}.tmp`, file.contents);
   await rename(`${file.path}.tmp`, file.path);
 }
-// Chunks of earlier builds (their names are content hashes) go.
+// Chunks of earlier builds (their names are content hashes) go once no nflab can still need them:
+// a run started from the previous bundle imports some of its chunks late (report, record), so a
+// chunk goes an hour after it was last written, not at once.
 const written = new Set(result.outputFiles.map((f) => f.path));
-for (const name of await readdir(dist)) if (name.endsWith('.mjs') && !written.has(resolve(dist, name))) await rm(resolve(dist, name), { force: true });
+const HOUR = 3600_000;
+for (const name of await readdir(dist)) {
+  const file = resolve(dist, name);
+  if (!name.endsWith('.mjs') || written.has(file)) continue;
+  if (Date.now() - (await stat(file)).mtimeMs > HOUR) await rm(file, { force: true });
+}
 const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.includes('node_modules'));
 await writeFile(resolve(dist, 'inputs.json.tmp'), JSON.stringify({ builtAt: started, inputs }) + '\n');
 await rename(resolve(dist, 'inputs.json.tmp'), resolve(dist, 'inputs.json'));
