@@ -113,8 +113,11 @@ export class ShellHelper {
     const stdout = read(`${base}.o`);
     let stderr = read(`${base}.e`);
     for (const ext of ['c', 'i', 'o', 'e']) rmSync(`${base}.${ext}`, { force: true });
-    // As child_process reports them: a command killed by a signal has no status (null), a
-    // command bash could not find has 127 and says so.
+    // As child_process reports them: a command nflab killed has no status (null), a command bash
+    // could not find has 127 and says so. Unlike child_process, a command that died of a signal
+    // nflab did not send reports 128 + the signal, as a shell shows it (bash cannot tell them
+    // apart); and its stdin is a file, not a pipe. Only timed commands (spawned from node) are
+    // read for a null status today (src/engine/limits.ts, the setup commands).
     const code = p.killed && status > 128 ? null : status;
     if (status === 127 && /^[^\n]*: line 1: exec: [^\n]*: not found\n?$/.test(stderr)) stderr = `${p.argv0}: command not found`;
     p.resolve({ code, stdout, stderr });
