@@ -27,7 +27,7 @@ function stepOutput(step: StepReport): string {
 
 function evidence(check: CheckReport): string {
   const side = (label: string, value: unknown) => [`${label}:`, ...evidenceLines(value).map((l) => `  ${l}`)];
-  return [...side('expected', check.expected), ...side('observed', check.observed), ...(check.reason ? [`reason: ${check.reason}`] : [])].join('\n');
+  return [...side('expected', check.expected), ...side('observed', check.observed), ...(check.reason ? [`reason: ${check.reason}`] : []), ...(check.hint ? [`hint: ${check.hint}`] : []), ...(check.about ? [`about: ${check.about}`] : [])].join('\n');
 }
 
 interface Counts { failures: number; errors: number; skipped: number }
@@ -36,7 +36,9 @@ function testCase(lab: LabReport, step: StepReport, index: number, check: CheckR
   const classname = escape(`lab${lab.id}.step${String(index + 1).padStart(2, '0')}: ${step.title}`);
   const time = seconds(step.durationMs / Math.max(1, step.checks.length));
   const out = stepOutput(step);
-  const systemOut = out ? `<system-out>${escape(out)}</system-out>` : '';
+  // What the check is about (behaviour or the reference rule), as a testcase property (pytest and Jenkins read them).
+  const properties = check.about ? `<properties><property name="about" value="${check.about}"/></properties>` : '';
+  const systemOut = `${properties}${out ? `<system-out>${escape(out)}</system-out>` : ''}`;
   const open = `    <testcase classname="${classname}" name="${escape(check.description)}" time="${time}">`;
   const status = check.status as string; // 'error' arrives with the run states of issue 12
   if (status === 'not-met' || status === 'error') {
