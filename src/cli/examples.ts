@@ -2,7 +2,7 @@
 // every message naming the commands uses.
 import type { Argv } from 'yargs';
 
-export const COMMAND_NAMES = ['list', 'run', 'show', 'up', 'check', 'trace', 'down', 'clean', 'export', 'handout', 'image', 'verify-lab', 'kube-proxy', 'completion'] as const;
+export const COMMAND_NAMES = ['list', 'run', 'show', 'up', 'check', 'watch', 'trace', 'down', 'clean', 'export', 'handout', 'image', 'verify-lab', 'kube-proxy', 'completion'] as const;
 
 const EXAMPLES: Record<string, Array<[string, string]>> = {
   list: [['$0 list', 'the labs, with a line on what each shows']],

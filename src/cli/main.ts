@@ -196,6 +196,7 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
       })
     .command(kubeProxyCommand)
+    .command((await import('./watch.ts')).watchModule)
     .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => examples('verify-lab', withTarget(withVerifyOptions(y))),
       async (a) => {
         const exec = await executor(a);
