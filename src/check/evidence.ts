@@ -13,6 +13,33 @@ export function dropsDuringStep(obs: Observations): string[] {
     .map((d) => `${d.what} on ${node} counted ${d.packets} dropped packet${d.packets === 1 ? '' : 's'}`)));
 }
 
+/** Where the step's packets went, as the host nodes' counters tell it (the fallback when nothing
+ * dropped and nothing was traced): "on host: nat PREROUTING -A PREROUTING … -j DNAT (3), filter FORWARD policy ACCEPT (6)". */
+export function countersMoved(obs: Observations, limit = 4): string[] {
+  return obs.all('counters').flatMap(([[node, family], { before, after }]) => {
+    if (family) return [];
+    const moved: string[] = [];
+    for (const r of after.rules) {
+      const b = before.rules.find((x) => x.table === r.table && x.chain === r.chain && x.spec === r.spec);
+      const n = r.packets - (b?.packets ?? 0);
+      if (n > 0) moved.push(`${r.table} -A ${r.chain} ${r.spec} (${n})`);
+    }
+    for (const c of after.chains) {
+      const b = before.chains.find((x) => x.table === c.table && x.chain === c.chain);
+      const n = c.packets - (b?.packets ?? 0);
+      if (n > 0 && c.policy !== '-') moved.push(`${c.table} ${c.chain} policy ${c.policy} (${n})`);
+    }
+    if (moved.length === 0) return [`no rule or policy on ${node} counted a packet of the step`];
+    return [`on ${node} these counted the step's packets: ${moved.slice(0, limit).join(', ')}${moved.length > limit ? `, and ${moved.length - limit} more` : ''}`];
+  });
+}
+
+/** Drops first; else where the packets went. */
+export function whereTheyWent(obs: Observations): string[] {
+  const drops = dropsDuringStep(obs);
+  return drops.length > 0 ? drops : countersMoved(obs);
+}
+
 /** Where the first traced packet to `dst` (of `proto`) ended in each traced node, in words:
  * "the echo request reached filter FORWARD on host and met its policy DROP". */
 export function traceEnds(obs: Observations, proto: string, dst: string, noun: string): string[] {

@@ -1,7 +1,7 @@
 // ping(from, to).succeeds() / .fails(error?): one ping run, judged by replies (and ping's error text).
 import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
-import { dropsDuringStep, sentences, traceEnds } from '../evidence.ts';
+import { whereTheyWent, sentences, traceEnds } from '../evidence.ts';
 
 /** What ping's error says about the way: no route (the kernel refused to send), no neighbour (ARP got no answer). */
 export function pingErrorWords(from: string, to: string, error: string): string {
@@ -53,7 +53,7 @@ export const pingKind = defineKind({
     return sentences([
       r.error ? pingErrorWords(t.from, t.to, r.error) : `${r.received} of ${r.transmitted} echo requests from ${t.from} to ${t.to} were answered`,
       ...traceEnds(obs, 'icmp', t.to, 'echo request'),
-      ...dropsDuringStep(obs),
+      ...whereTheyWent(obs),
     ]);
   },
   exportLine: (c, desc, ids) => `check_ping ${ids.traffic(c.traffic)} ${q(c.expect)} ${q(c.error ?? '')} ${desc}`,

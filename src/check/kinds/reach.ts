@@ -6,7 +6,7 @@ import type { Observations } from '../observations.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { reachTargets, type ReachCheck } from '../../traffic/reach.ts';
 import { nodeRange } from '../words.ts';
-import { dropsDuringStep, sentences } from '../evidence.ts';
+import { whereTheyWent, sentences } from '../evidence.ts';
 
 function validateReach(c: ReachCheck, v: CheckValidation) {
   const sources = c.kind === 'all-pairs' ? (typeof c.nodes === 'object' && c.nodes !== null ? Object.keys(c.nodes) : []) : (Array.isArray(c.from) ? c.from : []);
@@ -43,7 +43,7 @@ function judgeReach(c: ReachCheck, obs: Observations) {
 function hintReach(c: ReachCheck, verdict: { observed: unknown }, obs: Observations): string | undefined {
   const o = verdict.observed as { unexpected?: string[]; more?: number };
   if (!o || typeof o !== 'object' || !o.unexpected) return undefined;
-  return sentences([`${o.unexpected.length + (o.more ?? 0)} ping${o.unexpected.length + (o.more ?? 0) === 1 ? '' : 's'} went against "${c.expect}": ${o.unexpected.slice(0, 4).join(', ')}`, ...dropsDuringStep(obs)]);
+  return sentences([`${o.unexpected.length + (o.more ?? 0)} ping${o.unexpected.length + (o.more ?? 0) === 1 ? '' : 's'} went against "${c.expect}": ${o.unexpected.slice(0, 4).join(', ')}`, ...whereTheyWent(obs)]);
 }
 
 function exportReach(c: ReachCheck, desc: string, ids: { reach(c: ReachCheck): string }): string {

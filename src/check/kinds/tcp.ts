@@ -3,7 +3,7 @@
 import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { tally } from '../compare.ts';
-import { dropsDuringStep, sentences, traceEnds } from '../evidence.ts';
+import { whereTheyWent, sentences, traceEnds } from '../evidence.ts';
 
 const EXPECT = { connects: 'connects', refused: 'is refused', timeout: 'times out', unreachable: 'is unreachable' } as const;
 const EXPECT_MANY = { connects: 'connect', refused: 'are refused', timeout: 'time out', unreachable: 'are unreachable' } as const;
@@ -56,7 +56,7 @@ export const tcpKind = defineKind({
       other.length > 0 && `of ${outcomes.length} connections from ${t.from} to ${t.to}:${t.port}, ${other.join(', ')}${outcomes.find((o) => o.error) ? ` ("${outcomes.find((o) => o.error)!.error}")` : ''}`,
       wrongServer.length > 0 && `${wrongServer.length} were answered by ${Object.keys(tally(wrongServer.map((o) => o.answeredBy!))).join(', ')}, not ${c.answeredBy}: the destination was translated to another backend`,
       wrongClient.length > 0 && `the server saw the client as ${Object.keys(tally(wrongClient.map((o) => o.clientSeen!))).join(', ')}, not ${c.clientSeen}: ${c.clientSeen === t.from ? 'the source was translated' : 'the source translation differs'}`,
-      ...(c.expect === 'connects' && other.length > 0 ? [...traceEnds(obs, 'tcp', t.to, 'SYN'), ...dropsDuringStep(obs)] : []),
+      ...(c.expect === 'connects' && other.length > 0 ? [...traceEnds(obs, 'tcp', t.to, 'SYN'), ...whereTheyWent(obs)] : []),
     ]);
   },
   exportLine: (c, desc, ids) => `check_tcp ${ids.traffic(c.traffic)} ${q(c.expect)} ${c.traffic.connections ?? 1} ${q(c.answeredBy ?? '')} ${q(c.clientSeen ?? '')} ${desc}`,
