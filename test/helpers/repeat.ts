@@ -28,13 +28,13 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Step n of a lab of `steps` steps (one test per step, two at a time). */
-export async function repeatability(t: ExecutionContext, lab: string, n: number, steps: number, hand: HandTraffic): Promise<void> {
+/** Step n of a lab (one test per step, two at a time). */
+export async function repeatability(t: ExecutionContext, lab: string, n: number, hand: HandTraffic): Promise<void> {
   t.timeout(290_000);
-  await slot(() => repeatStep(t, lab, n, steps, hand));
+  await slot(() => repeatStep(t, lab, n, hand));
 }
 
-async function repeatStep(t: ExecutionContext, lab: string, n: number, steps: number, hand: HandTraffic): Promise<void> {
+async function repeatStep(t: ExecutionContext, lab: string, n: number, hand: HandTraffic): Promise<void> {
   {
     const up = await nflab(['up', lab, '--step', String(n), '--json']);
     t.is(up.code, 0, `up ${lab} --step ${n}: ${up.stderr.slice(-2000)}`);
@@ -46,13 +46,15 @@ async function repeatStep(t: ExecutionContext, lab: string, n: number, steps: nu
         return (jsonOf(r) as CheckJson).report;
       };
       const first = await check('the first time');
-      // up applied steps 1..N: step N's checks are met on what it built.
-      t.is(first.status, 'passed', `lab ${lab} step ${n} right after up: ${JSON.stringify(first.checks.filter((c) => c.status !== 'met').map((c) => [c.description, c.observed, c.hint]))}`);
+      // up applied steps 1..N: step N is met on what it built: every behaviour check, and the reference's
+      // counters too unless state the up run left changes them (lab 06: the xt_recent lists already hold
+      // both clients, so no connection takes the random choice again: "met, differs from the reference").
+      t.true(first.status === 'passed' || first.status === 'differs', `lab ${lab} step ${n} right after up: ${first.status} ${JSON.stringify(first.checks.filter((c) => c.status !== 'met').map((c) => [c.description, c.hint]))}`);
+      t.true(first.checks.every((c) => c.about !== 'behaviour' || c.status !== 'not-met'), `lab ${lab} step ${n}: a behaviour check is not met right after up`);
       for (const when of ['the second time', 'the third time']) t.deepEqual(verdicts(await check(when)), verdicts(first), `lab ${lab} step ${n}, ${when}`);
-      // The step's own traffic traced; a step that sends none (rules only): the next step's that does.
-      let traced = await nflab(['trace', runId, '--step', String(n)]);
-      for (let m = n + 1; traced.code === 2 && /sends no traffic/.test(traced.stderr) && m <= steps; m++) traced = await nflab(['trace', runId, '--step', String(m)]);
-      t.true(traced.code === 0 || traced.code === 1, `trace ${lab} --step ${n}: exit ${traced.code} ${traced.stderr.slice(-1000)}`);
+      // The step's own traffic traced (a step that sends none, rules only, has nothing to trace: exit 2, nothing sent).
+      const traced = await nflab(['trace', runId, '--step', String(n)]);
+      t.true(traced.code === 0 || traced.code === 1 || (traced.code === 2 && /sends no traffic/.test(traced.stderr)), `trace ${lab} --step ${n}: exit ${traced.code} ${traced.stderr.slice(-1000)}`);
       t.deepEqual(verdicts(await check('after trace')), verdicts(first), `lab ${lab} step ${n}, after trace`);
       for (const [node, argv] of hand) {
         try { execFileSync('ip', ['netns', 'exec', `nfl-${runId}-${node}`, ...argv], { stdio: 'pipe', timeout: 20_000 }); } catch { /* a connection a student makes may fail: it is traffic all the same */ }
