@@ -54,7 +54,7 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
 
   // The checks' counters, and (for hints: the drop that stopped a packet) those of every host node
   // when the step sends traffic.
-  const hostCounters: RequestOf<'counters'>[] = requests.some((r) => r.type === 'traffic' || r.type === 'reach')
+  const hostCounters: RequestOf<'counters'>[] = stepTraffic(step).length > 0 || requests.some((r) => r.type === 'reach')
     ? Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => ({ type: 'counters', node }))
     : [];
   const counterRequests = distinctRequests([...requests, ...hostCounters], 'counters');
