@@ -30,8 +30,12 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
 
 /** Step n of a lab (one test per step, two at a time). */
 export async function repeatability(t: ExecutionContext, lab: string, n: number, hand: HandTraffic): Promise<void> {
-  t.timeout(290_000);
-  await slot(() => repeatStep(t, lab, n, hand));
+  // Waiting for a slot makes no assertion (ava's timeout restarts at each one): no limit while waiting.
+  t.timeout(30 * 60_000);
+  await slot(() => {
+    t.timeout(290_000);
+    return repeatStep(t, lab, n, hand);
+  });
 }
 
 async function repeatStep(t: ExecutionContext, lab: string, n: number, hand: HandTraffic): Promise<void> {
