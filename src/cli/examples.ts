@@ -15,6 +15,7 @@ const EXAMPLES: Record<string, Array<[string, string]>> = {
   show: [['$0 show 02', 'the topology, steps and commands of lab 02'], ['$0 show 02 --nodes docker', 'the same commands as docker exec']],
   up: [['$0 up 02 --step 3', 'build lab 02, apply steps 1-3, leave it running']],
   check: [['$0 check 02 --step 4', 'typed step 4 by hand? see which checks are met']],
+  watch: [['$0 watch 02 --step 4', 'type step 4\'s commands in another shell; this ends when they work']],
   trace: [['$0 trace 02 --step 4', 'each packet of step 4 through hooks, tables and rules']],
   down: [['$0 down 02', 'tear down lab 02 (brought up with nflab up)']],
   clean: [['$0 clean', 'remove what killed runs left behind'], ['$0 clean --all', 'also labs left up']],

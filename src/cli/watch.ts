@@ -78,8 +78,7 @@ export const watchModule: CommandModule<object, { lab: string; step: number; eve
     .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
     .option('step', { type: 'number', demandOption: true, describe: 'the step whose checks to judge' })
     .option('every', { type: 'number', default: 3, describe: 'seconds between two judgings' })
-    .option('rounds', { type: 'number', describe: 'give up (exit 1) after this many judgings' })
-    .example('$0 watch 02 --step 4', 'type step 4\'s commands in another shell; this ends when they work')) as never,
+    .option('rounds', { type: 'number', describe: 'give up (exit 1) after this many judgings' })) as never,
   handler: async (a) => {
     if (!(a.every > 0 && a.every <= 600)) throw new LabError(`--every must be a number of seconds in (0, 600] (got ${a.every})`);
     if (a.rounds !== undefined && !(Number.isInteger(a.rounds) && a.rounds >= 1)) throw new LabError(`--rounds must be a whole number from 1 (got ${a.rounds})`);
