@@ -36,9 +36,7 @@ function testCase(lab: LabReport, step: StepReport, index: number, check: CheckR
   const classname = escape(`lab${lab.id}.step${String(index + 1).padStart(2, '0')}: ${step.title}`);
   const time = seconds(step.durationMs / Math.max(1, step.checks.length));
   const out = stepOutput(step);
-  // What the check is about (behaviour or the reference rule), as a testcase property (pytest and Jenkins read them).
-  const properties = check.about ? `<properties><property name="about" value="${check.about}"/></properties>` : '';
-  const systemOut = `${properties}${out ? `<system-out>${escape(out)}</system-out>` : ''}`;
+  const systemOut = out ? `<system-out>${escape(out)}</system-out>` : '';
   const open = `    <testcase classname="${classname}" name="${escape(check.description)}" time="${time}">`;
   const status = check.status as string; // 'error' arrives with the run states of issue 12
   if (status === 'not-met' || status === 'error') {
