@@ -5,7 +5,7 @@
 import {
   BACKENDS, CLUSTER_CIDR, CNI0_IP, cmd, conntrack, defineLab, kubeChains, kubeProxyRules, kubeRuleCommand, kubeRules,
   output, packets, podTopology, rule, ruleText, runIfMain, tcp, type KubeProxySpec,
-  kubeProxyProfile,
+  kubeProxyProfile, nftChains, nftCommand, NFT_TABLE,
 } from 'nflab';
 
 const VIP = '10.98.51.150';
@@ -16,9 +16,29 @@ const PROXY: KubeProxySpec = {
   services: [{ name: 'k8s-nginx-cluster', clusterIP: VIP, port: 80, protocol: 'tcp', endpoints: [P1] }],
   options: { era: kubeProxyProfile(), clusterCIDR: CLUSTER_CIDR },
 };
-const { sep } = kubeChains(PROXY, 'k8s-nginx-cluster');
-const SEP = sep[P1]!;
-const [hairpinMasq] = kubeRules(PROXY, 'nat', { id: 'sep-hairpin-masq', scope: P1 });
+// The endpoint's hairpin masquerade rule: KUBE-SEP's "-s <pod> -j KUBE-MARK-MASQ" in iptables
+// mode, the endpoint chain's "ip saddr <pod> jump mark-for-masquerade" in nftables mode (whose
+// rules nflab loads with counters); and how the break step removes it.
+const NFTABLES = kubeProxyProfile() === 'nftables';
+const HAIRPIN = NFTABLES ? nftablesHairpin() : iptablesHairpin();
+
+function iptablesHairpin() {
+  const { sep } = kubeChains(PROXY, 'k8s-nginx-cluster');
+  const [masq] = kubeRules(PROXY, 'nat', { id: 'sep-hairpin-masq', scope: P1 });
+  return {
+    what: 'KUBE-SEP', counts: rule('node', `nat ${sep[P1]!}`, ruleText(masq!)),
+    remove: [kubeRuleCommand('node', 'nat', '-D', masq!)],
+  };
+}
+
+function nftablesHairpin() {
+  const chain = `${NFT_TABLE} ${nftChains(PROXY, 'k8s-nginx-cluster').endpoint[P1]!}`;
+  // nft deletes a rule by handle only: the chain is flushed and its dnat rule added back.
+  return {
+    what: 'endpoint chain', counts: rule('node', chain, `ip saddr ${P1} jump mark-for-masquerade`),
+    remove: [nftCommand('node', 'flush', 'chain', ...chain.split(' ')), nftCommand('node', 'add', 'rule', ...chain.split(' '), 'meta', 'l4proto', 'tcp', 'counter', 'dnat', 'to', `${P1}:80`)],
+  };
+}
 
 const fromP1 = tcp('p1', VIP, 80, { timeout: 1 });
 const onPort = (match: Parameters<typeof packets>[2]) => packets('node', 'veth-p1', { proto: 'tcp', ...match });
@@ -58,13 +78,13 @@ export default defineLab({
         onPort({ src: P1, sport: 80, dst: CNI0_IP, flags: 'S.' }).count(1, 'veth-p1: p1 answers 10.244.0.1'),
         onPort({ src: VIP, sport: 80, dst: P1, flags: 'S.' }).count(1, 'veth-p1: the answer comes back from the ClusterIP'),
         conntrack('node', { proto: 'tcp', orig: { src: P1, dst: VIP, dport: 80 }, reply: { src: P1, dst: CNI0_IP, sport: 80 } }).count(1, 'conntrack: DNAT and SNAT in the reply tuple'),
-        rule('node', `nat ${SEP}`, ruleText(hairpinMasq!)).delta({ packets: 1 }, 'the KUBE-SEP hairpin rule marks the connection for masquerade'),
+        HAIRPIN.counts.delta({ packets: 1 }, `the ${HAIRPIN.what} hairpin rule marks the connection for masquerade`),
       ],
     },
     {
-      title: 'Break: delete the KUBE-SEP hairpin masquerade rule (hairpin still on)',
+      title: `Break: delete the ${HAIRPIN.what} hairpin masquerade rule (hairpin still on)`,
       teaches: 'The SYN comes back to p1 with p1\'s own address as its source: p1 drops it as a martian (with log_martians=1 the kernel logs "martian source 10.244.0.2 from 10.244.0.2, on dev eth0").',
-      run: [kubeRuleCommand('node', 'nat', '-D', hairpinMasq!), cmd('node', 'conntrack -F')],
+      run: [...HAIRPIN.remove, cmd('node', 'conntrack -F')],
       expect: [
         fromP1.timesOut(),
         onPort({ src: P1, dst: P1, dport: 80, flags: 'S' }).seen('veth-p1 carries the SYN back to p1 from p1\'s own address'),

@@ -11,7 +11,7 @@ import { listLabs } from './helpers/interrupt.ts';
 // Serial: `nflab clean` removes every dead run, so two of these at once would reap each other's.
 test.serial('clean removes a SIGKILLed run and leaves a kept lab alone; down removes the kept lab', async (t) => {
   const before = rootState();
-  const up = await nflab(['up', '01', '--step', '1', '--json']);
+  const up = await nflab(['up', '01', '--step', '1', '--json', '--again']);
   t.is(up.code, 0, up.stderr + up.stdout.split('\n').filter((l) => l.includes('not-met') || l.includes('reason')).join('\n'));
   const keptRun = (jsonOf(up) as { runId: string }).runId;
   t.teardown(() => nflab(['down', keptRun]));

@@ -37,9 +37,11 @@ test('a mistyped command or lab gets a suggestion (exit 2)', async (t) => {
   const cmd = await nflab(['lsit']);
   t.is(cmd.code, 2);
   t.regex(cmd.stderr, /Did you mean list\?/);
-  const lab = await nflab(['show', '1']);
+  const lab = await nflab(['show', '0l']);
   t.is(lab.code, 2);
-  t.regex(lab.stderr, /no lab "1"; did you mean 01\?/);
+  t.regex(lab.stderr, /no lab "0l"; did you mean 01 or 02 or 03\?/);
+  // A one-digit id is the two-digit lab: `2` means `02`.
+  t.regex((await nflab(['show', '2'])).stdout, /^lab 02: /m);
   const word = await nflab(['show', 'hairpin']);
   t.regex(word.stderr, /did you mean 07-k8s-hairpin\?/);
 });

@@ -3,7 +3,7 @@ import test from 'ava';
 import { nflab, jsonOf } from './helpers/system.ts';
 
 test('every command has --help', async (t) => {
-  for (const command of ['list', 'run', 'show', 'up', 'check', 'trace', 'down', 'clean', 'export', 'handout', 'image', 'verify-lab']) {
+  for (const command of ['list', 'run', 'show', 'up', 'shell', 'exec', 'status', 'check', 'trace', 'solve', 'reset', 'down', 'clean', 'export', 'handout', 'image', 'verify-lab']) {
     const r = await nflab([command, '--help']);
     t.is(r.code, 0, command);
     t.regex(r.stdout, new RegExp(`nflab ${command}`), command);

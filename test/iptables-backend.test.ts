@@ -26,7 +26,7 @@ function saved(ns: string): { nft: string; legacy: string } {
 test('--iptables legacy puts the lab\'s rules in the legacy tables, the default in nf_tables, and up says which `iptables` shows them', async (t) => {
   const before = rootState();
   for (const backend of ['legacy', 'nft'] as const) {
-    const up = await nflab(['up', '01', '--step', '0', '--iptables', backend]);
+    const up = await nflab(['up', '01', '--step', '0', '--iptables', backend, '--again']);
     t.is(up.code, 0, up.stderr);
     const runId = /\(run (\w+),/.exec(up.stdout)?.[1];
     t.truthy(runId, up.stdout);

@@ -250,21 +250,51 @@ test.serial('nftables (b): fixture and render list the same kube-proxy table aft
 // ---- nftables mode in the labs ---------------------------------------------------------------------
 
 for (const nodes of ['netns', 'docker'] as const) {
-  test.serial(`lab 08 under --kube-proxy nftables (${nodes} nodes): the ping and the unserved port are rejected, nothing leaks`, async (t) => {
+  test.serial(`labs 04-08 under --kube-proxy nftables (${nodes} nodes): nft counters and sets as evidence, the reject in 08`, async (t) => {
     const { nflab, jsonOf } = await import('./helpers/system.ts');
-    const r = await nflab(['run', '08', '--kube-proxy', 'nftables', '--nodes', nodes, '--json']);
-    const { labs } = jsonOf(r) as { labs: { title: string; status: string; steps: { checks: { status: string; observed?: unknown }[] }[] }[] };
-    t.is(labs[0]?.status, 'passed', JSON.stringify(labs[0]?.steps));
-    t.regex(labs[0]?.title ?? '', /nftables mode: rejected/);
+    const r = await nflab(['run', '04', '05', '06', '07', '08', '--kube-proxy', 'nftables', '--nodes', nodes, '--json']);
+    type Json = { labs: { id: string; title: string; status: string; kubeProxy?: string; steps: { checks: { status: string; description: string; observed?: unknown }[] }[] }[] };
+    const { labs } = jsonOf(r) as Json;
+    t.deepEqual(labs.map((l) => [l.id, l.status]), [['04', 'passed'], ['05', 'passed'], ['06', 'passed'], ['07', 'passed'], ['08', 'passed']], JSON.stringify(labs.map((l) => l.steps.flatMap((s) => s.checks.filter((c) => c.status !== 'met')))));
     t.is(r.code, 0);
+    t.true(labs.every((l) => l.kubeProxy === 'nftables'));
+    t.regex(labs.find((l) => l.id === '08')?.title ?? '', /nftables mode: rejected/);
+    // The counters read are nft's: lab 04's endpoint chains counted every one of its 150 connections.
+    const lab04 = labs.find((l) => l.id === '04')!;
+    const dnat = lab04.steps[1]!.checks.filter((c) => /endpoint chain DNATs/.test(c.description));
+    t.is(dnat.length, 3);
+    const counted = dnat.map((c) => (c.observed as { packets: number; rule: string }));
+    t.is(counted.reduce((a, c) => a + c.packets, 0), 150, JSON.stringify(counted));
+    t.true(counted.every((c) => /^-A endpoint-\S+ meta l4proto tcp dnat to 10\.244\.0\.\d:80$/.test(c.rule)), JSON.stringify(counted));
   });
 }
 
-test('labs that check iptables rules refuse the nftables profile with exit 2, naming the lab file', async (t) => {
+test('show 04 --kube-proxy nftables prints the nft transaction with counters and the nft-counter checks', async (t) => {
   const { nflab } = await import('./helpers/system.ts');
   const r = await nflab(['show', '04', '--kube-proxy', 'nftables']);
-  t.is(r.code, 2);
-  t.regex(r.stderr, /04-k8s-clusterip\.ts could not be loaded: the nftables profile writes no iptables rules/);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /kube-proxy profile: nftables: /);
+  t.regex(r.stdout, /add rule ip kube-proxy endpoint-\S+__10\.244\.0\.2\/80 meta l4proto tcp counter dnat to 10\.244\.0\.2:80/);
+  t.regex(r.stdout, /add rule ip kube-proxy service-\S+ counter numgen random mod 3 vmap/);
+  t.notRegex(r.stdout, /iptables-save/);
+});
+
+test.serial('the profile is kept in the run record: check on a lab up under v1.19 uses v1.19\'s rules; another --kube-proxy is refused', async (t) => {
+  const { nflab, jsonOf } = await import('./helpers/system.ts');
+  const up = await nflab(['up', '04', '--step', '1', '--kube-proxy', 'v1.19', '--json', '--again']);
+  t.is(up.code, 0, up.stderr);
+  const runId = (jsonOf(up) as { runId: string }).runId;
+  t.teardown(async () => { await nflab(['down', runId]); });
+  // Without --kube-proxy: the record's profile. Step 2's counter checks name v1.19's KUBE-SVC chain
+  // (unnamed port hashed without the colon), which the blog's lab would not find.
+  const check = await nflab(['check', runId, '--step', '2', '--json']);
+  t.is(check.code, 0, check.stdout + check.stderr);
+  const report = (jsonOf(check) as { report: { checks: { status: string; observed?: { rule?: string } }[] } }).report;
+  t.true(report.checks.every((c) => c.status === 'met'));
+  t.true(report.checks.some((c) => /^-A KUBE-SVC-JFH7SRGL4HNNPRDE /.test(c.observed?.rule ?? '')), JSON.stringify(report.checks.map((c) => c.observed)));
+  const other = await nflab(['check', runId, '--step', '2', '--kube-proxy', 'current']);
+  t.is(other.code, 2);
+  t.regex(other.stderr, /is up with --kube-proxy v1\.19 \(run \w+\), not current/);
 });
 
 // ---- ipvs (text only: this kernel has no ip_vs and no dummy interfaces) -------------------------
@@ -290,4 +320,38 @@ test('ipvs: virtual services with scheduler and persistence, kube-ipvs0 bindings
   t.regex(one.iptables, /-A KUBE-SERVICES ! -s 10\.244\.0\.0\/16 .*--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ/);
   t.regex(ipvsScript(one), /ipset restore <<'EOF'\n/);
   t.throws(() => renderIpvs([svc('local', '10.96.0.12', { type: 'NodePort', nodePort: 30081, externalTrafficPolicy: 'Local' })].map(resolveService)), { instanceOf: LabError, message: /externalTrafficPolicy: Local" is not supported by the ipvs profile/ });
+});
+
+// ---- v1.19: TestEndpointSliceE2E of the v1.19/1.20 era ------------------------------------------------
+
+test('v1.19 (b): the Service of TestEndpointSliceE2E after a kernel round trip: the fixture\'s rules the render reproduces, and each difference named', (t) => {
+  const services = servicesFromYaml([{ name: 'services.yaml', text: fixture('v1.19/services.yaml') }], { nodeName: 'test-hostname' });
+  const r = renderKubeProxyRules(services, { era: 'v1.19', clusterCIDR: '10.0.0.0/24', nfacct: false });
+  // The upstream Service has port 0 (see services.yaml): the only substitution.
+  const expected = fixture('v1.19/TestEndpointSliceE2E.expected.txt').replaceAll('--dport 0 ', '--dport 80 ');
+  const rulesOf = (lines: string[]) => lines.filter((l) => l.startsWith('-A ') && !/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l));
+  const fromFixture = rulesOf(roundTrip(t, expected));
+  const fromRender = rulesOf(roundTrip(t, r.filter + r.nat));
+  const missing = fromFixture.filter((l) => !fromRender.includes(l));
+  const extra = fromRender.filter((l) => !fromFixture.includes(l));
+  const exact = fromFixture.length - missing.length;
+  t.log(`v1.19: ${exact}/${fromFixture.length} rules of TestEndpointSliceE2E reproduced exactly after the round trip`);
+  t.is(fromFixture.length, 19);
+  // Every nat rule (chain names, hash without the colon, %0.10f, --or-mark/--xor-mark) is reproduced.
+  t.deepEqual(missing.filter((l) => !l.startsWith('-A KUBE-FORWARD ')), []);
+  // The fixture's one conntrack rule (the v1.20 form) against the profile's two v1.19 rules.
+  t.deepEqual(missing, ['-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT']);
+  t.deepEqual(extra.map((l) => l.replace(/ -m comment --comment "[^"]*"/, '')).sort(), [
+    '-A KUBE-FIREWALL -m mark --mark 0x8000/0x8000 -j DROP',
+    '-A KUBE-FORWARD -d 10.0.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A KUBE-FORWARD -s 10.0.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000',
+  ]);
+  t.is(exact, 18);
+  // As text, word for word: the profile writes iptables-save's word order and quotes every comment,
+  // kube-proxy wrote `-m comment --comment ns1/svc1 -m tcp -p tcp -d …`; only the kernel's
+  // round trip makes the two comparable.
+  const textExact = reproduced(expected, r.filter + r.nat).exact;
+  t.log(`v1.19: ${textExact}/19 word for word as text`);
+  t.is(textExact, 7);
 });

@@ -73,7 +73,7 @@ test('labs 01-03: the traced paths of a dropped, a masqueraded and a DNATed pack
 
 test('tracing is on only during the step: no tracer table or rule remains in any namespace, after nflab up and after nflab trace', async (t) => {
   const before = rootState();
-  const up = await nflab(['up', '03', '--step', '4', '--json']);
+  const up = await nflab(['up', '03', '--step', '4', '--json', '--again']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
@@ -93,7 +93,7 @@ test('tracing is on only during the step: no tracer table or rule remains in any
 });
 
 test('nflab trace shows each packet hook by hook, with the rule and the verdict, and --json the same paths', async (t) => {
-  const up = await nflab(['up', '01', '--step', '1', '--json']);
+  const up = await nflab(['up', '01', '--step', '1', '--json', '--again']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });
@@ -101,19 +101,21 @@ test('nflab trace shows each packet hook by hook, with the rule and the verdict,
   const text = await nflab(['trace', runId, '--step', '1']);
   t.is(text.code, 0, text.stderr);
   t.regex(text.stdout, /\$ ip netns exec c1 ping -c 1 .* 10\.55\.66\.3\n\s+→ 0\/1 replies/);
-  t.regex(text.stdout, /^host: icmp packets from 10\.55\.66\.2 to 10\.55\.66\.3$/m);
-  t.regex(text.stdout, /packet 1 {2}icmp 10\.55\.66\.2 → 10\.55\.66\.3\n {4}FORWARD\n {4}FORWARD +filter +policy DROP +in hwchiu0 \(port veth0\), out hwchiu0 \(port veth1\)/);
+  t.regex(text.stdout, /^host: 1 packet, 1 path {2}\(icmp packets from 10\.55\.66\.2 to 10\.55\.66\.3\)$/m);
+  t.regex(text.stdout, /path 1 {2}icmp 10\.55\.66\.2 → 10\.55\.66\.3 {2}\(packet 1\)\n {4}FORWARD\n {4}FORWARD +filter +policy DROP +in hwchiu0 \(port veth0\), out hwchiu0 \(port veth1\)/);
   t.regex(text.stdout, /✔ on host, the first icmp packet from 10\.55\.66\.2 to 10\.55\.66\.3 goes exactly through filter FORWARD: policy DROP/);
 
   const json = await nflab(['trace', runId, '--step', '1', '--json']);
   t.is(json.code, 0);
-  const out = jsonOf(json) as { runId: string; traces: { node: string; packets: { path: string[]; hooks: string[]; hops: TraceHop[] }[] }[] };
+  const out = jsonOf(json) as { runId: string; traces: { node: string; packets: number; paths: { count: number; path: string[]; hooks: string[]; hops: TraceHop[] }[] }[] };
   t.is(out.runId, runId);
   t.deepEqual(out.traces.map((x) => x.node), ['host']);
-  const [packet] = out.traces[0]!.packets;
-  t.deepEqual(packet!.path, ['filter FORWARD: policy DROP']);
-  t.deepEqual(packet!.hooks, ['FORWARD']);
-  t.like(packet!.hops[0], { table: 'filter', chain: 'FORWARD', policy: true, verdict: 'DROP', physin: 'veth0', physout: 'veth1', src: '10.55.66.2', dst: '10.55.66.3', proto: 'icmp' });
+  t.is(out.traces[0]!.packets, 1);
+  const [path] = out.traces[0]!.paths;
+  t.is(path!.count, 1);
+  t.deepEqual(path!.path, ['filter FORWARD: policy DROP']);
+  t.deepEqual(path!.hooks, ['FORWARD']);
+  t.like(path!.hops[0], { table: 'filter', chain: 'FORWARD', policy: true, verdict: 'DROP', physin: 'veth0', physout: 'veth1', src: '10.55.66.2', dst: '10.55.66.3', proto: 'icmp' });
 });
 
 test('nflab trace on a lab that is not up exits 2 and says how to bring it up', async (t) => {

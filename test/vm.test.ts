@@ -4,6 +4,7 @@
 // with NFLAB_VM_TESTS=1. scripts/test.sh builds the image first in those cases.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SshExecutor } from '../src/exec/ssh.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +26,7 @@ let targetArgs: string[] = [];
 test.before(async () => {
   if (!enabled) return;
   // This checkout is shared read-only at /mnt/nflab, so nflab also runs inside the VM (as from /vagrant).
-  const out = execFileSync(`${VM_DIR}boot.sh`, ['--name', NAME, '--share', REPO, '--stop-with', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(`${VM_DIR}boot.sh`, ['--name', NAME, '--memory', '2048', '--share', REPO, '--stop-with', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const vars = Object.fromEntries(out.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
   ssh = await SshExecutor.connect({ target: vars.target!, identity: vars.identity!, knownHosts: vars.known_hosts! });
   targetArgs = ['--target', vars.target!, '--identity', vars.identity!, '--known-hosts', vars.known_hosts!];
@@ -34,6 +35,15 @@ test.before(async () => {
 test.after.always(async () => {
   if (!enabled) return;
   await ssh?.close();
+  // What the guest kernel said of its own trouble (out of memory, hung tasks, stalls): the first
+  // thing to read when its SSH stopped answering in CI.
+  const consoleLog = `${process.env.NFLAB_VM_CACHE ?? '/var/cache/nflab/vm'}/run/${NAME}/console.log`;
+  try {
+    const trouble = readFileSync(consoleLog, 'utf8').split('\n').filter((l) => /out of memory|oom-kill|blocked for more than|panic|BUG:|soft lockup|stall/i.test(l));
+    if (trouble.length > 0) console.error(`the VM's console has ${trouble.length} kernel trouble line(s):\n${trouble.slice(-20).join('\n')}`);
+  } catch {
+    // No console log: the VM never started.
+  }
   execFileSync(`${VM_DIR}stop.sh`, ['--name', NAME], { stdio: 'inherit' });
 });
 

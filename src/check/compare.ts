@@ -3,6 +3,12 @@
 import type { CountExpectation, PacketMatch, TupleMatch } from '../lab/types.ts';
 import type { ConntrackTuple, PacketRecord, SavedRuleset, TcpOutcome } from '../observe/types.ts';
 import { ruleSpecMatches } from '../observe/parse-iptables-save.ts';
+import { nftRuleMatches } from '../observe/parse-nft-list.ts';
+
+/** An nftables table is named with its family (`ip kube-proxy`); iptables tables are one word. */
+export function isNftTable(table: string): boolean {
+  return /^(ip|ip6|inet|arp|bridge|netdev) \S+$/.test(table);
+}
 
 export function countOk(n: number, expected: CountExpectation): boolean {
   if (typeof expected === 'number') return n === expected;
@@ -43,14 +49,15 @@ export function counterDelta(table: string, chain: string, words: string | undef
     const b = before.chains.find((c) => c.table === table && c.chain === chain);
     return { packets: a.packets - (b?.packets ?? 0), bytes: a.bytes - (b?.bytes ?? 0), what: `${chain} ${a.policy}` };
   }
-  const candidates = after.rules.filter((r) => r.table === table && r.chain === chain && ruleSpecMatches(r.spec, words));
+  const matches = isNftTable(table) ? nftRuleMatches : ruleSpecMatches;
+  const candidates = after.rules.filter((r) => r.table === table && r.chain === chain && matches(r.spec, words));
   if (candidates.length === 0) {
     const present = after.rules.filter((r) => r.table === table && r.chain === chain).map((r) => r.spec);
-    return { problem: `no rule in ${table} ${chain} matches "${words}"${present.length ? `; the chain holds: ${present.join(' | ')}` : '; the chain is empty'}` };
+    return { problem: `no rule in ${table} ${chain} matches "${words}"${present.length ? `; the chain holds: ${present.join(' | ')}` : isNftTable(table) ? '; the chain holds no rule with a counter' : '; the chain is empty'}` };
   }
   // A rule written in full (as the renderer writes it) is that rule, even if it is also a subset of a longer one.
   if (candidates.length > 1) {
-    const exact = candidates.filter((r) => ruleSpecMatches(words, r.spec));
+    const exact = candidates.filter((r) => matches(words, r.spec));
     if (exact.length === 1) candidates.splice(0, candidates.length, exact[0]!);
   }
   if (candidates.length > 1) return { problem: `"${words}" matches ${candidates.length} rules in ${table} ${chain}: ${candidates.map((r) => r.spec).join(' | ')}` };

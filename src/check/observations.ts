@@ -15,8 +15,9 @@ export type ObservationRequest =
   | { type: 'traffic'; traffic: Traffic }
   /** tcpdump on an interface of a node while the traffic runs. */
   | { type: 'capture'; node: string; iface: string }
-  /** `iptables-save -c` (family bridge: `ebtables-save -c`) of a node before and after the traffic. */
-  | { type: 'counters'; node: string; family?: 'bridge' }
+  /** `iptables-save -c` of a node before and after the traffic; with `nft`, that nftables table's
+   * rule counters (`nft list table ip kube-proxy`) instead; family bridge: `ebtables-save -c`. */
+  | { type: 'counters'; node: string; nft?: string; family?: 'bridge' }
   /** `conntrack -L` of a node before and after the traffic (the check's own flows are the new entries). */
   | { type: 'conntrack'; node: string }
   /** One xt_recent list of a node before and after the traffic. */
@@ -61,7 +62,7 @@ export function requestKey(r: ObservationRequest): string {
   switch (r.type) {
     case 'traffic': return `traffic\0${trafficKey(r.traffic)}`;
     case 'capture': return `capture\0${r.node}\0${r.iface}`;
-    case 'counters': return `counters\0${r.node}${r.family ? `\0${r.family}` : ''}`;
+    case 'counters': return `counters\0${r.node}${r.nft ? `\0${r.nft}` : ''}${r.family ? `\0${r.family}` : ''}`;
     case 'conntrack': return `conntrack\0${r.node}`;
     case 'recent': return `recent\0${r.node}\0${r.list}`;
     case 'output': return `output\0${r.command.node}\0${r.command.argv.join('\0')}`;
@@ -107,7 +108,7 @@ export class Observations {
   // Shorthands the check kinds read with.
   traffic(traffic: Traffic): TrafficResult | undefined { return this.get({ type: 'traffic', traffic }); }
   capture(node: string, iface: string): CaptureObservation | undefined { return this.get({ type: 'capture', node, iface }); }
-  counters(node: string, family?: 'bridge'): CounterObservation | undefined { return this.get({ type: 'counters', node, ...(family ? { family } : {}) }); }
+  counters(node: string, nft?: string, family?: 'bridge'): CounterObservation | undefined { return this.get({ type: 'counters', node, ...(nft ? { nft } : {}), ...(family ? { family } : {}) }); }
   conntrack(node: string): ConntrackObservation | undefined { return this.get({ type: 'conntrack', node }); }
 
   /** Every observation of one type, by request key: the evidence a hint draws on beyond its own check's. */

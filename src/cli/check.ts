@@ -2,51 +2,49 @@
 // It sends step N's traffic and reads its observations, but applies none of step N's commands:
 // the student has (or has not) typed them by hand. The run is left as it was.
 import { formatCheck, stepSummary } from '../report/check-report.ts';
-import { LabError } from '../errors.ts';
 import { LocalExecutor, killLiveChildren } from '../exec/local.ts';
 import type { Lab } from '../lab/types.ts';
 import type { StepReport } from '../report/types.ts';
-import { readRecords, type RunRecord } from '../engine/journal.ts';
-import { leftUp } from '../engine/cleanup.ts';
+import type { RunRecord } from '../engine/journal.ts';
+import { assertStep, selectRun, stepsWords } from '../engine/select-run.ts';
 import { preflight } from '../engine/preflight.ts';
 import { attach, labOf } from '../engine/attach.ts';
 import { runStep } from '../engine/step.ts';
 import { interruptions } from './interrupt.ts';
 
-/** The most recent kept run of a lab (by lab id or run id) on this machine (check and trace run here). */
-export function keptRun(ref: string): RunRecord {
-  const records = readRecords().filter((r) => leftUp(r) && (r.labId === ref || r.runId === ref) && (r.target ?? 'this machine') === 'this machine');
-  if (records.length === 0) throw new LabError(`no lab "${ref}" is up (bring it up with: nflab up ${ref} --step N)`);
-  return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
+/** The caller's kept run of a lab (by lab id or run id; --run when they have several) on this
+ * machine (check and trace run here): src/engine/select-run.ts. */
+export function keptRun(ref: string, run?: string): Promise<RunRecord> {
+  return selectRun({ lab: ref, run });
+}
+
+/** The lab of a kept run and its step N, or exit 2 naming what exists. */
+export async function keptStep(ref: string, stepNumber: number, run?: string): Promise<{ record: RunRecord; lab: Lab }> {
+  const record = await keptRun(ref, run);
+  const lab = await labOf(record);
+  assertStep(lab, stepNumber, 1);
+  return { record, lab };
 }
 
 /** Step N of a kept run, judged as nflab check does (the step's commands left out, lenient:
  * a working answer other than the reference's is "met, differs"). */
-export async function judgeKeptStep(record: RunRecord, lab: Lab, stepNumber: number, aborted: () => boolean): Promise<StepReport> {
+export async function judgeKeptStep(record: RunRecord, lab: Lab, stepNumber: number, aborted: () => boolean, pcap?: string): Promise<StepReport> {
   const exec = new LocalExecutor();
   await preflight(exec, [], record.iptables);
   // The same nodes the up run created, in either node mode.
   const sandbox = await attach(record, exec, lab);
-  return runStep(sandbox, lab.steps[stepNumber - 1]!, aborted, { applyCommands: false, lenient: true });
-}
-
-/** The lab of a kept run and its step N, or exit 2 naming what exists. */
-export async function keptStep(ref: string, stepNumber: number): Promise<{ record: RunRecord; lab: Lab }> {
-  const record = keptRun(ref);
-  const lab = await labOf(record);
-  if (!Number.isInteger(stepNumber) || stepNumber < 1 || stepNumber > lab.steps.length) throw new LabError(`lab ${lab.id}: --step must be 1..${lab.steps.length}`);
-  return { record, lab };
+  return runStep(sandbox, lab.steps[stepNumber - 1]!, aborted, { applyCommands: false, lenient: true, ...(pcap ? { pcap: { dir: pcap, prefix: `${lab.id}-check-step${stepNumber}` } } : {}) });
 }
 
 /** Exit 0 for met and for "met, differs from the reference"; 1 otherwise. */
 export const checkExitCode = (report: StepReport) => (report.status === 'passed' || report.status === 'differs' ? 0 : 1);
 
-export async function checkCommand(ref: string, stepNumber: number, json: boolean): Promise<number> {
-  const { record, lab } = await keptStep(ref, stepNumber);
+export async function checkCommand(ref: string, stepNumber: number, json: boolean, pcap?: string, run?: string): Promise<number> {
+  const { record, lab } = await keptStep(ref, stepNumber, run);
   const stop = interruptions(killLiveChildren);
   let report: StepReport;
   try {
-    report = await judgeKeptStep(record, lab, stepNumber, stop.signal);
+    report = await judgeKeptStep(record, lab, stepNumber, stop.signal, pcap);
   } finally {
     stop.release();
   }
@@ -57,7 +55,7 @@ export async function checkCommand(ref: string, stepNumber: number, json: boolea
 }
 
 function formatCheckReport(lab: Lab, record: RunRecord, n: number, report: StepReport): string {
-  const lines = [`lab ${lab.id} (run ${record.runId}, steps 1..${record.step ?? 0} applied by nflab up) against step ${n}: ${report.title}`];
+  const lines = [`lab ${lab.id} (run ${record.runId}, ${stepsWords(record.step)} by nflab) against step ${n}: ${report.title}`];
   lines.push('(the step\'s own commands were not applied: this checks the state you made)', '');
   for (const c of report.commands) lines.push(`  $ ${c.display}`, ...(c.output ? c.output.split('\n').map((l) => `      ${l}`) : []));
   if (report.commands.length > 0) lines.push('');

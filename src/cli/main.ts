@@ -12,10 +12,11 @@ import { runLab, type RunEvent } from '../engine/run-lab.ts';
 import { preflight } from '../engine/preflight.ts';
 import { resolveLab, rootNodeOf } from '../resolve/resolve-lab.ts';
 import { deadRuns, removeRun } from '../engine/cleanup.ts';
-import { assertJournalWritable, ownerAlive, readJournal, type DamagedRecord } from '../engine/journal.ts';
+import { assertJournalWritable, readJournal, type DamagedRecord } from '../engine/journal.ts';
 import { summary, terminalReporter } from '../report/terminal.ts';
 import type { LabReport } from '../report/types.ts';
 import { showLab } from './show.ts';
+import { assertStep } from '../engine/select-run.ts';
 import { toJunit } from '../report/junit.ts';
 import { writeFileSync } from 'node:fs';
 import { interruptions } from './interrupt.ts';
@@ -30,8 +31,12 @@ import { join } from 'node:path';
 import { withCompletion } from './completion.ts';
 import { progressReporter } from './progress.ts';
 import { COMMAND_NAMES, examples, topExamples } from './examples.ts';
+import { runInOuterNamespace } from './outer-namespace.ts';
+import { ownRuns, runWords, selectRun, stepsWords } from '../engine/select-run.ts';
+import { leftUp } from '../engine/cleanup.ts';
+import { callerOwner, ownerWords } from '../engine/owner.ts';
 
-interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend }
+interface Common extends TargetArgs { nodes: DriverKind; image?: string; json: boolean; rootNamespace?: boolean; iptables: IptablesBackend; pcap?: string }
 
 function withDriver<T>(y: Argv<T>) {
   return withTarget(y)
@@ -43,6 +48,11 @@ function withDriver<T>(y: Argv<T>) {
 /** The note for a user whose own `iptables` on that machine is not the backend the lab uses. */
 async function backendNoteFor(exec: Executor, backend: IptablesBackend): Promise<string | undefined> {
   return backendNote(await machineBackend(exec), backend, exec.name);
+}
+
+/** --run ID: which of the caller's runs, when they have several of one lab up. */
+function withRun<T>(y: Argv<T>) {
+  return y.option('run', { type: 'string', describe: 'the run id (nflab status lists yours), when you have several runs of the lab up' });
 }
 
 function withRootNamespace<T>(y: Argv<T>) {
@@ -58,6 +68,14 @@ function executor(args: TargetArgs = {}): Promise<Executor> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  try {
+    const outside = runInOuterNamespace(argv);
+    if (outside !== undefined) { process.exitCode = outside; return; }
+  } catch (err) {
+    process.stderr.write(`nflab: ${(err as Error).message}\n`);
+    process.exitCode = exitCodeOf(err);
+    return;
+  }
   const parser = withCompletion(topExamples(withKubeProxyOption(yargs(argv)
     .scriptName('nflab'))
     .usage('$0 <command> [options]\n\nScripted, verified container-networking labs.')))
@@ -74,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every command' })
       .option('junit', { type: 'string', describe: 'also write a JUnit XML report (one test case per check) to this file (several targets: one file each, results.<target>.xml)' })
       .option('strict', { type: 'boolean', default: false, describe: 'a skipped lab (a kernel feature missing here) fails the run: exit 1' })
+      .option('pcap', { type: 'string', describe: 'also keep each capture as a pcap file in this directory, named <lab>-step<N>-<node>-<iface>.pcap (for Wireshark)' })
       .option('record', { type: 'string', describe: 'keep the evidence in this file: the JSON report plus every step\'s raw observations (for --compare)' })
       .option('compare', { type: 'string', describe: 'compare this run with a recorded one (--record, or a --json report), check by check; exit 1 when a verdict changed' })
       .option('target', { type: 'string', array: true, describe: 'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config (patterns: \'lab-*\'), vagrant[:machine]; repeat it for several machines' })
@@ -102,27 +121,68 @@ export async function main(argv: string[]): Promise<void> {
     .command('up <lab>', 'build a lab, apply its steps up to N, and leave it running for hands-on work', (y) => examples('up', withRootNamespace(withDriver(y))
       .positional('lab', { type: 'string', demandOption: true })
       .option('step', { type: 'number', default: 0, describe: 'apply steps 1..N (0: only the topology)' })
+      .option('again', { type: 'boolean', default: false, describe: 'bring up another run of a lab you already have up (then name runs with --run ID)' })
       .option('json', { type: 'boolean', default: false })),
       async (a) => { process.exitCode = await upCommand(a.lab, a.step, a); })
-    .command('down <lab>', 'tear down a lab brought up with nflab up (by lab id or run id)', (y) => examples('down', withTarget(y).positional('lab', { type: 'string', demandOption: true })),
+    .command('shell <lab> [node]', 'a shell on your running lab where the names nflab show prints work (ip netns exec c1 …, docker exec c1 …); with a node, a shell inside it', (y) => examples('shell', withRun(y)
+      .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or run id)' })
+      .positional('node', { type: 'string', describe: 'a node of the lab (c1, host, …): the shell runs inside it' })),
+      async (a) => {
+        const { shellCommand } = await import('./shell.ts');
+        process.exitCode = await shellCommand({ lab: a.lab, node: a.node, run: a.run });
+      })
+    .command('exec <lab> <node> [argv..]', 'run one command in a node of your running lab (for scripts): nflab exec 02 c1 -- ping -c 1 198.51.100.8; its exit status is passed through', (y) => examples('exec', withRun(y)
+      .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or run id)' })
+      .positional('node', { type: 'string', demandOption: true, describe: 'a node of the lab' })
+      .positional('argv', { type: 'string', array: true, describe: 'the command, after --' })
+      .parserConfiguration({ 'populate--': true, 'unknown-options-as-args': true })),
+      async (a) => {
+        const argv = [...((a.argv as string[] | undefined) ?? []), ...(((a as { '--'?: unknown[] })['--'] ?? []).map(String))];
+        if (argv.length === 0) throw new LabError('name the command to run after --: nflab exec <lab> <node> -- <command> [args…]');
+        const { execCommand } = await import('./shell.ts');
+        process.exitCode = await execCommand({ lab: a.lab, node: a.node, run: a.run, argv });
+      })
+    .command('status', 'the labs that are up: lab, run id, steps applied, nodes, node mode, owner, age (yours; --all: everyone\'s)', (y) => examples('status', y
+      .option('all', { type: 'boolean', default: false, describe: 'every user\'s runs, not only yours' })
+      .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })),
+      async (a) => {
+        const { statusCommand } = await import('./status.ts');
+        process.exitCode = await statusCommand(a.all, a.json);
+      })
+    .command('solve <lab>', 'apply the reference commands of the steps up to N on your running lab, in place', (y) => examples('solve', withRun(y)
+      .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or run id)' })
+      .option('step', { type: 'number', demandOption: true, describe: 'apply the steps after the last one applied, up to N' })
+      .option('json', { type: 'boolean', default: false })),
+      async (a) => {
+        const { solveCommand } = await import('./solve.ts');
+        process.exitCode = await solveCommand(a.lab, a.step, a.run, a.json);
+      })
+    .command('reset <lab>', 'take your running lab back to its built topology (torn down and built again under the same run id)', (y) => examples('reset', withRun(y)
+      .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or run id)' })
+      .option('step', { type: 'number', default: 0, describe: 'then apply steps 1..N (0: the topology only)' })),
+      async (a) => {
+        const { resetCommand } = await import('./solve.ts');
+        process.exitCode = await resetCommand(a.lab, a.step, a.run);
+      })
+    .command('down <lab>', 'tear down your lab brought up with nflab up (by lab id or run id)', (y) => examples('down', withRun(withTarget(y)).positional('lab', { type: 'string', demandOption: true })),
       async (a) => {
         const exec = await executor(a);
-        const journal = readJournal();
-        reportDamaged(journal.damaged);
-        const matching = journal.records.filter((r) => r.kept && (r.labId === a.lab || r.runId === a.lab) && (r.target ?? 'this machine') === exec.name);
-        // A run whose `nflab up` is still alive is still being built: it is that process's to finish.
-        const building = matching.filter(ownerAlive);
-        for (const r of building) process.stderr.write(`nflab: lab ${r.labId} (run ${r.runId}) is still being brought up by process ${r.pid}: left alone (interrupt that nflab up, or wait for it)\n`);
-        const records = matching.filter((r) => !ownerAlive(r));
-        if (records.length === 0) throw new LabError(building.length > 0 ? `lab "${a.lab}" is not up yet: its nflab up (process ${building.map((r) => r.pid).join(', ')}) is still building it` : `no lab "${a.lab}" is up (see: nflab up <lab>)`);
-        for (const r of records) {
-          await removeRun(exec, r);
-          process.stdout.write(`lab ${r.labId} (run ${r.runId}) is down\n`);
+        try {
+          const journal = readJournal();
+          reportDamaged(journal.damaged);
+          // Only the caller's own run, on this target; several: --run ID (select-run.ts).
+          const record = await selectRun({ lab: a.lab, run: a.run, target: exec.name, records: journal.records });
+          await removeRun(exec, record);
+          process.stdout.write(`lab ${record.labId} (run ${record.runId}) is down\n`);
+        } finally {
+          await exec.close();
         }
-        await exec.close();
       })
     .command('clean', 'remove everything left by nflab runs that were killed', (y) => examples('clean', withTarget(y).option('all', { type: 'boolean', default: false, describe: 'also tear down labs left up with nflab up' })),
       async (a) => {
+        if (process.getuid?.() !== 0 && !a.target) {
+          throw new EnvError(`nflab clean removes namespaces, containers and processes, which needs root, and you are uid ${process.getuid?.()}: nothing was cleaned`, 'run it as root: sudo nflab clean');
+        }
         const exec = await executor(a);
         const journal = readJournal();
         // Only runs on this target: a record of a remote run names namespaces on that machine.
@@ -137,7 +197,13 @@ export async function main(argv: string[]): Promise<void> {
             failed.push(`run ${r.runId} (lab ${r.labId}): ${(err as Error).message}`);
           }
         }
-        if (runs.length === 0) process.stdout.write('nothing to clean\n');
+        if (runs.length === 0) process.stdout.write('nothing to clean: no killed run left anything behind\n');
+        // Labs left up on purpose are not residue: say which, and how to take them down.
+        const up = a.all ? [] : journal.records.filter((r) => leftUp(r) && (r.target ?? 'this machine') === exec.name);
+        if (up.length > 0) {
+          const me = callerOwner();
+          process.stdout.write(`still up (left up by nflab up; clean leaves them):\n${up.map((r) => `  ${runWords(r)}: ${r.owner?.uid === me.uid ? `nflab down ${r.labId} --run ${r.runId}` : `its owner's to take down (nflab down ${r.labId}), or nflab clean --all as root`}`).join('\n')}\n`);
+        }
         await exec.close();
         reportDamaged(journal.damaged);
         if (failed.length > 0 || journal.damaged.length > 0) {
@@ -179,21 +245,29 @@ export async function main(argv: string[]): Promise<void> {
         writeFileSync(a.out, script, { mode: 0o755 });
         process.stderr.write(`wrote ${a.out} (run it as root: sudo bash ${a.out})\n`);
       })
-    .command('check <lab>', 'check a lab brought up with nflab up against what step N expects, without applying step N\'s commands', (y) => examples('check', y
+    .command('check <lab>', 'check a lab brought up with nflab up against what step N expects, without applying step N\'s commands', (y) => examples('check', withRun(y)
       .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
       .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic, observations and checks to run' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' })),
+      .option('json', { type: 'boolean', default: false, describe: 'print the step report as JSON' })
+      .option('pcap', { type: 'string', describe: 'also keep each capture as a pcap file in this directory (for Wireshark)' })),
       async (a) => {
         const { checkCommand } = await import('./check.ts');
-        process.exitCode = await checkCommand(a.lab, a.step, a.json);
+        process.exitCode = await checkCommand(a.lab, a.step, a.json, a.pcap, a.run);
       })
-    .command('trace <lab>', 'on a lab brought up with nflab up, send step N\'s traffic with packet tracing on and show each packet\'s path through the hooks, tables and rules', (y) => examples('trace', y
+    .command('trace <lab>', 'on a lab brought up with nflab up, trace packets through the hooks, tables and rules of its nodes: the ones you send (--filter, or -- <node> <command>), or step N\'s traffic (--step)', (y) => examples('trace', withRun(y)
       .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
-      .option('step', { type: 'number', demandOption: true, describe: 'the step whose traffic to send (its commands are not applied)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' })),
+      .option('step', { type: 'number', describe: 'send this step\'s scripted traffic (its commands are not applied) and judge its path checks' })
+      .option('node', { type: 'string', describe: 'trace in this node only (default: every host and outside node)' })
+      .option('filter', { type: 'string', describe: 'which packets, in tcpdump\'s words: \'icmp and host 10.55.66.2\', \'tcp and dst port 80\'' })
+      .option('count', { type: 'number', describe: `stop after this many packets (default ${20} when tracing what you send from another shell)` })
+      .option('seconds', { type: 'number', describe: 'stop after this many seconds (default 60)' })
+      .option('pcap', { type: 'string', describe: 'also keep each traced node\'s packets as a pcap file in this directory (for Wireshark)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the traced paths as JSON' })
+      .parserConfiguration({ 'populate--': true })),
       async (a) => {
         const { traceCommand } = await import('./trace.ts');
-        process.exitCode = await traceCommand(a.lab, a.step, a.json, await executor());
+        const rest = (a as { '--'?: (string | number)[] })['--']?.map(String);
+        process.exitCode = await traceCommand(a.lab, { step: a.step, node: a.node, filter: a.filter, count: a.count, seconds: a.seconds, command: rest && rest.length > 0 ? rest : undefined, json: a.json, pcap: a.pcap, run: a.run }, await executor());
       })
     .command(kubeProxyCommand)
     .command((await import('./watch.ts')).watchModule)
@@ -290,7 +364,7 @@ async function runLabsOn(exec: Executor, labs: Lab[], opts: Common, onEvent: ((e
   for (const lab of labs) {
     // After a signal: the lab it stopped in is `interrupted`, the ones after it were not run.
     if (aborted()) { reports.push(notRun(lab, opts, exec)); continue; }
-    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent });
+    const { report } = await runLab(lab, { exec, driver: opts.nodes, image: opts.image, rootNamespace: opts.rootNamespace, iptables: opts.iptables, keepObservations, aborted, onEvent, ...(opts.pcap ? { pcapDir: opts.pcap } : {}) });
     reports.push(report);
   }
   return reports;
@@ -376,12 +450,19 @@ async function fleetRunCommand(targets: string[], refs: string[], all: boolean, 
   return summaryOfFleet.exitCode;
 }
 
-async function upCommand(ref: string, step: number, opts: Common): Promise<number> {
+async function upCommand(ref: string, step: number, opts: Common & { again?: boolean }): Promise<number> {
   const [lab] = await resolveLabs([ref]);
-  if (!Number.isInteger(step) || step < 0 || step > lab!.steps.length) throw new LabError(`lab ${lab!.id}: --step must be 0..${lab!.steps.length}`);
+  assertStep(lab!, step, 0);
+
   checkRootNamespaceUse([lab!], opts);
   assertJournalWritable();
   const exec = await executor(opts);
+  // One run of a lab per user unless asked: a second copy would make every later command ambiguous.
+  const already = ownRuns(readJournal().records, callerOwner(), exec.name).filter((r) => r.labId === lab!.id);
+  if (already.length > 0 && !opts.again) {
+    await exec.close();
+    throw new LabError(`you (${ownerWords(callerOwner())}) already have lab ${lab!.id} up: ${already.map((r) => runWords(r)).join('; ')}; use it (nflab shell ${lab!.id}), take it down (nflab down ${lab!.id}), or bring up another with --again`);
+  }
   await preflight(exec, [lab!], opts.iptables);
   await dockerPreflight([lab!], opts, exec);
   const stop = interruptions(killLiveChildren);
@@ -391,15 +472,27 @@ async function upCommand(ref: string, step: number, opts: Common): Promise<numbe
     if (opts.json) process.stdout.write(JSON.stringify({ labs: [report], runId: report.runId }, null, 2) + '\n');
     if (!kept) return stop.signal() ? stop.exitCode() : runExitCode([report]) || 1;
     if (!opts.json) {
-      process.stdout.write(`\nlab ${lab!.id} is up (run ${kept.record.runId}, steps 1..${step} applied). Enter a node:\n`);
-      for (const node of Object.keys(lab!.topology.nodes)) process.stdout.write(`  ${node.padEnd(8)} ${kept.sandbox.driverOf(node).enterHint(node)}\n`);
+      process.stdout.write(upNext(lab!, kept.record.runId, step, already.length > 0, (node) => kept.sandbox.driverOf(node).enterHint(node), (node) => kept.sandbox.driverOf(node).display(node, ['…']).replace(/'…'/, '…')));
       const note = await backendNoteFor(exec, opts.iptables);
       if (note) process.stdout.write(`${note}\n`);
-      process.stdout.write(`When done: nflab down ${lab!.id}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
+      process.stdout.write(`When done: nflab down ${lab!.id}${already.length > 0 ? ` --run ${kept.record.runId}` : ''}${exec.name === 'this machine' ? '' : ` --target ${exec.name}`}\n`);
     }
     return runExitCode([report]);
   } finally {
     stop.release();
     await exec.close();
   }
+}
+
+/** What `up` prints once the lab is up: how to get the shell where the printed names work, and
+ * what comes next (the next step's title and the command that checks it). */
+export function upNext(lab: Lab, runId: string, step: number, more: boolean, rawHint: (node: string) => string, printed: (node: string) => string): string {
+  const run = more ? ` --run ${runId}` : '';
+  const forms = [...new Set(Object.keys(lab.topology.nodes).map((n) => printed(n).replace(new RegExp(`\\b${n}\\b`), '<node>')))].join(', ');
+  const lines = ['', `lab ${lab.id} is up (run ${runId}, ${stepsWords(step)}).`, '', `A shell where the commands of nflab show ${lab.id} work as printed (${forms}):`, `  nflab shell ${lab.id}${run}`, 'or a shell inside one node:'];
+  for (const node of Object.keys(lab.topology.nodes)) lines.push(`  nflab shell ${lab.id} ${node}${run}`.padEnd(28) + `   (outside nflab: ${rawHint(node)})`);
+  if (step < lab.steps.length) {
+    lines.push('', `Next: step ${step + 1}: ${lab.steps[step]!.title}`, `  type its commands (nflab show ${lab.id}), then: nflab check ${lab.id} --step ${step + 1}${run}`, `  (or let nflab type them: nflab solve ${lab.id} --step ${step + 1}${run})`);
+  } else lines.push('', `Every step of lab ${lab.id} is applied; nflab reset ${lab.id}${run} goes back to the built topology.`);
+  return `${lines.join('\n')}\n`;
 }

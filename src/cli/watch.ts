@@ -15,13 +15,15 @@ export interface WatchOptions {
   /** Stop after this many rounds (tests, scripts); default: until met or interrupted. */
   rounds?: number;
   out?: NodeJS.WriteStream;
+  /** --run ID: which of the caller's runs of the lab. */
+  run?: string;
 }
 
 export async function watchCommand(ref: string, stepNumber: number, options: WatchOptions): Promise<number> {
   // Loaded here, not with the command line: every other command starts without the engine.
   const { checkExitCode, judgeKeptStep, keptStep } = await import('./check.ts');
   const { killLiveChildren } = await import('../exec/local.ts');
-  const { record, lab } = await keptStep(ref, stepNumber);
+  const { record, lab } = await keptStep(ref, stepNumber, options.run);
   const out = options.out ?? process.stdout;
   const stop = interruptions(killLiveChildren);
   let wake: (() => void) | undefined;
@@ -71,17 +73,18 @@ function draw(out: NodeJS.WriteStream, previous: number, lines: string[]): numbe
   return lines.length;
 }
 
-export const watchModule: CommandModule<object, { lab: string; step: number; every: number; rounds?: number }> = {
+export const watchModule: CommandModule<object, { lab: string; step: number; every: number; rounds?: number; run?: string }> = {
   command: 'watch <lab>',
   describe: 'on a lab brought up with nflab up, re-judge step N\'s checks every few seconds while you type, until they are met',
   builder: (y) => examples('watch', y
     .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
     .option('step', { type: 'number', demandOption: true, describe: 'the step whose checks to judge' })
     .option('every', { type: 'number', default: 3, describe: 'seconds between two judgings' })
-    .option('rounds', { type: 'number', describe: 'give up (exit 1) after this many judgings' })) as never,
+    .option('rounds', { type: 'number', describe: 'give up (exit 1) after this many judgings' })
+    .option('run', { type: 'string', describe: 'which of your runs of the lab (nflab status lists them)' })) as never,
   handler: async (a) => {
     if (!(a.every > 0 && a.every <= 600)) throw new LabError(`--every must be a number of seconds in (0, 600] (got ${a.every})`);
     if (a.rounds !== undefined && !(Number.isInteger(a.rounds) && a.rounds >= 1)) throw new LabError(`--rounds must be a whole number from 1 (got ${a.rounds})`);
-    process.exitCode = await watchCommand(a.lab, a.step, { every: a.every, ...(a.rounds !== undefined ? { rounds: a.rounds } : {}) });
+    process.exitCode = await watchCommand(a.lab, a.step, { every: a.every, ...(a.rounds !== undefined ? { rounds: a.rounds } : {}), ...(a.run ? { run: a.run } : {}) });
   },
 };

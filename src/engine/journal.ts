@@ -47,10 +47,19 @@ export interface RunRecord {
   step?: number;
   /** The iptables backend of the run (--iptables), for `nflab check` and `nflab trace` on a kept run. */
   iptables?: 'nft' | 'legacy';
+  /** The kube-proxy profile a Kubernetes lab was built with (--kube-proxy), so `nflab check` and
+   * `nflab trace` load the lab with the rules that are in the run's node. */
+  kubeProxy?: string;
   /** --root-namespace: what the target's root namespace held before the run changed it. */
   root?: RootSnapshot;
+  /** Who brought the run up (owner.ts): only that user's commands pick it. Records written before
+   * this field existed have none: nobody's run, left to `nflab down --run ID` as root. */
+  owner?: RunOwner;
   createdAt: string;
 }
+
+/** The invoking user: under sudo the user who typed sudo (SUDO_UID), else the process's uid. */
+export interface RunOwner { uid: number; user?: string }
 
 /** Short, unique, safe for interface and namespace names: 6 characters of [a-z0-9]. */
 export function newRunId(): string {
@@ -200,6 +209,8 @@ export function recordProblem(value: unknown, runIdFromFile?: string): string | 
     ['processes', (v) => Array.isArray(v) && v.every(ref), 'an array of processes { pid, startTime }', false],
     ['pids', (v) => Array.isArray(v) && v.every(is.pid), 'an array of process ids', false],
     ['root', (v) => typeof v === 'object' && v !== null && typeof (v as { node?: unknown }).node === 'string', 'an object naming its node', false],
+    ['owner', (v) => typeof v === 'object' && v !== null && Number.isInteger((v as RunOwner).uid) && (v as RunOwner).uid >= 0 && ['undefined', 'string'].includes(typeof (v as RunOwner).user), 'an object { uid, user }', false],
+    ['step', (v) => Number.isInteger(v) && (v as number) >= 0, 'a step number (0 or more)', false],
   ];
   for (const [field, ok, what, required] of fields) {
     if (r[field] === undefined) {

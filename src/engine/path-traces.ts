@@ -54,18 +54,20 @@ export function packetMatches(entered: Pick<TraceHop, 'proto' | 'src' | 'dst' | 
 
 /** The hops of the packets a filter asks for, judged by each packet's first tracer hop (the IPv4 one
  * when there is one: the bridge-family hop carries no ports); the tracer's own hops left out. */
-export function hopsFor(hops: TraceHop[], filter: PathFilter): TraceHop[] {
-  const isTracer = (h: TraceHop) => h.table.startsWith(TRACER_TABLE_PREFIX);
+export function hopsFor(hops: TraceHop[], filter: PathFilter, keepTracer = false): TraceHop[] {
   return hopsByPacket(hops).flatMap((packet) => {
-    const entered = packet.find((h) => isTracer(h) && h.family === 'ip') ?? packet.find(isTracer) ?? packet[0];
-    return entered && packetMatches(entered, filter) ? packet.filter((h) => !isTracer(h)) : [];
+    const entered = packet.find((h) => isTracerHop(h) && h.family === 'ip') ?? packet.find(isTracerHop) ?? packet[0];
+    return entered && packetMatches(entered, filter) ? packet.filter((h) => keepTracer || !isTracerHop(h)) : [];
   });
 }
+
+export const isTracerHop = (h: TraceHop): boolean => h.table.startsWith(TRACER_TABLE_PREFIX);
 
 /** Starts one tracer per node. A missing tool is an environment error (exit 3): every tracer
  * already started is stopped first. Any other failure is kept as the observation of its checks. */
 /** `rootOnly`: the node run as the machine's root namespace and the lab's networks, which alone its tracer marks. */
-export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'node'>, targets: Target[], rootOnly?: { node: string; networks: string[] }): Promise<PathTraces> {
+/** `keepTracer`: the tracer's own hops stay in (they say how each packet entered the node: nflab trace). */
+export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'node'>, targets: Target[], rootOnly?: { node: string; networks: string[] }, keepTracer = false): Promise<PathTraces> {
   const byNode = new Map<string, Target[]>();
   for (const t of targets) byNode.set(t.node, [...(byNode.get(t.node) ?? []), t]);
   const nodes = [...byNode.keys()];
@@ -89,7 +91,7 @@ export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'node'>, t
       const observed = new Map(failed);
       await Promise.all(sessions.map(async ({ node, session }) => {
         const hops = await session.stop({ includeTracer: true });
-        for (const t of byNode.get(node)!) observed.set(traceKey(node, t.filter), { hops: hopsFor(hops, t.filter), problems: [...session.problems] });
+        for (const t of byNode.get(node)!) observed.set(traceKey(node, t.filter), { hops: hopsFor(hops, t.filter, keepTracer), problems: [...session.problems] });
       }));
       return observed;
     },

@@ -27,8 +27,12 @@ export interface RunOptions {
   iptables?: IptablesBackend;
   /** Keep each step's raw observations in the report (nflab run --record). */
   keepObservations?: boolean;
+  /** --pcap DIR: keep every step's captures as pcap files there (named by lab, step, node, interface). */
+  pcapDir?: string;
   /** verify-lab: stop after this step (0-based), run with its commands left out (verify-lab.ts). */
   withoutCommandsAt?: number;
+  /** nflab reset: build again under the run id the lab had (default: a new one). */
+  runId?: string;
 }
 
 export type RunEvent =
@@ -50,11 +54,12 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   const started = Date.now();
   const resolved = resolveLab(lab, { driver: options.driver, rootNamespace: options.rootNamespace });
   const rootNode = resolved.rootNode;
-  const sandbox = new Sandbox(resolved, options.exec, { image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
+  const sandbox = new Sandbox(resolved, options.exec, { ...(options.runId ? { runId: options.runId } : {}), image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
     id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft', steps: [],
+    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft',
+    ...(lab.kubeProxy ? { kubeProxy: lab.kubeProxy.options.era } : {}), steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];
@@ -71,7 +76,7 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
       if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations, applyCommands: i !== options.withoutCommandsAt });
+      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations, applyCommands: i !== options.withoutCommandsAt, ...(options.pcapDir ? { pcap: { dir: options.pcapDir, prefix: `${lab.id}-step${i + 1}` } } : {}) });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
       // A step that did not finish (a limit): what later steps would see depends on it.

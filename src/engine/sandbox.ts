@@ -9,6 +9,7 @@ import type { Command } from '../lab/types.ts';
 import type { Executor, RunResult } from '../exec/types.ts';
 import type { NodeDriver } from '../drivers/types.ts';
 import { NetnsDriver, netnsName } from '../drivers/netns.ts';
+import { callerOwner } from './owner.ts';
 import { newRunId, processStartTime, removeRecord, writeRecord, type RunRecord } from './journal.ts';
 import { startWatchdog, type Watchdog } from './watchdog.ts';
 import { removeRun } from './cleanup.ts';
@@ -62,8 +63,9 @@ export class Sandbox {
     this.record = {
       runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: this.lab.id, target: exec.name, labFile: this.lab.file, driver: resolved.driver,
       kept: options.kept ?? false, building: true, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
-      containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], createdAt: new Date().toISOString(),
+      containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], owner: callerOwner(), createdAt: new Date().toISOString(),
       ...(options.iptables ? { iptables: options.iptables } : {}),
+      ...(this.lab.kubeProxy ? { kubeProxy: this.lab.kubeProxy.options.era } : {}),
     };
   }
 

@@ -4,17 +4,20 @@
 import type { Check, PingTraffic, Step } from '../lab/types.ts';
 import type { CheckReport, CommandReport, StepReport } from '../report/types.ts';
 import type { Sandbox } from './sandbox.ts';
-import { startCapture, type Capture } from '../observe/capture.ts';
+import { pcapName, preparePcapDir, startCapture, type Capture } from '../observe/capture.ts';
+import { join } from 'node:path';
 import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
 import { runTraffic, trafficKey, type StopEarly } from '../traffic/run.ts';
 import { dropCounters, dropsBetween } from '../observe/drop-counters.ts';
+import { parseNftList } from '../observe/parse-nft-list.ts';
 import { runReach } from '../traffic/reach.ts';
 import { evaluate, skipped, stepStatus } from '../check/evaluate.ts';
 import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
 import { checkTraffic, moduleOf } from '../check/registry.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
-import { parseXtRecent } from '../observe/parse-xt-recent.ts';
+import { parseNftSetElements, parseXtRecent } from '../observe/parse-xt-recent.ts';
+import { isNftSet } from '../check/kinds/recent.ts';
 import { startPathTraces } from './path-traces.ts';
 import { LimitError, StepClock } from './limits.ts';
 import { limitsOf } from '../resolve/bounds.ts';
@@ -26,6 +29,8 @@ export interface RunStepOptions {
   applyCommands?: boolean;
   /** Keep the raw observations in the report (nflab run --record). */
   keepObservations?: boolean;
+  /** --pcap DIR: keep each capture as DIR/<prefix>-<node>-<iface>.pcap as well. */
+  pcap?: { dir: string; prefix: string };
   /** Judge as nflab check does: a step whose behaviour checks are met and only reference checks are
    * not is `differs` (nflab run stays strict). */
   lenient?: boolean;
@@ -59,6 +64,10 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
     : [];
   const counterRequests = distinctRequests([...requests, ...hostCounters], 'counters');
   const readCounters = () => Promise.all(counterRequests.map(async (r) => {
+    if (r.nft) {
+      const out = await sandbox.node(r.node).run(['nft', 'list', 'table', ...r.nft.split(' ')]);
+      return [r, parseNftList(out.stdout, r.nft)] as const;
+    }
     const out = await sandbox.node(r.node).run(r.family === 'bridge' ? ['ebtables-save', '-c'] : ['iptables-save', '-c']);
     return [r, parseIptablesSave(out.stdout)] as const;
   }));
@@ -90,11 +99,14 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
   const captureRequests = distinctRequests(requests, 'capture');
   let captures: Capture[] = [];
   try {
+    const pcap = options.pcap;
+    if (pcap && captureRequests.length > 0) await preparePcapDir(sandbox.exec, pcap.dir);
     captures = await Promise.all(captureRequests.map((c) =>
-      startCapture(sandbox.exec, (argv) => sandbox.node(c.node).observerArgv(argv), c.node, c.iface)));
+      startCapture(sandbox.exec, (argv) => sandbox.node(c.node).observerArgv(argv), c.node, c.iface,
+        pcap ? { file: join(pcap.dir, pcapName(pcap.prefix, c.node, c.iface)) } : undefined)));
     for (const t of stepTraffic(step)) {
       if (aborted()) throw new Interrupted();
-      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, counterRequests.map((r) => r.node), t) : undefined;
+      const stopEarly = t.kind === 'ping' ? await dropEvidence(sandbox, checks, [...new Set(counterRequests.map((r) => r.node))], t) : undefined;
       const result = await runTraffic(clock.bound(sandbox.exec), (node, argv) => sandbox.node(node).wrap(argv), (node, argv) => sandbox.node(node).display(argv), t, { stopEarly });
       obs.set({ type: 'traffic', traffic: t }, result);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
@@ -180,6 +192,11 @@ async function dropEvidence(sandbox: Sandbox, checks: Check[], counterNodes: str
 async function readRecentLists(sandbox: Sandbox, wanted: RequestOf<'recent'>[], obs: Observations): Promise<void> {
   await Promise.all(wanted.map(async (key) => {
     const { node, list } = key;
+    if (isNftSet(list)) {
+      const r = await sandbox.node(node).run(['nft', 'list', 'set', ...list.split(' ')]);
+      obs.set(key, r.code !== 0 ? { error: `no nft set ${list}: ${r.stderr.trim()}` } : { entries: parseNftSetElements(r.stdout) });
+      return;
+    }
     const r = await sandbox.node(node).run(['cat', `/proc/net/xt_recent/${list}`]);
     if (r.code !== 0) {
       const missing = /No such file/.test(r.stderr);

@@ -5,7 +5,7 @@ import type { Command, KubeProxySpec } from '../lab/types.ts';
 import { restore } from '../lab/define.ts';
 import { LabError } from '../errors.ts';
 import { buildKubeProxyRules, renderKubeProxyRules, renderRulesAsSaved, savedArgs, type KubeRule, type RuleTable } from './render-iptables.ts';
-import { nftLoadable, renderNftables } from './render-nftables.ts';
+import { nftLoadable, nftNames, renderNftables, withCounters } from './render-nftables.ts';
 import { resolveService } from './service.ts';
 import { savedWordOrder } from './saved-order.ts';
 import type { OmittableRule, ProxyOptions } from './service.ts';
@@ -15,9 +15,10 @@ function labOptions(spec: KubeProxySpec): ProxyOptions {
   return { nfacct: false, ...spec.options };
 }
 
+/** The nft transaction a lab loads: kube-proxy's, with a counter in each rule that acts (withCounters). */
 function nftTransaction(spec: KubeProxySpec): string {
   const resolved = spec.services.map(resolveService);
-  return nftLoadable(renderNftables(resolved, { ...spec.options, serviceCIDRs: spec.options.serviceCIDRs ?? [], nodeIPs: spec.options.nodeIPs ?? [] }));
+  return withCounters(nftLoadable(renderNftables(resolved, { ...spec.options, serviceCIDRs: spec.options.serviceCIDRs ?? [], nodeIPs: spec.options.nodeIPs ?? [] })));
 }
 
 /** Validates the spec for its profile (LabError naming the service and field). */
@@ -46,6 +47,41 @@ export function kubeChains(spec: KubeProxySpec, serviceName: string): { svc: str
   const found = set.services.find((s) => s.service.name === serviceName);
   if (!found) throw new LabError(`kubeChains: no service ${JSON.stringify(serviceName)} (known: ${set.services.map((s) => s.service.name).join(', ')})`);
   return { svc: found.svc, sep: Object.fromEntries(found.seps.map((e) => [e.ip, e.chain])) };
+}
+
+/** nftables mode: the table a lab's counter checks name (`rule(node, \`${NFT_TABLE} <chain>\`, words)`). */
+export const NFT_TABLE = 'ip kube-proxy';
+
+/** nftables mode: one Service's chains and affinity sets, by endpoint IP. */
+export function nftChains(spec: KubeProxySpec, serviceName: string): { service: string; external: string; endpoint: Record<string, string>; affinity: Record<string, string> } {
+  const s = spec.services.find((x) => x.name === serviceName);
+  if (!s) throw new LabError(`nftChains: no service ${JSON.stringify(serviceName)} (known: ${spec.services.map((x) => x.name).join(', ')})`);
+  const resolved = resolveService(s);
+  const names = nftNames(resolved);
+  return {
+    service: names.service, external: names.external,
+    endpoint: Object.fromEntries(resolved.endpoints.map((e) => [e.ip, names.endpoint(e)])),
+    affinity: Object.fromEntries(resolved.endpoints.map((e) => [e.ip, names.affinity(e)])),
+  };
+}
+
+/** nftables mode: the rules of one chain as the lab loads them (with counters), each as the words
+ * after `add rule ip kube-proxy CHAIN`: to add a rule back after a step flushed its chain. */
+export function nftRules(spec: KubeProxySpec, chain: string): string[] {
+  const prefix = `add rule ${NFT_TABLE} ${chain} `;
+  const rules = nftTransaction(spec).split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
+  if (rules.length === 0) throw new LabError(`nftRules: no rule in chain ${JSON.stringify(chain)}`);
+  return rules;
+}
+
+/** nftables mode: `nft add rule ip kube-proxy CHAIN <rule>` for one of nftRules' rules. */
+export function nftAddRule(node: string, chain: string, rule: string): Command {
+  return nftCommand(node, 'add', 'rule', ...NFT_TABLE.split(' '), chain, ...rule.split(' '));
+}
+
+/** nftables mode: `nft <words…>` on the node, as an argv command (e.g. flush a chain, add a rule). */
+export function nftCommand(node: string, ...words: string[]): Command {
+  return { node, argv: ['nft', ...words] };
 }
 
 export interface RuleSelector {

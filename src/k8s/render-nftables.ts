@@ -101,15 +101,26 @@ function sortedEndpoints(s: ResolvedService): ResolvedService['endpoints'] {
   return [...s.endpoints].sort((a, b) => (a.hostPort < b.hostPort ? -1 : a.hostPort > b.hostPort ? 1 : 0));
 }
 
+/** The chains and sets kube-proxy names for one service port, and for each endpoint ("ip:port"). */
+export function nftNames(s: ResolvedService) {
+  const base = baseName(s);
+  const epBase = (ep: { ip: string; port: number }) => `${base}__${ep.ip}/${ep.port}`;
+  return {
+    service: hashed('service', base), local: hashed('local', base), external: hashed('external', base), firewall: hashed('firewall', base),
+    endpoint: (ep: { ip: string; port: number }) => hashed('endpoint', epBase(ep)),
+    affinity: (ep: { ip: string; port: number }) => hashed('affinity', epBase(ep)),
+  };
+}
+
 function serviceRules(s: ResolvedService, o: NftOptions): string[] {
   const out: string[] = [`# ${s.namespace}/${s.name}`];
-  const base = baseName(s);
+  const names = nftNames(s);
   const name = servicePortName(s);
   const proto = s.protocol;
-  const svcChain = hashed('service', base);
-  const localChain = hashed('local', base);
-  const extChain = hashed('external', base);
-  const fwChain = hashed('firewall', base);
+  const svcChain = names.service;
+  const localChain = names.local;
+  const extChain = names.external;
+  const fwChain = names.firewall;
   const all = sortedEndpoints(s);
   const local = all.filter((e) => e.local);
   const externalEps = s.externalLocal ? local : all;
@@ -121,9 +132,8 @@ function serviceRules(s: ResolvedService, o: NftOptions): string[] {
   const externalPolicy = s.externalLocal ? localChain : svcChain;
   const externalTraffic = usesExt ? extChain : externalPolicy;
   const usesFW = hasEndpoints && s.loadBalancerIPs.length > 0 && s.sourceRanges.length > 0;
-  const epBase = (ep: { ip: string; port: number }) => `${base}__${ep.ip}/${ep.port}`;
-  const epChain = (ep: { ip: string; port: number }) => hashed('endpoint', epBase(ep));
-  const affinitySet = (ep: { ip: string; port: number }) => hashed('affinity', epBase(ep));
+  const epChain = names.endpoint;
+  const affinitySet = names.affinity;
 
   const toEndpoints = (chain: string, eps: ResolvedService['endpoints']) => {
     out.push(`add chain ${T} ${chain}`);
@@ -181,6 +191,27 @@ function serviceRules(s: ResolvedService, o: NftOptions): string[] {
 /** The `nft -f` transaction kube-proxy writes for these services (table created, not flushed). */
 export function renderNftables(resolved: ResolvedService[], opts: ProxyOptions & NftOptions): string {
   return [...baseRules(opts), '', ...resolved.flatMap((s) => serviceRules(s, opts))].join('\n') + '\n';
+}
+
+/** The words that begin a rule's statements (after its matches): a `counter` goes before them. */
+const STATEMENT = /^(jump|goto|dnat|snat|masquerade|reject|drop|accept|return|update|add|numgen)$/;
+
+/**
+ * The transaction with a `counter` statement in every rule that has a verdict or NAT statement,
+ * placed after the rule's matches, so it counts the packets the rule acted on. kube-proxy writes no
+ * counters; the labs add them to read what each rule did (`nft list table ip kube-proxy` shows
+ * `counter packets N bytes M`). Rules that only look a packet up in a verdict map (`vmap @…`) get
+ * none: there every packet evaluated would count, matched or not.
+ */
+export function withCounters(text: string): string {
+  return text.split('\n').map((line) => {
+    const m = /^(add rule \S+ \S+ \S+ )(.*)$/.exec(line);
+    if (!m) return line;
+    const words = m[2]!.split(' ');
+    const at = words.findIndex((w, i) => STATEMENT.test(w) || (w === 'mark' && words[i + 1] === 'set'));
+    if (at < 0) return line;
+    return m[1] + [...words.slice(0, at), 'counter', ...words.slice(at)].join(' ');
+  }).join('\n');
 }
 
 /** For comparison with kube-proxy's test: its transaction lines, blank lines and `#` comments left out, sorted. */

@@ -176,8 +176,10 @@ export function output(node: string, words: string | string[]) {
   };
 }
 
+/** 'CHAIN' (filter), 'table CHAIN', or an nftables 'family table chain' ('ip kube-proxy services'). */
 function splitTableChain(tableChain: string): [string, string] {
   const parts = tableChain.trim().split(/\s+/);
+  if (parts.length >= 3) return [`${parts[0]} ${parts[1]}`, parts.slice(2).join(' ')];
   return parts.length === 1 ? ['filter', parts[0]!] : [parts[0]!, parts[1]!];
 }
 

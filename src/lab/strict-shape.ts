@@ -84,7 +84,7 @@ const LAB = spec({
       expect: { array: ofKind(CHECKS) },
     }),
   },
-  kubeProxy: { object: spec({ node: leaf, services: { array: SERVICE }, options: { object: spec({ era: leaf, clusterCIDR: leaf, omit: leaf }) } }) },
+  kubeProxy: { object: spec({ node: leaf, services: { array: SERVICE }, options: { object: spec({ era: leaf, clusterCIDR: leaf, omit: leaf, nodeIPs: leaf, serviceCIDRs: leaf }) } }) },
 });
 
 /** Every unknown field of the lab, as "path: did you mean X?" (or the fields known there). Runs after

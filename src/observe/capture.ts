@@ -14,8 +14,17 @@ export interface Capture {
 const STATS = /(\d+) packets? captured, (\d+) packets? received by filter/;
 const STOP_DEADLINE_MS = 3000;
 
-export async function startCapture(exec: Executor, argvInNode: (argv: string[]) => string[], node: string, iface: string): Promise<Capture> {
-  const proc: Process = exec.spawn(argvInNode(['tcpdump', '-nn', '-l', '-U', '--immediate-mode', '-i', iface]));
+/** Where to keep a capture as a pcap file as well (`--pcap DIR`): tcpdump writes it (-w) while it
+ * prints the text this module reads (--print), so both come from one capture. */
+export interface PcapOptions {
+  /** The file to write, on the machine the lab runs on. */
+  file: string;
+}
+
+export async function startCapture(exec: Executor, argvInNode: (argv: string[]) => string[], node: string, iface: string, pcap?: PcapOptions): Promise<Capture> {
+  // -Z root: with -w tcpdump otherwise drops to its own user, who may not write in the user's directory.
+  const keep = pcap ? ['-Z', 'root', '-w', pcap.file, '--print'] : [];
+  const proc: Process = exec.spawn(argvInNode(['tcpdump', '-nn', '-l', '-U', '--immediate-mode', '-i', iface, ...keep]));
   const packets: PacketRecord[] = [];
   const errors: string[] = [];
   let printed = 0;
@@ -64,7 +73,34 @@ export async function startCapture(exec: Executor, argvInNode: (argv: string[]) 
       }
       proc.kill('SIGINT');
       await proc.exited;
+      if (pcap) await handToUser(exec, pcap.file);
       return { packets, error: errors.length > 0 ? errors.join('; ') : undefined };
     },
   };
+}
+
+/** A pcap file's name: the parts that say which capture it is (lab, step or check, node, interface),
+ * each reduced to characters safe in a file name. */
+export function pcapName(...parts: (string | number)[]): string {
+  return `${parts.map((p) => String(p).replace(/[^A-Za-z0-9_.-]+/g, '_')).join('-')}.pcap`;
+}
+
+/** Makes the directory for --pcap files (on the machine the lab runs on). */
+export async function preparePcapDir(exec: Executor, dir: string): Promise<void> {
+  const r = await exec.run(['mkdir', '-p', '--', dir]);
+  if (r.code !== 0) throw new Error(`could not make the --pcap directory ${dir}: ${r.stderr.trim()}`);
+}
+
+/** Under sudo, the file belongs to the user who asked for it, not to root. */
+async function handToUser(exec: Executor, file: string): Promise<void> {
+  const uid = process.env.SUDO_UID;
+  const gid = process.env.SUDO_GID;
+  if (exec.name === 'this machine' && uid && /^\d+$/.test(uid)) await exec.run(['chown', `${uid}${gid && /^\d+$/.test(gid) ? `:${gid}` : ''}`, '--', file]);
+}
+
+/** A capture kept only as a pcap file (nflab trace --pcap): every interface of the node, or those
+ * the BPF filter selects. stop() ends tcpdump once it has written what the kernel gave it. */
+export async function startPcap(exec: Executor, argvInNode: (argv: string[]) => string[], file: string, bpf?: string): Promise<{ file: string; stop(): Promise<{ error?: string }> }> {
+  const capture = await startCapture(exec, (argv) => argvInNode(bpf ? [...argv, '--', ...bpf.split(/\s+/)] : argv), 'node', 'any', { file });
+  return { file, async stop() { const r = await capture.stop(); return r.error ? { error: r.error } : {}; } };
 }

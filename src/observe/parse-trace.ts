@@ -43,6 +43,11 @@ export interface TraceHop {
   proto?: string;
   sport?: number;
   dport?: number;
+  /** TCP flags as xtables-monitor printed them for this hop (SYN, ACK, FIN, RST, PSH, URG). */
+  tcpFlags?: string[];
+  /** IPv4 identification and total length: NAT keeps both, so they recognise the packet in another namespace. */
+  ipId?: number;
+  len?: number;
 }
 
 /** Tables whose name starts with this belong to the tracer, not to the lab. */
@@ -67,6 +72,7 @@ interface PacketHeader {
   sport?: number;
   dport?: number;
   tcp: boolean;
+  flags: string[];
   /** IP protocol, known only from a raw network header (NH=, printed for the bridge family). */
   proto?: string;
 }
@@ -100,11 +106,11 @@ interface PacketGroup {
 function parsePacketLine(rest: string): { traceId: string; header: PacketHeader } | undefined {
   const words = rest.trim().split(/\s+/);
   if (words.length < 2) return undefined;
-  const header: PacketHeader = { family: FAMILIES[words[0]!] ?? words[0]!, tcp: false };
+  const header: PacketHeader = { family: FAMILIES[words[0]!] ?? words[0]!, tcp: false, flags: [] };
   for (const word of words.slice(2)) {
     const eq = word.indexOf('=');
     if (eq < 0) {
-      if (TCP_FLAGS.has(word)) header.tcp = true;
+      if (TCP_FLAGS.has(word)) { header.tcp = true; header.flags.push(word); }
       continue;
     }
     const key = word.slice(0, eq);
@@ -290,6 +296,9 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       if (header.dst !== undefined) hop.dst = header.dst;
       if (header.sport !== undefined) hop.sport = header.sport;
       if (header.dport !== undefined) hop.dport = header.dport;
+      if (header.flags.length > 0) hop.tcpFlags = [...header.flags];
+      if (header.ipId !== undefined && /^\d+$/.test(header.ipId)) hop.ipId = Number(header.ipId);
+      if (header.len !== undefined && /^\d+$/.test(header.len)) hop.len = Number(header.len);
     }
     // Older kernels (6.1) report falling off the end of a base chain as a return event just before
     // its policy event; newer ones report only the policy. The policy hop says it all.

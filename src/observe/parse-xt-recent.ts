@@ -11,7 +11,23 @@ export interface RecentEntry {
   lastSeen: number;
   /** How many packet times the entry holds (at most ip_pkt_list_tot, 20 by default). */
   hits: number;
+  /** An nftables set element: when it expires (nft's words, e.g. 2h59m58s). */
+  expires?: string;
   line: string;
+}
+
+/**
+ * The elements of an nftables set as `nft list set` prints them (kube-proxy's affinity sets, e.g.
+ * `elements = { 10.244.0.10 timeout 3h expires 2h59m58s }`), as entries of the same shape.
+ */
+export function parseNftSetElements(text: string): RecentEntry[] {
+  const m = /elements = \{([^}]*)\}/s.exec(text);
+  if (!m) return [];
+  return m[1]!.split(',').map((e) => e.trim()).filter((e) => e !== '').map((line) => {
+    const address = line.split(/\s+/)[0]!;
+    const expires = /\bexpires (\S+)/.exec(line)?.[1];
+    return { address, ttl: 0, lastSeen: 0, hits: 0, ...(expires ? { expires } : {}), line };
+  });
 }
 
 const ENTRY = /^src=(\S+) ttl: (\d+) last_seen: (\d+) oldest_pkt: \d+ ?(.*)$/;

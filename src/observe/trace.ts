@@ -25,6 +25,10 @@ export interface TraceFilter {
   dst?: string;
   sport?: number;
   dport?: number;
+  /** Either address: the source, or else the destination (pcap's `host`). */
+  host?: string;
+  /** Either port: the source port, or else the destination port (pcap's `port`). */
+  port?: number;
 }
 
 export interface TraceSession {
@@ -199,13 +203,24 @@ export function markMatches(filter: TraceFilter): string[] {
   const ports: string[] = [];
   if (filter.sport !== undefined) ports.push(`th sport ${checkPort('sport', filter.sport)}`);
   if (filter.dport !== undefined) ports.push(`th dport ${checkPort('dport', filter.dport)}`);
-  if (filter.proto === 'icmp' && ports.length > 0) throw new LabError('trace filter: icmp has no ports');
   if (filter.proto !== undefined && !['icmp', 'tcp', 'udp'].includes(filter.proto)) {
     throw new LabError(`trace filter proto must be icmp, tcp or udp, got ${JSON.stringify(filter.proto)}`);
   }
+  if (filter.port !== undefined) ports.push(`th sport ${checkPort('port', filter.port)}`);
+  if (filter.proto === 'icmp' && ports.length > 0) throw new LabError('trace filter: icmp has no ports');
   const protos = filter.proto ? [filter.proto] : ports.length > 0 ? ['tcp', 'udp'] : ['icmp', 'tcp', 'udp'];
-  const matches = protos.map((p) => [`meta l4proto ${p}`, ...common, ...(p === 'icmp' ? [] : ports)].join(' '));
+  let matches = protos.map((p) => [`meta l4proto ${p}`, ...common, ...(p === 'icmp' ? [] : ports)].join(' '));
   if (!filter.proto && ports.length === 0) matches.push(['meta l4proto != { icmp, tcp, udp }', ...common].join(' '));
+  // `host A` / `port P` are "either side": one rule for each side, the second excluding the first
+  // (a packet must be marked by one rule of a chain only).
+  if (filter.host !== undefined) {
+    const a = checkAddress('host', filter.host);
+    matches = matches.flatMap((m) => [`${m} ip saddr ${a}`, `${m} ip saddr != ${a} ip daddr ${a}`]);
+  }
+  if (filter.port !== undefined) {
+    const p = String(filter.port);
+    matches = matches.flatMap((m) => m.includes(`th sport ${p}`) ? [m, m.replace(`th sport ${p}`, `th sport != ${p} th dport ${p}`)] : [m]);
+  }
   return matches;
 }
 

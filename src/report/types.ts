@@ -63,6 +63,8 @@ export interface LabReport {
   rootNamespace?: string;
   /** The iptables backend the lab's commands ran (--iptables): 'nft' or 'legacy'. */
   iptables?: 'nft' | 'legacy';
+  /** The kube-proxy profile a Kubernetes lab's rules were rendered with (--kube-proxy). */
+  kubeProxy?: string;
   steps: StepReport[];
 }
 

@@ -60,10 +60,16 @@ export async function loadAllLabs(): Promise<Lab[]> {
   return labs;
 }
 
-/** Resolves what a user typed: a lab id ('01'), a numbered file's slug, or a path to a lab file. */
+/** A lab id as typed: `2` means lab `02` (numbered labs have two digits). */
+export function labRef(ref: string): string {
+  return /^\d$/.test(ref) ? `0${ref}` : ref;
+}
+
+/** Resolves what a user typed: a lab id ('01', or '1'), a numbered file's slug, or a path to a lab file. */
 export async function resolveLabs(refs: string[]): Promise<Lab[]> {
   const labs: Lab[] = [];
-  for (const ref of refs) {
+  for (const typed of refs) {
+    const ref = labRef(typed);
     if (ref.endsWith('.ts') || ref.includes('/')) {
       labs.push(await loadLabFile(ref));
       continue;
@@ -72,7 +78,7 @@ export async function resolveLabs(refs: string[]): Promise<Lab[]> {
     if (!file) {
       const names = labFiles().map((f) => basename(f, '.ts'));
       const ids = names.map((n) => n.split('-')[0]!);
-      throw new LabError(`no lab "${ref}"${didYouMean(ref, [...ids, ...names])} (known labs: ${names.join(', ')}; or give a path to a lab file)`);
+      throw new LabError(`no lab "${typed}"${didYouMean(ref, [...ids, ...names])} (known labs: ${names.join(', ')}; or give a path to a lab file)`);
     }
     labs.push(await loadLabFile(file));
   }

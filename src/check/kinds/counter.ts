@@ -1,12 +1,14 @@
 // rule(node, 'table CHAIN', words).delta({packets, bytes}), rules(...), policy(node, 'table CHAIN'):
-// how much a rule's (or a chain policy's) counters grew across the step's traffic.
+// how much a rule's (or a chain policy's) counters grew across the step's traffic. An nftables
+// table is named with its family, `rule(node, 'ip kube-proxy CHAIN', words)`: its rules' `counter`
+// statements are read with `nft list table` (a rule without one cannot be checked).
 import type { CountExpectation, TcpTraffic } from '../../lab/types.ts';
 import { defineKind } from '../kind.ts';
 import type { Observations } from '../observations.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { trafficKey } from '../../traffic/run.ts';
 import { isLost } from '../lost.ts';
-import { countOk, counterDelta, shellRange, type CounterDelta } from '../compare.ts';
+import { countOk, counterDelta, isNftTable, shellRange, type CounterDelta } from '../compare.ts';
 import { countWords } from '../words.ts';
 import { ruleTokens } from '../rule-tokens.ts';
 import { dropsDuringStep, sentences } from '../evidence.ts';
@@ -39,9 +41,14 @@ export const counterKind = defineKind({
   validate(c, v) {
     v.knownNode(c.node);
     if (c.family !== undefined && c.family !== 'bridge') v.add(`counter check: field "family" must be bridge (ebtables) or left out (got ${v.show(c.family)})`);
-    if (!(c.family === 'bridge' ? BRIDGE_TABLES : TABLES).has(c.table)) v.add(`counter check: unknown ${c.family === 'bridge' ? 'ebtables ' : ''}table ${v.show(c.table)}`);
-    // ebtables-save prints no counters for a chain's policy.
-    if (c.family === 'bridge' && c.rule === undefined && c.rules === undefined) v.add('counter check: an ebtables counter needs a rule (ebtables-save counts no policy)');
+    if (c.family === 'bridge') {
+      if (!BRIDGE_TABLES.has(c.table)) v.add(`counter check: unknown ebtables table ${v.show(c.table)}`);
+      // ebtables-save prints no counters for a chain's policy.
+      if (c.rule === undefined && c.rules === undefined) v.add('counter check: an ebtables counter needs a rule (ebtables-save counts no policy)');
+    } else {
+      if (!TABLES.has(c.table) && !isNftTable(String(c.table))) v.add(`counter check: unknown table ${v.show(c.table)} (an iptables table, or an nftables table with its family: "ip kube-proxy")`);
+      if (isNftTable(String(c.table)) && c.rule === undefined && c.rules === undefined) v.add('counter check: an nftables chain has no policy counter here; name a rule');
+    }
     if (typeof c.chain !== 'string' || c.chain === '') v.add('counter check: chain is missing');
     if (c.packets === undefined && c.bytes === undefined && c.answersOf === undefined) v.add('counter check: expect packets or bytes');
     if (c.packets !== undefined) v.count(c.packets, 'counter check: field "packets"');
@@ -66,11 +73,11 @@ export const counterKind = defineKind({
     return c.rule ? `${where(c)} rule "${c.rule}" counts ${counts}` : `${where(c)} policy counts ${counts}`;
   },
   traffic: (c) => (c.answersOf ? [c.answersOf.traffic] : []),
-  needs: (c) => [{ type: 'counters', node: c.node, ...(c.family ? { family: c.family } : {}) }],
+  needs: (c) => [{ type: 'counters', node: c.node, ...(isNftTable(c.table) ? { nft: c.table } : {}), ...(c.family ? { family: c.family } : {}) }],
   // A rule's (or a policy's) own counter: the reference answer's rule. Another rule may do the same work.
   about: () => 'reference',
   hint(c, _verdict, obs) {
-    const counters = obs.counters(c.node, c.family);
+    const counters = obs.counters(c.node, isNftTable(c.table) ? c.table : undefined, c.family);
     if (!counters) return undefined;
     const { before, after } = counters;
     const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
@@ -92,7 +99,7 @@ export const counterKind = defineKind({
     return sentences(parts);
   },
   judge(c, obs) {
-    const counters = obs.counters(c.node, c.family);
+    const counters = obs.counters(c.node, isNftTable(c.table) ? c.table : undefined, c.family);
     // answersOf: as many packets as one backend answered connections (NAT rules count connections).
     const answers = c.answersOf ? answeredCount(obs, c.answersOf.traffic, c.answersOf.answeredBy) : undefined;
     // A lost connection (connected, no answer: lost.ts) may have been this backend's: it may count.
@@ -115,6 +122,7 @@ export const counterKind = defineKind({
     return { met, expected, observed: { packets: found.packets, bytes: found.bytes, ...what } };
   },
   exportLine(c, desc, ids) {
+    if (isNftTable(c.table)) return `skip_check ${desc} ${q('an nftables rule counter: the exported script reads iptables counters only; nflab run reads it')}`;
     const packets = c.answersOf ? `answers:${ids.traffic(c.answersOf.traffic)}:${q(c.answersOf.answeredBy)} ''` : c.packets === undefined ? `'' ''` : shellRange(c.packets);
     const bytes = c.bytes === undefined ? `'' ''` : shellRange(c.bytes);
     const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
@@ -122,7 +130,7 @@ export const counterKind = defineKind({
     // An ebtables counter's saves are NODE.bridge.before/after (save_ebcounters in library.sh).
     return `check_counter ${q(c.family === 'bridge' ? `${c.node}.bridge` : c.node)} ${q(c.table)} ${q(c.chain)} ${packets} ${bytes} ${desc} ${what}`;
   },
-  look: (c, show) => [show(c.node, c.family === 'bridge' ? ['ebtables', '-t', c.table, '-L', c.chain, '--Lc'] : ['iptables', '-t', c.table, '-L', c.chain, '-v', '-n', '-x'])],
+  look: (c, show) => [show(c.node, c.family === 'bridge' ? ['ebtables', '-t', c.table, '-L', c.chain, '--Lc'] : isNftTable(c.table) ? ['nft', 'list', 'chain', ...c.table.split(' '), c.chain] : ['iptables', '-t', c.table, '-L', c.chain, '-v', '-n', '-x'])],
 });
 
 function deltaWords(c: { packets?: CountExpectation; bytes?: CountExpectation }): string {

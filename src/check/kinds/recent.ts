@@ -1,5 +1,7 @@
 // recent(node, lists).has(address) / .lacks(address) / .empty(): entries of xt_recent lists
-// (/proc/net/xt_recent/<list>) read after the traffic, e.g. kube-proxy's KUBE-SEP-* affinity lists.
+// (/proc/net/xt_recent/<list>) read after the traffic, e.g. kube-proxy's KUBE-SEP-* affinity lists;
+// or, named with family and table ('ip kube-proxy affinity-…'), the elements of an nftables set
+// (`nft list set`), as kube-proxy's nftables mode keeps ClientIP affinity.
 import { isIPv4 } from 'node:net';
 import type { Check } from '../../lab/types.ts';
 import { defineKind, type Verdict } from '../kind.ts';
@@ -13,6 +15,10 @@ type RecentCheck = Extract<Check, { kind: 'recent' }>;
 /** xt_recent list names are file names under /proc/net/xt_recent (the kernel allows up to 200 characters). */
 const RECENT_LIST = /^[A-Za-z0-9_.-]{1,200}$/;
 
+/** An nftables set: 'family table set' (kube-proxy's affinity sets hold '/' and ':' in their names). */
+export const isNftSet = (list: string) => /^(ip|ip6|inet) \S+ \S+$/.test(list);
+const what = (list: string) => (isNftSet(list) ? 'nft set' : 'xt_recent list');
+
 const listNames = (c: RecentCheck) => (typeof c.lists === 'string' ? [c.lists] : Object.values(c.lists));
 
 export const recentKind = defineKind({
@@ -24,7 +30,7 @@ export const recentKind = defineKind({
     const perBackend = typeof c.lists === 'object' && c.lists !== null;
     const names = typeof c.lists === 'string' ? [c.lists] : perBackend ? Object.values(c.lists) : [];
     if (names.length === 0) v.add('recent check: field "lists" must be a list name or map backend nodes to list names');
-    for (const list of names) if (typeof list !== 'string' || !RECENT_LIST.test(list)) v.add(`recent check: list name ${v.show(list)} is invalid (1-200 letters, digits, '_', '.', '-')`);
+    for (const list of names) if (typeof list !== 'string' || !(RECENT_LIST.test(list) || isNftSet(list))) v.add(`recent check: list name ${v.show(list)} is invalid (1-200 letters, digits, '_', '.', '-'; or an nftables set as 'ip TABLE SET')`);
     if (perBackend) for (const node of Object.keys(c.lists)) v.knownNode(node, `lists.${node}`);
     if (!['has', 'lacks', 'empty'].includes(c.expect)) v.add(`recent check: field "expect" must be has, lacks or empty (got ${v.show(c.expect)})`);
     if (c.expect !== 'empty' && !isIPv4(String(c.address))) v.add(`recent check: field "address" must be an IPv4 address (got ${v.show(c.address)})`);
@@ -36,11 +42,11 @@ export const recentKind = defineKind({
     }
   },
   describe(c) {
-    const lists = typeof c.lists === 'string' ? `xt_recent list ${c.lists}` : `the xt_recent lists ${Object.values(c.lists).join(', ')}`;
+    const lists = typeof c.lists === 'string' ? `${what(c.lists)} ${c.lists}` : `the ${what(Object.values(c.lists)[0] ?? '')}s ${Object.values(c.lists).join(', ')}`;
     if (c.expect === 'empty') return `on ${c.node}, ${lists} ${typeof c.lists === 'string' ? 'is' : 'are'} empty`;
     if (c.expect === 'lacks') return typeof c.lists === 'string' ? `on ${c.node}, ${lists} does not hold ${c.address}` : `on ${c.node}, none of ${lists} holds ${c.address}`;
     return c.chosenBy
-      ? `on ${c.node}, only the xt_recent list of the backend that answered ${c.chosenBy.from}'s connections holds ${c.address}`
+      ? `on ${c.node}, only the ${what(listNames(c)[0] ?? '')} of the backend that answered ${c.chosenBy.from}'s connections holds ${c.address}`
       : `on ${c.node}, ${lists} holds ${c.address}`;
   },
   traffic: (c) => (c.chosenBy ? [c.chosenBy] : []),
@@ -58,10 +64,11 @@ export const recentKind = defineKind({
   },
   judge: judgeRecent,
   exportLine(c, desc, ids) {
+    if (listNames(c).some(isNftSet)) return `skip_check ${desc} ${q('an nftables set: the exported script reads xt_recent lists only; nflab run reads it')}`;
     const lists = typeof c.lists === 'string' ? `- ${q(c.lists)}` : Object.entries(c.lists).map(([node, list]) => `${q(node)} ${q(list)}`).join(' ');
     return `check_recent ${q(c.node)} ${q(c.expect)} ${q(c.address ?? '')} ${c.chosenBy ? ids.traffic(c.chosenBy) : "''"} ${desc} ${lists}`;
   },
-  look: (c, show) => listNames(c).map((list) => show(c.node, ['cat', `/proc/net/xt_recent/${list}`])),
+  look: (c, show) => listNames(c).map((list) => show(c.node, isNftSet(list) ? ['nft', 'list', 'set', ...list.split(' ')] : ['cat', `/proc/net/xt_recent/${list}`])),
 });
 
 /** An entry the step's traffic wrote: not in the baseline, or seen again since (xt_recent --set refreshes last_seen). */
@@ -76,7 +83,7 @@ function judgeRecent(c: RecentCheck, obs: Observations): Verdict {
   const names = listNames(c);
   const read = new Map(names.map((list) => [list, obs.recent(c.node, list)] as const));
   const observed: Record<string, unknown> = {
-    lists: Object.fromEntries([...read].map(([list, r]) => [list, !r ? 'not read' : 'error' in r ? r.error : r.entries.map((e) => `${e.address} (${e.hits} hits)`)])),
+    lists: Object.fromEntries([...read].map(([list, r]) => [list, !r ? 'not read' : 'error' in r ? r.error : r.entries.map((e) => (e.expires !== undefined ? `${e.address} (expires ${e.expires})` : `${e.address} (${e.hits} hits)`))])),
   };
   // has: the lists the step's own traffic wrote the address into (new, or refreshed since the baseline), so that
   // an entry an earlier check or the student's own traffic left cannot stand in for this check's.
