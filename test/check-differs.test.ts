@@ -13,7 +13,7 @@ import type { LabReport, StepReport } from '../src/report/types.ts';
 const DOCKER_RULE = '-s 10.55.66.0/24 ! -o hwchiu0 -j MASQUERADE';
 
 test.serial('lab 02 step 4 with Docker\'s MASQUERADE rule: check says met, differs from the reference, and shows the rule that counted', async (t) => {
-  const up = await nflab(['up', '02', '--step', '3', '--json']);
+  const up = await nflab(['up', '02', '--step', '3', '--again', '--json']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => {

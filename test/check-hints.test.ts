@@ -16,7 +16,7 @@ import type { CheckReport, StepReport } from '../src/report/types.ts';
 type Expect = Array<[kind: string, hint: RegExp, description?: RegExp]>;
 
 async function upRun(t: ExecutionContext, lab: string, step: number): Promise<string> {
-  const up = await nflab(['up', lab, '--step', String(step), '--json']);
+  const up = await nflab(['up', lab, '--step', String(step), '--again', '--json']);
   t.is(up.code, 0, up.stderr.slice(-2000));
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => {

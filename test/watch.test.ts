@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { nflab, jsonOf, namespaceInodes, processesIn, runJournal, runNamespaces } from './helpers/system.ts';
 
 test.serial('watch 02 --step 4: not met until the student types a MASQUERADE rule, then ends met; Ctrl-C ends it with the lab intact', async (t) => {
-  const up = await nflab(['up', '02', '--step', '3', '--json']);
+  const up = await nflab(['up', '02', '--step', '3', '--again', '--json']);
   t.is(up.code, 0, up.stderr);
   const runId = (jsonOf(up) as { runId: string }).runId;
   t.teardown(async () => { await nflab(['down', runId]); });

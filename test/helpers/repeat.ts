@@ -40,7 +40,7 @@ export async function repeatability(t: ExecutionContext, lab: string, n: number,
 
 async function repeatStep(t: ExecutionContext, lab: string, n: number, hand: HandTraffic): Promise<void> {
   {
-    const up = await nflab(['up', lab, '--step', String(n), '--json']);
+    const up = await nflab(['up', lab, '--step', String(n), '--again', '--json']);
     t.is(up.code, 0, `up ${lab} --step ${n}: ${up.stderr.slice(-2000)}`);
     const runId = (jsonOf(up) as { runId: string }).runId;
     try {
