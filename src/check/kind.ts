@@ -6,6 +6,7 @@ import type { Check, Command, Lab, Traffic } from '../lab/types.ts';
 import type { FieldKind } from '../lab/shape.ts';
 import type { Observations, ObservationRequest } from './observations.ts';
 import type { ReachCheck } from '../traffic/reach.ts';
+import type { CheckAbout } from '../report/types.ts';
 
 /** A check of one kind. */
 export type CheckOf<K extends Check['kind']> = Extract<Check, { kind: K }>;
@@ -68,6 +69,12 @@ export interface CheckKind<K extends Check['kind'] = Check['kind'], O = unknown>
   /** What must be observed, besides its traffic. */
   needs(check: CheckOf<K>): ObservationRequest[];
   judge(check: CheckOf<K>, obs: Observations): Verdict<O>;
+  /** What a check of this kind is about by default (a lab may override it with `about`):
+   * behaviour, or the reference answer's own rule or text. */
+  about(check: CheckOf<K>): CheckAbout;
+  /** Why a check that is not met is not, in words, from what the step observed (a hop and its
+   * verdict, the counter that moved instead, the interfaces a capture saw the packet on). */
+  hint(check: CheckOf<K>, verdict: Verdict<O>, obs: Observations): string | undefined;
   /** Its line in an exported bash script (a function of src/export/library.sh); `desc` is quoted. */
   exportLine(check: CheckOf<K>, desc: string, ids: ExportIds): string;
   /** Commands a person starts before the traffic to watch what this check observes. */

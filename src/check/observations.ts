@@ -16,11 +16,11 @@ export type ObservationRequest =
   /** tcpdump on an interface of a node while the traffic runs. */
   | { type: 'capture'; node: string; iface: string }
   /** `iptables-save -c` of a node before and after the traffic; with `nft`, that nftables table's
-   * rule counters (`nft list table ip kube-proxy`) instead. */
-  | { type: 'counters'; node: string; nft?: string }
-  /** `conntrack -L` of a node after the traffic. */
+   * rule counters (`nft list table ip kube-proxy`) instead; family bridge: `ebtables-save -c`. */
+  | { type: 'counters'; node: string; nft?: string; family?: 'bridge' }
+  /** `conntrack -L` of a node before and after the traffic (the check's own flows are the new entries). */
   | { type: 'conntrack'; node: string }
-  /** One xt_recent list of a node after the traffic. */
+  /** One xt_recent list of a node before and after the traffic. */
   | { type: 'recent'; node: string; list: string }
   /** A command's output after the traffic. */
   | { type: 'output'; command: Command }
@@ -36,14 +36,17 @@ export type RequestOf<T extends RequestType> = Extract<ObservationRequest, { typ
 export type TraceObservation = { hops: TraceHop[]; problems: string[] } | { error: string };
 export type CaptureObservation = { packets: PacketRecord[]; error?: string };
 export type CounterObservation = { before: SavedRuleset; after: SavedRuleset };
-export type RecentObservation = { entries: RecentEntry[] } | { error: string };
+/** Every observation is relative to a baseline taken when the check starts, so that a check gives
+ * the same verdict however often it runs and whatever traffic came before: `before` is that baseline. */
+export type ConntrackObservation = { before?: ConntrackEntry[]; after: ConntrackEntry[] };
+export type RecentObservation = { entries: RecentEntry[]; before?: RecentEntry[] } | { error: string };
 
 /** The observation each request type yields. */
 export interface ObservedOf {
   traffic: TrafficResult;
   capture: CaptureObservation;
   counters: CounterObservation;
-  conntrack: ConntrackEntry[];
+  conntrack: ConntrackObservation;
   recent: RecentObservation;
   output: RunResult;
   reach: ReachResult;
@@ -59,7 +62,7 @@ export function requestKey(r: ObservationRequest): string {
   switch (r.type) {
     case 'traffic': return `traffic\0${trafficKey(r.traffic)}`;
     case 'capture': return `capture\0${r.node}\0${r.iface}`;
-    case 'counters': return r.nft ? `counters\0${r.node}\0${r.nft}` : `counters\0${r.node}`;
+    case 'counters': return `counters\0${r.node}${r.nft ? `\0${r.nft}` : ''}${r.family ? `\0${r.family}` : ''}`;
     case 'conntrack': return `conntrack\0${r.node}`;
     case 'recent': return `recent\0${r.node}\0${r.list}`;
     case 'output': return `output\0${r.command.node}\0${r.command.argv.join('\0')}`;
@@ -105,8 +108,13 @@ export class Observations {
   // Shorthands the check kinds read with.
   traffic(traffic: Traffic): TrafficResult | undefined { return this.get({ type: 'traffic', traffic }); }
   capture(node: string, iface: string): CaptureObservation | undefined { return this.get({ type: 'capture', node, iface }); }
-  counters(node: string, nft?: string): CounterObservation | undefined { return this.get({ type: 'counters', node, ...(nft ? { nft } : {}) }); }
-  conntrack(node: string): ConntrackEntry[] | undefined { return this.get({ type: 'conntrack', node }); }
+  counters(node: string, nft?: string, family?: 'bridge'): CounterObservation | undefined { return this.get({ type: 'counters', node, ...(nft ? { nft } : {}), ...(family ? { family } : {}) }); }
+  conntrack(node: string): ConntrackObservation | undefined { return this.get({ type: 'conntrack', node }); }
+
+  /** Every observation of one type, by request key: the evidence a hint draws on beyond its own check's. */
+  all<T extends RequestType>(type: T): [string[], ObservedOf[T]][] {
+    return [...this.values].filter(([key]) => key.split('\0')[0] === type).map(([key, value]) => [key.split('\0').slice(1), value as ObservedOf[T]]);
+  }
   recent(node: string, list: string): RecentObservation | undefined { return this.get({ type: 'recent', node, list }); }
   output(command: Command): RunResult | undefined { return this.get({ type: 'output', command }); }
   reach(check: ReachCheck): ReachResult | undefined { return this.get({ type: 'reach', check }); }

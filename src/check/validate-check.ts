@@ -14,6 +14,8 @@ export function validateCheck(input: unknown, where: string, lab: Lab, ifaces: M
   if (!module) { p.add(where, `unknown check kind ${show(c.kind)} (known: ${CHECK_KINDS.join(', ')})`); return; }
   if (c.sandboxOnly !== undefined && (typeof c.sandboxOnly !== 'string' || c.sandboxOnly.trim() === '')) p.add(where, `${c.kind} check: field "sandboxOnly" must be the reason, a non-empty string (got ${show(c.sandboxOnly)})`);
   if (c.description !== undefined && typeof c.description !== 'string') p.add(where, `${c.kind} check: field "description" must be text (got ${show(c.description)})`);
+  if (c.about !== undefined && c.about !== 'behaviour' && c.about !== 'reference') p.add(where, `${c.kind} check: field "about" must be behaviour or reference (got ${show(c.about)})`);
+  if (c.hint !== undefined && (typeof c.hint !== 'string' || c.hint.trim() === '')) p.add(where, `${c.kind} check: field "hint" must be text (got ${show(c.hint)})`);
   const at = (field: string | undefined) => (field ? `${where}: ${field}` : where);
   const v: CheckValidation = {
     lab,

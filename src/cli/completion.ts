@@ -6,7 +6,7 @@ import type { Argv } from 'yargs';
 import { LABS_DIR } from '../resolve/load.ts';
 
 /** Commands whose first positional argument is a lab. */
-const LAB_COMMANDS = new Set(['run', 'show', 'up', 'down', 'handout', 'export', 'check', 'trace', 'shell', 'exec', 'solve', 'reset']);
+const LAB_COMMANDS = new Set(['run', 'show', 'up', 'down', 'handout', 'export', 'check', 'watch', 'trace', 'shell', 'exec', 'solve', 'reset']);
 
 /** Lab ids from the file names alone: completion must answer fast, without loading any lab. */
 export function labIds(): string[] {

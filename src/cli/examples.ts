@@ -2,7 +2,7 @@
 // every message naming the commands uses.
 import type { Argv } from 'yargs';
 
-export const COMMAND_NAMES = ['list', 'run', 'show', 'up', 'shell', 'exec', 'status', 'check', 'trace', 'solve', 'reset', 'down', 'clean', 'export', 'handout', 'image', 'verify-lab', 'kube-proxy', 'completion'] as const;
+export const COMMAND_NAMES = ['list', 'run', 'show', 'up', 'shell', 'exec', 'status', 'check', 'watch', 'trace', 'solve', 'reset', 'down', 'clean', 'export', 'handout', 'image', 'verify-lab', 'kube-proxy', 'completion'] as const;
 
 const EXAMPLES: Record<string, Array<[string, string]>> = {
   list: [['$0 list', 'the labs, with a line on what each shows']],
@@ -20,6 +20,7 @@ const EXAMPLES: Record<string, Array<[string, string]>> = {
   solve: [['$0 solve 02 --step 4', 'apply the reference commands of the steps up to 4 on your running lab 02']],
   reset: [['$0 reset 02', 'lab 02 back to its built topology (torn down and built again, same run id)'], ['$0 reset 02 --step 3', 'back to steps 1..3']],
   check: [['$0 check 02 --step 4', 'typed step 4 by hand? see which checks are met']],
+  watch: [['$0 watch 02 --step 4', 'type step 4\'s commands in another shell; this ends when they work']],
   trace: [
     ['$0 trace 02 -- c1 ping -c 2 198.51.100.8', 'run ping in c1 and trace what it sends, hop by hop, with NAT rewrites'],
     ["$0 trace 02 --node host --filter 'icmp and host 10.55.66.2'", 'trace what you send from another shell (20 packets, 60 s or Ctrl-C)'],

@@ -282,6 +282,7 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await traceCommand(a.lab, { step: a.step, node: a.node, filter: a.filter, count: a.count, seconds: a.seconds, command: rest && rest.length > 0 ? rest : undefined, json: a.json, pcap: a.pcap, run: a.run }, await executor());
       })
     .command(kubeProxyCommand)
+    .command((await import('./watch.ts')).watchModule)
     .command('verify-lab [labs..]', 'prove that each step\'s checks can fail: run each step with its commands left out and require a check not met', (y) => examples('verify-lab', withTarget(withVerifyOptions(y))),
       async (a) => {
         const exec = await executor(a);

@@ -17,7 +17,7 @@ export function toolsInDockerNodes(lab: Lab, runDriver: DriverKind): Map<string,
   for (const step of lab.steps) {
     for (const c of step.run ?? []) need(c.node, c.argv[0]);
     for (const check of step.expect ?? []) {
-      if (check.kind === 'counter') need(check.node, 'iptables-save');
+      if (check.kind === 'counter') need(check.node, check.family === 'bridge' ? 'ebtables-save' : 'iptables-save');
       if (check.kind === 'conntrack') need(check.node, 'conntrack');
       if (check.kind === 'output') need(check.command.node, check.command.argv[0]);
     }

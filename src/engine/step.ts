@@ -12,7 +12,7 @@ import { runTraffic } from '../traffic/run.ts';
 import { pingEvidence, tcpEvidence } from './evidence.ts';
 import { parseNftList } from '../observe/parse-nft-list.ts';
 import { runReach } from '../traffic/reach.ts';
-import { evaluate, skipped } from '../check/evaluate.ts';
+import { evaluate, skipped, stepStatus } from '../check/evaluate.ts';
 import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseNftSetElements, parseXtRecent } from '../observe/parse-xt-recent.ts';
@@ -30,6 +30,9 @@ export interface RunStepOptions {
   keepObservations?: boolean;
   /** --pcap DIR: keep each capture as DIR/<prefix>-<node>-<iface>.pcap as well. */
   pcap?: { dir: string; prefix: string };
+  /** Judge as nflab check does: a step whose behaviour checks are met and only reference checks are
+   * not is `differs` (nflab run stays strict). */
+  lenient?: boolean;
 }
 
 /** One step within its time limits (limits.ts): a limit hit ends it as `error`, naming the command. */
@@ -53,15 +56,24 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
   const obs = new Observations();
   const failures: CheckReport[] = [];
 
-  const counterRequests = distinctRequests(requests, 'counters');
+  // The checks' counters, and (for hints: the drop that stopped a packet) those of every host node
+  // when the step sends traffic.
+  const hostCounters: RequestOf<'counters'>[] = stepTraffic(step).length > 0 || requests.some((r) => r.type === 'reach')
+    ? Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => ({ type: 'counters', node }))
+    : [];
+  const counterRequests = distinctRequests([...requests, ...hostCounters], 'counters');
   const readCounters = () => Promise.all(counterRequests.map(async (r) => {
     if (r.nft) {
       const out = await sandbox.node(r.node).run(['nft', 'list', 'table', ...r.nft.split(' ')]);
       return [r, parseNftList(out.stdout, r.nft)] as const;
     }
-    const out = await sandbox.node(r.node).run(['iptables-save', '-c']);
+    const out = await sandbox.node(r.node).run(r.family === 'bridge' ? ['ebtables-save', '-c'] : ['iptables-save', '-c']);
     return [r, parseIptablesSave(out.stdout)] as const;
   }));
+  // Conntrack entries and xt_recent lists as they were when the check started: its own flows are what is new.
+  const conntrackRequests = distinctRequests(requests, 'conntrack');
+  const readConntrack = () => Promise.all(conntrackRequests.map(async (r) => [r, parseConntrack((await sandbox.node(r.node).run(['conntrack', '-L', '-o', 'id'])).stdout)] as const));
+  const recentRequests = distinctRequests(requests, 'recent');
 
   // Commands first: observers measure the step's traffic. (Commands can also reset counters:
   // `iptables -P` on the nf_tables backend zeroes the chain's policy counter.)
@@ -76,6 +88,9 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
     }
   }
   const countersBefore = new Map<RequestOf<'counters'>, SavedRuleset>(await readCounters());
+  const conntrackBefore = new Map(await readConntrack());
+  const recentBefore = new Observations();
+  await readRecentLists(sandbox, recentRequests, recentBefore);
   // Tracing is on only from here to the end of the traffic (path checks).
   // Under iptables-legacy no path check is judged (legacySkip): no tracer either.
   const traceRequests = sandbox.options.iptables === 'legacy' ? [] : distinctRequests(requests, 'trace');
@@ -114,11 +129,12 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
     for (const r of traceRequests) { const t = traced.get(traceKey(r.node, r.filter)); if (t) obs.set(r, t); }
   }
   for (const [r, after] of await readCounters()) obs.set(r, { before: countersBefore.get(r)!, after });
-  await Promise.all(distinctRequests(requests, 'conntrack').map(async (r) => {
-    const out = await sandbox.node(r.node).run(['conntrack', '-L']);
-    obs.set(r, parseConntrack(out.stdout));
-  }));
-  await readRecentLists(sandbox, distinctRequests(requests, 'recent'), obs);
+  for (const [r, after] of await readConntrack()) obs.set(r, { before: conntrackBefore.get(r)!, after });
+  await readRecentLists(sandbox, recentRequests, obs);
+  for (const r of recentRequests) {
+    const [b, a] = [recentBefore.get(r), obs.get(r)];
+    if (b && a && 'entries' in b && 'entries' in a) obs.set(r, { ...a, before: b.entries });
+  }
   for (const r of distinctRequests(requests, 'output')) obs.set(r, await clock.command((o) => sandbox.run(r.command, o), sandbox.display(r.command), r.command.node));
 
   const reports = [...failures, ...checks.map((c) => (sandbox.rootNode && c.sandboxOnly
@@ -127,7 +143,7 @@ async function runStepWithin(clock: StepClock, commands: CommandReport[], sandbo
   return {
     title: step.title,
     ...(step.teaches ? { teaches: step.teaches } : {}),
-    status: reports.every((r) => r.status !== 'not-met') ? 'passed' : 'failed',
+    status: stepStatus(reports, options.lenient === true),
     commands,
     checks: reports,
     durationMs: Date.now() - started,

@@ -173,8 +173,12 @@ export class Generator {
       }
     }
     if (part === 'commands') return out.join('\n');
-    const counterNodes = distinctRequests(requests, 'counters').map((r) => r.node);
-    for (const node of counterNodes) out.push(`save_counters ${q(node)} before`);
+    const counterRequests = distinctRequests(requests, 'counters');
+    const save = (when: string) => counterRequests.map((r) => `save_counters ${q(r.node)} ${when}${r.family ? ` ${r.family}` : ''}`);
+    out.push(...save('before'));
+    // Baselines, as nflab takes them: the step's own conntrack entries and xt_recent writes are what is new.
+    for (const r of distinctRequests(requests, 'conntrack')) out.push(`read_conntrack ${q(r.node)} before`);
+    for (const r of distinctRequests(requests, 'recent')) out.push(`read_recent ${q(r.node)} ${q(r.list)} before`);
     const captures = new Map(distinctRequests(requests, 'capture').map((r, i) => [requestKey(r), { ...r, id: `cap${i + 1}` }]));
     for (const { node, iface, id } of captures.values()) {
       out.push(`echo ${q(`   (watching ${node}:${iface}: ${this.r.show(node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${q(node)} ${q(iface)}`);
@@ -196,7 +200,7 @@ export class Generator {
       out.push(`reach_run ${id} ${q(String(c.wait ?? 1))} ${c.parallel === undefined ? 'auto' : q(String(c.parallel))} ${targets.map(([node, tos]) => `${q(node)} ${tos.map(q).join(' ')}`).join(" ';' ")}`);
     }
     for (const { iface, id } of captures.values()) out.push(`cap_stop ${id} ${q(iface)}`);
-    for (const node of counterNodes) out.push(`save_counters ${q(node)} after`);
+    out.push(...save('after'));
     for (const r of distinctRequests(requests, 'conntrack')) out.push(`read_conntrack ${q(r.node)}`);
     for (const r of distinctRequests(requests, 'recent')) out.push(`read_recent ${q(r.node)} ${q(r.list)}`);
     const outputs = new Map<string, string>();

@@ -166,9 +166,15 @@ count_words() { if [ -z "$1" ] && [ -z "$2" ]; then echo "any"; elif [ "$1" = "$
 
 # ---- observations -------------------------------------------------------------------------------
 
-save_counters() { in_node "$1" iptables-save -c > "$WORK/$1.$2" 2>&1; }
-read_conntrack() { in_node "$1" conntrack -L > "$WORK/$1.conntrack" 2>/dev/null; }
-read_recent() { in_node "$1" cat "/proc/net/xt_recent/$2" > "$WORK/$1.recent.$2" 2>&1; echo $? > "$WORK/$1.recent.$2.rc"; }
+# Every reading is taken before the step's traffic too, as nflab does: a check judges what its own
+# traffic changed (counter deltas, new conntrack entries, xt_recent entries written), never what
+# earlier traffic left.
+# save_counters NODE before|after [bridge]: iptables-save -c, or ebtables-save -c to NODE.bridge.*.
+save_counters() { if [ "${3:-}" = bridge ]; then in_node "$1" ebtables-save -c > "$WORK/$1.bridge.$2" 2>&1; else in_node "$1" iptables-save -c > "$WORK/$1.$2" 2>&1; fi; }
+# read_conntrack NODE [before]: entries with their ids, so that check_conntrack counts only new ones.
+read_conntrack() { in_node "$1" conntrack -L -o id > "$WORK/$1.conntrack${2:+.$2}" 2>/dev/null; }
+# read_recent NODE LIST [before]
+read_recent() { in_node "$1" cat "/proc/net/xt_recent/$2" > "$WORK/$1.recent.$2${3:+.$3}" 2>&1; echo $? > "$WORK/$1.recent.$2${3:+.$3}.rc"; }
 
 cap_start() {
   local id=$1 node=$2 iface=$3
@@ -432,10 +438,14 @@ check_counter() {
 # check_conntrack NODE MIN MAX DESCRIPTION PROTO OSRC ODST OSPMIN OSPMAX ODPMIN ODPMAX RSRC RDST RSPMIN RSPMAX RDPMIN RDPMAX MARK
 check_conntrack() {
   local node=$1 min=$2 max=$3 desc=$4 lines n all
-  lines=$(awk -v proto="$5" -v os="$6" -v od="$7" -v ospa="$8" -v ospb="$9" -v odpa="${10}" -v odpb="${11}" \
+  lines=$(awk -v before="$WORK/$node.conntrack.before" -v proto="$5" -v os="$6" -v od="$7" -v ospa="$8" -v ospb="$9" -v odpa="${10}" -v odpb="${11}" \
     -v rs="${12}" -v rd="${13}" -v rspa="${14}" -v rspb="${15}" -v rdpa="${16}" -v rdpb="${17}" -v mark="${18:-}" '
     function portok(v, a, b) { if (a == "" && b == "") return 1; if (v == "") return 0; return (a == "" || v + 0 >= a + 0) && (b == "" || v + 0 <= b + 0) }
+    function entryid(l) { return match(l, / id=[0-9]+ *$/) ? substr(l, RSTART + 4) + 0 : "" }
+    BEGIN { while ((getline l < before) > 0) { i = entryid(l); if (i != "") seen[i] = 1 } }
     {
+      i = entryid($0)
+      if (i != "" && (i in seen)) next
       off = 0
       if (($1 == "ipv4" || $1 == "ipv6") && $2 ~ /^[0-9]+$/) off = 2
       if ($(off + 1) !~ /^[a-z][a-z0-9-]*$/ || $(off + 2) !~ /^[0-9]+$/ || $(off + 3) !~ /^[0-9]+$/) next
@@ -594,7 +604,15 @@ check_recent() {
     if [ "$(cat "$WORK/$node.recent.$list.rc")" != 0 ]; then verdict 0 "$desc" "$expect" "list $list: $(head -n 1 "$WORK/$node.recent.$list")"; return; fi
     entries=$(grep -c '^src=' "$WORK/$node.recent.$list")
     total=$((total + entries))
-    [ -n "$address" ] && grep -qF "src=$address " "$WORK/$node.recent.$list" 2>/dev/null && held="$held${held:+ }$list"
+    # has: only an entry the step's traffic wrote (a line not in the baseline: --set refreshes last_seen);
+    # lacks and empty judge the list as it is.
+    if [ -n "$address" ]; then
+      if [ "$expect" = has ] && [ -f "$WORK/$node.recent.$list.before" ]; then
+        grep -F "src=$address " "$WORK/$node.recent.$list" 2>/dev/null | grep -qvxFf "$WORK/$node.recent.$list.before" && held="$held${held:+ }$list"
+      else
+        grep -qF "src=$address " "$WORK/$node.recent.$list" 2>/dev/null && held="$held${held:+ }$list"
+      fi
+    fi
     observed="$observed${observed:+; }$list: $(grep -o '^src=[^ ]*' "$WORK/$node.recent.$list" | cut -c5- | paste -sd ' ' -)"
   done
   case "$expect" in

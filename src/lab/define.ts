@@ -125,6 +125,14 @@ export function rules(node: string, tableChain: string, words: string[]) {
   };
 }
 
+/** An ebtables rule's counters across the step (ebtables-save -c): `ebrule('host', 'nat PREROUTING', '-p IPv4 --ip-src 10.55.66.0/24')`. */
+export function ebrule(node: string, tableChain: string, words: string) {
+  const [table, chain] = splitTableChain(tableChain);
+  return {
+    delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', family: 'bridge', node, table, chain, rule: words, ...delta, description }),
+  };
+}
+
 /** The delta of a built-in chain's policy counter: `policy('host', 'filter FORWARD')`. */
 export function policy(node: string, tableChain: string) {
   const [table, chain] = splitTableChain(tableChain);

@@ -5,7 +5,7 @@
 
 const MAX_DEPTH = 24;
 /** Text people read, where a line break is legitimate; every other string is a name or a word. */
-const FREE_TEXT = new Set(['title', 'summary', 'teaches', 'description', 'display', 'stdin', 'url', 'spec', 'reason', 'ask', 'answer']);
+const FREE_TEXT = new Set(['title', 'summary', 'teaches', 'description', 'display', 'stdin', 'url', 'spec', 'reason', 'ask', 'answer', 'hint']);
 /** Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides, which make a
  * terminal show something else than what is there. */
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;

@@ -33,13 +33,13 @@ const ofKind = (specs: Record<string, Spec>) => (v: Record<string, unknown>) => 
 const byTrafficKind = ofKind(TRAFFIC);
 const TUPLE = spec({ src: leaf, dst: leaf, sport: rangeOrNumber, dport: rangeOrNumber });
 
-const COMMON = { kind: leaf, description: leaf, sandboxOnly: leaf };
+const COMMON = { kind: leaf, description: leaf, sandboxOnly: leaf, about: leaf, hint: leaf };
 const CHECKS: Record<string, Spec> = {
   ping: spec({ ...COMMON, traffic: { object: PING }, expect: leaf, error: leaf }),
   tcp: spec({ ...COMMON, traffic: { object: TCP }, expect: leaf, answeredBy: leaf, clientSeen: leaf }),
   packets: spec({ ...COMMON, node: leaf, iface: leaf, match: { object: spec({ proto: leaf, src: leaf, dst: leaf, sport: leaf, dport: leaf, icmp: leaf, flags: leaf }) }, count: rangeOrNumber }),
   counter: spec({
-    ...COMMON, node: leaf, table: leaf, chain: leaf, rule: leaf, rules: leaf, packets: rangeOrNumber, bytes: rangeOrNumber,
+    ...COMMON, node: leaf, family: leaf, table: leaf, chain: leaf, rule: leaf, rules: leaf, packets: rangeOrNumber, bytes: rangeOrNumber,
     answersOf: { object: spec({ traffic: { object: TCP }, answeredBy: leaf }) },
   }),
   distribution: spec({ ...COMMON, traffic: { object: TCP }, shares: leaf, sigmas: leaf }),

@@ -159,6 +159,13 @@ export interface CheckCommon {
    * machine's own traffic (the SSH session nflab runs over, say) passes the same chains. Such a check
    * is skipped with this reason there. Set it with sandboxOnly(). */
   sandboxOnly?: string;
+  /** What the check is about, overriding its kind's default (src/check/kinds/*.ts): `behaviour`
+   * (reachability, what is seen where, translation, path, a conntrack tuple) or `reference` (the
+   * reference answer's own rule or text). `nflab check` calls a step whose behaviour checks are met
+   * and whose reference checks are not "met, differs from the reference". */
+  about?: 'behaviour' | 'reference';
+  /** The lab's own hint, shown after the evidence when the check is not met. */
+  hint?: string;
 }
 
 export type Check = CheckCommon & (
@@ -192,6 +199,8 @@ export type Check = CheckCommon & (
       kind: 'counter';
       description?: string;
       node: string;
+      /** 'bridge': an ebtables rule or chain (ebtables-save -c); else iptables (iptables-save -c). */
+      family?: 'bridge';
       table: string;
       chain: string;
       /** Words of the rule as the lab wrote it; matched as an ordered subset of the saved rule. Absent: the chain policy. */

@@ -33,6 +33,7 @@ function parseLine(line: string): ConntrackEntry | undefined {
   let state: string | undefined;
   const flags: string[] = [];
   let mark = 0;
+  let entryId: number | undefined;
 
   for (const word of words.slice(3)) {
     const flag = /^\[([A-Z_]+)\]$/.exec(word);
@@ -56,6 +57,7 @@ function parseLine(line: string): ConntrackEntry | undefined {
     // An entry attribute ends the tuples (`-o id` prints an `id=` of the entry after them).
     if (current >= 0) current = 2;
     if (key === 'mark') mark = Number(value);
+    if (key === 'id' && current === 2 && isNumber(value)) entryId = Number(value);
   }
 
   const orig = toTuple(tuples[0]!);
@@ -70,6 +72,7 @@ function parseLine(line: string): ConntrackEntry | undefined {
     reply,
     flags,
     mark,
+    ...(entryId !== undefined ? { entryId } : {}),
     line,
   };
 }

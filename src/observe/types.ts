@@ -64,6 +64,8 @@ export interface ConntrackEntry {
   /** UNREPLIED, ASSURED... */
   flags: string[];
   mark: number;
+  /** The entry's own id (`conntrack -L -o id`): which entries are new since a baseline. */
+  entryId?: number;
   line: string;
 }
 

@@ -27,7 +27,7 @@ function stepOutput(step: StepReport): string {
 
 function evidence(check: CheckReport): string {
   const side = (label: string, value: unknown) => [`${label}:`, ...evidenceLines(value).map((l) => `  ${l}`)];
-  return [...side('expected', check.expected), ...side('observed', check.observed), ...(check.reason ? [`reason: ${check.reason}`] : [])].join('\n');
+  return [...side('expected', check.expected), ...side('observed', check.observed), ...(check.reason ? [`reason: ${check.reason}`] : []), ...(check.hint ? [`hint: ${check.hint}`] : []), ...(check.about ? [`about: ${check.about}`] : [])].join('\n');
 }
 
 interface Counts { failures: number; errors: number; skipped: number }

@@ -10,7 +10,13 @@ export interface CheckReport {
   observed: unknown;
   /** What decided the verdict when it is not obvious (e.g. 'policy counter grew: not waiting for timeout'). */
   reason?: string;
+  /** behaviour (reachability, what is seen where, translation, path, a conntrack tuple) or reference (the reference answer's own rule or text). */
+  about?: CheckAbout;
+  /** A check not met: why, from what was observed (a hop, a counter, an interface), then the lab's own hint. */
+  hint?: string;
 }
+
+export type CheckAbout = 'behaviour' | 'reference';
 
 export interface CommandReport {
   node: string;
@@ -23,8 +29,9 @@ export interface CommandReport {
 export interface StepReport {
   title: string;
   teaches?: string;
-  /** error: the step did not finish (a time limit was hit); `reason` says which command. */
-  status: 'passed' | 'failed' | 'skipped' | 'error';
+  /** error: the step did not finish (a time limit was hit); `reason` says which command.
+   * differs (nflab check only, never nflab run): every behaviour check met, a reference check not. */
+  status: 'passed' | 'differs' | 'failed' | 'skipped' | 'error';
   reason?: string;
   commands: CommandReport[];
   checks: CheckReport[];

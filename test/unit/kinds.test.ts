@@ -87,7 +87,7 @@ test('counter: a rule\'s and a policy\'s delta across the step (recorded iptable
 
 test('conntrack: entries matched by tuple (recorded conntrack -L)', (t) => {
   const obs = new Observations();
-  obs.set({ type: 'conntrack', node: 'host' }, parseConntrack(fixture('conntrack/tcp.txt')));
+  obs.set({ type: 'conntrack', node: 'host' }, { after: parseConntrack(fixture('conntrack/tcp.txt')) });
   t.is(judged(conntrack('host', { proto: 'tcp', orig: { src: '172.17.9.1', dport: 2345 }, reply: { src: '10.55.66.2' } }).present(), obs), 'met');
   t.is(judged(conntrack('host', { proto: 'tcp', orig: { src: '172.17.9.99' } }).present(), obs), 'not-met');
   t.is(judged(conntrack('host', { proto: 'udp' }).absent(), obs), 'met');

@@ -5,6 +5,26 @@ import { quoteWord as q } from '../../exec/quote.ts';
 import type { CountExpectation } from '../../lab/types.ts';
 import { countOk, shellRange, tupleMatches } from '../compare.ts';
 import { countWords, tupleWords } from '../words.ts';
+import type { ConntrackObservation } from '../observations.ts';
+import type { Check, TupleMatch } from '../../lab/types.ts';
+import type { ConntrackEntry } from '../../observe/types.ts';
+
+type ConntrackCheck = Extract<Check, { kind: 'conntrack' }>;
+
+/** The entries that are not in the baseline (by their id; by their line without the timeout when ids are missing). */
+export function ownEntries(read: ConntrackObservation): ConntrackEntry[] {
+  if (!read.before) return read.after;
+  const key = (e: ConntrackEntry) => (e.entryId !== undefined ? `id ${e.entryId}` : e.line.replace(/^(\S+\s+\d+\s+)\d+/, '$1'));
+  const seen = new Set(read.before.map(key));
+  return read.after.filter((e) => !seen.has(key(e)));
+}
+
+function matches(c: ConntrackCheck, e: ConntrackEntry): boolean {
+  return (!c.proto || e.proto === c.proto) && tupleMatches(e.orig, c.orig) && tupleMatches(e.reply, c.reply) && (c.mark === undefined || e.mark === c.mark);
+}
+
+const replyWords = (e: ConntrackEntry) => `src=${e.reply.src} dst=${e.reply.dst}${e.reply.sport !== undefined ? ` sport=${e.reply.sport}` : ''}`;
+const tupleText = (m: TupleMatch) => Object.entries(m).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ');
 
 export const conntrackKind = defineKind({
   kind: 'conntrack',
@@ -23,13 +43,27 @@ export const conntrackKind = defineKind({
   },
   describe: (c) => `conntrack on ${c.node} holds ${countWords(c.count, 'entry', 'entries')}${c.proto ? ` ${c.proto}` : ''}${tupleWords('original', c.orig)}${tupleWords('reply', c.reply)}${c.mark !== undefined ? `, mark ${c.mark} (0x${c.mark.toString(16)})` : ''}`,
   needs: (c) => [{ type: 'conntrack', node: c.node }],
+  about: () => 'behaviour',
   judge(c, obs) {
-    const entries = obs.conntrack(c.node);
+    const read = obs.conntrack(c.node);
     const expected = { ...(c.proto ? { proto: c.proto } : {}), ...(c.orig ? { orig: c.orig } : {}), ...(c.reply ? { reply: c.reply } : {}), ...(c.mark !== undefined ? { mark: c.mark } : {}), count: c.count };
-    if (!entries) return { met: false, expected, observed: 'conntrack was not read' };
-    const matching = entries.filter((e) => (!c.proto || e.proto === c.proto) && tupleMatches(e.orig, c.orig) && tupleMatches(e.reply, c.reply)
-      && (c.mark === undefined || e.mark === c.mark));
-    return { met: countOk(matching.length, c.count), expected, observed: { count: matching.length, entries: (matching.length > 0 ? matching : entries).slice(0, 5).map((e) => e.line), ...(matching.length === 0 && entries.length > 0 ? { note: 'no entry matched; showing others' } : {}) } };
+    if (!read) return { met: false, expected, observed: 'conntrack was not read' };
+    // Only the entries the step's own flows made: a student's connections and earlier checks' stay out.
+    const entries = ownEntries(read);
+    const matching = entries.filter((e) => matches(c, e));
+    const earlier = read.after.length - entries.length;
+    return { met: countOk(matching.length, c.count), expected, observed: { count: matching.length, entries: (matching.length > 0 ? matching : entries).slice(0, 5).map((e) => e.line), ...(matching.length === 0 && entries.length > 0 ? { note: 'no entry matched; showing others' } : {}), ...(earlier > 0 ? { earlier } : {}) } };
+  },
+  hint(c, _verdict, obs) {
+    const read = obs.conntrack(c.node);
+    if (!read) return undefined;
+    const entries = ownEntries(read);
+    const matching = entries.filter((e) => matches(c, e)).length;
+    if (entries.length === 0) return `conntrack on ${c.node} holds no entry made during the check (${read.after.length} older ones left out): the traffic never reached ${c.node}, or nothing there needs conntrack (a NAT rule or a -m conntrack match makes the namespace track connections)`;
+    // The nearest entry: same protocol and original tuple, for what differs in the reply (NAT).
+    const same = entries.filter((e) => (!c.proto || e.proto === c.proto) && tupleMatches(e.orig, c.orig));
+    if (matching === 0 && same.length > 0 && c.reply) return `conntrack on ${c.node} has ${same.length} new ${same.length === 1 ? 'entry' : 'entries'} of this original tuple, but the reply tuple is ${replyWords(same[0]!)}, not ${tupleText(c.reply)}: the translation differs`;
+    return `conntrack on ${c.node}: ${matching} of the ${entries.length} entries made during the check match (${entries.slice(0, 2).map((e) => e.line).join(' | ')})`;
   },
   exportLine(c, desc) {
     const o = c.orig ?? {};

@@ -11,8 +11,28 @@ import { isLost } from '../lost.ts';
 import { countOk, counterDelta, isNftTable, shellRange, type CounterDelta } from '../compare.ts';
 import { countWords } from '../words.ts';
 import { ruleTokens } from '../rule-tokens.ts';
+import { dropsDuringStep, sentences } from '../evidence.ts';
+import type { SavedRuleset } from '../../observe/types.ts';
+
+/** Rules and the policy of one chain whose counters grew across the step, with how much. */
+function movedInChain(table: string, chain: string, before: SavedRuleset, after: SavedRuleset): { what: string; packets: number; bytes: number }[] {
+  const out: { what: string; packets: number; bytes: number }[] = [];
+  for (const r of after.rules) {
+    if (r.table !== table || r.chain !== chain) continue;
+    const b = before.rules.find((x) => x.table === table && x.chain === chain && x.spec === r.spec);
+    const packets = r.packets - (b?.packets ?? 0);
+    if (packets > 0) out.push({ what: `-A ${chain} ${r.spec}`, packets, bytes: r.bytes - (b?.bytes ?? 0) });
+  }
+  const a = after.chains.find((x) => x.table === table && x.chain === chain);
+  const b = before.chains.find((x) => x.table === table && x.chain === chain);
+  if (a && a.packets - (b?.packets ?? 0) > 0) out.push({ what: `the ${chain} policy ${a.policy}`, packets: a.packets - (b?.packets ?? 0), bytes: a.bytes - (b?.bytes ?? 0) });
+  return out;
+}
 
 const TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+const BRIDGE_TABLES = new Set(['filter', 'nat', 'broute']);
+/** How a person names where the counter is: `nat POSTROUTING`, `ebtables nat PREROUTING`. */
+const where = (c: { family?: 'bridge'; table: string; chain: string }) => `${c.family === 'bridge' ? 'ebtables ' : ''}${c.table} ${c.chain}`;
 
 export const counterKind = defineKind({
   kind: 'counter',
@@ -20,8 +40,15 @@ export const counterKind = defineKind({
   fields: { answersOf: 'object', rules: 'array-of-strings' },
   validate(c, v) {
     v.knownNode(c.node);
-    if (!TABLES.has(c.table) && !isNftTable(String(c.table))) v.add(`counter check: unknown table ${v.show(c.table)} (an iptables table, or an nftables table with its family: "ip kube-proxy")`);
-    if (isNftTable(String(c.table)) && c.rule === undefined && c.rules === undefined) v.add('counter check: an nftables chain has no policy counter here; name a rule');
+    if (c.family !== undefined && c.family !== 'bridge') v.add(`counter check: field "family" must be bridge (ebtables) or left out (got ${v.show(c.family)})`);
+    if (c.family === 'bridge') {
+      if (!BRIDGE_TABLES.has(c.table)) v.add(`counter check: unknown ebtables table ${v.show(c.table)}`);
+      // ebtables-save prints no counters for a chain's policy.
+      if (c.rule === undefined && c.rules === undefined) v.add('counter check: an ebtables counter needs a rule (ebtables-save counts no policy)');
+    } else {
+      if (!TABLES.has(c.table) && !isNftTable(String(c.table))) v.add(`counter check: unknown table ${v.show(c.table)} (an iptables table, or an nftables table with its family: "ip kube-proxy")`);
+      if (isNftTable(String(c.table)) && c.rule === undefined && c.rules === undefined) v.add('counter check: an nftables chain has no policy counter here; name a rule');
+    }
     if (typeof c.chain !== 'string' || c.chain === '') v.add('counter check: chain is missing');
     if (c.packets === undefined && c.bytes === undefined && c.answersOf === undefined) v.add('counter check: expect packets or bytes');
     if (c.packets !== undefined) v.count(c.packets, 'counter check: field "packets"');
@@ -42,13 +69,37 @@ export const counterKind = defineKind({
     const counts = c.answersOf
       ? `as many packets as connections ${c.answersOf.answeredBy} answered${c.bytes !== undefined ? ` and ${countWords(c.bytes, 'byte')}` : ''}`
       : deltaWords(c);
-    if (c.rules) return `${c.table} ${c.chain} rules ${c.rules.map((r) => `"${r}"`).join(', ')} count ${counts} in all`;
-    return c.rule ? `${c.table} ${c.chain} rule "${c.rule}" counts ${counts}` : `${c.table} ${c.chain} policy counts ${counts}`;
+    if (c.rules) return `${where(c)} rules ${c.rules.map((r) => `"${r}"`).join(', ')} count ${counts} in all`;
+    return c.rule ? `${where(c)} rule "${c.rule}" counts ${counts}` : `${where(c)} policy counts ${counts}`;
   },
   traffic: (c) => (c.answersOf ? [c.answersOf.traffic] : []),
-  needs: (c) => [{ type: 'counters', node: c.node, ...(isNftTable(c.table) ? { nft: c.table } : {}) }],
+  needs: (c) => [{ type: 'counters', node: c.node, ...(isNftTable(c.table) ? { nft: c.table } : {}), ...(c.family ? { family: c.family } : {}) }],
+  // A rule's (or a policy's) own counter: the reference answer's rule. Another rule may do the same work.
+  about: () => 'reference',
+  hint(c, _verdict, obs) {
+    const counters = obs.counters(c.node, isNftTable(c.table) ? c.table : undefined, c.family);
+    if (!counters) return undefined;
+    const { before, after } = counters;
+    const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
+    const own = patterns.map((w) => counterDelta(c.table, c.chain, w, before, after));
+    const ownSpecs = new Set(own.flatMap((f) => ('what' in f ? [f.what] : [])));
+    const parts: string[] = [];
+    for (const [i, f] of own.entries()) {
+      if ('problem' in f) parts.push(/^no rule/.test(f.problem) ? `the reference rule "${patterns[i]}" is not in ${where(c)} on ${c.node}` : f.problem);
+      else parts.push(`${f.what} counted ${f.packets} packet${f.packets === 1 ? '' : 's'}, ${f.bytes} bytes on ${c.node}`);
+    }
+    if (patterns.length === 0) {
+      const p = counterDelta(c.table, c.chain, undefined, before, after);
+      parts.push('problem' in p ? p.problem : `the ${p.what} policy counted ${p.packets} packet${p.packets === 1 ? '' : 's'} on ${c.node}`);
+    }
+    // The counters that moved instead: the rule the student has, which did the work.
+    const moved = movedInChain(c.table, c.chain, before, after).filter((m) => !ownSpecs.has(m.what));
+    if (moved.length > 0) parts.push(`${patterns.length > 0 ? 'in its place' : 'instead'}, ${moved.slice(0, 3).map((m) => `${m.what} counted ${m.packets} packet${m.packets === 1 ? '' : 's'}, ${m.bytes} bytes`).join('; ')}`);
+    else if (!c.family) parts.push(...dropsDuringStep(obs));
+    return sentences(parts);
+  },
   judge(c, obs) {
-    const counters = obs.counters(c.node, isNftTable(c.table) ? c.table : undefined);
+    const counters = obs.counters(c.node, isNftTable(c.table) ? c.table : undefined, c.family);
     // answersOf: as many packets as one backend answered connections (NAT rules count connections).
     const answers = c.answersOf ? answeredCount(obs, c.answersOf.traffic, c.answersOf.answeredBy) : undefined;
     // A lost connection (connected, no answer: lost.ts) may have been this backend's: it may count.
@@ -76,9 +127,10 @@ export const counterKind = defineKind({
     const bytes = c.bytes === undefined ? `'' ''` : shellRange(c.bytes);
     const patterns = c.rules ?? (c.rule !== undefined ? [c.rule] : []);
     const what = patterns.length === 0 ? 'policy' : patterns.map((p) => `rule ${q(p)} ${ruleTokens(p).map(q).join(' ')}`).join(' ');
-    return `check_counter ${q(c.node)} ${q(c.table)} ${q(c.chain)} ${packets} ${bytes} ${desc} ${what}`;
+    // An ebtables counter's saves are NODE.bridge.before/after (save_ebcounters in library.sh).
+    return `check_counter ${q(c.family === 'bridge' ? `${c.node}.bridge` : c.node)} ${q(c.table)} ${q(c.chain)} ${packets} ${bytes} ${desc} ${what}`;
   },
-  look: (c, show) => [show(c.node, isNftTable(c.table) ? ['nft', 'list', 'chain', ...c.table.split(' '), c.chain] : ['iptables', '-t', c.table, '-L', c.chain, '-v', '-n', '-x'])],
+  look: (c, show) => [show(c.node, c.family === 'bridge' ? ['ebtables', '-t', c.table, '-L', c.chain, '--Lc'] : isNftTable(c.table) ? ['nft', 'list', 'chain', ...c.table.split(' '), c.chain] : ['iptables', '-t', c.table, '-L', c.chain, '-v', '-n', '-x'])],
 });
 
 function deltaWords(c: { packets?: CountExpectation; bytes?: CountExpectation }): string {

@@ -52,6 +52,16 @@ export const distributionKind = defineKind({
       ...(lost > 0 ? { reason: lostReason(lost, n) } : {}),
     };
   },
+  about: () => 'behaviour',
+  hint(c, verdict) {
+    const o = verdict.observed as { counts?: Record<string, number>; outcomes?: Record<string, number> };
+    if (!o || typeof o !== 'object' || !o.counts) return undefined;
+    const n = c.traffic.connections ?? 1;
+    const ranges = Object.fromEntries(Object.entries(c.shares).map(([node, p]) => [node, shareRange(n, p, c.sigmas ?? DEFAULT_SIGMAS)]));
+    const off = Object.entries(o.counts).filter(([node, k]) => !ranges[node] || k < ranges[node]!.min || k > ranges[node]!.max)
+      .map(([node, k]) => `${node} answered ${k} of ${n}${ranges[node] ? ` (expected ${ranges[node]!.min}..${ranges[node]!.max})` : ' (not a backend of the check)'}`);
+    return [...off, ...(o.outcomes ? [`outcomes: ${Object.entries(o.outcomes).map(([r, k]) => `${k} ${r}`).join(', ')}`] : [])].join('; ') || undefined;
+  },
   exportLine(c, desc, ids) {
     const n = c.traffic.connections ?? 1;
     const shares = Object.entries(c.shares).map(([node, p]) => {

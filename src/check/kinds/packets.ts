@@ -5,6 +5,7 @@ import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { countOk, packetMatches, shellRange, stripTimestamp } from '../compare.ts';
 import { countWords } from '../words.ts';
+import { sentences } from '../evidence.ts';
 
 export const packetsKind = defineKind({
   kind: 'packets',
@@ -25,6 +26,24 @@ export const packetsKind = defineKind({
     if (capture.error) return { met: false, expected, observed: { error: capture.error } };
     const matching = capture.packets.filter((p) => packetMatches(p, c.match));
     return { met: countOk(matching.length, c.count), expected, observed: { count: matching.length, packets: matching.slice(0, 6).map((p) => stripTimestamp(p.line)), capturedInAll: capture.packets.length } };
+  },
+  about: () => 'behaviour',
+  hint(c, _verdict, obs) {
+    const capture = obs.capture(c.node, c.iface);
+    if (!capture || capture.error) return undefined;
+    const n = capture.packets.filter((p) => packetMatches(p, c.match)).length;
+    // The same packet with its addresses and ports left open: where translation shows.
+    const loose: PacketMatch = { ...(c.match.proto ? { proto: c.match.proto } : {}), ...(c.match.icmp ? { icmp: c.match.icmp } : {}), ...(c.match.flags ? { flags: c.match.flags } : {}) };
+    const here = capture.packets.filter((p) => packetMatches(p, loose) && !packetMatches(p, c.match));
+    // The step's other captures that saw the packet as the check describes it.
+    const elsewhere = obs.all('capture').filter(([[node, iface], o]) => !(node === c.node && iface === c.iface) && o.packets.some((p) => packetMatches(p, c.match)))
+      .map(([[node, iface], o]) => `${node}:${iface} (${o.packets.filter((p) => packetMatches(p, c.match)).length})`);
+    return sentences([
+      `tcpdump on ${c.node}:${c.iface} saw ${n} matching of ${capture.packets.length} packets`,
+      here.length > 0 && `on ${c.node}:${c.iface} it saw ${here.length} like it with other addresses, e.g. "${stripTimestamp(here[0]!.line)}"`,
+      elsewhere.length > 0 && `the packet was seen on ${elsewhere.join(', ')}`,
+      n === 0 && here.length === 0 && elsewhere.length === 0 && `no capture of the step saw it: it never reached ${c.node}:${c.iface}`,
+    ]);
   },
   exportLine(c, desc, ids) {
     const m = c.match;

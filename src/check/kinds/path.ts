@@ -5,6 +5,9 @@ import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { describePath, HOP_FORM, judgePath } from '../path.ts';
 import { parseCidr } from '../../net/cidr.ts';
+import { hopsByPacket } from '../../observe/trace.ts';
+import { filterWords } from '../path.ts';
+import { lastHopWords, nextExpected } from '../evidence.ts';
 
 const isPort = (n: unknown) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535;
 
@@ -46,6 +49,19 @@ export const pathKind = defineKind({
   describe: describePath,
   needs: (c) => [{ type: 'trace', node: c.node, filter: c.filter }],
   judge: (c, obs) => judgePath(c, obs.trace(c.node, c.filter)),
+  // The path is behaviour; a check that names the rule a hop must match is about the reference's rule.
+  about: (c) => (c.rule !== undefined ? 'reference' : 'behaviour'),
+  hint(c, _verdict, obs) {
+    const trace = obs.trace(c.node, c.filter);
+    if (!trace || 'error' in trace) return undefined;
+    const packets = hopsByPacket(trace.hops);
+    if (packets.length === 0) return `no ${filterWords(c.filter)} was traced on ${c.node}: it never reached ${c.node}'s netfilter hooks (or has other addresses there: NAT before ${c.node}?)`;
+    const n = c.packet === 'first' || c.packet === undefined ? 1 : c.packet === 'each' ? 1 : c.packet;
+    const packet = packets[n - 1];
+    if (!packet) return `only ${packets.length} ${filterWords(c.filter)}${packets.length === 1 ? ' was' : 's were'} traced on ${c.node}`;
+    const next = c.through ? nextExpected(packet, c.through) : undefined;
+    return `${filterWords(c.filter)} number ${n} ${lastHopWords(packet, c.node)}${next ? `; the expected path continues to ${next}` : ''}`;
+  },
   // Shell cannot read the kernel's packet traces: the script says so, nflab run makes the check.
   exportLine: (_c, desc) => `skip_check ${desc} ${q('a path check cannot be made by the exported script; nflab run makes it')}`,
 });

@@ -1,6 +1,14 @@
 // ping(from, to).succeeds() / .fails(error?): one ping run, judged by replies (and ping's error text).
 import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
+import { whereTheyWent, sentences, traceEnds } from '../evidence.ts';
+
+/** What ping's error says about the way: no route (the kernel refused to send), no neighbour (ARP got no answer). */
+export function pingErrorWords(from: string, to: string, error: string): string {
+  if (/Network is unreachable/i.test(error)) return `ping on ${from} says "${error}": ${from} has no route to ${to} (ip route on ${from})`;
+  if (/Destination Host Unreachable/i.test(error)) return `ping on ${from} says "${error}": the last router got no ARP answer for ${to} (a missing neighbour: ip neigh)`;
+  return `ping on ${from} says "${error}"`;
+}
 
 const EXPECT = ['succeeds', 'fails'];
 
@@ -32,6 +40,21 @@ export const pingKind = defineKind({
     const errorOk = !c.error || (result.error ?? result.output).includes(c.error);
     // The ping was stopped once the kernel's evidence showed no reply could come (src/engine/evidence.ts).
     return { met: outcomeOk && errorOk, expected, observed, ...(sent.decidedBy ? { reason: sent.decidedBy } : {}) };
+  },
+  about: () => 'behaviour',
+  hint(c, _verdict, obs) {
+    const t = c.traffic;
+    const r = obs.traffic(t)?.ping;
+    if (!r) return undefined;
+    if (c.expect === 'fails') {
+      if (r.received === 0) return c.error ? `the ping failed, but with "${r.error ?? r.output.trim().split('\n').pop()}"` : undefined;
+      return sentences([`${r.received} of ${r.transmitted} echo requests from ${t.from} to ${t.to} were answered: nothing on the way drops them`, ...traceEnds(obs, 'icmp', t.to, 'echo request')]);
+    }
+    return sentences([
+      r.error ? pingErrorWords(t.from, t.to, r.error) : `${r.received} of ${r.transmitted} echo requests from ${t.from} to ${t.to} were answered`,
+      ...traceEnds(obs, 'icmp', t.to, 'echo request'),
+      ...whereTheyWent(obs),
+    ]);
   },
   exportLine: (c, desc, ids) => `check_ping ${ids.traffic(c.traffic)} ${q(c.expect)} ${q(c.error ?? '')} ${desc}`,
 });

@@ -6,6 +6,7 @@ import type { Observations } from '../observations.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { reachTargets, type ReachCheck } from '../../traffic/reach.ts';
 import { nodeRange } from '../words.ts';
+import { whereTheyWent, sentences } from '../evidence.ts';
 
 function validateReach(c: ReachCheck, v: CheckValidation) {
   const sources = c.kind === 'all-pairs' ? (typeof c.nodes === 'object' && c.nodes !== null ? Object.keys(c.nodes) : []) : (Array.isArray(c.from) ? c.from : []);
@@ -39,6 +40,12 @@ function judgeReach(c: ReachCheck, obs: Observations) {
   return { met: result.outcomes.length === pairs && odd.length === 0, expected, observed };
 }
 
+function hintReach(c: ReachCheck, verdict: { observed: unknown }, obs: Observations): string | undefined {
+  const o = verdict.observed as { unexpected?: string[]; more?: number };
+  if (!o || typeof o !== 'object' || !o.unexpected) return undefined;
+  return sentences([`${o.unexpected.length + (o.more ?? 0)} ping${o.unexpected.length + (o.more ?? 0) === 1 ? '' : 's'} went against "${c.expect}": ${o.unexpected.slice(0, 4).join(', ')}`, ...whereTheyWent(obs)]);
+}
+
 function exportReach(c: ReachCheck, desc: string, ids: { reach(c: ReachCheck): string }): string {
   const pings = [...reachTargets(c).values()].reduce((n, t) => n + t.length, 0);
   return `check_reach ${ids.reach(c)} ${q(c.expect)} ${pings} ${desc}`;
@@ -55,6 +62,8 @@ export const allPairsKind = defineKind({
   },
   needs: (c) => [{ type: 'reach', check: c }],
   judge: judgeReach,
+  about: () => 'behaviour',
+  hint: hintReach,
   exportLine: exportReach,
 });
 
@@ -66,5 +75,7 @@ export const allReachKind = defineKind({
   describe: (c: Extract<Check, { kind: 'all-reach' }>) => `each of the ${c.from.length} nodes ${nodeRange(c.from)} ${c.expect === 'succeeds' ? 'reaches' : 'fails to reach'} ${c.to} by ping`,
   needs: (c) => [{ type: 'reach', check: c }],
   judge: judgeReach,
+  about: () => 'behaviour',
+  hint: hintReach,
   exportLine: exportReach,
 });

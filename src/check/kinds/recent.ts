@@ -9,6 +9,7 @@ import type { Observations } from '../observations.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { trafficKey } from '../../traffic/run.ts';
 import { tally } from '../compare.ts';
+import type { RecentEntry } from '../../observe/parse-xt-recent.ts';
 
 type RecentCheck = Extract<Check, { kind: 'recent' }>;
 /** xt_recent list names are file names under /proc/net/xt_recent (the kernel allows up to 200 characters). */
@@ -50,6 +51,17 @@ export const recentKind = defineKind({
   },
   traffic: (c) => (c.chosenBy ? [c.chosenBy] : []),
   needs: (c) => listNames(c).map((list) => ({ type: 'recent' as const, node: c.node, list })),
+  about: () => 'behaviour',
+  hint(c, verdict, obs) {
+    const lines = listNames(c).map((list) => {
+      const r = obs.recent(c.node, list);
+      if (!r) return undefined;
+      if ('error' in r) return `list ${list} on ${c.node}: ${r.error}`;
+      const fresh = r.entries.filter((e) => touched(e, r.before)).map((e) => e.address);
+      return `list ${list} on ${c.node} holds ${r.entries.length === 0 ? 'nothing' : r.entries.map((e) => e.address).join(', ')}${r.before ? ` (written during the check: ${fresh.length ? fresh.join(', ') : 'none'})` : ''}`;
+    });
+    return [verdict.reason, ...lines].filter(Boolean).join('; ') || undefined;
+  },
   judge: judgeRecent,
   exportLine(c, desc, ids) {
     if (listNames(c).some(isNftSet)) return `skip_check ${desc} ${q('an nftables set: the exported script reads xt_recent lists only; nflab run reads it')}`;
@@ -59,6 +71,13 @@ export const recentKind = defineKind({
   look: (c, show) => listNames(c).map((list) => show(c.node, isNftSet(list) ? ['nft', 'list', 'set', ...list.split(' ')] : ['cat', `/proc/net/xt_recent/${list}`])),
 });
 
+/** An entry the step's traffic wrote: not in the baseline, or seen again since (xt_recent --set refreshes last_seen). */
+function touched(e: RecentEntry, before: RecentEntry[] | undefined): boolean {
+  if (!before) return true;
+  const b = before.find((x) => x.address === e.address);
+  return !b || b.lastSeen !== e.lastSeen || b.hits !== e.hits;
+}
+
 function judgeRecent(c: RecentCheck, obs: Observations): Verdict {
   const perBackend = typeof c.lists !== 'string';
   const names = listNames(c);
@@ -66,7 +85,11 @@ function judgeRecent(c: RecentCheck, obs: Observations): Verdict {
   const observed: Record<string, unknown> = {
     lists: Object.fromEntries([...read].map(([list, r]) => [list, !r ? 'not read' : 'error' in r ? r.error : r.entries.map((e) => (e.expires !== undefined ? `${e.address} (expires ${e.expires})` : `${e.address} (${e.hits} hits)`))])),
   };
-  const holders = (address: string) => [...read].filter(([, r]) => r && 'entries' in r && r.entries.some((e) => e.address === address)).map(([list]) => list);
+  // has: the lists the step's own traffic wrote the address into (new, or refreshed since the baseline), so that
+  // an entry an earlier check or the student's own traffic left cannot stand in for this check's.
+  // lacks and empty judge the lists as the student left them (a reset is their point: lab 06 step 3).
+  const holders = (address: string, touchedOnly = false) => [...read].filter(([, r]) => r && 'entries' in r
+    && r.entries.some((e) => e.address === address && (!touchedOnly || touched(e, r.before)))).map(([list]) => list);
   const unreadable = [...read].filter(([, r]) => !r || 'error' in r).map(([list]) => list);
   const base = { lists: names, ...(c.address ? { address: c.address } : {}) };
   if (unreadable.length > 0) return { met: false, expected: { ...base, expect: c.expect }, observed };
@@ -76,7 +99,7 @@ function judgeRecent(c: RecentCheck, obs: Observations): Verdict {
     case 'lacks':
       return { met: holders(c.address!).length === 0, expected: { ...base, heldBy: [] }, observed };
     case 'has': {
-      if (!perBackend) return { met: holders(c.address!).length === 1, expected: { ...base, heldBy: names }, observed };
+      if (!perBackend) return { met: holders(c.address!, true).length === 1, expected: { ...base, heldBy: names }, observed };
       const lists = c.lists as Record<string, string>;
       const outcomes = obs.traffic(c.chosenBy!)?.tcp ?? [];
       const backends = Object.keys(tally(outcomes.flatMap((o) => (o.answeredBy ? [o.answeredBy] : []))));
@@ -85,7 +108,7 @@ function judgeRecent(c: RecentCheck, obs: Observations): Verdict {
       if (backends.length !== 1) return { met: false, expected, observed, reason: 'the traffic was not answered by exactly one backend' };
       const list = lists[backends[0]!];
       if (list === undefined) return { met: false, expected, observed, reason: `no list is given for backend ${backends[0]}` };
-      const held = holders(c.address!);
+      const held = holders(c.address!, true);
       return { met: held.length === 1 && held[0] === list, expected: { ...expected, list }, observed: { ...observed, heldBy: held } };
     }
   }

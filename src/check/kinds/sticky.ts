@@ -40,5 +40,12 @@ export const stickyKind = defineKind({
       ...(lost > 0 ? { reason: lostReason(lost, n) } : {}),
     };
   },
+  about: () => 'behaviour',
+  hint(c, verdict) {
+    const o = verdict.observed as { answeredBy?: Record<string, number>; outcomes?: Record<string, number> };
+    if (!o || typeof o !== 'object' || !o.answeredBy) return undefined;
+    const by = Object.entries(o.answeredBy).map(([node, k]) => `${node} ${k}`).join(', ');
+    return `the ${c.traffic.connections ?? 1} connections from ${c.traffic.from} were answered by ${by || 'no backend'}${Object.keys(o.answeredBy).length > 1 ? ': each new connection was balanced again, so nothing remembers the client (no affinity rule matched)' : ''}`;
+  },
   exportLine: (c, desc, ids) => `check_sticky ${ids.traffic(c.traffic)} ${c.traffic.connections ?? 1} ${desc}${(c.among ?? []).map((n) => ` ${q(n)}`).join('')}`,
 });

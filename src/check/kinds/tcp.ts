@@ -3,6 +3,7 @@
 import { defineKind } from '../kind.ts';
 import { quoteWord as q } from '../../exec/quote.ts';
 import { tally } from '../compare.ts';
+import { whereTheyWent, sentences, traceEnds } from '../evidence.ts';
 
 const EXPECT = { connects: 'connects', refused: 'is refused', timeout: 'times out', unreachable: 'is unreachable' } as const;
 const EXPECT_MANY = { connects: 'connect', refused: 'are refused', timeout: 'time out', unreachable: 'are unreachable' } as const;
@@ -45,6 +46,22 @@ export const tcpKind = defineKind({
         && (!c.answeredBy || o.answeredBy === c.answeredBy)
         && (!c.clientSeen || o.clientSeen === c.clientSeen));
     return { met, expected, observed, ...(sent?.decidedBy ? { reason: sent.decidedBy } : {}) };
+  },
+  about: () => 'behaviour',
+  hint(c, _verdict, obs) {
+    const t = c.traffic;
+    const outcomes = obs.traffic(t)?.tcp ?? [];
+    if (outcomes.length === 0) return undefined;
+    const results = tally(outcomes.map((o) => o.result));
+    const other = Object.entries(results).filter(([r]) => r !== c.expect).map(([r, n]) => `${n} ${r === 'connects' ? 'connected' : r === 'timeout' ? 'timed out' : r}`);
+    const wrongServer = c.answeredBy ? outcomes.filter((o) => o.answeredBy && o.answeredBy !== c.answeredBy) : [];
+    const wrongClient = c.clientSeen ? outcomes.filter((o) => o.clientSeen && o.clientSeen !== c.clientSeen) : [];
+    return sentences([
+      other.length > 0 && `of ${outcomes.length} connections from ${t.from} to ${t.to}:${t.port}, ${other.join(', ')}${outcomes.find((o) => o.error) ? ` ("${outcomes.find((o) => o.error)!.error}")` : ''}`,
+      wrongServer.length > 0 && `${wrongServer.length} were answered by ${Object.keys(tally(wrongServer.map((o) => o.answeredBy!))).join(', ')}, not ${c.answeredBy}: the destination was translated to another backend`,
+      wrongClient.length > 0 && `the server saw the client as ${Object.keys(tally(wrongClient.map((o) => o.clientSeen!))).join(', ')}, not ${c.clientSeen}: ${c.clientSeen === t.from ? 'the source was translated' : 'the source translation differs'}`,
+      ...(c.expect === 'connects' && other.length > 0 ? [...traceEnds(obs, 'tcp', t.to, 'SYN'), ...whereTheyWent(obs)] : []),
+    ]);
   },
   exportLine: (c, desc, ids) => `check_tcp ${ids.traffic(c.traffic)} ${q(c.expect)} ${c.traffic.connections ?? 1} ${q(c.answeredBy ?? '')} ${q(c.clientSeen ?? '')} ${desc}`,
 });
