@@ -23,7 +23,10 @@ const t0 = performance.now();
 const image = await ensureLabImage(docker, (l) => console.error(l));
 console.error(`image ${image} ready in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
 
-interface Timing { up: number; down: number }
+interface Timing {
+  up: number;
+  down: number;
+}
 
 async function bringUp(n: number, parallel: boolean): Promise<Timing> {
   const runId = `${prefix}${randomBytes(3).toString('hex')}`;
@@ -77,7 +80,14 @@ console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));
 
 // zx quotes each word of the argv; nothrow: a missing tool reads as '?'.
-const version = (argv: string[]) => { const r = $({ sync: true, quiet: true, nothrow: true })`${argv}`; return r.exitCode === 0 ? r.stdout.trim() : '?'; };
+const version = (argv: string[]) => {
+  const r = $({ sync: true, quiet: true, nothrow: true })`${argv}`;
+  return r.exitCode === 0 ? r.stdout.trim() : '?';
+};
 console.log();
-console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, kernel ${os.release()}`);
-console.log(`docker engine ${version(['docker', 'version', '--format', '{{.Server.Version}}'])}, ${version(['runc', '--version']).split('\n')[0]}, repeat ${repeat} (median)`);
+console.log(
+  `machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, kernel ${os.release()}`,
+);
+console.log(
+  `docker engine ${version(['docker', 'version', '--format', '{{.Server.Version}}'])}, ${version(['runc', '--version']).split('\n')[0]}, repeat ${repeat} (median)`,
+);

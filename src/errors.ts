@@ -78,6 +78,14 @@ export function exitCodeOf(err: unknown): number {
 
 /** The stable code of an error for `--json` (`internal` for anything not raised on purpose). */
 export function errorCode(err: unknown): string {
-  if (err instanceof LabError || err instanceof EnvError || err instanceof CommandFailed || err instanceof BuildFailed || err instanceof Interrupted || err instanceof LabSkipped) return err.code;
+  if (
+    err instanceof LabError ||
+    err instanceof EnvError ||
+    err instanceof CommandFailed ||
+    err instanceof BuildFailed ||
+    err instanceof Interrupted ||
+    err instanceof LabSkipped
+  )
+    return err.code;
   return 'internal';
 }

@@ -32,7 +32,9 @@ function section(text: string, heading: RegExp): string[] {
 
 /** Undoes bash single-quote words as quoteWord writes them: 'it'\''s' → it's. */
 function unquote(word: string): string {
-  return word.replace(/'((?:[^']|'\\'')*)'/g, (_, inner: string) => inner.replace(/'\\''/g, "'")).replace(/'\\''/g, "'");
+  return word
+    .replace(/'((?:[^']|'\\'')*)'/g, (_, inner: string) => inner.replace(/'\\''/g, "'"))
+    .replace(/'\\''/g, "'");
 }
 
 /** The exported script's build listing and, per step, the commands it prints (`show '…'`). */
@@ -42,7 +44,11 @@ function exported(lab: Lab): { build: string[]; steps: string[][] } {
   const marker = script[at]!.match(/<<'(.*)'/)![1]!;
   const end = script.indexOf(marker, at + 1);
   // Each step's part of the script; a shown command is one (possibly multi-line) quoted word.
-  const steps = script.slice(end).join('\n').split(/^step \d+ .*$/m).slice(1)
+  const steps = script
+    .slice(end)
+    .join('\n')
+    .split(/^step \d+ .*$/m)
+    .slice(1)
     .map((part) => [...part.matchAll(/^show ('(?:[^']|'\\'')*'|\S+)$/gm)].map((m) => unquote(m[1]!)));
   return { build: script.slice(at + 1, end), steps };
 }
@@ -65,7 +71,10 @@ for (const lab of labs) {
       // come before anything is configured; what ran is the start of what is shown.
       t.log(`skipped: ${report.reason}`);
       t.deepEqual(section(shown, /^## Build the topology$/).slice(0, ran.length), ran);
-      t.true(buildLog.every((l) => l.phase === 'create nodes' || l.phase === 'probe features'), 'nothing was configured before the probes');
+      t.true(
+        buildLog.every((l) => l.phase === 'create nodes' || l.phase === 'probe features'),
+        'nothing was configured before the probes',
+      );
       return;
     }
     t.is(report.status, 'passed', JSON.stringify(report.reason ?? ''));
@@ -74,7 +83,11 @@ for (const lab of labs) {
     t.deepEqual(script.build, ran, 'the exported script lists the build the engine ran');
     report.steps.forEach((step, i) => {
       const commands = lines(step.commands.map((c) => c.display)).map(bare);
-      t.deepEqual(section(shown, new RegExp(`^## Step ${i + 1}: `)).map(bare), commands, `step ${i + 1}: show prints the commands and traffic the engine ran`);
+      t.deepEqual(
+        section(shown, new RegExp(`^## Step ${i + 1}: `)).map(bare),
+        commands,
+        `step ${i + 1}: show prints the commands and traffic the engine ran`,
+      );
       const h = handout.steps[i]!;
       t.deepEqual(lines([...h.commands, ...h.traffic]).map(bare), commands, `step ${i + 1}: the handout prints them`);
       t.deepEqual(lines(script.steps[i]!).map(bare), commands, `step ${i + 1}: the exported script prints them`);

@@ -7,6 +7,10 @@ import { repeatability } from './helpers/repeat.ts';
 const VIP = '10.98.51.150';
 const connect = ['socat', '-T', '1', '-', `TCP:${VIP}:80,connect-timeout=2`];
 
-for (let n = 1; n <= 5; n++) test(`lab 04 step ${n}: checks the same three times, after trace, and after seven connections by hand`, async (t) => {
-  await repeatability(t, '04', n, [...Array.from({ length: 7 }, () => ['pc', connect] as [string, string[]]), ['node', connect]]);
-});
+for (let n = 1; n <= 5; n++)
+  test(`lab 04 step ${n}: checks the same three times, after trace, and after seven connections by hand`, async (t) => {
+    await repeatability(t, '04', n, [
+      ...Array.from({ length: 7 }, () => ['pc', connect] as [string, string[]]),
+      ['node', connect],
+    ]);
+  });

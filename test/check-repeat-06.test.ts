@@ -5,10 +5,11 @@
 import test from 'ava';
 import { repeatability } from './helpers/repeat.ts';
 
-for (let n = 1; n <= 5; n++) test(`lab 06 step ${n}: checks the same three times, after trace, and after traffic to the pods by hand`, async (t) => {
-  await repeatability(t, '06', n, [
-    ['pc', ['ping', '-c', '2', '-i', '0.2', '-W', '1', '10.244.0.2']],
-    ['pc', ['socat', '-T', '1', '-', 'TCP:10.244.0.3:80,connect-timeout=2']],
-    ['pd', ['socat', '-T', '1', '-', 'TCP:10.244.0.4:80,connect-timeout=2']],
-  ]);
-});
+for (let n = 1; n <= 5; n++)
+  test(`lab 06 step ${n}: checks the same three times, after trace, and after traffic to the pods by hand`, async (t) => {
+    await repeatability(t, '06', n, [
+      ['pc', ['ping', '-c', '2', '-i', '0.2', '-W', '1', '10.244.0.2']],
+      ['pc', ['socat', '-T', '1', '-', 'TCP:10.244.0.3:80,connect-timeout=2']],
+      ['pd', ['socat', '-T', '1', '-', 'TCP:10.244.0.4:80,connect-timeout=2']],
+    ]);
+  });

@@ -12,7 +12,15 @@ import { listLabs } from './helpers/interrupt.ts';
 test.serial('clean removes a SIGKILLed run and leaves a kept lab alone; down removes the kept lab', async (t) => {
   const before = rootState();
   const up = await nflab(['up', '01', '--step', '1', '--json', '--again']);
-  t.is(up.code, 0, up.stderr + up.stdout.split('\n').filter((l) => l.includes('not-met') || l.includes('reason')).join('\n'));
+  t.is(
+    up.code,
+    0,
+    up.stderr +
+      up.stdout
+        .split('\n')
+        .filter((l) => l.includes('not-met') || l.includes('reason'))
+        .join('\n'),
+  );
   const keptRun = (jsonOf(up) as { runId: string }).runId;
   t.teardown(() => nflab(['down', keptRun]));
   t.is(runNamespaces(keptRun).length, 3, 'host, c1 and c2 stay up');
@@ -51,7 +59,6 @@ test.serial('clean removes a SIGKILLed run and leaves a kept lab alone; down rem
   t.deepEqual(rootState(), before);
 });
 
-
 test.serial('nflab clean removes the containers of a SIGKILLed Docker-mode run', async (t) => {
   let runId = '';
   let seen = 0;
@@ -83,63 +90,73 @@ const PHASES: { name: string; after: RegExp; delayMs: number }[] = [
   { name: 'set-up, as soon as the journal exists', after: JOURNAL, delayMs: 0 },
   { name: 'set-up, 150 ms in', after: JOURNAL, delayMs: 150 },
   { name: 'set-up, 400 ms in', after: JOURNAL, delayMs: 400 },
-  ...Array.from({ length: lab01.steps }, (_, i) => ({ name: `step ${i + 1}`, after: i === 0 ? /topology built/ : new RegExp(`step ${i}: `), delayMs: 40 })),
+  ...Array.from({ length: lab01.steps }, (_, i) => ({
+    name: `step ${i + 1}`,
+    after: i === 0 ? /topology built/ : new RegExp(`step ${i}: `),
+    delayMs: 40,
+  })),
   { name: 'teardown, at once', after: new RegExp(`step ${lab01.steps}: `), delayMs: 0 },
   { name: 'teardown, 5 ms in', after: new RegExp(`step ${lab01.steps}: `), delayMs: 5 },
 ];
 
-test.serial(`nflab clean after a SIGKILL in every phase of lab 01 (${PHASES.length} points) leaves the machine as it was`, async (t) => {
-  t.timeout(10 * 60_000);
-  const before = rootState();
-  for (const phase of PHASES) {
-    let runId = '';
-    let pinned: Pinned = { inodes: [], release: () => {} };
-    let watchdogKilled = false;
-    let due = false;
-    let armed = false;
-    let poll: NodeJS.Timeout | undefined;
-    const killed = await nflab(['run', '01'], {
-      onStdout: (all, child) => {
-        const kill = () => {
-          pinned = pinNamespaces(runId);
-          child.kill('SIGKILL');
-        };
-        if (!runId && (runId = /\(run ([a-z0-9]+)\)/.exec(all)?.[1] ?? '')) {
-          // The journal is written right after the run line; its watchdog dies the moment it is
-          // named, and nflab only after that (at once, if its point has already come).
-          poll = setInterval(() => {
-            if (!runJournal(runId)) return;
-            clearInterval(poll);
-            watchdogKilled = killWatchdog(runId) !== undefined;
-            if (due) kill();
-            else if (phase.after === JOURNAL) setTimeout(kill, phase.delayMs);
-          }, 1);
-        }
-        if (armed || phase.after === JOURNAL || !phase.after.test(all)) return;
-        armed = true;
-        setTimeout(() => { due = true; if (watchdogKilled) kill(); }, phase.delayMs);
-      },
-    });
-    clearInterval(poll);
-    const label = `SIGKILL in ${phase.name} (run ${runId})`;
-    t.true(watchdogKilled, `${label}: the watchdog was killed first`);
-    t.is(killed.signal, 'SIGKILL', `${label}: nflab was killed\n${killed.stdout}`);
-    if (!runJournal(runId) && phase.name.startsWith('teardown')) {
-      // Lab 01 tears down in a few milliseconds: a kill that came after teardown had finished (and
-      // removed the journal) leaves nothing to clean, and nothing at all.
-      t.log(`${label}: teardown had already finished`);
+test.serial(
+  `nflab clean after a SIGKILL in every phase of lab 01 (${PHASES.length} points) leaves the machine as it was`,
+  async (t) => {
+    t.timeout(10 * 60_000);
+    const before = rootState();
+    for (const phase of PHASES) {
+      let runId = '';
+      let pinned: Pinned = { inodes: [], release: () => {} };
+      let watchdogKilled = false;
+      let due = false;
+      let armed = false;
+      let poll: NodeJS.Timeout | undefined;
+      const killed = await nflab(['run', '01'], {
+        onStdout: (all, child) => {
+          const kill = () => {
+            pinned = pinNamespaces(runId);
+            child.kill('SIGKILL');
+          };
+          if (!runId && (runId = /\(run ([a-z0-9]+)\)/.exec(all)?.[1] ?? '')) {
+            // The journal is written right after the run line; its watchdog dies the moment it is
+            // named, and nflab only after that (at once, if its point has already come).
+            poll = setInterval(() => {
+              if (!runJournal(runId)) return;
+              clearInterval(poll);
+              watchdogKilled = killWatchdog(runId) !== undefined;
+              if (due) kill();
+              else if (phase.after === JOURNAL) setTimeout(kill, phase.delayMs);
+            }, 1);
+          }
+          if (armed || phase.after === JOURNAL || !phase.after.test(all)) return;
+          armed = true;
+          setTimeout(() => {
+            due = true;
+            if (watchdogKilled) kill();
+          }, phase.delayMs);
+        },
+      });
+      clearInterval(poll);
+      const label = `SIGKILL in ${phase.name} (run ${runId})`;
+      t.true(watchdogKilled, `${label}: the watchdog was killed first`);
+      t.is(killed.signal, 'SIGKILL', `${label}: nflab was killed\n${killed.stdout}`);
+      if (!runJournal(runId) && phase.name.startsWith('teardown')) {
+        // Lab 01 tears down in a few milliseconds: a kill that came after teardown had finished (and
+        // removed the journal) leaves nothing to clean, and nothing at all.
+        t.log(`${label}: teardown had already finished`);
+        await assertNoResidue(t, runId, label, { inodes: pinned.inodes });
+        pinned.release();
+        continue;
+      }
+      t.true(runJournal(runId), `${label}: the journal survives the kill`);
+      const clean = await nflab(['clean']);
+      t.is(clean.code, 0, `${label}: ${clean.stderr}`);
+      t.regex(clean.stdout, new RegExp(`run ${runId} \\(lab 01\\): removed`), label);
       await assertNoResidue(t, runId, label, { inodes: pinned.inodes });
       pinned.release();
-      continue;
     }
-    t.true(runJournal(runId), `${label}: the journal survives the kill`);
-    const clean = await nflab(['clean']);
-    t.is(clean.code, 0, `${label}: ${clean.stderr}`);
-    t.regex(clean.stdout, new RegExp(`run ${runId} \\(lab 01\\): removed`), label);
-    await assertNoResidue(t, runId, label, { inodes: pinned.inodes });
-    pinned.release();
-  }
-  t.deepEqual(rootState(), before, 'the root namespace is as it was');
-  const next = await nflab(['run', '01']);
-  t.is(next.code, 0, next.stdout);
-});
+    t.deepEqual(rootState(), before, 'the root namespace is as it was');
+    const next = await nflab(['run', '01']);
+    t.is(next.code, 0, next.stdout);
+  },
+);

@@ -22,7 +22,11 @@ function bashCompletes(words: string[]): string[] {
     '_nflab_yargs_completions',
     'printf "%s\\n" "${COMPREPLY[@]}"',
   ].join('\n');
-  const r = spawnSync('bash', ['-c', script], { cwd: REPO, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  const r = spawnSync('bash', ['-c', script], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+  });
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -49,10 +53,25 @@ test('a mistyped command or lab gets a suggestion (exit 2)', async (t) => {
 test('the command list names every command (trace and completion too), and --help has examples', async (t) => {
   const none = await nflab([]);
   t.is(none.code, 2);
-  for (const c of ['list', 'run', 'show', 'up', 'check', 'trace', 'down', 'clean', 'export', 'handout', 'image', 'completion']) t.regex(none.stderr, new RegExp(`\\b${c}\\b`), c);
+  for (const c of [
+    'list',
+    'run',
+    'show',
+    'up',
+    'check',
+    'trace',
+    'down',
+    'clean',
+    'export',
+    'handout',
+    'image',
+    'completion',
+  ])
+    t.regex(none.stderr, new RegExp(`\\b${c}\\b`), c);
   const help = await nflab(['--help']);
   t.regex(help.stdout, /Examples:\n {2}nflab run 01 /);
-  for (const c of ['trace', 'completion', 'handout', 'export', 'check']) t.regex(help.stdout, new RegExp(`nflab ${c}`), c);
+  for (const c of ['trace', 'completion', 'handout', 'export', 'check'])
+    t.regex(help.stdout, new RegExp(`nflab ${c}`), c);
 });
 
 test('--strict: a skipped lab exits 1; --json runs show timestamped progress on stderr (not a terminal)', async (t) => {
@@ -60,7 +79,10 @@ test('--strict: a skipped lab exits 1; --json runs show timestamped progress on 
   const strict = await nflab(['run', '01', '12', '--json', '--strict']);
   t.is(strict.code, 1, strict.stderr);
   const report = jsonOf(strict);
-  t.deepEqual(report.labs.map((l: any) => l.status), ['passed', 'skipped']);
+  t.deepEqual(
+    report.labs.map((l: any) => l.status),
+    ['passed', 'skipped'],
+  );
   t.regex(strict.stderr, /^\[\d\d:\d\d:\d\d\] lab 01: building/m);
   t.regex(strict.stderr, /^\[\d\d:\d\d:\d\d\] lab 01: step 1\/\d+: /m);
   t.regex(strict.stderr, /^\[\d\d:\d\d:\d\d\] lab 01: passed in \d+\.\d s$/m);
@@ -71,7 +93,11 @@ test('--strict: a skipped lab exits 1; --json runs show timestamped progress on 
 });
 
 test('on a terminal (a pty from script(1)) the progress is a spinner line on stderr, cleared before the step lines', (t) => {
-  const r = spawnSync('script', ['-qec', `${process.execPath} ${CLI} run 01 --nodes netns`, '/dev/null'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, CI: '', NO_COLOR: '1' } });
+  const r = spawnSync('script', ['-qec', `${process.execPath} ${CLI} run 01 --nodes netns`, '/dev/null'], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, CI: '', NO_COLOR: '1' },
+  });
   t.is(r.status, 0, r.stdout);
   t.regex(r.stdout, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] lab 01: step 1\/\d+: /);
   t.regex(r.stdout, /\r\x1b\[2K {2}✔ step 1: /);

@@ -7,15 +7,19 @@ import { join } from 'node:path';
 import { containersOf, nflab, REPO, rootState, runNamespaces, jsonOf } from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
-
-const verdicts = (report: RunReport) => report.labs.map((lab) => ({
-  lab: lab.id, status: lab.status,
-  checks: lab.steps.flatMap((s, i) => s.checks.map((c) => `${i + 1}: ${c.description} => ${c.status}`)),
-}));
+const verdicts = (report: RunReport) =>
+  report.labs.map((lab) => ({
+    lab: lab.id,
+    status: lab.status,
+    checks: lab.steps.flatMap((s, i) => s.checks.map((c) => `${i + 1}: ${c.description} => ${c.status}`)),
+  }));
 
 test('labs 01-03 give the same verdict for every check with namespaces and with Docker containers', async (t) => {
   const before = rootState();
-  const [netns, docker] = await Promise.all([nflab(['run', '01', '02', '03', '--json']), nflab(['run', '01', '02', '03', '--json', '--nodes', 'docker'])]);
+  const [netns, docker] = await Promise.all([
+    nflab(['run', '01', '02', '03', '--json']),
+    nflab(['run', '01', '02', '03', '--json', '--nodes', 'docker']),
+  ]);
   t.is(netns.code, 0, netns.stderr);
   t.is(docker.code, 0, docker.stderr);
   const a = jsonOf(netns) as RunReport;
@@ -38,7 +42,13 @@ test('docker mode: a failing run and a run interrupted by SIGINT leave no contai
   const dir = mkdtempSync(join(tmpdir(), 'nflab-docker-fail-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'reversed.ts');
-  writeFileSync(file, readFileSync(join(REPO, 'labs/01-bridge-forward-drop.ts'), 'utf8').replace('      c1PingsC2.fails(),\n', '      c1PingsC2.succeeds(),\n'));
+  writeFileSync(
+    file,
+    readFileSync(join(REPO, 'labs/01-bridge-forward-drop.ts'), 'utf8').replace(
+      '      c1PingsC2.fails(),\n',
+      '      c1PingsC2.succeeds(),\n',
+    ),
+  );
   const before = rootState();
   const failing = await nflab(['run', file, '--json', '--nodes', 'docker']);
   t.is(failing.code, 1);
@@ -64,7 +74,9 @@ test('docker mode: a failing run and a run interrupted by SIGINT leave no contai
 });
 
 test('docker mode with no Docker engine exits 3 with the fix, and never falls back to namespaces', async (t) => {
-  const r = await nflab(['run', '01', '--nodes', 'docker'], { env: { DOCKER_HOST: 'unix:///run/nflab-no-such-docker.sock' } });
+  const r = await nflab(['run', '01', '--nodes', 'docker'], {
+    env: { DOCKER_HOST: 'unix:///run/nflab-no-such-docker.sock' },
+  });
   t.is(r.code, 3, r.stdout + r.stderr);
   t.regex(r.stderr, /fix: /);
   t.regex(r.stderr, /docker/i);

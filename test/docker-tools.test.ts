@@ -41,7 +41,8 @@ export default defineLab({
 });
 `;
 
-const verdicts = (r: RunReport) => r.labs.flatMap((l) => l.steps.flatMap((s, i) => s.checks.map((c) => `${i + 1}: ${c.description} => ${c.status}`)));
+const verdicts = (r: RunReport) =>
+  r.labs.flatMap((l) => l.steps.flatMap((s, i) => s.checks.map((c) => `${i + 1}: ${c.description} => ${c.status}`)));
 
 test('iptables, nft, conntrack and ss in a container: the same verdict for every check with namespaces and with Docker', async (t) => {
   t.timeout(10 * 60_000);
@@ -71,7 +72,13 @@ test('a lab that needs a tool the Docker image lacks (ipvsadm) is exit 3 naming 
   const dir = mkdtempSync(join(tmpdir(), 'nflab-dtools-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'ipvs.ts');
-  writeFileSync(file, LAB.replace("id: 'dtools'", "id: 'dipvs'").replace("cmd('c1', 'iptables -A INPUT -p icmp -j DROP')", "cmd('c1', 'iptables -A INPUT -p icmp -j DROP'), cmd('c1', 'ipvsadm -Ln')"));
+  writeFileSync(
+    file,
+    LAB.replace("id: 'dtools'", "id: 'dipvs'").replace(
+      "cmd('c1', 'iptables -A INPUT -p icmp -j DROP')",
+      "cmd('c1', 'iptables -A INPUT -p icmp -j DROP'), cmd('c1', 'ipvsadm -Ln')",
+    ),
+  );
   const r = await nflab(['run', file, '--nodes', 'docker']);
   t.is(r.code, 3, r.stdout + r.stderr);
   t.regex(r.stderr, /lab dipvs: node c1 is a Docker container, and the lab image has no ipvsadm/);

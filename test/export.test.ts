@@ -19,14 +19,26 @@ const NUMBERED = (await loadAllLabs()).filter((l) => /^\d\d$/.test(l.id));
 const dir = mkdtempSync(join(tmpdir(), 'nflab-export-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-interface ScriptRun { code: number | null; signal: NodeJS.Signals | null; out: string; sid: number }
+interface ScriptRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  sid: number;
+}
 
 /** Runs a script in its own session (setsid), so every process it started can be found afterwards. */
 function runScript(file: string, prefix: string, onOutput?: (all: string, pid: number) => void): Promise<ScriptRun> {
   return new Promise((resolve) => {
-    const child = spawn('bash', [file], { detached: true, env: { ...process.env, NFLAB_PREFIX: prefix }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [file], {
+      detached: true,
+      env: { ...process.env, NFLAB_PREFIX: prefix },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    const take = (b: Buffer) => { out += b; onOutput?.(out, child.pid!); };
+    const take = (b: Buffer) => {
+      out += b;
+      onOutput?.(out, child.pid!);
+    };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
     child.on('close', (code, signal) => resolve({ code, signal, out, sid: child.pid! }));
@@ -51,13 +63,15 @@ async function lingeringInSession(sid: number): Promise<string[]> {
     await new Promise((r) => setTimeout(r, 50));
     pids = processesOfSession(sid);
   }
-  return pids.map((pid) => {
-    try {
-      return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`;
-    } catch {
-      return `${pid} (gone)`;
-    }
-  }).filter((p) => !p.endsWith('(gone)'));
+  return pids
+    .map((pid) => {
+      try {
+        return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`;
+      } catch {
+        return `${pid} (gone)`;
+      }
+    })
+    .filter((p) => !p.endsWith('(gone)'));
 }
 
 function processesOfSession(sid: number): number[] {
@@ -68,7 +82,9 @@ function processesOfSession(sid: number): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[3]) === sid) pids.push(Number(entry));
-    } catch { /* gone while we looked */ }
+    } catch {
+      /* gone while we looked */
+    }
   }
   return pids;
 }
@@ -79,32 +95,39 @@ function prefix(): string {
 
 // Every numbered lab; path checks are the exception (the script cannot read packet traces: SKIP).
 for (const { id } of NUMBERED) {
-  test.serial(`lab ${id}: the exported script reports the same verdict per check as nflab run, and leaves nothing behind`, async (t) => {
-    t.timeout(10 * 60_000);
-    const run = await nflab(['run', id, '--json']);
-    t.true(run.stdout.startsWith('{'), `nflab run ${id} printed no report (exit ${run.code}): ${run.stderr}`);
-    const lab = (jsonOf(run) as RunReport).labs[0]!;
+  test.serial(
+    `lab ${id}: the exported script reports the same verdict per check as nflab run, and leaves nothing behind`,
+    async (t) => {
+      t.timeout(10 * 60_000);
+      const run = await nflab(['run', id, '--json']);
+      t.true(run.stdout.startsWith('{'), `nflab run ${id} printed no report (exit ${run.code}): ${run.stderr}`);
+      const lab = (jsonOf(run) as RunReport).labs[0]!;
 
-    const file = join(dir, `${id}.sh`);
-    const exported = await nflab(['export', id, '--out', file]);
-    t.is(exported.code, 0, exported.stderr);
-    execFileSync('bash', ['-n', file]);
+      const file = join(dir, `${id}.sh`);
+      const exported = await nflab(['export', id, '--out', file]);
+      t.is(exported.code, 0, exported.stderr);
+      execFileSync('bash', ['-n', file]);
 
-    const p = prefix();
-    const script = await runScript(file, p);
-    sameVerdicts(t, lab, script.out, script.code);
-    t.deepEqual(namespacesWith(p), []);
-    t.deepEqual(await lingeringInSession(script.sid), []);
-  });
+      const p = prefix();
+      const script = await runScript(file, p);
+      sameVerdicts(t, lab, script.out, script.code);
+      t.deepEqual(namespacesWith(p), []);
+      t.deepEqual(await lingeringInSession(script.sid), []);
+    },
+  );
 }
 
 /** Words bash would expand, split or glob if the exporter did not quote them. */
-const WEIRD = "it's $HOME; `id` \"q\" * $(true)";
+const WEIRD = 'it\'s $HOME; `id` "q" * $(true)';
 
-test.serial('a check the kernel does not meet is a FAIL in the script as in nflab run, and the script exits 1', async (t) => {
-  // A lab whose second expectation is wrong on purpose: the ping succeeds.
-  const labFile = join(dir, '91-wrong.ts');
-  writeFileSync(labFile, `import { cmd, defineLab, ping, output, rule } from 'nflab';
+test.serial(
+  'a check the kernel does not meet is a FAIL in the script as in nflab run, and the script exits 1',
+  async (t) => {
+    // A lab whose second expectation is wrong on purpose: the ping succeeds.
+    const labFile = join(dir, '91-wrong.ts');
+    writeFileSync(
+      labFile,
+      `import { cmd, defineLab, ping, output, rule } from 'nflab';
 export default defineLab({
   id: '91', title: 'wrong on purpose', summary: 'a container and its host on a veth pair', source: { title: 'test' },
   topology: {
@@ -123,20 +146,28 @@ export default defineLab({
     ],
   }],
 });
-`);
-  const run = await nflab(['run', labFile, '--json']);
-  t.is(run.code, 1);
-  const report = jsonOf(run) as RunReport;
-  const file = join(dir, '91.sh');
-  t.is((await nflab(['export', labFile, '--out', file])).code, 0);
-  const p = prefix();
-  const script = await runScript(file, p);
-  t.is(script.code, 1, script.out);
-  t.deepEqual(scriptVerdicts(script.out).map((v) => v.verdict), report.labs[0]!.steps[0]!.checks.map((c) => (c.status === 'met' ? 'PASS' : 'FAIL')));
-  t.deepEqual(scriptVerdicts(script.out).map((v) => v.verdict), ['PASS', 'FAIL', 'PASS', 'PASS']);
-  t.deepEqual(namespacesWith(p), []);
-  t.deepEqual(await lingeringInSession(script.sid), []);
-});
+`,
+    );
+    const run = await nflab(['run', labFile, '--json']);
+    t.is(run.code, 1);
+    const report = jsonOf(run) as RunReport;
+    const file = join(dir, '91.sh');
+    t.is((await nflab(['export', labFile, '--out', file])).code, 0);
+    const p = prefix();
+    const script = await runScript(file, p);
+    t.is(script.code, 1, script.out);
+    t.deepEqual(
+      scriptVerdicts(script.out).map((v) => v.verdict),
+      report.labs[0]!.steps[0]!.checks.map((c) => (c.status === 'met' ? 'PASS' : 'FAIL')),
+    );
+    t.deepEqual(
+      scriptVerdicts(script.out).map((v) => v.verdict),
+      ['PASS', 'FAIL', 'PASS', 'PASS'],
+    );
+    t.deepEqual(namespacesWith(p), []);
+    t.deepEqual(await lingeringInSession(script.sid), []);
+  },
+);
 
 test.serial('the exported script tears down when it is stopped with SIGTERM in the middle of a step', async (t) => {
   const file = join(dir, '03-term.sh');

@@ -30,13 +30,21 @@ const CLI_SAMPLE = Number(process.env.NFLAB_FUZZ_CLI ?? 30);
  * ClusterIP waiting out its timeout. */
 const CLI_TIMEOUT_MS = 900_000;
 const STACK_TRACE = /\n\s+at .+:\d+:\d+\)?(\n|$)/;
-console.log(`fuzz.test.ts: seed ${seed} (NFLAB_FUZZ_SEED=${seed} reproduces every case), ${CASES} cases, ${CLI_SAMPLE} through the CLI`);
+console.log(
+  `fuzz.test.ts: seed ${seed} (NFLAB_FUZZ_SEED=${seed} reproduces every case), ${CASES} cases, ${CLI_SAMPLE} through the CLI`,
+);
 
-const labs = (await loadAllLabs()).map(({ file: _file, ...lab }) => JSON.parse(JSON.stringify(lab)) as Record<string, unknown>);
+const labs = (await loadAllLabs()).map(
+  ({ file: _file, ...lab }) => JSON.parse(JSON.stringify(lab)) as Record<string, unknown>,
+);
 const random = prng(seed);
 const cases: FuzzCase[] = Array.from({ length: CASES }, (_, i) => fuzzCase(i, labs, random));
 
-type Verdict = { kind: 'valid' } | { kind: 'rejected'; message: string } | { kind: 'crash'; error: string } | { kind: 'slow'; ms: number };
+type Verdict =
+  | { kind: 'valid' }
+  | { kind: 'rejected'; message: string }
+  | { kind: 'crash'; error: string }
+  | { kind: 'slow'; ms: number };
 
 function judge(c: FuzzCase): Verdict {
   const started = performance.now();
@@ -48,7 +56,10 @@ function judge(c: FuzzCase): Verdict {
     showLab(resolveLab(lab, { driver: 'docker' }));
     verdict = { kind: 'valid' };
   } catch (err) {
-    verdict = err instanceof LabError ? { kind: 'rejected', message: err.message } : { kind: 'crash', error: (err as Error)?.stack ?? String(err) };
+    verdict =
+      err instanceof LabError
+        ? { kind: 'rejected', message: err.message }
+        : { kind: 'crash', error: (err as Error)?.stack ?? String(err) };
   }
   const ms = performance.now() - started;
   return ms > 1000 ? { kind: 'slow', ms } : verdict;
@@ -66,9 +77,15 @@ test(`${CASES} mutated labs: each is valid or rejected with a LabError naming th
     if (v.kind === 'slow') problems.push(`case ${i} (${describeCase(c)}) took ${Math.round(v.ms)} ms`);
     if (v.kind === 'rejected') {
       // Every problem line says where: `lab 01: step 2 "…": expect[0]: …` or `lab 01: topology.…: …`.
-      const lines = v.message.split('\n').slice(1).map((l) => l.trim());
-      if (!v.message.startsWith('invalid lab:') && !/^fuzz-\d+: /.test(v.message)) problems.push(`case ${i} (${describeCase(c)}): rejection without the "invalid lab" form: ${v.message}`);
-      for (const line of lines) if (!/^lab .+?: .+/.test(line)) problems.push(`case ${i} (${describeCase(c)}): problem line does not name its place: ${line}`);
+      const lines = v.message
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim());
+      if (!v.message.startsWith('invalid lab:') && !/^fuzz-\d+: /.test(v.message))
+        problems.push(`case ${i} (${describeCase(c)}): rejection without the "invalid lab" form: ${v.message}`);
+      for (const line of lines)
+        if (!/^lab .+?: .+/.test(line))
+          problems.push(`case ${i} (${describeCase(c)}): problem line does not name its place: ${line}`);
     }
   });
   const count = (k: Verdict['kind']) => verdicts.filter((v) => v.kind === k).length;
@@ -91,38 +108,52 @@ test(`a sample of ${CLI_SAMPLE} cases through the CLI: exit 2 before anything ex
   const before = rootState();
   const slot = limiter(3);
 
-  await Promise.all(sample.map((c) => slot(async () => {
-    const file = join(dir, `case-${c.index}.ts`);
-    writeFileSync(file, labSource(c.lab));
-    // A private runtime directory: a journal there proves the run got as far as its sandbox.
-    const runtime = join(dir, `runtime-${c.index}`);
-    const label = `case ${c.index} (${describeCase(c)}), expected ${verdicts[c.index]!.kind}`;
-    const run = nflab(['run', file, '--json'], { env: { NFLAB_RUNTIME_DIR: runtime } });
-    const r = await Promise.race([run, new Promise<undefined>((res) => setTimeout(() => res(undefined), CLI_TIMEOUT_MS).unref())]);
-    if (!r) { t.fail(`${label}: no answer within ${CLI_TIMEOUT_MS / 1000} s`); return; }
-    t.notRegex(r.stderr, STACK_TRACE, `${label}: no stack trace`);
-    if (verdicts[c.index]!.kind === 'rejected') {
-      t.is(r.code, 2, `${label}: exit 2\n${r.stderr}`);
-      t.regex(r.stderr, /invalid lab|could not be loaded|must be an object/, `${label}: says what is wrong`);
-      t.false(existsSync(join(runtime, 'runs')), `${label}: nothing was created (no journal was ever written)`);
-      return;
-    }
-    // Exit 0/1: checks judged; exit 3 with status error: the mutated topology could not be built
-    // (a route whose gateway lost its link, say), which the report must say with the error's code.
-    t.true(r.code === 0 || r.code === 1 || r.code === 3, `${label}: a normal run (exit ${r.code})\n${r.stderr}`);
-    let runId = '';
-    try {
-      const lab = (jsonOf(r) as RunReport).labs[0];
-      runId = lab?.runId ?? '';
-      if (r.code === 3) t.true(lab?.status === 'error' && typeof lab.error?.code === 'string', `${label}: exit 3 is a lab that could not be built, with its error code\n${r.stdout.slice(0, 500)}`);
-    } catch {
-      t.fail(`${label}: the JSON report parses\n${r.stdout.slice(0, 500)}`);
-    }
-    t.true(runId !== '', `${label}: the report names its run`);
-    t.deepEqual(runNamespaces(runId), [], `${label}: no namespace remains`);
-    t.deepEqual(processesNaming(runId), [], `${label}: no process of the run remains`);
-    const journals = existsSync(join(runtime, 'runs')) ? readdirSync(join(runtime, 'runs')) : [];
-    t.deepEqual(journals, [], `${label}: the journal is removed`);
-  })));
+  await Promise.all(
+    sample.map((c) =>
+      slot(async () => {
+        const file = join(dir, `case-${c.index}.ts`);
+        writeFileSync(file, labSource(c.lab));
+        // A private runtime directory: a journal there proves the run got as far as its sandbox.
+        const runtime = join(dir, `runtime-${c.index}`);
+        const label = `case ${c.index} (${describeCase(c)}), expected ${verdicts[c.index]!.kind}`;
+        const run = nflab(['run', file, '--json'], { env: { NFLAB_RUNTIME_DIR: runtime } });
+        const r = await Promise.race([
+          run,
+          new Promise<undefined>((res) => setTimeout(() => res(undefined), CLI_TIMEOUT_MS).unref()),
+        ]);
+        if (!r) {
+          t.fail(`${label}: no answer within ${CLI_TIMEOUT_MS / 1000} s`);
+          return;
+        }
+        t.notRegex(r.stderr, STACK_TRACE, `${label}: no stack trace`);
+        if (verdicts[c.index]!.kind === 'rejected') {
+          t.is(r.code, 2, `${label}: exit 2\n${r.stderr}`);
+          t.regex(r.stderr, /invalid lab|could not be loaded|must be an object/, `${label}: says what is wrong`);
+          t.false(existsSync(join(runtime, 'runs')), `${label}: nothing was created (no journal was ever written)`);
+          return;
+        }
+        // Exit 0/1: checks judged; exit 3 with status error: the mutated topology could not be built
+        // (a route whose gateway lost its link, say), which the report must say with the error's code.
+        t.true(r.code === 0 || r.code === 1 || r.code === 3, `${label}: a normal run (exit ${r.code})\n${r.stderr}`);
+        let runId = '';
+        try {
+          const lab = (jsonOf(r) as RunReport).labs[0];
+          runId = lab?.runId ?? '';
+          if (r.code === 3)
+            t.true(
+              lab?.status === 'error' && typeof lab.error?.code === 'string',
+              `${label}: exit 3 is a lab that could not be built, with its error code\n${r.stdout.slice(0, 500)}`,
+            );
+        } catch {
+          t.fail(`${label}: the JSON report parses\n${r.stdout.slice(0, 500)}`);
+        }
+        t.true(runId !== '', `${label}: the report names its run`);
+        t.deepEqual(runNamespaces(runId), [], `${label}: no namespace remains`);
+        t.deepEqual(processesNaming(runId), [], `${label}: no process of the run remains`);
+        const journals = existsSync(join(runtime, 'runs')) ? readdirSync(join(runtime, 'runs')) : [];
+        t.deepEqual(journals, [], `${label}: the journal is removed`);
+      }),
+    ),
+  );
   t.deepEqual(rootState(), before, 'the root namespace is unchanged');
 });

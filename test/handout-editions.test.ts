@@ -18,42 +18,74 @@ const dir = mkdtempSync(join(tmpdir(), 'nflab-editions-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A PDF's text as one line of single spaces (pdftotext breaks lines where the page did). */
-const pdfText = (file: string) => execFileSync('pdftotext', [file, '-'], { encoding: 'utf8', maxBuffer: 64 << 20 }).replace(/\s+/g, ' ');
+const pdfText = (file: string) =>
+  execFileSync('pdftotext', [file, '-'], { encoding: 'utf8', maxBuffer: 64 << 20 }).replace(/\s+/g, ' ');
 const flat = (s: string) => s.replace(/\s+/g, ' ');
 
-test.serial('student PDFs ask every question and print no answer; teacher PDFs print every answer and the run\'s observation', async (t) => {
-  // A real run of lab 02 is the evidence (--from-run); 04 and 11 are printed without a run.
-  const ran = await nflab(['run', '02', '--json']);
-  t.is(ran.code, 0, ran.stderr);
-  const runFile = join(dir, 'run02.json');
-  writeFileSync(runFile, ran.stdout);
-  const runId = jsonOf(ran).labs[0].runId as string;
-  for (const edition of ['student', 'teacher']) {
-    // The run has lab 02 only: 04 and 11 come out without evidence (said on stderr).
-    const r = await nflab(['handout', '02', '04', '11', '--edition', edition, '--format', 'pdf', '--out', join(dir, edition), '--from-run', runFile]);
-    t.is(r.code, 0, r.stderr);
-  }
-  let questions = 0;
-  for (const lab of LABS) {
-    const slug = lab.file!.split('/').pop()!.replace(/\.ts$/, '');
-    const student = pdfText(join(dir, 'student', `${slug}.student.pdf`));
-    const teacher = pdfText(join(dir, 'teacher', `${slug}.pdf`));
-    const asked = lab.steps.flatMap((s) => s.questions ?? []);
-    t.true(asked.length > 0, `lab ${lab.id} asks questions`);
-    for (const q of asked) {
-      questions++;
-      t.true(student.includes(flat(q.ask)), `student edition of ${lab.id} asks: ${q.ask}`);
-      t.false(student.includes(flat(q.answer)), `student edition of ${lab.id} must not answer: ${q.answer}`);
-      t.true(teacher.includes(flat(q.ask)) && teacher.includes(flat(q.answer)), `teacher edition of ${lab.id} answers: ${q.answer}`);
+test.serial(
+  "student PDFs ask every question and print no answer; teacher PDFs print every answer and the run's observation",
+  async (t) => {
+    // A real run of lab 02 is the evidence (--from-run); 04 and 11 are printed without a run.
+    const ran = await nflab(['run', '02', '--json']);
+    t.is(ran.code, 0, ran.stderr);
+    const runFile = join(dir, 'run02.json');
+    writeFileSync(runFile, ran.stdout);
+    const runId = jsonOf(ran).labs[0].runId as string;
+    for (const edition of ['student', 'teacher']) {
+      // The run has lab 02 only: 04 and 11 come out without evidence (said on stderr).
+      const r = await nflab([
+        'handout',
+        '02',
+        '04',
+        '11',
+        '--edition',
+        edition,
+        '--format',
+        'pdf',
+        '--out',
+        join(dir, edition),
+        '--from-run',
+        runFile,
+      ]);
+      t.is(r.code, 0, r.stderr);
     }
-    t.false(/Answer:|observed in run|What to expect|Evidence:/.test(student), `student edition of ${lab.id}: no answers, expectations or evidence`);
-    for (const s of lab.steps) if (s.teaches) t.false(student.includes(flat(s.teaches).slice(0, 60)), `student edition of ${lab.id} keeps the explanations for the teacher`);
-    t.true(student.includes(`nflab check ${lab.id} --step 1`), 'each step says how to check it');
-    t.regex(student, /Solutions/, 'the fixes are on a solutions page');
-    if (lab.id === '02') t.true(teacher.includes(`observed in run ${runId}`), 'the teacher edition shows the run\'s observation for the questions');
-  }
-  t.log(`${questions} questions checked in ${LABS.length} labs`);
-});
+    let questions = 0;
+    for (const lab of LABS) {
+      const slug = lab.file!.split('/').pop()!.replace(/\.ts$/, '');
+      const student = pdfText(join(dir, 'student', `${slug}.student.pdf`));
+      const teacher = pdfText(join(dir, 'teacher', `${slug}.pdf`));
+      const asked = lab.steps.flatMap((s) => s.questions ?? []);
+      t.true(asked.length > 0, `lab ${lab.id} asks questions`);
+      for (const q of asked) {
+        questions++;
+        t.true(student.includes(flat(q.ask)), `student edition of ${lab.id} asks: ${q.ask}`);
+        t.false(student.includes(flat(q.answer)), `student edition of ${lab.id} must not answer: ${q.answer}`);
+        t.true(
+          teacher.includes(flat(q.ask)) && teacher.includes(flat(q.answer)),
+          `teacher edition of ${lab.id} answers: ${q.answer}`,
+        );
+      }
+      t.false(
+        /Answer:|observed in run|What to expect|Evidence:/.test(student),
+        `student edition of ${lab.id}: no answers, expectations or evidence`,
+      );
+      for (const s of lab.steps)
+        if (s.teaches)
+          t.false(
+            student.includes(flat(s.teaches).slice(0, 60)),
+            `student edition of ${lab.id} keeps the explanations for the teacher`,
+          );
+      t.true(student.includes(`nflab check ${lab.id} --step 1`), 'each step says how to check it');
+      t.regex(student, /Solutions/, 'the fixes are on a solutions page');
+      if (lab.id === '02')
+        t.true(
+          teacher.includes(`observed in run ${runId}`),
+          "the teacher edition shows the run's observation for the questions",
+        );
+    }
+    t.log(`${questions} questions checked in ${LABS.length} labs`);
+  },
+);
 
 test.serial('hostile lab text stays text: Markdown, HTML and PDF, both editions', async (t) => {
   const ran = await nflab(['run', HOSTILE, '--json']);
@@ -63,7 +95,18 @@ test.serial('hostile lab text stays text: Markdown, HTML and PDF, both editions'
   const out = join(dir, 'hostile');
   for (const edition of ['student', 'teacher']) {
     for (const format of ['md', 'html', 'pdf']) {
-      const r = await nflab(['handout', HOSTILE, '--edition', edition, '--format', format, '--out', out, '--from-run', runFile]);
+      const r = await nflab([
+        'handout',
+        HOSTILE,
+        '--edition',
+        edition,
+        '--format',
+        format,
+        '--out',
+        out,
+        '--from-run',
+        runFile,
+      ]);
       t.is(r.code, 0, r.stderr);
     }
   }
@@ -81,15 +124,28 @@ test.serial('hostile lab text stays text: Markdown, HTML and PDF, both editions'
         else if (line.includes('````')) hostileFenceInside = true;
         continue;
       }
-      if (m) { fence = m[1]!; continue; }
+      if (m) {
+        fence = m[1]!;
+        continue;
+      }
       // Escapes, then code spans (literal in CommonMark), then nflab's own tags.
-      const raw = line.replace(/\\./g, '').replace(/(`+)[\s\S]*?[^`]\1(?!`)/g, '').replace(/<\/?(details|summary)>|<a id="fact-[a-z0-9]+"><\/a>/g, '');
+      const raw = line
+        .replace(/\\./g, '')
+        .replace(/(`+)[\s\S]*?[^`]\1(?!`)/g, '')
+        .replace(/<\/?(details|summary)>|<a id="fact-[a-z0-9]+"><\/a>/g, '');
       t.false(/[<>]/.test(raw), `markup in Markdown${suffix}: ${line}`);
-      for (const link of line.replace(/\\./g, '').matchAll(/\]\(([^)]*)\)/g)) t.regex(link[1]!, /^(https?:|#|[\w.-]+\.svg$)/, `link target ${link[1]}`);
-      t.false(/javascript:/i.test(line.replace(/\\./g, '')) && /\]\(/.test(line.replace(/\\./g, '')), 'no javascript: link');
+      for (const link of line.replace(/\\./g, '').matchAll(/\]\(([^)]*)\)/g))
+        t.regex(link[1]!, /^(https?:|#|[\w.-]+\.svg$)/, `link target ${link[1]}`);
+      t.false(
+        /javascript:/i.test(line.replace(/\\./g, '')) && /\]\(/.test(line.replace(/\\./g, '')),
+        'no javascript: link',
+      );
     }
     if (suffix === '') t.true(hostileFenceInside, 'the stdin line of four backticks stays inside its code block');
-    t.true(md.includes('\\<script\\>alert\\(1\\)') || md.includes('\\<script\\>alert(1)'), 'the hostile title is printed, escaped');
+    t.true(
+      md.includes('\\<script\\>alert\\(1\\)') || md.includes('\\<script\\>alert(1)'),
+      'the hostile title is printed, escaped',
+    );
 
     // HTML, in Chromium: no element of the lab's making, no handler, links http(s) or anchors only,
     // and the text reads as the lab wrote it.
@@ -101,14 +157,21 @@ test.serial('hostile lab text stays text: Markdown, HTML and PDF, both editions'
       await page.setContent(html);
       const found = await page.evaluate(() => ({
         scripts: document.querySelectorAll('script, iframe, img, object, embed').length,
-        handlers: [...document.querySelectorAll('*')].flatMap((el) => [...el.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${el.tagName} ${a.name}`)),
-        links: [...document.querySelectorAll('[href], [src]')].map((el) => el.getAttribute('href') ?? el.getAttribute('src') ?? ''),
+        handlers: [...document.querySelectorAll('*')].flatMap((el) =>
+          [...el.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${el.tagName} ${a.name}`),
+        ),
+        links: [...document.querySelectorAll('[href], [src]')].map(
+          (el) => el.getAttribute('href') ?? el.getAttribute('src') ?? '',
+        ),
         text: document.body.innerText,
       }));
       t.is(found.scripts, 0, 'no script, iframe or image');
       t.deepEqual(found.handlers, [], 'no event handler');
       for (const l of found.links) t.regex(l, /^(https?:|#)/, `link ${l}`);
-      t.true(found.text.includes('Hostile <script>alert(1)</script><img src=x onerror="alert(2)">'), 'the title reads as written');
+      t.true(
+        found.text.includes('Hostile <script>alert(1)</script><img src=x onerror="alert(2)">'),
+        'the title reads as written',
+      );
     } finally {
       await browser.close();
     }

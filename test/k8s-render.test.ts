@@ -8,12 +8,23 @@ import { randomBytes } from 'node:crypto';
 import { LabError } from '../src/errors.ts';
 import { chainsOf, endpointChainName, serviceChainName, servicePortName } from '../src/k8s/hash.ts';
 import { applyMark, closeTo, markMatchOf, markTargetOf, probabilityOf, savedProbability } from '../src/k8s/numbers.ts';
-import { buildKubeProxyRules, renderKubeProxyRules, renderRulesAsSaved, savedArgs } from '../src/k8s/render-iptables.ts';
+import {
+  buildKubeProxyRules,
+  renderKubeProxyRules,
+  renderRulesAsSaved,
+  savedArgs,
+} from '../src/k8s/render-iptables.ts';
 import { resolveService, type ProxyOptions, type Service } from '../src/k8s/service.ts';
 
 const BLOG: ProxyOptions = { era: 'blog', clusterCIDR: '10.244.0.0/16' };
 
-const cluster: Service = { name: 'k8s-nginx-cluster', clusterIP: '10.98.51.150', port: 80, protocol: 'tcp', endpoints: ['10.244.0.2', '10.244.0.3', '10.244.0.4'] };
+const cluster: Service = {
+  name: 'k8s-nginx-cluster',
+  clusterIP: '10.98.51.150',
+  port: 80,
+  protocol: 'tcp',
+  endpoints: ['10.244.0.2', '10.244.0.3', '10.244.0.4'],
+};
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
@@ -187,12 +198,26 @@ test('L6: affinity rules as saved equal the blog dump verbatim, rcheck before st
 // ---- Appendix A.1 structure --------------------------------------------------------------------
 
 test('A.1 structure: 3 endpoints with affinity and NodePort, chain by chain', (t) => {
-  const svc: Service = { ...cluster, name: 'web', type: 'NodePort', nodePort: 30080, sessionAffinity: { timeoutSeconds: 180 } };
+  const svc: Service = {
+    ...cluster,
+    name: 'web',
+    type: 'NodePort',
+    nodePort: 30080,
+    sessionAffinity: { timeoutSeconds: 180 },
+  };
   const set = buildKubeProxyRules([svc], BLOG);
   const [{ svc: svcChain, seps }] = set.services as [(typeof set.services)[number]];
   const rulesOf = (chain: string) => set.nat.rules.filter((r) => r.chain === chain).map((r) => r.args.join(' '));
 
-  t.deepEqual(set.nat.chains, ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', 'KUBE-MARK-DROP', svcChain, ...seps.map((e) => e.chain)]);
+  t.deepEqual(set.nat.chains, [
+    'KUBE-SERVICES',
+    'KUBE-NODEPORTS',
+    'KUBE-POSTROUTING',
+    'KUBE-MARK-MASQ',
+    'KUBE-MARK-DROP',
+    svcChain,
+    ...seps.map((e) => e.chain),
+  ]);
   t.deepEqual(rulesOf('KUBE-NODEPORTS'), [
     '-p tcp -m comment --comment default/web: -m tcp --dport 30080 -j KUBE-MARK-MASQ',
     `-p tcp -m comment --comment default/web: -m tcp --dport 30080 -j ${svcChain}`,
@@ -205,7 +230,9 @@ test('A.1 structure: 3 endpoints with affinity and NodePort, chain by chain', (t
 
   const balancing = rulesOf(svcChain);
   t.is(balancing.length, 6);
-  seps.forEach((ep, i) => t.true(balancing[i]?.includes(`--rcheck --seconds 180 --reap --name ${ep.chain} `), balancing[i]));
+  seps.forEach((ep, i) =>
+    t.true(balancing[i]?.includes(`--rcheck --seconds 180 --reap --name ${ep.chain} `), balancing[i]),
+  );
   const probabilities = balancing.slice(3).map((r) => probabilityOf(r));
   t.deepEqual(probabilities, [0.33333, 0.5, undefined]);
   t.true(balancing[5]?.endsWith(`-j ${seps[2]?.chain}`));
@@ -213,7 +240,10 @@ test('A.1 structure: 3 endpoints with affinity and NodePort, chain by chain', (t
   for (const ep of seps) {
     const [hairpin, dnat] = rulesOf(ep.chain);
     t.is(hairpin, `-s ${ep.ip}/32 -m comment --comment default/web: -j KUBE-MARK-MASQ`);
-    t.is(dnat, `-p tcp -m comment --comment default/web: -m recent --set --name ${ep.chain} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination ${ep.endpoint}`);
+    t.is(
+      dnat,
+      `-p tcp -m comment --comment default/web: -m recent --set --name ${ep.chain} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination ${ep.endpoint}`,
+    );
   }
 });
 
@@ -226,7 +256,10 @@ test('A.1 without clusterCIDR: no masquerade rule for the cluster IP and no pod-
 
 test('A.3 probabilities: rule k of n carries 1/(n-k+1), written %0.5f', (t) => {
   const probs = (n: number) =>
-    lines(renderKubeProxyRules([{ ...cluster, endpoints: Array.from({ length: n }, (_, i) => `10.244.0.${i + 2}`) }], BLOG).nat)
+    lines(
+      renderKubeProxyRules([{ ...cluster, endpoints: Array.from({ length: n }, (_, i) => `10.244.0.${i + 2}`) }], BLOG)
+        .nat,
+    )
       .map((l) => /--probability (\S+)/.exec(l)?.[1])
       .filter((p) => p !== undefined);
   t.deepEqual(probs(1), []);
@@ -238,17 +271,41 @@ test('A.3 probabilities: rule k of n carries 1/(n-k+1), written %0.5f', (t) => {
 });
 
 test('a service without endpoints gets the filter REJECT rules and no KUBE-SVC chain', (t) => {
-  const empty: Service = { name: 'empty', clusterIP: '10.96.0.50', port: 53, protocol: 'udp', endpoints: [], type: 'NodePort', nodePort: 30053 };
+  const empty: Service = {
+    name: 'empty',
+    clusterIP: '10.96.0.50',
+    port: 53,
+    protocol: 'udp',
+    endpoints: [],
+    type: 'NodePort',
+    nodePort: 30053,
+  };
   const { nat, filter } = renderKubeProxyRules([cluster, empty], BLOG);
   t.false(nat.includes('default/empty:'));
   t.is(lines(nat).filter((l) => l.startsWith(':KUBE-SVC-')).length, 1);
   const f = lines(filter);
   t.true(f.includes(':KUBE-SERVICES - [0:0]'));
   t.true(f.includes(':KUBE-EXTERNAL-SERVICES - [0:0]'));
-  t.true(f.includes('-A KUBE-SERVICES -d 10.96.0.50/32 -p udp -m comment --comment "default/empty: has no endpoints" -m udp --dport 53 -j REJECT'));
-  t.true(f.includes('-A KUBE-EXTERNAL-SERVICES -p udp -m comment --comment "default/empty: has no endpoints" -m addrtype --dst-type LOCAL -m udp --dport 30053 -j REJECT'));
-  t.true(f.includes('-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'));
-  t.true(f.includes('-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES'));
+  t.true(
+    f.includes(
+      '-A KUBE-SERVICES -d 10.96.0.50/32 -p udp -m comment --comment "default/empty: has no endpoints" -m udp --dport 53 -j REJECT',
+    ),
+  );
+  t.true(
+    f.includes(
+      '-A KUBE-EXTERNAL-SERVICES -p udp -m comment --comment "default/empty: has no endpoints" -m addrtype --dst-type LOCAL -m udp --dport 30053 -j REJECT',
+    ),
+  );
+  t.true(
+    f.includes(
+      '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    ),
+  );
+  t.true(
+    f.includes(
+      '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+    ),
+  );
 });
 
 // ---- omit --------------------------------------------------------------------------------------
@@ -261,7 +318,9 @@ test('omit removes exactly the named rules; scoped ids only for that service or 
     return full.filter((l) => !kept.includes(l));
   };
   t.deepEqual(without(['nodeports-jump']), [full.find((l) => l.includes('-j KUBE-NODEPORTS')) as string]);
-  t.deepEqual(without(['nodeport-mark-masq']), ['-A KUBE-NODEPORTS -p tcp -m comment --comment "default/node:" -m tcp --dport 30136 -j KUBE-MARK-MASQ']);
+  t.deepEqual(without(['nodeport-mark-masq']), [
+    '-A KUBE-NODEPORTS -p tcp -m comment --comment "default/node:" -m tcp --dport 30136 -j KUBE-MARK-MASQ',
+  ]);
   const hairpins = without(['sep-hairpin-masq']);
   t.is(hairpins.length, 6);
   t.true(hairpins.every((l) => /^-A KUBE-SEP-\S+ -s 10\.244\.0\.\d\/32 .* -j KUBE-MARK-MASQ$/.test(l)));
@@ -279,7 +338,10 @@ test('omit removes exactly the named rules; scoped ids only for that service or 
 });
 
 test('omit rejects unknown ids, unknown scopes and ids that match nothing', (t) => {
-  const err = (omit: string[]) => t.throws(() => renderKubeProxyRules([cluster], { ...BLOG, omit: omit as ProxyOptions['omit'] }), { instanceOf: LabError });
+  const err = (omit: string[]) =>
+    t.throws(() => renderKubeProxyRules([cluster], { ...BLOG, omit: omit as ProxyOptions['omit'] }), {
+      instanceOf: LabError,
+    });
   t.regex(err(['nodeport-jump'])?.message ?? '', /unknown rule id/);
   t.regex(err(['sep-hairpin-masq@nosuch'])?.message ?? '', /names no service/);
   t.regex(err(['nodeport-mark-masq'])?.message ?? '', /matches no rule/); // no NodePort service
@@ -287,7 +349,8 @@ test('omit rejects unknown ids, unknown scopes and ids that match nothing', (t) 
 });
 
 test('invalid services are LabErrors naming the service and field', (t) => {
-  const bad = (s: Partial<Service>) => t.throws(() => renderKubeProxyRules([{ ...cluster, ...s }], BLOG), { instanceOf: LabError })?.message ?? '';
+  const bad = (s: Partial<Service>) =>
+    t.throws(() => renderKubeProxyRules([{ ...cluster, ...s }], BLOG), { instanceOf: LabError })?.message ?? '';
   t.regex(bad({ clusterIP: '10.98.51' }), /k8s-nginx-cluster: clusterIP/);
   t.regex(bad({ endpoints: ['10.244.0.2', '10.244.0.2:80'] }), /listed twice/);
   t.regex(bad({ endpoints: ['pod-a'] }), /endpoint must be/);
@@ -331,9 +394,36 @@ test('numbers: MARK targets in every spelling give the same value/mask (G6)', (t
 test('savedArgs: the spellings iptables-save changes', (t) => {
   t.deepEqual(savedArgs(['-j', 'MARK', '--or-mark', '0x4000']), ['-j', 'MARK', '--set-xmark', '0x4000/0x4000']);
   t.deepEqual(savedArgs(['-j', 'MARK', '--xor-mark', '0x4000']), ['-j', 'MARK', '--set-xmark', '0x4000/0x0']);
-  t.deepEqual(savedArgs(['-p', 'tcp', '--dport', '80', '-j', 'ACCEPT']), ['-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'ACCEPT']);
-  t.deepEqual(savedArgs(['-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'REJECT']), ['-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'REJECT', '--reject-with', 'icmp-port-unreachable']);
-  t.deepEqual(savedArgs(['-m', 'statistic', '--mode', 'random', '--probability', '0.3333333333']), ['-m', 'statistic', '--mode', 'random', '--probability', '0.33333333349']);
+  t.deepEqual(savedArgs(['-p', 'tcp', '--dport', '80', '-j', 'ACCEPT']), [
+    '-p',
+    'tcp',
+    '-m',
+    'tcp',
+    '--dport',
+    '80',
+    '-j',
+    'ACCEPT',
+  ]);
+  t.deepEqual(savedArgs(['-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'REJECT']), [
+    '-p',
+    'tcp',
+    '-m',
+    'tcp',
+    '--dport',
+    '80',
+    '-j',
+    'REJECT',
+    '--reject-with',
+    'icmp-port-unreachable',
+  ]);
+  t.deepEqual(savedArgs(['-m', 'statistic', '--mode', 'random', '--probability', '0.3333333333']), [
+    '-m',
+    'statistic',
+    '--mode',
+    'random',
+    '--probability',
+    '0.33333333349',
+  ]);
 });
 
 // ---- the real kernel ---------------------------------------------------------------------------
@@ -363,56 +453,93 @@ function savedTable(ns: string, table: 'nat' | 'filter'): string[] {
   );
 }
 
-test.serial('real kernel: iptables-restore --noflush loads the rules and iptables-save reads back renderRulesAsSaved', (t) => {
-  const services: Service[] = [
-    cluster,
-    { name: 'sticky', clusterIP: '10.109.59.245', port: 80, protocol: 'tcp', type: 'NodePort', nodePort: 30136, endpoints: ['10.244.0.2', '10.244.0.3', '10.244.0.4'], sessionAffinity: { timeoutSeconds: 10800 } },
-    { name: 'empty', clusterIP: '10.96.0.50', port: 53, protocol: 'udp', type: 'NodePort', nodePort: 30053, endpoints: [] },
-  ];
-  const ns = freshNamespace(t);
-  const rendered = renderKubeProxyRules(services, BLOG);
-  run(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], rendered.nat + rendered.filter);
+test.serial(
+  'real kernel: iptables-restore --noflush loads the rules and iptables-save reads back renderRulesAsSaved',
+  (t) => {
+    const services: Service[] = [
+      cluster,
+      {
+        name: 'sticky',
+        clusterIP: '10.109.59.245',
+        port: 80,
+        protocol: 'tcp',
+        type: 'NodePort',
+        nodePort: 30136,
+        endpoints: ['10.244.0.2', '10.244.0.3', '10.244.0.4'],
+        sessionAffinity: { timeoutSeconds: 10800 },
+      },
+      {
+        name: 'empty',
+        clusterIP: '10.96.0.50',
+        port: 53,
+        protocol: 'udp',
+        type: 'NodePort',
+        nodePort: 30053,
+        endpoints: [],
+      },
+    ];
+    const ns = freshNamespace(t);
+    const rendered = renderKubeProxyRules(services, BLOG);
+    run(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], rendered.nat + rendered.filter);
 
-  const expected = renderRulesAsSaved(services, BLOG);
-  const nat = savedTable(ns, 'nat');
-  const filter = savedTable(ns, 'filter');
-  t.deepEqual(nat, lines(expected.nat));
-  t.deepEqual(filter, lines(expected.filter));
+    const expected = renderRulesAsSaved(services, BLOG);
+    const nat = savedTable(ns, 'nat');
+    const filter = savedTable(ns, 'filter');
+    t.deepEqual(nat, lines(expected.nat));
+    t.deepEqual(filter, lines(expected.filter));
 
-  // Chains: one KUBE-SVC per service with endpoints, one KUBE-SEP per endpoint.
-  const set = buildKubeProxyRules(services, BLOG);
-  for (const s of set.services.filter((x) => x.seps.length > 0)) {
-    t.true(nat.includes(`:${s.svc} - [0:0]`), s.svc);
-    for (const ep of s.seps) t.true(nat.includes(`:${ep.chain} - [0:0]`), ep.chain);
-  }
-  // Probabilities, numerically (G5): each KUBE-SVC chain picks 1/3, then 1/2, then the rest.
-  for (const s of set.services.filter((x) => x.seps.length === 3)) {
-    const probs = nat.filter((l) => l.startsWith(`-A ${s.svc} `) && !l.includes('--rcheck')).map((l) => probabilityOf(l));
-    t.is(probs.length, 3);
-    t.true(closeTo(probs[0] as number, 1 / 3), String(probs[0]));
-    t.true(closeTo(probs[1] as number, 1 / 2), String(probs[1]));
-    t.is(probs[2], undefined);
-  }
-  // Marks, numerically (G6).
-  const rule = (prefix: string) => nat.find((l) => l.startsWith(prefix)) ?? filter.find((l) => l.startsWith(prefix)) ?? '';
-  t.deepEqual(markTargetOf(rule('-A KUBE-MARK-MASQ ')), { value: 0x4000, mask: 0x4000, kind: 'or' });
-  t.deepEqual(markTargetOf(rule('-A KUBE-MARK-DROP ')), { value: 0x8000, mask: 0x8000, kind: 'or' });
-  t.deepEqual(markMatchOf(rule('-A KUBE-POSTROUTING ')), { value: 0x4000, mask: 0x4000, negated: false });
-  t.deepEqual(markMatchOf(rule('-A KUBE-FIREWALL ')), { value: 0x8000, mask: 0x8000, negated: false });
-});
+    // Chains: one KUBE-SVC per service with endpoints, one KUBE-SEP per endpoint.
+    const set = buildKubeProxyRules(services, BLOG);
+    for (const s of set.services.filter((x) => x.seps.length > 0)) {
+      t.true(nat.includes(`:${s.svc} - [0:0]`), s.svc);
+      for (const ep of s.seps) t.true(nat.includes(`:${ep.chain} - [0:0]`), ep.chain);
+    }
+    // Probabilities, numerically (G5): each KUBE-SVC chain picks 1/3, then 1/2, then the rest.
+    for (const s of set.services.filter((x) => x.seps.length === 3)) {
+      const probs = nat
+        .filter((l) => l.startsWith(`-A ${s.svc} `) && !l.includes('--rcheck'))
+        .map((l) => probabilityOf(l));
+      t.is(probs.length, 3);
+      t.true(closeTo(probs[0] as number, 1 / 3), String(probs[0]));
+      t.true(closeTo(probs[1] as number, 1 / 2), String(probs[1]));
+      t.is(probs[2], undefined);
+    }
+    // Marks, numerically (G6).
+    const rule = (prefix: string) =>
+      nat.find((l) => l.startsWith(prefix)) ?? filter.find((l) => l.startsWith(prefix)) ?? '';
+    t.deepEqual(markTargetOf(rule('-A KUBE-MARK-MASQ ')), { value: 0x4000, mask: 0x4000, kind: 'or' });
+    t.deepEqual(markTargetOf(rule('-A KUBE-MARK-DROP ')), { value: 0x8000, mask: 0x8000, kind: 'or' });
+    t.deepEqual(markMatchOf(rule('-A KUBE-POSTROUTING ')), { value: 0x4000, mask: 0x4000, negated: false });
+    t.deepEqual(markMatchOf(rule('-A KUBE-FIREWALL ')), { value: 0x8000, mask: 0x8000, negated: false });
+  },
+);
 
-test.serial('real kernel: savedArgs predicts iptables-save for the later-era spellings (or/xor-mark, %0.10f, implicit -m tcp)', (t) => {
-  const ns = freshNamespace(t);
-  const written = [
-    ['-A', 'KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', '0x4000'],
-    ['-A', 'KUBE-POSTROUTING', '-m', 'mark', '!', '--mark', '0x4000/0x4000', '-j', 'RETURN'],
-    ['-A', 'KUBE-POSTROUTING', '-j', 'MARK', '--xor-mark', '0x4000'],
-    ['-A', 'KUBE-SVC-X', '-m', 'statistic', '--mode', 'random', '--probability', '0.3333333333', '-j', 'RETURN'],
-    ['-A', 'KUBE-SVC-X', '-d', '10.96.0.1/32', '-p', 'tcp', '--dport', '443', '-j', 'RETURN'],
-  ];
-  const input = ['*nat', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-POSTROUTING - [0:0]', ':KUBE-SVC-X - [0:0]', ...written.map((w) => w.join(' ')), 'COMMIT', ''].join('\n');
-  run(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], input);
-  const saved = savedTable(ns, 'nat').filter((l) => l.startsWith('-A '));
-  t.deepEqual(saved, written.map((w) => savedArgs(w).join(' ')));
-  t.deepEqual(markTargetOf(saved[2] ?? ''), { value: 0x4000, mask: 0, kind: 'xor' });
-});
+test.serial(
+  'real kernel: savedArgs predicts iptables-save for the later-era spellings (or/xor-mark, %0.10f, implicit -m tcp)',
+  (t) => {
+    const ns = freshNamespace(t);
+    const written = [
+      ['-A', 'KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', '0x4000'],
+      ['-A', 'KUBE-POSTROUTING', '-m', 'mark', '!', '--mark', '0x4000/0x4000', '-j', 'RETURN'],
+      ['-A', 'KUBE-POSTROUTING', '-j', 'MARK', '--xor-mark', '0x4000'],
+      ['-A', 'KUBE-SVC-X', '-m', 'statistic', '--mode', 'random', '--probability', '0.3333333333', '-j', 'RETURN'],
+      ['-A', 'KUBE-SVC-X', '-d', '10.96.0.1/32', '-p', 'tcp', '--dport', '443', '-j', 'RETURN'],
+    ];
+    const input = [
+      '*nat',
+      ':KUBE-MARK-MASQ - [0:0]',
+      ':KUBE-POSTROUTING - [0:0]',
+      ':KUBE-SVC-X - [0:0]',
+      ...written.map((w) => w.join(' ')),
+      'COMMIT',
+      '',
+    ].join('\n');
+    run(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], input);
+    const saved = savedTable(ns, 'nat').filter((l) => l.startsWith('-A '));
+    t.deepEqual(
+      saved,
+      written.map((w) => savedArgs(w).join(' ')),
+    );
+    t.deepEqual(markTargetOf(saved[2] ?? ''), { value: 0x4000, mask: 0, kind: 'xor' });
+  },
+);

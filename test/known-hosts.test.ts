@@ -5,7 +5,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  checkHostKey, fingerprint, keyTypeOf, knownHostName, knownHostsLine, parseKnownHosts, patternsMatch,
+  checkHostKey,
+  fingerprint,
+  keyTypeOf,
+  knownHostName,
+  knownHostsLine,
+  parseKnownHosts,
+  patternsMatch,
 } from '../src/exec/known-hosts.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nflab-known-hosts-'));
@@ -68,7 +74,14 @@ test('verdicts: match, unknown, changed, revoked; comments and malformed lines a
     `@revoked evil.lab ${b.type} ${b.b64}`,
   ].join('\n');
   const entries = parseKnownHosts(text);
-  t.deepEqual(entries.map((e) => [e.marker, e.line]), [[undefined, 4], ['@cert-authority', 5], ['@revoked', 6]]);
+  t.deepEqual(
+    entries.map((e) => [e.marker, e.line]),
+    [
+      [undefined, 4],
+      ['@cert-authority', 5],
+      ['@revoked', 6],
+    ],
+  );
   t.is(checkHostKey(entries, 'vm.lab', 22, a.blob).kind, 'match');
   const changed = checkHostKey(entries, 'vm.lab', 22, b.blob);
   t.is(changed.kind, 'revoked'); // b is revoked everywhere, whatever host offers it

@@ -14,7 +14,8 @@ const traffic: TcpTraffic = { kind: 'tcp', from: 'client', to: '172.17.8.101', p
 /** What socat prints: an answer, or nothing at all when its -T wait ran out before the answer (exit 0). */
 const answer = (node: string) => parseTcpClient(`${node} client=172.17.8.2:40000\n`, '', 0);
 const noAnswer = () => parseTcpClient('', '', 0);
-const refused = () => parseTcpClient('', '2026/12/01 22:00:00 socat[1] E connect(5, AF=2 172.17.8.101:80, 16): Connection refused\n', 1);
+const refused = () =>
+  parseTcpClient('', '2026/12/01 22:00:00 socat[1] E connect(5, AF=2 172.17.8.101:80, 16): Connection refused\n', 1);
 
 function judged(check: Check, outcomes: ReturnType<typeof answer>[]) {
   const obs = new Observations();
@@ -40,7 +41,11 @@ test('replayed: a lost connection does not hide a wrong schedule (no placement o
 });
 
 test('replayed: more lost connections than load explains (over 5%) are a fault, not met', (t) => {
-  const r = judged(wrr, [...times(5, () => answer('web-a')), ...times(40, () => answer('web-b')), ...times(5, noAnswer)]);
+  const r = judged(wrr, [
+    ...times(5, () => answer('web-a')),
+    ...times(40, () => answer('web-b')),
+    ...times(5, noAnswer),
+  ]);
   t.is(r.status, 'not-met');
   t.is((r.observed as { lost: number }).lost, 5);
 });

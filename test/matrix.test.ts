@@ -10,8 +10,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nflab, REPO } from './helpers/system.ts';
 
-const run = (argv: string[]) => promisify(execFile)(argv[0]!, argv.slice(1), { cwd: REPO, encoding: 'utf8' })
-  .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const run = (argv: string[]) =>
+  promisify(execFile)(argv[0]!, argv.slice(1), { cwd: REPO, encoding: 'utf8' }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
 
 test('build-image.sh refuses a suite it does not know, before building anything', async (t) => {
   const cache = mkdtempSync(join(tmpdir(), 'nflab-vmcache-'));
@@ -24,7 +27,11 @@ test('build-image.sh refuses a suite it does not know, before building anything'
 });
 
 test('matrix.sh refuses unknown suites, backends and job counts (exit 2)', async (t) => {
-  for (const args of [['--suites', 'buster'], ['--backends', 'nft xtables'], ['--jobs', '0']]) {
+  for (const args of [
+    ['--suites', 'buster'],
+    ['--backends', 'nft xtables'],
+    ['--jobs', '0'],
+  ]) {
     const r = await run(['scripts/matrix.sh', ...args]);
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
   }
@@ -37,7 +44,16 @@ test('the matrix report from real records of lab 01 (both backends, this kernel)
     const r = await nflab(['run', '01', '--iptables', backend, '--record', join(dir, `host-${backend}-01.json`)]);
     t.is(r.code, 0, r.stdout + r.stderr);
   }
-  const report = await run(['node', '--import', 'tsx', 'scripts/matrix-report.ts', '--seconds', '60', join(dir, 'host-nft-01.json'), join(dir, 'host-legacy-01.json')]);
+  const report = await run([
+    'node',
+    '--import',
+    'tsx',
+    'scripts/matrix-report.ts',
+    '--seconds',
+    '60',
+    join(dir, 'host-nft-01.json'),
+    join(dir, 'host-legacy-01.json'),
+  ]);
   t.is(report.code, 0, report.stderr);
   const kernel = /^(\d+\.\d+)/.exec((await run(['uname', '-r'])).stdout)![1];
   t.true(report.stdout.includes(`| lab | ${kernel} nft | ${kernel} legacy |`), report.stdout);

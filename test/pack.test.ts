@@ -17,10 +17,23 @@ test('the packed tarball installs into an empty directory, and npx nflab runs la
   t.is(packed.exitCode, 0, packed.stderr);
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = info!.files.map((f) => f.path);
-  for (const wanted of ['bin/nflab.mjs', 'src/cli/main.ts', 'labs/01-bridge-forward-drop.ts', 'src/export/library.sh', 'schema/report.schema.json']) t.true(files.includes(wanted), wanted);
-  t.false(files.some((f) => f.startsWith('test/')), 'tests are not shipped');
+  for (const wanted of [
+    'bin/nflab.mjs',
+    'src/cli/main.ts',
+    'labs/01-bridge-forward-drop.ts',
+    'src/export/library.sh',
+    'schema/report.schema.json',
+  ])
+    t.true(files.includes(wanted), wanted);
+  t.false(
+    files.some((f) => f.startsWith('test/')),
+    'tests are not shipped',
+  );
   // npm pack runs the prepare script: the compiled CLI ships, built from the sources it ships with.
-  t.true(files.includes('dist/cli.mjs') && files.includes('dist/inputs.json'), `the compiled CLI is shipped: ${files.filter((f) => f.startsWith('dist/')).join(', ')}`);
+  t.true(
+    files.includes('dist/cli.mjs') && files.includes('dist/inputs.json'),
+    `the compiled CLI is shipped: ${files.filter((f) => f.startsWith('dist/')).join(', ')}`,
+  );
 
   const app = join(dir, 'app');
   mkdirSync(app);

@@ -67,9 +67,13 @@ test('tcpdump veth0: ARP, ICMP, TCP handshake and RST, DNS, UDP, ICMP6', (t) => 
     { proto: 'udp', src: '10.55.66.2', dst: '198.51.100.8', sport: 36910, dport: 53 },
     { proto: 'icmp', src: '198.51.100.8', dst: '10.55.66.2', icmp: 'udp-port-unreachable' },
   ]);
-  t.deepEqual(withoutLine([records[22]!]), [{ proto: 'icmp6', src: 'fe80::e07a:96ff:fe83:6f68', dst: 'ff02::2', icmp: 'router-solicitation' }]);
+  t.deepEqual(withoutLine([records[22]!]), [
+    { proto: 'icmp6', src: 'fe80::e07a:96ff:fe83:6f68', dst: 'ff02::2', icmp: 'router-solicitation' },
+  ]);
   // `UDP, length 5`
-  t.deepEqual(withoutLine([records[25]!]), [{ proto: 'udp', src: '10.55.66.2', dst: '198.51.100.8', sport: 32797, dport: 9999 }]);
+  t.deepEqual(withoutLine([records[25]!]), [
+    { proto: 'udp', src: '10.55.66.2', dst: '198.51.100.8', sport: 32797, dport: 9999 },
+  ]);
   t.deepEqual(withoutLine(records.slice(27, 31)), [
     { proto: 'icmp6', src: 'fd00:55::2', dst: 'ff02::1:ff00:3', icmp: 'neighbor-solicitation' },
     { proto: 'icmp6', src: 'fd00:55::3', dst: 'fd00:55::2', icmp: 'neighbor-advertisement' },
@@ -84,7 +88,9 @@ test('tcpdump -e: the same 33 packets, captured at the same time, parse to the s
   t.deepEqual(withoutLine(linkLevel), withoutLine(parseTcpdump(fixture('tcpdump/veth0.txt'))));
   // Spot checks straight from the -e lines.
   t.deepEqual(withoutLine([linkLevel[0]!]), [{ proto: 'arp', src: '10.55.66.2', dst: '10.55.66.3' }]);
-  t.deepEqual(withoutLine([linkLevel[18]!]), [{ proto: 'icmp', src: '10.55.66.2', dst: '198.51.100.8', icmp: 'echo-request' }]);
+  t.deepEqual(withoutLine([linkLevel[18]!]), [
+    { proto: 'icmp', src: '10.55.66.2', dst: '198.51.100.8', icmp: 'echo-request' },
+  ]);
   t.true(linkLevel[18]!.line.startsWith('00:07:42.485930 e2:7a:96:83:6f:68 > 06:29:f6:03:9e:02, ethertype IPv4'));
 });
 
@@ -105,9 +111,13 @@ test('tcpdump host eth0: MASQUERADE shows the host address as source', (t) => {
     { proto: 'icmp', src: '198.51.100.8', dst: '10.0.2.15', icmp: 'echo-reply' },
   ]);
   // `domain [length 5 < 12] (invalid)`: five bytes sent to port 53 that tcpdump failed to decode as DNS.
-  t.deepEqual(withoutLine([records[4]!]), [{ proto: 'udp', src: '10.0.2.15', dst: '198.51.100.8', sport: 39607, dport: 53 }]);
+  t.deepEqual(withoutLine([records[4]!]), [
+    { proto: 'udp', src: '10.0.2.15', dst: '198.51.100.8', sport: 39607, dport: 53 },
+  ]);
   // `Flags [P.], ... length 27: HTTP` (port 8080 guessed as HTTP) is still TCP with its flags.
-  t.deepEqual(withoutLine([records[13]!]), [{ proto: 'tcp', src: '198.51.100.8', dst: '10.0.2.15', sport: 8080, dport: 43338, flags: 'P.' }]);
+  t.deepEqual(withoutLine([records[13]!]), [
+    { proto: 'tcp', src: '198.51.100.8', dst: '10.0.2.15', sport: 8080, dport: 43338, flags: 'P.' },
+  ]);
   // The SYN to a dropped port and its retransmission.
   t.deepEqual(withoutLine(records.slice(17)), [
     { proto: 'tcp', src: '10.0.2.15', dst: '198.51.100.8', sport: 36942, dport: 81, flags: 'S' },
@@ -154,7 +164,9 @@ test('tcpdump ICMP errors keep their kind and drop addresses', (t) => {
       'host-unreachable', // no ARP answer behind the router
     ],
   );
-  t.deepEqual(withoutLine([records[10]!]), [{ proto: 'icmp', src: '10.0.2.15', dst: '10.55.66.2', icmp: 'host-unreachable' }]);
+  t.deepEqual(withoutLine([records[10]!]), [
+    { proto: 'icmp', src: '10.0.2.15', dst: '10.55.66.2', icmp: 'host-unreachable' },
+  ]);
 });
 
 test('tcpdump -i any, with and without -e: interface and direction are skipped', (t) => {
@@ -167,19 +179,29 @@ test('tcpdump -i any, with and without -e: interface and direction are skipped',
 });
 
 test('tcpdump hand-written lines: unknown packets are kept as other, 802.1Q is unwrapped', (t) => {
-  t.deepEqual(parseTcpdumpLine('00:00:01.000000 STP 802.1d, Config, Flags [none], bridge-id 8000.aa:bb:cc:dd:ee:ff.8001, length 35'), {
-    proto: 'other',
-    line: '00:00:01.000000 STP 802.1d, Config, Flags [none], bridge-id 8000.aa:bb:cc:dd:ee:ff.8001, length 35',
-  });
+  t.deepEqual(
+    parseTcpdumpLine(
+      '00:00:01.000000 STP 802.1d, Config, Flags [none], bridge-id 8000.aa:bb:cc:dd:ee:ff.8001, length 35',
+    ),
+    {
+      proto: 'other',
+      line: '00:00:01.000000 STP 802.1d, Config, Flags [none], bridge-id 8000.aa:bb:cc:dd:ee:ff.8001, length 35',
+    },
+  );
   const vlan = parseTcpdumpLine(
     '00:00:01.000000 aa:bb:cc:dd:ee:01 > aa:bb:cc:dd:ee:02, ethertype 802.1Q (0x8100), length 102: vlan 10, p 0, ethertype IPv4 (0x0800), 10.1.1.1 > 10.1.1.2: ICMP echo request, id 1, seq 1, length 64',
   );
   t.like(vlan, { proto: 'icmp', src: '10.1.1.1', dst: '10.1.1.2', icmp: 'echo-request' });
-  t.like(parseTcpdumpLine('00:00:01.000000 IP 10.0.0.1 > 10.0.0.2: GREv0, length 88: IP 192.168.0.1 > 192.168.0.2: ICMP echo request, id 1, seq 1, length 64'), {
-    proto: 'other',
-    src: '10.0.0.1',
-    dst: '10.0.0.2',
-  });
+  t.like(
+    parseTcpdumpLine(
+      '00:00:01.000000 IP 10.0.0.1 > 10.0.0.2: GREv0, length 88: IP 192.168.0.1 > 192.168.0.2: ICMP echo request, id 1, seq 1, length 64',
+    ),
+    {
+      proto: 'other',
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+    },
+  );
   t.like(parseTcpdumpLine('00:00:01.000000 IP6 fd00::1.5000 > fd00::2.80: Flags [S], seq 1, win 64800, length 0'), {
     proto: 'tcp',
     src: 'fd00::1',
@@ -234,8 +256,14 @@ test('iptables-save: rules keep their saved text, counters and 1-based index per
   // Two identical rules: only the index tells them apart.
   t.like(rule('filter', 'FORWARD', 1), { spec: '-p tcp -m tcp --dport 8002 -j DROP', packets: 0, bytes: 0 });
   t.like(rule('filter', 'FORWARD', 2), { spec: '-p tcp -m tcp --dport 8002 -j DROP', packets: 2, bytes: 120 });
-  t.like(rule('filter', 'FORWARD', 7), { spec: '-d 10.55.66.2/32 -i eth1 -o hwchiu0 -p tcp -m tcp --dport 8000 -j ACCEPT', packets: 1, bytes: 60 });
-  t.like(rule('filter', 'INPUT', 2), { spec: String.raw`-p tcp -m multiport --dports 22,80 -m comment --comment "say \"hi\" it\'s quoted" -j ACCEPT` });
+  t.like(rule('filter', 'FORWARD', 7), {
+    spec: '-d 10.55.66.2/32 -i eth1 -o hwchiu0 -p tcp -m tcp --dport 8000 -j ACCEPT',
+    packets: 1,
+    bytes: 60,
+  });
+  t.like(rule('filter', 'INPUT', 2), {
+    spec: String.raw`-p tcp -m multiport --dports 22,80 -m comment --comment "say \"hi\" it\'s quoted" -j ACCEPT`,
+  });
   t.like(rule('nat', 'KUBE-SVC-TEST', 1), {
     spec: '-m comment --comment "default/k8s-nginx-cluster:" -m statistic --mode random --probability 0.33332999982 -j KUBE-SEP-C1',
     packets: 2,
@@ -244,8 +272,16 @@ test('iptables-save: rules keep their saved text, counters and 1-based index per
   t.like(rule('nat', 'KUBE-SVC-TEST', 2), { packets: 4, bytes: 240 });
   t.like(rule('nat', 'KUBE-MARK-MASQ', 1), { spec: '-j MARK --set-xmark 0x4000/0x4000', packets: 6, bytes: 360 });
   t.like(rule('nat', 'POSTROUTING', 1), { spec: '-s 10.55.66.0/24 -o eth0 -j MASQUERADE', packets: 8, bytes: 444 });
-  t.like(rule('raw', 'PREROUTING', 1), { spec: '-i eth1 -p udp -m udp --dport 9999 -j CT --zone 7', packets: 1, bytes: 32 });
-  t.like(rule('mangle', 'PREROUTING', 1), { spec: '-i eth1 -p tcp -j MARK --set-xmark 0x1/0xffffffff', packets: 35, bytes: 1876 });
+  t.like(rule('raw', 'PREROUTING', 1), {
+    spec: '-i eth1 -p udp -m udp --dport 9999 -j CT --zone 7',
+    packets: 1,
+    bytes: 32,
+  });
+  t.like(rule('mangle', 'PREROUTING', 1), {
+    spec: '-i eth1 -p tcp -j MARK --set-xmark 0x1/0xffffffff',
+    packets: 35,
+    bytes: 1876,
+  });
 });
 
 test('iptables-save: a netns without tables saves nothing', (t) => {
@@ -291,8 +327,18 @@ test('ruleSpecMatches: quoted comments are one word', (t) => {
 });
 
 test('ruleSpecMatches: probabilities, marks and address masks as iptables renders them (G5, G6)', (t) => {
-  t.true(ruleSpecMatches(rule('nat', 'KUBE-SVC-TEST', 1).spec, '-m statistic --mode random --probability 0.33333 -j KUBE-SEP-C1'));
-  t.false(ruleSpecMatches(rule('nat', 'KUBE-SVC-TEST', 1).spec, '-m statistic --mode random --probability 0.5 -j KUBE-SEP-C1'));
+  t.true(
+    ruleSpecMatches(
+      rule('nat', 'KUBE-SVC-TEST', 1).spec,
+      '-m statistic --mode random --probability 0.33333 -j KUBE-SEP-C1',
+    ),
+  );
+  t.false(
+    ruleSpecMatches(
+      rule('nat', 'KUBE-SVC-TEST', 1).spec,
+      '-m statistic --mode random --probability 0.5 -j KUBE-SEP-C1',
+    ),
+  );
   t.true(ruleSpecMatches(rule('nat', 'KUBE-MARK-MASQ', 1).spec, '-j MARK --or-mark 0x4000'));
   t.false(ruleSpecMatches(rule('nat', 'KUBE-MARK-MASQ', 1).spec, '-j MARK --xor-mark 0x4000'));
   t.true(ruleSpecMatches(rule('filter', 'KUBE-FIREWALL', 1).spec, '-m mark --mark 0x8000/0x8000 -j DROP'));
@@ -305,7 +351,9 @@ test('ruleSpecMatches: probabilities, marks and address masks as iptables render
   t.false(ruleSpecMatches(spec(3), '-j MARK --or-mark 0x4000'));
   t.true(ruleSpecMatches(spec(5), '-m mark --mark 16')); // --mark 0x10
   t.false(ruleSpecMatches(spec(5), '-m mark --mark 17'));
-  t.true(ruleSpecMatches(spec(6), String.raw`-m comment --comment 'a\b' -m comment --comment "" -m comment --comment "x y"`));
+  t.true(
+    ruleSpecMatches(spec(6), String.raw`-m comment --comment 'a\b' -m comment --comment "" -m comment --comment "x y"`),
+  );
   t.true(ruleSpecMatches(spec(7), '! -s 10.1.2.3 -d 10.0.0.0/16 -j ACCEPT'));
   t.true(ruleSpecMatches(spec(8), '--probability 0.3333333333 -j RETURN')); // saved 0.33333333349
   t.true(ruleSpecMatches(spec(9), '--probability 0.5 -j RETURN')); // saved 0.50000000000
@@ -394,7 +442,14 @@ test('conntrack -L: every entry line after NAT, summary ignored', (t) => {
   // ClusterIP through KUBE-SVC-TEST: DNAT to a pod and MASQUERADE to the bridge address.
   const clusterIp = entries.filter((e) => e.orig.dst === '10.98.51.150');
   t.is(clusterIp.length, 6);
-  t.deepEqual(clusterIp.map((e) => e.reply.src).sort(), ['10.55.66.2', '10.55.66.2', '10.55.66.3', '10.55.66.3', '10.55.66.3', '10.55.66.3']);
+  t.deepEqual(clusterIp.map((e) => e.reply.src).sort(), [
+    '10.55.66.2',
+    '10.55.66.2',
+    '10.55.66.3',
+    '10.55.66.3',
+    '10.55.66.3',
+    '10.55.66.3',
+  ]);
   t.true(clusterIp.every((e) => e.reply.dst === '10.55.66.1'));
 
   t.deepEqual(
@@ -466,9 +521,17 @@ test('ping iputils: success, no reply, local and ICMP errors', (t) => {
     error: 'From 10.55.66.2 icmp_seq=1 Destination Host Unreachable',
     exitCode: 1,
   });
-  t.like(ping('iputils-net-unreachable-icmp.json').rest, { error: 'From 10.55.66.1 icmp_seq=1 Destination Net Unreachable' });
-  t.like(ping('iputils-packet-filtered.json').rest, { error: 'From 10.55.66.1 icmp_seq=1 Packet filtered', exitCode: 1 });
-  t.like(ping('iputils-unknown-host.json').rest, { error: 'ping: nosuch.invalid: Temporary failure in name resolution', exitCode: 2 });
+  t.like(ping('iputils-net-unreachable-icmp.json').rest, {
+    error: 'From 10.55.66.1 icmp_seq=1 Destination Net Unreachable',
+  });
+  t.like(ping('iputils-packet-filtered.json').rest, {
+    error: 'From 10.55.66.1 icmp_seq=1 Packet filtered',
+    exitCode: 1,
+  });
+  t.like(ping('iputils-unknown-host.json').rest, {
+    error: 'ping: nosuch.invalid: Temporary failure in name resolution',
+    exitCode: 2,
+  });
   const { output, r } = ping('iputils-success.json');
   t.is(output, r.stdout);
 });
@@ -478,9 +541,20 @@ test('ping busybox: success, no reply, sendto error', (t) => {
   t.deepEqual(ping('busybox-no-reply.json').rest, { transmitted: 2, received: 0, loss: 100, exitCode: 1 });
   // busybox prints no ICMP errors: a REJECT looks like plain loss.
   t.deepEqual(ping('busybox-packet-filtered.json').rest, { transmitted: 1, received: 0, loss: 100, exitCode: 1 });
-  t.deepEqual(ping('busybox-host-unreachable-routed.json').rest, { transmitted: 1, received: 0, loss: 100, exitCode: 1 });
+  t.deepEqual(ping('busybox-host-unreachable-routed.json').rest, {
+    transmitted: 1,
+    received: 0,
+    loss: 100,
+    exitCode: 1,
+  });
   const unreachable = ping('busybox-unreachable-network.json');
-  t.deepEqual(unreachable.rest, { transmitted: 0, received: 0, loss: 100, error: 'ping: sendto: Network is unreachable', exitCode: 1 });
+  t.deepEqual(unreachable.rest, {
+    transmitted: 0,
+    received: 0,
+    loss: 100,
+    error: 'ping: sendto: Network is unreachable',
+    exitCode: 1,
+  });
   t.is(unreachable.output, 'PING 198.51.100.8 (198.51.100.8): 56 data bytes\nping: sendto: Network is unreachable\n');
   t.like(ping('busybox-unknown-host.json').rest, { error: "ping: bad address 'nosuch.invalid'" });
 });
@@ -500,24 +574,49 @@ function tcp(path: string) {
 }
 
 test('tcp client: the responder answer names the node and the client it saw', (t) => {
-  t.deepEqual(tcp('success.json').rest, { result: 'connects', answeredBy: 'c2', clientSeen: '10.55.66.2', clientPort: 34636 });
-  t.deepEqual(tcp('success-sourceport.json').rest, { result: 'connects', answeredBy: 'c2', clientSeen: '10.55.66.2', clientPort: 40001 });
+  t.deepEqual(tcp('success.json').rest, {
+    result: 'connects',
+    answeredBy: 'c2',
+    clientSeen: '10.55.66.2',
+    clientPort: 34636,
+  });
+  t.deepEqual(tcp('success-sourceport.json').rest, {
+    result: 'connects',
+    answeredBy: 'c2',
+    clientSeen: '10.55.66.2',
+    clientPort: 40001,
+  });
   t.is(tcp('success.json').output, 'c2 client=10.55.66.2:34636\n');
 });
 
 test('tcp client: refused, timeout, unreachable and other errors from socat stderr', (t) => {
-  t.deepEqual(tcp('refused.json').rest, { result: 'refused', error: 'connect(5, AF=2 10.55.66.3:8001, 16): Connection refused' });
-  t.deepEqual(tcp('timeout.json').rest, { result: 'timeout', error: 'connecting to AF=2 10.55.66.3:8002: Connection timed out' });
+  t.deepEqual(tcp('refused.json').rest, {
+    result: 'refused',
+    error: 'connect(5, AF=2 10.55.66.3:8001, 16): Connection refused',
+  });
+  t.deepEqual(tcp('timeout.json').rest, {
+    result: 'timeout',
+    error: 'connecting to AF=2 10.55.66.3:8002: Connection timed out',
+  });
   t.deepEqual(tcp('unreachable-network.json').rest, {
     result: 'unreachable',
     error: 'connect(5, AF=2 198.51.100.8:8000, 16): Network is unreachable',
   });
-  t.like(tcp('unreachable-no-route-to-host.json').rest, { result: 'unreachable', error: 'connect(5, AF=2 10.0.2.99:8000, 16): No route to host' });
-  t.like(tcp('unreachable-on-link.json').rest, { result: 'unreachable', error: 'connect(5, AF=2 10.55.66.9:8000, 16): No route to host' });
+  t.like(tcp('unreachable-no-route-to-host.json').rest, {
+    result: 'unreachable',
+    error: 'connect(5, AF=2 10.0.2.99:8000, 16): No route to host',
+  });
+  t.like(tcp('unreachable-on-link.json').rest, {
+    result: 'unreachable',
+    error: 'connect(5, AF=2 10.55.66.9:8000, 16): No route to host',
+  });
   t.like(tcp('unreachable-net-icmp.json').rest, { result: 'unreachable' }); // REJECT icmp-net-unreachable
   t.like(tcp('unreachable-admin-prohibited.json').rest, { result: 'unreachable' }); // REJECT icmp-admin-prohibited
   // A fixed source port still in TIME_WAIT from the previous connection.
-  t.deepEqual(tcp('error-sourceport-in-use.json').rest, { result: 'error', error: 'bind(5, {AF=2 0.0.0.0:40000}, 16): Address already in use' });
+  t.deepEqual(tcp('error-sourceport-in-use.json').rest, {
+    result: 'error',
+    error: 'bind(5, {AF=2 0.0.0.0:40000}, 16): Address already in use',
+  });
 });
 
 test('tcp client hand-written: killed by the caller is a timeout', (t) => {
@@ -526,10 +625,22 @@ test('tcp client hand-written: killed by the caller is a timeout', (t) => {
 
 test('socat argv: exactly the commands the fixtures were recorded with', (t) => {
   t.deepEqual(tcpClientArgv('10.55.66.3', 8000, { timeout: 2 }), tcp('success.json').r.argv);
-  t.deepEqual(tcpClientArgv('10.55.66.3', 8000, { timeout: 2, sourcePort: 40001 }), tcp('success-sourceport.json').r.argv);
+  t.deepEqual(
+    tcpClientArgv('10.55.66.3', 8000, { timeout: 2, sourcePort: 40001 }),
+    tcp('success-sourceport.json').r.argv,
+  );
   t.deepEqual(tcpClientArgv('10.0.2.99', 8000, { timeout: 5 }), tcp('unreachable-no-route-to-host.json').r.argv);
-  t.deepEqual(responderArgv('c2', 8000), ['socat', 'TCP-LISTEN:8000,fork,reuseaddr', 'SYSTEM:echo "c2 client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"']);
-  t.deepEqual(tcpClientArgv('fd00::3', 80, { timeout: 1 }), ['socat', '-T1', '-', 'TCP:[fd00::3]:80,connect-timeout=1']);
+  t.deepEqual(responderArgv('c2', 8000), [
+    'socat',
+    'TCP-LISTEN:8000,fork,reuseaddr',
+    'SYSTEM:echo "c2 client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"',
+  ]);
+  t.deepEqual(tcpClientArgv('fd00::3', 80, { timeout: 1 }), [
+    'socat',
+    '-T1',
+    '-',
+    'TCP:[fd00::3]:80,connect-timeout=1',
+  ]);
   t.throws(() => responderArgv('c1;reboot', 8000), { message: /may only contain/ });
   t.throws(() => tcpClientArgv('10.0.0.1', 0, { timeout: 1 }), { message: /1-65535/ });
 });
@@ -545,7 +656,10 @@ test.serial('socat argv run for real: responder answers, closed port refuses', a
     t.is(ip('-n', netns, 'link', 'set', 'lo', 'up').status, 0);
     const client = (port: number) => {
       for (let attempt = 0; ; attempt++) {
-        const r = spawnSync('ip', ['netns', 'exec', netns, ...tcpClientArgv('127.0.0.1', port, { timeout: 2 })], { encoding: 'utf8', input: '' });
+        const r = spawnSync('ip', ['netns', 'exec', netns, ...tcpClientArgv('127.0.0.1', port, { timeout: 2 })], {
+          encoding: 'utf8',
+          input: '',
+        });
         const outcome = parseTcpClient(r.stdout, r.stderr, r.status);
         // The responder may still be starting: retry a refused connection to its port briefly.
         if (port !== 8000 || outcome.result !== 'refused' || attempt >= 20) return outcome;
@@ -556,13 +670,24 @@ test.serial('socat argv run for real: responder answers, closed port refuses', a
     t.like(client(8001), { result: 'refused' });
   } finally {
     responder.kill();
-    await new Promise((resolve) => (responder.exitCode !== null || responder.signalCode !== null ? resolve(undefined) : responder.once('exit', resolve)));
+    await new Promise((resolve) =>
+      responder.exitCode !== null || responder.signalCode !== null
+        ? resolve(undefined)
+        : responder.once('exit', resolve),
+    );
     ip('netns', 'del', netns);
   }
 });
 
 test('socat 1.8\'s connect timeout ("Operation now in progress", seen on Debian 13 in the kernel matrix) is a timeout', (t) => {
   const stderr = '2026/12/01 23:20:11 socat[812] E TCP:172.17.9.103:2345: Operation now in progress\n';
-  t.like(parseTcpClient('', stderr, 1), { result: 'timeout', error: 'TCP:172.17.9.103:2345: Operation now in progress' });
-  t.like(parseTcpClient('', stderr.replace('Operation now in progress', 'Connection refused'), 1), { result: 'refused' }, 'a refusal stays a refusal');
+  t.like(parseTcpClient('', stderr, 1), {
+    result: 'timeout',
+    error: 'TCP:172.17.9.103:2345: Operation now in progress',
+  });
+  t.like(
+    parseTcpClient('', stderr.replace('Operation now in progress', 'Connection refused'), 1),
+    { result: 'refused' },
+    'a refusal stays a refusal',
+  );
 });

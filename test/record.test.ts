@@ -14,7 +14,7 @@ let recorded: Promise<CliResult> | undefined;
 /** One recorded run of lab 01 (iptables-nft), shared by the tests. */
 const record = () => (recorded ??= nflab(['run', '01', '--record', recordFile, '--json']));
 
-test('--record keeps the report and each step\'s raw observations; --json stays the report alone', async (t) => {
+test("--record keeps the report and each step's raw observations; --json stays the report alone", async (t) => {
   const r = await record();
   t.is(r.code, 0, r.stderr);
   const file = JSON.parse(readFileSync(recordFile, 'utf8'));
@@ -27,15 +27,27 @@ test('--record keeps the report and each step\'s raw observations; --json stays 
   // Step 1 captures on veth0 and veth1 and reads the FORWARD policy counter of host.
   const captures = Object.keys(step1.observations.capture);
   t.true(captures.includes('host veth0') && captures.includes('host veth1'), captures.join(', '));
-  const echo = step1.observations.capture['host veth0'].packets.filter((p: { icmp?: string; src?: string }) => p.icmp === 'echo-request' && p.src === '10.55.66.2');
+  const echo = step1.observations.capture['host veth0'].packets.filter(
+    (p: { icmp?: string; src?: string }) => p.icmp === 'echo-request' && p.src === '10.55.66.2',
+  );
   t.is(echo.length, 1, 'the capture holds the one echo request itself');
-  const chain = (when: 'before' | 'after') => step1.observations.counters.host[when].chains.find((c: { table: string; chain: string }) => c.table === 'filter' && c.chain === 'FORWARD');
+  const chain = (when: 'before' | 'after') =>
+    step1.observations.counters.host[when].chains.find(
+      (c: { table: string; chain: string }) => c.table === 'filter' && c.chain === 'FORWARD',
+    );
   t.is(chain('after').policy, 'DROP');
-  t.is(chain('after').packets - chain('before').packets, 1, 'the DROP policy counted the echo request between the two readings');
+  t.is(
+    chain('after').packets - chain('before').packets,
+    1,
+    'the DROP policy counted the echo request between the two readings',
+  );
   // The report part is what --json printed, check by check.
   const printed = jsonOf(r).labs[0];
   t.false('observations' in printed.steps[0], '--json prints no raw observations');
-  t.deepEqual(file.labs[0].steps.map((s: { checks: unknown }) => s.checks), printed.steps.map((s: { checks: unknown }) => s.checks));
+  t.deepEqual(
+    file.labs[0].steps.map((s: { checks: unknown }) => s.checks),
+    printed.steps.map((s: { checks: unknown }) => s.checks),
+  );
 });
 
 test('--compare with a run of the same backend: no verdict changed, exit 0', async (t) => {

@@ -10,7 +10,10 @@ test('a real run of lab 01 (passes) and lab 12 (skipped here: no ip_vs) conforms
   const report = jsonOf(r);
   t.is(report.labs.length, 2);
   t.deepEqual(schemaErrors(report), []);
-  t.true(report.labs[0].steps.some((s: any) => s.checks.length > 0 && s.commands.length > 0), 'the report carries steps, commands and checks');
+  t.true(
+    report.labs[0].steps.some((s: any) => s.checks.length > 0 && s.commands.length > 0),
+    'the report carries steps, commands and checks',
+  );
 });
 
 test('the error object of exit 2 (an unknown lab) conforms, and a report the schema does not describe is refused', async (t) => {

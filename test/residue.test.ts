@@ -4,7 +4,16 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { namespaceInodes, nflab, processesIn, REPO, rootState, runJournal, runNamespaces, jsonOf } from './helpers/system.ts';
+import {
+  namespaceInodes,
+  nflab,
+  processesIn,
+  REPO,
+  rootState,
+  runJournal,
+  runNamespaces,
+  jsonOf,
+} from './helpers/system.ts';
 import type { RunReport } from '../src/report/types.ts';
 
 function assertNoResidue(t: import('ava').ExecutionContext, runId: string, inodes: number[]) {
@@ -36,7 +45,10 @@ test('a lab with one expectation reversed exits 1, shows expected against observ
   const human = await nflab(['run', file]);
   t.is(human.code, 1);
   // Expected and observed as key: value lines, not raw JSON.
-  t.regex(human.stdout, /✘ ping from c1 to 10\.55\.66\.3 succeeds\n\s+expected: outcome: succeeds\n\s+observed:\n\s+outcome: fails\n\s+transmitted: 1\n\s+received: 0\n/);
+  t.regex(
+    human.stdout,
+    /✘ ping from c1 to 10\.55\.66\.3 succeeds\n\s+expected: outcome: succeeds\n\s+observed:\n\s+outcome: fails\n\s+transmitted: 1\n\s+received: 0\n/,
+  );
 
   const json = await nflab(['run', file, '--json']);
   t.is(json.code, 1);

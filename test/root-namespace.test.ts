@@ -18,7 +18,7 @@ test('isVirtualMachine: systemd-detect-virt decides; without it, the CPU hypervi
   t.false(isVirtualMachine(undefined, 'processor\t: 0\nflags\t\t: fpu vme de lahf_lm\n'));
 });
 
-test('the lab\'s links in the root namespace: its link ends, its bridges, and `ip link add` in its commands', async (t) => {
+test("the lab's links in the root namespace: its link ends, its bridges, and `ip link add` in its commands", async (t) => {
   const [l01, l12] = await resolveLabs(['01', '12']);
   t.deepEqual(linkNamesOf(l01!, 'host'), ['hwchiu0', 'veth0', 'veth1']);
   const director = rootNodeOf(l12!);
@@ -27,7 +27,7 @@ test('the lab\'s links in the root namespace: its link ends, its bridges, and `i
   t.true(linkNamesOf(l12!, director).includes('eth0'));
 });
 
-test('the sysctls saved for restore: the node\'s own, those its commands write, and the usual ones', async (t) => {
+test("the sysctls saved for restore: the node's own, those its commands write, and the usual ones", async (t) => {
   const [l01] = await resolveLabs(['01']);
   const files = sysctlFilesOf(l01!, 'host');
   t.true(files.includes('/proc/sys/net/bridge/bridge-nf-call-iptables'));
@@ -43,7 +43,9 @@ test('--root-namespace usage errors (exit 2) come before any connection and chan
 
   const dir = mkdtempSync(join(tmpdir(), 'nflab-root-'));
   const file = join(dir, 'two-hosts.ts');
-  writeFileSync(file, `import { defineLab, ping } from 'nflab';
+  writeFileSync(
+    file,
+    `import { defineLab, ping } from 'nflab';
 export default defineLab({
   id: 'two-hosts', title: 'two hosts', summary: 's', source: { title: 't', url: 'https://example.org' },
   topology: {
@@ -52,7 +54,8 @@ export default defineLab({
   },
   steps: [{ title: 'ping', expect: [ping('a', '10.1.0.2').succeeds()] }],
 });
-`);
+`,
+  );
   const two = await nflab(['run', file, '--root-namespace', '--json']);
   t.is(two.code, 2, two.stderr);
   t.regex(JSON.parse(two.stdout).error.message, /lab two-hosts: --root-namespace .* has 2 host nodes \(a, b\)/);

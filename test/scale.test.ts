@@ -11,7 +11,12 @@ import { bridgeOfContainers, hostsBehindRouter, macOf, memberAddress } from '../
 import { validateLab } from '../src/resolve/validate-lab.ts';
 import { planTopology } from '../src/topology/plan.ts';
 
-async function runScaleLab(t: import('ava').ExecutionContext, file: string, n: number, extra: string[] = []): Promise<LabReport> {
+async function runScaleLab(
+  t: import('ava').ExecutionContext,
+  file: string,
+  n: number,
+  extra: string[] = [],
+): Promise<LabReport> {
   const r = await nflab(['run', file, '--json', ...extra], { env: { NFLAB_N: String(n) } });
   t.is(r.code, 0, r.stderr + r.stdout.slice(0, 3000));
   const lab = (jsonOf(r) as RunReport).labs[0]!;
@@ -28,32 +33,65 @@ test('generated bridge: names, addresses, MACs and pinned neighbours; 1000 conta
   t.deepEqual(g.addresses, { c1: '10.80.0.2', c2: '10.80.0.3', c3: '10.80.0.4' });
   t.is(memberAddress(80, 255), '10.80.1.0');
   t.is(macOf('10.80.1.0'), '02:00:0a:50:01:00');
-  t.deepEqual(g.topology.links[0], { a: { node: 'c1', name: 'eth0', addresses: ['10.80.0.2/16'], mac: '02:00:0a:50:00:02' }, b: { node: 'host', name: 'v1', bridge: 'br0' } });
+  t.deepEqual(g.topology.links[0], {
+    a: { node: 'c1', name: 'eth0', addresses: ['10.80.0.2/16'], mac: '02:00:0a:50:00:02' },
+    b: { node: 'host', name: 'v1', bridge: 'br0' },
+  });
   t.deepEqual(g.topology.nodes.c1!.neighbors, [{ address: '10.80.0.1', mac: '02:00:0a:50:00:01', dev: 'eth0' }]);
   t.is(g.topology.nodes.host!.neighbors!.length, 3);
-  t.is(bridgeOfContainers(3, { staticNeighbors: 'all' }).topology.nodes.c2!.neighbors!.length, 3, 'the gateway and the two others');
+  t.is(
+    bridgeOfContainers(3, { staticNeighbors: 'all' }).topology.nodes.c2!.neighbors!.length,
+    3,
+    'the gateway and the two others',
+  );
   t.is(bridgeOfContainers(3, { staticNeighbors: 'none' }).topology.nodes.c2!.neighbors, undefined);
   t.throws(() => bridgeOfContainers(0), { instanceOf: RangeError });
 
   const big = bridgeOfContainers(1000);
-  const lab = validateLab({ id: 'big', title: 't', summary: 's', source: { title: 's' }, topology: big.topology, steps: [{ title: 's' }] });
+  const lab = validateLab({
+    id: 'big',
+    title: 't',
+    summary: 's',
+    source: { title: 's' },
+    topology: big.topology,
+    steps: [{ title: 's' }],
+  });
   const plan = planTopology(lab.topology);
   t.is(plan.nodes.length, 1001);
   t.is(plan.veths.length, 1000);
-  t.true(plan.perNode.get('c1000')!.ip.some((argv) => argv.join(' ') === 'neigh replace 10.80.0.1 lladdr 02:00:0a:50:00:01 dev eth0 nud permanent'));
+  t.true(
+    plan.perNode
+      .get('c1000')!
+      .ip.some((argv) => argv.join(' ') === 'neigh replace 10.80.0.1 lladdr 02:00:0a:50:00:01 dev eth0 nud permanent'),
+  );
   t.true(plan.perNode.get('host')!.ip.some((argv) => argv.join(' ') === 'link set br0 address 02:00:0a:50:00:01'));
 
   const r = hostsBehindRouter(2);
   t.deepEqual(Object.keys(r.topology.nodes), ['router', 'ext', 'h1', 'h2']);
   t.deepEqual(r.topology.nodes.h1!.routes, [{ to: 'default', via: '10.81.0.1' }]);
-  t.deepEqual(r.topology.setup![0]!.argv, ['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.81.0.0/16', '-o', 'eth0', '-j', 'MASQUERADE']);
+  t.deepEqual(r.topology.setup![0]!.argv, [
+    'iptables',
+    '-t',
+    'nat',
+    '-A',
+    'POSTROUTING',
+    '-s',
+    '10.81.0.0/16',
+    '-o',
+    'eth0',
+    '-j',
+    'MASQUERADE',
+  ]);
 });
 
 test('50 containers on one bridge: everyone reaches the gateway, all 2450 pairs reach each other, nothing remains', async (t) => {
   const before = rootState();
   const lab = await runScaleLab(t, 'labs/scale/bridge-n.ts', 50);
   t.is(lab.status, 'passed');
-  t.true(checksOf(lab).every((c) => c.status === 'met'), JSON.stringify(checksOf(lab).filter((c) => c.status !== 'met')));
+  t.true(
+    checksOf(lab).every((c) => c.status === 'met'),
+    JSON.stringify(checksOf(lab).filter((c) => c.status !== 'met')),
+  );
   const gateway = checksOf(lab).find((c) => c.kind === 'all-reach')!;
   t.like(gateway.observed, { pings: 50, replies: 50 });
   const pairs = checksOf(lab).find((c) => c.kind === 'all-pairs')!;
@@ -65,7 +103,10 @@ test('50 containers on one bridge: everyone reaches the gateway, all 2450 pairs 
 test('50 hosts behind a masquerading router: one translated flow per host, nothing remains', async (t) => {
   const lab = await runScaleLab(t, 'labs/scale/router-n.ts', 50);
   t.is(lab.status, 'passed');
-  t.true(checksOf(lab).every((c) => c.status === 'met'), JSON.stringify(checksOf(lab).filter((c) => c.status !== 'met')));
+  t.true(
+    checksOf(lab).every((c) => c.status === 'met'),
+    JSON.stringify(checksOf(lab).filter((c) => c.status !== 'met')),
+  );
   const masquerade = checksOf(lab).find((c) => c.kind === 'counter')!;
   t.like(masquerade.observed, { packets: 50 });
   const flows = checksOf(lab).find((c) => c.kind === 'conntrack')!;
@@ -76,7 +117,9 @@ test('a container cut off from the bridge fails everyone-reaches-the-gateway, an
   const dir = mkdtempSync(join(tmpdir(), 'nflab-scale-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'cut-off.ts');
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 import { allPairs, allReach, bridgeOfContainers, cmd, defineLab } from 'nflab';
 const g = bridgeOfContainers(6, { staticNeighbors: 'all' });
 export default defineLab({
@@ -84,7 +127,8 @@ export default defineLab({
   topology: g.topology,
   steps: [{ title: 'c3 down', run: [cmd('c3', 'ip link set eth0 down')], expect: [allReach(g.members, g.gateway).succeeds(), allPairs(g.addresses).succeed()] }],
 });
-`);
+`,
+  );
   const r = await nflab(['run', file, '--json']);
   t.is(r.code, 1, r.stderr);
   const lab = (jsonOf(r) as RunReport).labs[0]!;
@@ -104,8 +148,15 @@ test('a ping expected to fail stops once the FORWARD policy has dropped its requ
   const ping = step.checks.find((c) => c.kind === 'ping')!;
   t.is(ping.status, 'met');
   t.deepEqual(ping.observed, { outcome: 'fails', transmitted: 1, received: 0 });
-  t.regex(ping.reason ?? '', /^stopped after [\d.]+ s instead of waiting up to 1 s for a reply: filter FORWARD policy DROP on host counted 1 dropped packet, as many as the 1 echo request sent$/);
-  t.deepEqual(step.checks.find((c) => c.kind === 'counter')!.observed, { packets: 1, bytes: 84, policy: 'FORWARD DROP' });
+  t.regex(
+    ping.reason ?? '',
+    /^stopped after [\d.]+ s instead of waiting up to 1 s for a reply: filter FORWARD policy DROP on host counted 1 dropped packet, as many as the 1 echo request sent$/,
+  );
+  t.deepEqual(step.checks.find((c) => c.kind === 'counter')!.observed, {
+    packets: 1,
+    bytes: 84,
+    policy: 'FORWARD DROP',
+  });
   const stoppedAfter = Number(/^stopped after ([\d.]+) s/.exec(ping.reason ?? '')?.[1]);
   t.true(stoppedAfter < 1, `the ping ran ${stoppedAfter} s; waiting for its timeout takes 1 s`);
   // Where no counter answers (lab 02 step 3: the outside cannot route the replies back), the ping waits.

@@ -13,7 +13,11 @@ const dir = mkdtempSync(join(tmpdir(), 'nflab-setup-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 function labsSh(path: string) {
-  return spawnSync('/bin/bash', [join(REPO, 'scripts/labs.sh')], { encoding: 'utf8', env: { PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnSync('/bin/bash', [join(REPO, 'scripts/labs.sh')], {
+    encoding: 'utf8',
+    env: { PATH: path },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** A directory of fake tools, each a shell script. */
@@ -39,10 +43,15 @@ test('no Node at all (a PATH with only bash): exit 3, Node is not installed, 20.
   t.notRegex(r.stderr, /command not found/);
 });
 
-test('Debian 12\'s Node 18 (a fake node first on PATH): exit 3 naming v18.19.0 and 20.19, before apt or npm', (t) => {
+test("Debian 12's Node 18 (a fake node first on PATH): exit 3 naming v18.19.0 and 20.19, before apt or npm", (t) => {
   // apt-get, dpkg-query and npm as loud fakes: the check must come before any of them runs.
   const loud = (tool: string) => `echo "${tool} RAN" >&2; exit 99`;
-  const bin = fakeBin('old-node', { node: 'echo v18.19.0', 'apt-get': loud('apt-get'), 'dpkg-query': loud('dpkg-query'), npm: loud('npm') });
+  const bin = fakeBin('old-node', {
+    node: 'echo v18.19.0',
+    'apt-get': loud('apt-get'),
+    'dpkg-query': loud('dpkg-query'),
+    npm: loud('npm'),
+  });
   const r = labsSh(`${bin}:/usr/bin:/bin`);
   t.is(r.status, 3, r.stderr);
   t.regex(r.stderr, /Node\.js v18\.19\.0 found at .*old-node\/node; nflab needs Node\.js >= 20\.19/);
@@ -50,7 +59,7 @@ test('Debian 12\'s Node 18 (a fake node first on PATH): exit 3 naming v18.19.0 a
   t.notRegex(r.stderr, /RAN/);
 });
 
-test('Node 20.18 is refused; this machine\'s Node passes the check (a non-root fake id then stops at the root check)', (t) => {
+test("Node 20.18 is refused; this machine's Node passes the check (a non-root fake id then stops at the root check)", (t) => {
   t.is(labsSh(`${fakeBin('node-20-18', { node: 'echo v20.18.3' })}:/usr/bin:/bin`).status, 3);
   const r = labsSh(`${fakeBin('non-root', { id: 'echo 1000' })}:/usr/bin:/bin`);
   t.is(r.status, 3);

@@ -21,7 +21,6 @@ const path = (f: string) => join(dir, f);
 let sshd: ChildProcess | undefined;
 let watchdog: ChildProcess | undefined;
 
-
 /** The fingerprint OpenSSH itself computes for a public key file. */
 function sshKeygenFingerprint(pub: string): string {
   return sh(['ssh-keygen', '-l', '-E', 'sha256', '-f', pub]).split(' ')[1]!;
@@ -50,14 +49,25 @@ test.before(async () => {
   knownHostsWith('known_hosts', path('host.pub'));
   sh(['ip', 'netns', 'add', NS]);
   sh(['ip', '-n', NS, 'link', 'set', 'lo', 'up']);
-  sshd = await startSshd({ ns: NS, listen: `127.0.0.1:${PORT}`, dir, name: 'sshd', hostKey: path('host'), authorizedKeys: path('authorized_keys') });
+  sshd = await startSshd({
+    ns: NS,
+    listen: `127.0.0.1:${PORT}`,
+    dir,
+    name: 'sshd',
+    hostKey: path('host'),
+    authorizedKeys: path('authorized_keys'),
+  });
   watchdog = cleanupWatchdog([sshd.pid!], [NS], dir);
 });
 
 test.after.always(async () => {
   watchdog?.kill('SIGKILL');
   await stopSshd(sshd, NS);
-  try { sh(['ip', 'netns', 'del', NS]); } catch { /* never created */ }
+  try {
+    sh(['ip', 'netns', 'del', NS]);
+  } catch {
+    /* never created */
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -87,7 +97,22 @@ test('a command runs over SSH: exit code, stdout and stderr come back separately
 test('argv reaches the remote command word for word, whatever the shell would make of it', async (t) => {
   const ssh = await connect();
   try {
-    const words = ['a b', "it's", '"dq"', '$HOME', '`id`', '$(id)', 'back\\slash', '*', 'semi;colon', 'new\nline', '', '-n', '!x', '~'];
+    const words = [
+      'a b',
+      "it's",
+      '"dq"',
+      '$HOME',
+      '`id`',
+      '$(id)',
+      'back\\slash',
+      '*',
+      'semi;colon',
+      'new\nline',
+      '',
+      '-n',
+      '!x',
+      '~',
+    ];
     const r = await ssh.run(['printf', '%s\\0', ...words]);
     t.deepEqual(r.stdout.split('\0').slice(0, -1), words);
   } finally {
@@ -126,7 +151,12 @@ test('spawn streams lines while the command runs, and kill stops it by its remot
     const lines: string[] = [];
     const errLines: string[] = [];
     proc.onStderrLine((l) => errLines.push(l));
-    await new Promise<void>((resolve) => proc.onStdoutLine((l) => { lines.push(l); if (l === 'ready') resolve(); }));
+    await new Promise<void>((resolve) =>
+      proc.onStdoutLine((l) => {
+        lines.push(l);
+        if (l === 'ready') resolve();
+      }),
+    );
     t.is(typeof proc.pid, 'number');
     t.is((await ssh.run(['ps', '-o', 'args=', '-p', String(proc.pid)])).stdout.trim(), 'sleep 42.5');
     proc.kill('SIGTERM');
@@ -144,7 +174,10 @@ test('spawn streams lines while the command runs, and kill stops it by its remot
 test('close stops spawned commands on the remote side', async (t) => {
   const ssh = await connect();
   const proc = ssh.spawn(['sleep', '43.5']);
-  await new Promise<void>((resolve) => { const check = () => (proc.pid ? resolve() : setTimeout(check, 20)); check(); });
+  await new Promise<void>((resolve) => {
+    const check = () => (proc.pid ? resolve() : setTimeout(check, 20));
+    check();
+  });
   await ssh.close();
   t.is((await proc.exited).code, null);
   const again = await connect();
@@ -158,8 +191,13 @@ test('close stops spawned commands on the remote side', async (t) => {
 test('more commands at once than sshd allows per connection are spread over several connections', async (t) => {
   const ssh = await connect();
   try {
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => ssh.run(['sh', '-c', `sleep 0.5; echo ${i}`])));
-    t.deepEqual(results.map((r) => r.stdout), Array.from({ length: 20 }, (_, i) => `${i}\n`));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ssh.run(['sh', '-c', `sleep 0.5; echo ${i}`])),
+    );
+    t.deepEqual(
+      results.map((r) => r.stdout),
+      Array.from({ length: 20 }, (_, i) => `${i}\n`),
+    );
   } finally {
     await ssh.close();
   }
@@ -196,7 +234,9 @@ test('--accept-new-host-key writes the key to known_hosts once, in a form OpenSS
   const written = readFileSync(file, 'utf8');
   t.is(written.trim().split('\n').length, 1);
   // ssh-keygen -F looks the host up the way ssh does.
-  t.true(sh(['ssh-keygen', '-F', HOST_NAME, '-f', file]).includes(readFileSync(path('host.pub'), 'utf8').split(' ')[1]!));
+  t.true(
+    sh(['ssh-keygen', '-F', HOST_NAME, '-f', file]).includes(readFileSync(path('host.pub'), 'utf8').split(' ')[1]!),
+  );
   // From now on the key is known: a plain connection works and nothing more is appended.
   const second = await connect({ knownHosts: file, acceptNewHostKey: true });
   await second.close();
@@ -240,7 +280,7 @@ test('an unreachable host is an EnvError naming the host', async (t) => {
   t.regex(err!.message, /Connection refused/);
 });
 
-test('a key marked @revoked is refused even when it is also listed as the host\'s key', async (t) => {
+test("a key marked @revoked is refused even when it is also listed as the host's key", async (t) => {
   const [type, b64] = readFileSync(path('host.pub'), 'utf8').trim().split(' ');
   writeFileSync(path('revoked_known_hosts'), `${HOST_NAME} ${type} ${b64}\n@revoked * ${type} ${b64}\n`);
   const err = await t.throwsAsync(connect({ knownHosts: path('revoked_known_hosts') }), { instanceOf: EnvError });
@@ -257,7 +297,10 @@ test('Vagrant\'s "no host key checking" (known_hosts /dev/null + accept-new) con
 test('a detached spawn keeps running after the executor closes (nflab up)', async (t) => {
   const ssh = await connect();
   const proc = ssh.spawn(['sleep', '44.5'], { detached: true });
-  await new Promise<void>((resolve) => { const check = () => (proc.pid ? resolve() : setTimeout(check, 20)); check(); });
+  await new Promise<void>((resolve) => {
+    const check = () => (proc.pid ? resolve() : setTimeout(check, 20));
+    check();
+  });
   await ssh.close();
   const again = await connect();
   try {

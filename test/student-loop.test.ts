@@ -24,7 +24,12 @@ const screen = (socket: string) => tmux(socket, 'capture-pane', '-p', '-J', '-S'
 
 /** Types a line and waits until the terminal shows its marker line (`@@<exit status>@@`), which
  * the test types after it; returns the exit status and what the pane shows since. */
-async function type(socket: string, line: string, n: number, limitMs = 180_000): Promise<{ status: number; shown: string }> {
+async function type(
+  socket: string,
+  line: string,
+  n: number,
+  limitMs = 180_000,
+): Promise<{ status: number; shown: string }> {
   const before = screen(socket).length;
   tmux(socket, 'send-keys', '-t', 'loop', '-l', line);
   tmux(socket, 'send-keys', '-t', 'loop', 'Enter');
@@ -44,7 +49,10 @@ async function type(socket: string, line: string, n: number, limitMs = 180_000):
 function stepLines(shown: string, n: number): string[] {
   const section = shown.slice(shown.lastIndexOf(`## Step ${n}:`));
   const body = section.slice(0, section.indexOf('  expect:'));
-  return body.split('\n').filter((l) => /^ {2}(ip netns exec|docker exec) /.test(l)).map((l) => l.slice(2));
+  return body
+    .split('\n')
+    .filter((l) => /^ {2}(ip netns exec|docker exec) /.test(l))
+    .map((l) => l.slice(2));
 }
 
 /** Mount points under a directory in any process's mount namespace (the shell's tmpfs and binds). */
@@ -52,8 +60,11 @@ function mountsUnder(dir: string): string[] {
   const found = new Set<string>();
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      for (const line of readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) if (line.includes(dir)) found.add(`${pid}: ${line}`);
-    } catch { /* ended meanwhile */ }
+      for (const line of readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n'))
+        if (line.includes(dir)) found.add(`${pid}: ${line}`);
+    } catch {
+      /* ended meanwhile */
+    }
   }
   return [...found];
 }
@@ -70,7 +81,11 @@ async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
   chmodSync(join(bin, 'nflab'), 0o755);
   let runId: string | undefined;
   t.teardown(async () => {
-    try { tmux(socket, 'kill-server'); } catch { /* already gone */ }
+    try {
+      tmux(socket, 'kill-server');
+    } catch {
+      /* already gone */
+    }
     if (runId && runNamespaces(runId).length > 0) await journal.nflab(['down', '02', '--run', runId]);
     journal.remove();
   });
@@ -81,10 +96,24 @@ async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
   t.truthy(runId, up.stdout);
   // up says how to get the shell and what comes next.
   t.regex(up.stdout, /^ {2}nflab shell 02$/m);
-  t.regex(up.stdout, /^Next: step 4: Fix: MASQUERADE in nat POSTROUTING\n {2}type its commands \(nflab show 02\), then: nflab check 02 --step 4$/m);
+  t.regex(
+    up.stdout,
+    /^Next: step 4: Fix: MASQUERADE in nat POSTROUTING\n {2}type its commands \(nflab show 02\), then: nflab check 02 --step 4$/m,
+  );
 
   const env = `NFLAB_RUNTIME_DIR=${journal.dir} PATH=${bin}:${process.env.PATH} NO_COLOR=1`;
-  tmux(socket, 'new-session', '-d', '-s', 'loop', '-x', '200', '-y', '50', `env ${env} nflab shell 02; echo "shell ended: $?"; sleep 3600`);
+  tmux(
+    socket,
+    'new-session',
+    '-d',
+    '-s',
+    'loop',
+    '-x',
+    '200',
+    '-y',
+    '50',
+    `env ${env} nflab shell 02; echo "shell ended: $?"; sleep 3600`,
+  );
   tmux(socket, 'set-option', '-t', 'loop', 'history-limit', '20000');
   const prompt = await type(socket, 'true', 1);
   t.regex(prompt.shown, /^\(nflab 02\) \S+@\S+:.*# true$/m, 'the prompt names the lab');
@@ -100,7 +129,11 @@ async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
   const typed: { line: string; status: number; shown: string }[] = [];
   for (const line of lines) typed.push({ line, ...(await type(socket, line, n++)) });
   for (const x of typed) t.is(x.status, 0, `${x.line}\n${x.shown}`);
-  t.regex(typed[1]!.shown, /2 packets transmitted, 2 received/, 'the typed ping from c1 gets its replies through MASQUERADE');
+  t.regex(
+    typed[1]!.shown,
+    /2 packets transmitted, 2 received/,
+    'the typed ping from c1 gets its replies through MASQUERADE',
+  );
 
   // "What did my packet just do?": a ping typed here, traced hop by hop, shows MASQUERADE's rewrite.
   const traced = await type(socket, 'nflab trace 02 --node host -- c1 ping -c 2 -i 0.2 -W 1 198.51.100.8', n++);
@@ -123,14 +156,25 @@ async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
   for (let i = 0; i < 100 && !/shell ended: 0/.test(screen(socket)); i++) await sleep(200);
   const transcript = screen(socket);
   t.regex(transcript, /shell ended: 0/);
-  t.log(`terminal (${mode} mode), the typed lines:\n${transcript.split('\n').filter((l) => !/^@@/.test(l) && !/echo @@/.test(l)).filter((l) => /^\(nflab 02\)|packets transmitted|checks met|is down|shell ended/.test(l)).join('\n')}`);
+  t.log(
+    `terminal (${mode} mode), the typed lines:\n${transcript
+      .split('\n')
+      .filter((l) => !/^@@/.test(l) && !/echo @@/.test(l))
+      .filter((l) => /^\(nflab 02\)|packets transmitted|checks met|is down|shell ended/.test(l))
+      .join('\n')}`,
+  );
 
   t.deepEqual(runNamespaces(runId!), [], 'no namespace of the run');
   if (mode === 'docker') t.deepEqual(containersOf(runId!), [], 'no container of the run');
   t.false(journal.hasRecord(runId!), 'no journal record');
-  t.deepEqual(mountsUnder(join(journal.dir, 'shell')), [], 'no mount namespace of the shell and none of its bind mounts');
+  t.deepEqual(
+    mountsUnder(join(journal.dir, 'shell')),
+    [],
+    'no mount namespace of the shell and none of its bind mounts',
+  );
   t.deepEqual(rootState(), before, 'the root namespace is unchanged');
 }
 
-test('netns mode: up, shell, step 4 typed as show printed it, check met twice, down, nothing left', (t) => loop(t, 'netns'));
+test('netns mode: up, shell, step 4 typed as show printed it, check met twice, down, nothing left', (t) =>
+  loop(t, 'netns'));
 test('docker mode: the same loop with docker exec c1 typed as printed', (t) => loop(t, 'docker'));

@@ -34,11 +34,18 @@ function veth(a: string, aAddr: string, b: string, bAddr: string, name: string):
 /** The nflab CLI run inside the client namespace. */
 function nflabInClient(args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn('ip', ['netns', 'exec', NS.client, process.execPath, CLI, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn('ip', ['netns', 'exec', NS.client, process.execPath, CLI, ...args], {
+      cwd: REPO,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b) => { stdout += b; });
-    child.stderr.on('data', (b) => { stderr += b; });
+    child.stdout.on('data', (b) => {
+      stdout += b;
+    });
+    child.stderr.on('data', (b) => {
+      stderr += b;
+    });
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
@@ -47,7 +54,17 @@ function nflabInClient(args: string[]): Promise<CliResult> {
 function notMetIn(stdout: string): string {
   try {
     const { targets } = JSON.parse(stdout) as { targets: TargetOutcome[] };
-    return JSON.stringify(targets.flatMap((o) => o.labs.flatMap((l) => l.steps.flatMap((s, i) => s.checks.filter((c) => c.status === 'not-met').map((c) => ({ target: o.target, step: i + 1, ...c }))))), null, 1);
+    return JSON.stringify(
+      targets.flatMap((o) =>
+        o.labs.flatMap((l) =>
+          l.steps.flatMap((s, i) =>
+            s.checks.filter((c) => c.status === 'not-met').map((c) => ({ target: o.target, step: i + 1, ...c })),
+          ),
+        ),
+      ),
+      null,
+      1,
+    );
   } catch {
     return stdout.slice(0, 2000);
   }
@@ -55,14 +72,19 @@ function notMetIn(stdout: string): string {
 
 /** Lab namespaces left in an sshd's private /run/netns (a run through it that did not clean up). */
 function labNamespacesBehind(sshd: ChildProcess): string[] {
-  return sh(['nsenter', '-t', String(sshd.pid), '-m', 'sh', '-c', 'ls /run/netns 2>/dev/null || true']).split('\n').filter((n) => n.startsWith('nfl-'));
+  return sh(['nsenter', '-t', String(sshd.pid), '-m', 'sh', '-c', 'ls /run/netns 2>/dev/null || true'])
+    .split('\n')
+    .filter((n) => n.startsWith('nfl-'));
 }
 
 test.before(async () => {
   makeKeys(dir, ['host', 'client']);
   writeFileSync(path('authorized_keys'), readFileSync(path('client.pub')));
   const [type, b64] = readFileSync(path('host.pub'), 'utf8').trim().split(' ');
-  writeFileSync(path('known_hosts'), [ADDR.vm1, `[${ADDR.vm2}]:2202`, ADDR.inner].map((h) => `${h} ${type} ${b64}\n`).join(''));
+  writeFileSync(
+    path('known_hosts'),
+    [ADDR.vm1, `[${ADDR.vm2}]:2202`, ADDR.inner].map((h) => `${h} ${type} ${b64}\n`).join(''),
+  );
   for (const ns of Object.values(NS)) {
     sh(['ip', 'netns', 'add', ns]);
     sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -74,8 +96,14 @@ test.before(async () => {
   sshds.vm1 = await startSshd({ ...common, ns: NS.vm1, listen: `${ADDR.vm1}:22`, name: 'vm1' });
   sshds.vm2 = await startSshd({ ...common, ns: NS.vm2, listen: `${ADDR.vm2}:2202`, name: 'vm2' });
   sshds.inner = await startSshd({ ...common, ns: NS.inner, listen: `${ADDR.inner}:22`, name: 'inner' });
-  watchdog = cleanupWatchdog(Object.values(sshds).map((s) => s.pid!), Object.values(NS), dir);
-  writeFileSync(path('ssh_config'), `# a class's VMs
+  watchdog = cleanupWatchdog(
+    Object.values(sshds).map((s) => s.pid!),
+    Object.values(NS),
+    dir,
+  );
+  writeFileSync(
+    path('ssh_config'),
+    `# a class's VMs
 Host vm1
   HostName ${ADDR.vm1}
 Host vm2
@@ -88,31 +116,52 @@ Host *
   User root
   IdentityFile ${path('client')}
   UserKnownHostsFile ${path('known_hosts')}
-`);
+`,
+  );
 });
 
 test.after.always(async () => {
   watchdog?.kill('SIGKILL');
   for (const [name, sshd] of Object.entries(sshds)) await stopSshd(sshd, NS[name as keyof typeof NS]);
-  for (const ns of Object.values(NS)) { try { sh(['ip', 'netns', 'del', ns]); } catch { /* never created */ } }
+  for (const ns of Object.values(NS)) {
+    try {
+      sh(['ip', 'netns', 'del', ns]);
+    } catch {
+      /* never created */
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
 test('ProxyJump: the target is reached through a forwardOut channel of the jump host, which alone can reach it', async (t) => {
   // From the client namespace the inner host is unreachable (no route): only vm1 reaches it.
   const direct = socketThroughNetns(NS.client, ADDR.inner, 22);
-  await t.throwsAsync(new Promise((_, reject) => { direct.on('error', reject); direct.on('end', () => reject(new Error('closed'))); direct.resume(); }), { message: /Network is unreachable|No route/ });
+  await t.throwsAsync(
+    new Promise((_, reject) => {
+      direct.on('error', reject);
+      direct.on('end', () => reject(new Error('closed')));
+      direct.resume();
+    }),
+    { message: /Network is unreachable|No route/ },
+  );
   const common = { identity: path('client'), knownHosts: path('known_hosts') };
   const ssh = await SshExecutor.connect({
-    ...common, target: `ssh://root@${ADDR.inner}`,
+    ...common,
+    target: `ssh://root@${ADDR.inner}`,
     via: { ...common, target: `ssh://root@${ADDR.vm1}`, sock: () => socketThroughNetns(NS.client, ADDR.vm1, 22) },
   });
   try {
     // The command ran on the inner host: its one non-loopback address is the inner one.
-    t.regex((await ssh.run(['ip', '-o', '-4', 'addr', 'show', 'scope', 'global'])).stdout, new RegExp(`inet ${ADDR.inner.replace(/\./g, '\\.')}/24`));
+    t.regex(
+      (await ssh.run(['ip', '-o', '-4', 'addr', 'show', 'scope', 'global'])).stdout,
+      new RegExp(`inet ${ADDR.inner.replace(/\./g, '\\.')}/24`),
+    );
     // More commands than one connection carries: the executor dials again through the same jump.
     const many = await Promise.all(Array.from({ length: 12 }, (_, i) => ssh.run(['sh', '-c', `sleep 0.3; echo ${i}`])));
-    t.deepEqual(many.map((r) => r.stdout.trim()), Array.from({ length: 12 }, (_, i) => String(i)));
+    t.deepEqual(
+      many.map((r) => r.stdout.trim()),
+      Array.from({ length: 12 }, (_, i) => String(i)),
+    );
   } finally {
     await ssh.close();
   }
@@ -120,11 +169,34 @@ test('ProxyJump: the target is reached through a forwardOut channel of the jump 
 
 test('nflab run on three ssh_config hosts at once (a pattern, one behind a ProxyJump): a report and a JUnit file per target, a summary', async (t) => {
   const out = path('reports');
-  const r = await nflabInClient(['run', '01', '--ssh-config', path('ssh_config'), '--target', 'vm*', '--target', 'inner', '--json', '--report-dir', out, '--junit', path('junit.xml')]);
+  const r = await nflabInClient([
+    'run',
+    '01',
+    '--ssh-config',
+    path('ssh_config'),
+    '--target',
+    'vm*',
+    '--target',
+    'inner',
+    '--json',
+    '--report-dir',
+    out,
+    '--junit',
+    path('junit.xml'),
+  ]);
   t.is(r.code, 0, notMetIn(r.stdout) + r.stderr.slice(-3000));
-  const { targets, summary } = JSON.parse(r.stdout) as { targets: TargetOutcome[]; summary: { targets: number; passed: number; exitCode: number } };
-  t.deepEqual(targets.map((o) => o.target), ['vm1', 'vm2', 'inner']);
-  t.deepEqual(targets.map((o) => o.name), [`ssh://root@${ADDR.vm1}`, `ssh://root@${ADDR.vm2}:2202`, `ssh://root@${ADDR.inner}`]);
+  const { targets, summary } = JSON.parse(r.stdout) as {
+    targets: TargetOutcome[];
+    summary: { targets: number; passed: number; exitCode: number };
+  };
+  t.deepEqual(
+    targets.map((o) => o.target),
+    ['vm1', 'vm2', 'inner'],
+  );
+  t.deepEqual(
+    targets.map((o) => o.name),
+    [`ssh://root@${ADDR.vm1}`, `ssh://root@${ADDR.vm2}:2202`, `ssh://root@${ADDR.inner}`],
+  );
   t.like(summary, { targets: 3, passed: 3, exitCode: 0 });
   for (const o of targets) {
     t.is(o.exitCode, 0, o.target);
@@ -140,13 +212,27 @@ test('nflab run on three ssh_config hosts at once (a pattern, one behind a Proxy
   }
   t.like(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')), { targets: 3, passed: 3, unreachable: [] });
   // Only this test's runs: other tests' labs may be up on this machine meanwhile (the sshds share its /run/netns).
-  for (const o of targets) t.deepEqual(labNamespacesBehind(sshds[o.target]!).filter((n) => n.startsWith(`nfl-${o.labs[0]!.runId}-`)), [], o.target);
+  for (const o of targets)
+    t.deepEqual(
+      labNamespacesBehind(sshds[o.target]!).filter((n) => n.startsWith(`nfl-${o.labs[0]!.runId}-`)),
+      [],
+      o.target,
+    );
 });
 
 test('a target file of ssh:// URLs: an unreachable machine is reported beside the others and makes the exit 3', async (t) => {
   const unreachable = 'ssh://root@10.207.9.9';
   writeFileSync(path('targets.txt'), `# the class\nssh://root@${ADDR.vm2}:2202\n\n${unreachable}   # switched off\n`);
-  const r = await nflabInClient(['run', '01', '--target-file', path('targets.txt'), '--identity', path('client'), '--known-hosts', path('known_hosts')]);
+  const r = await nflabInClient([
+    'run',
+    '01',
+    '--target-file',
+    path('targets.txt'),
+    '--identity',
+    path('client'),
+    '--known-hosts',
+    path('known_hosts'),
+  ]);
   t.is(r.code, 3, r.stderr.slice(-3000));
   t.regex(r.stdout, new RegExp(`^ssh://root@10\\.207\\.2\\.2:2202\\s+passed\\s+passed$`, 'm'));
   t.regex(r.stdout, /^ssh:\/\/root@10\.207\.9\.9\s+-\s+cannot run: cannot reach ssh:\/\/root@10\.207\.9\.9/m);

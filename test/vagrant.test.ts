@@ -52,7 +52,7 @@ Host db
   LogLevel FATAL
 `;
 
-test('parses a single-machine ssh-config sample (written from Vagrant\'s template)', (t) => {
+test("parses a single-machine ssh-config sample (written from Vagrant's template)", (t) => {
   const [block, ...rest] = parseVagrantSshConfig(SINGLE);
   t.deepEqual(rest, []);
   t.deepEqual(block, {
@@ -65,18 +65,24 @@ test('parses a single-machine ssh-config sample (written from Vagrant\'s templat
     userKnownHostsFile: '/dev/null',
   });
   // Vagrant's "do not check host keys" becomes accept-new into /dev/null: nothing is remembered.
-  t.deepEqual(vagrantTargetFrom(block!, () => true), {
-    machine: 'default',
-    target: 'ssh://vagrant@127.0.0.1:2222',
-    identity: '/home/student/nflab/.vagrant/machines/default/virtualbox/private_key',
-    knownHosts: '/dev/null',
-    acceptNewHostKey: true,
-  });
+  t.deepEqual(
+    vagrantTargetFrom(block!, () => true),
+    {
+      machine: 'default',
+      target: 'ssh://vagrant@127.0.0.1:2222',
+      identity: '/home/student/nflab/.vagrant/machines/default/virtualbox/private_key',
+      knownHosts: '/dev/null',
+      acceptNewHostKey: true,
+    },
+  );
 });
 
-test('parses a multi-machine ssh-config sample with quoted paths (written from Vagrant\'s template)', (t) => {
+test("parses a multi-machine ssh-config sample with quoted paths (written from Vagrant's template)", (t) => {
   const blocks = parseVagrantSshConfig(MULTI);
-  t.deepEqual(blocks.map((b) => b.host), ['web', 'db']);
+  t.deepEqual(
+    blocks.map((b) => b.host),
+    ['web', 'db'],
+  );
   t.deepEqual(blocks[0]!.identityFiles, [
     '/home/student/my labs/.vagrant/machines/web/libvirt/private_key',
     '/home/student/.vagrant.d/insecure_private_keys/vagrant.key.ed25519',
@@ -93,7 +99,9 @@ test('parses a multi-machine ssh-config sample with quoted paths (written from V
 });
 
 test('a ProxyCommand machine is refused with an EnvError (a sample written by hand)', (t) => {
-  const [block] = parseVagrantSshConfig('Host default\n  HostName 10.0.0.5\n  User vagrant\n  ProxyCommand=docker exec -i x nc %h %p\n');
+  const [block] = parseVagrantSshConfig(
+    'Host default\n  HostName 10.0.0.5\n  User vagrant\n  ProxyCommand=docker exec -i x nc %h %p\n',
+  );
   t.is(block!.proxyCommand, 'docker exec -i x nc %h %p');
   t.throws(() => vagrantTargetFrom(block!), { instanceOf: EnvError, message: /ProxyCommand/ });
 });
@@ -106,7 +114,12 @@ test('--target vagrant[:machine] is recognised', (t) => {
 });
 
 const hasVagrant = (() => {
-  try { execFileSync('vagrant', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync('vagrant', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 })();
 
 test(`vagrantTarget outside a Vagrant project is an EnvError with a fix (vagrant ${hasVagrant ? 'installed' : 'not installed'})`, async (t) => {

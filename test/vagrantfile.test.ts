@@ -6,14 +6,25 @@ import { join } from 'node:path';
 import { REPO } from './helpers/system.ts';
 
 test('vagrant validate accepts the Vagrantfile', (t) => {
-  const out = execFileSync('vagrant', ['validate'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
+  const out = execFileSync('vagrant', ['validate'], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' },
+  });
   t.regex(out, /Vagrantfile validated successfully/);
 });
 
 test('vagrant validate accepts it with the local offline box and QEMU emulation (NFLAB_VAGRANT_BOX, NFLAB_VAGRANT_DRIVER)', (t) => {
   const out = execFileSync('vagrant', ['validate'], {
-    cwd: REPO, encoding: 'utf8',
-    env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1', NFLAB_VAGRANT_BOX: 'nflab/local', NFLAB_VAGRANT_DRIVER: 'qemu', NFLAB_VAGRANT_CONSOLE_LOG: '/tmp/nflab-console.log' },
+    cwd: REPO,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      VAGRANT_CHECKPOINT_DISABLE: '1',
+      NFLAB_VAGRANT_BOX: 'nflab/local',
+      NFLAB_VAGRANT_DRIVER: 'qemu',
+      NFLAB_VAGRANT_CONSOLE_LOG: '/tmp/nflab-console.log',
+    },
   });
   t.regex(out, /Vagrantfile validated successfully/);
   const text = readFileSync(join(REPO, 'Vagrantfile'), 'utf8');

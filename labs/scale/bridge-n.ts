@@ -22,13 +22,22 @@ export default defineLab({
       expect: [
         allReach(g.members, g.gateway).succeeds(),
         output('host', 'bridge link show master br0').includes(`v${n}@`, 'master br0 state forwarding'),
-        output('host', 'bridge link show master br0').excludes('state disabled', 'state blocking', 'state listening', 'state learning'),
+        output('host', 'bridge link show master br0').excludes(
+          'state disabled',
+          'state blocking',
+          'state listening',
+          'state learning',
+        ),
       ],
     },
-    ...(pairs ? [{
-      title: 'Every pair of containers reaches each other',
-      expect: [allPairs(g.addresses).succeed()],
-    }] : []),
+    ...(pairs
+      ? [
+          {
+            title: 'Every pair of containers reaches each other',
+            expect: [allPairs(g.addresses).succeed()],
+          },
+        ]
+      : []),
   ],
 });
 

@@ -21,13 +21,25 @@ export default defineLab({
     },
     {
       title: 'Every host reaches the outside through MASQUERADE',
-      teaches: 'Each host\'s ping is one flow: MASQUERADE counts its first packet, conntrack keeps one entry per host, and the outside only ever sees the router\'s address.',
+      teaches:
+        "Each host's ping is one flow: MASQUERADE counts its first packet, conntrack keeps one entry per host, and the outside only ever sees the router's address.",
       expect: [
         allReach(g.members, g.outside).succeeds(),
-        rule('router', 'nat POSTROUTING', g.masquerade).delta({ packets: n }, `MASQUERADE counts ${n} flows, one per host`),
-        conntrack('router', { proto: 'icmp', reply: { src: g.outside, dst: '10.0.2.15' } }).count(n, `conntrack holds ${n} translated flows`),
-        packets('ext', 'eth0', { proto: 'icmp', icmp: 'echo-request', dst: g.outside }).count(n, `the outside receives ${n} echo requests`),
-        packets('ext', 'eth0', { proto: 'icmp', icmp: 'echo-request', src: g.addresses[g.members[0]!] }).none('none carries a host\'s own address'),
+        rule('router', 'nat POSTROUTING', g.masquerade).delta(
+          { packets: n },
+          `MASQUERADE counts ${n} flows, one per host`,
+        ),
+        conntrack('router', { proto: 'icmp', reply: { src: g.outside, dst: '10.0.2.15' } }).count(
+          n,
+          `conntrack holds ${n} translated flows`,
+        ),
+        packets('ext', 'eth0', { proto: 'icmp', icmp: 'echo-request', dst: g.outside }).count(
+          n,
+          `the outside receives ${n} echo requests`,
+        ),
+        packets('ext', 'eth0', { proto: 'icmp', icmp: 'echo-request', src: g.addresses[g.members[0]!] }).none(
+          "none carries a host's own address",
+        ),
       ],
     },
   ],

@@ -7,14 +7,28 @@
 // Usage: node --import tsx scripts/bench/labs.ts [--repeat 3] [--jobs 2] [--baseline DIR] [--out FILE]
 // (also called by scripts/bench/run.ts).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
-export interface Timed { wall: number; cpu: number; code: number | null; stdout: string }
+export interface Timed {
+  wall: number;
+  cpu: number;
+  code: number | null;
+  stdout: string;
+}
 
 const CPUACCT = '/sys/fs/cgroup/cpuacct';
 
@@ -26,18 +40,28 @@ export async function timed(argv: string[], cwd = REPO): Promise<Timed> {
   try {
     const started = performance.now();
     const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', group, ...argv], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', group, ...argv], {
+        cwd,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let stdout = '';
-      child.stdout.on('data', (b) => { stdout += b; });
+      child.stdout.on('data', (b) => {
+        stdout += b;
+      });
       child.on('close', (code) => resolve({ code, stdout }));
     });
     const wall = (performance.now() - started) / 1000;
     // Processes that outlive nflab by a moment (its command helper, a watchdog) count too.
-    for (let i = 0; i < 100 && readFileSync(`${group}/cgroup.procs`, 'utf8').trim() !== ''; i++) await new Promise((res) => setTimeout(res, 50));
+    for (let i = 0; i < 100 && readFileSync(`${group}/cgroup.procs`, 'utf8').trim() !== ''; i++)
+      await new Promise((res) => setTimeout(res, 50));
     const cpu = Number(readFileSync(`${group}/cpuacct.usage`, 'utf8')) / 1e9;
     return { wall, cpu, ...r };
   } finally {
-    try { rmdirSync(group); } catch { /* a straggler still in it: the kernel removes it once empty only by rmdir; leave it */ }
+    try {
+      rmdirSync(group);
+    } catch {
+      /* a straggler still in it: the kernel removes it once empty only by rmdir; leave it */
+    }
   }
 }
 
@@ -45,9 +69,14 @@ function timedByTime(argv: string[], cwd: string): Promise<Timed> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nflab-bench-'));
   const file = path.join(dir, 'time');
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-o', file, '-f', '%e %U %S', ...argv], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('/usr/bin/time', ['-o', file, '-f', '%e %U %S', ...argv], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let stdout = '';
-    child.stdout.on('data', (b) => { stdout += b; });
+    child.stdout.on('data', (b) => {
+      stdout += b;
+    });
     child.on('close', (code) => {
       const last = readFileSync(file, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
       rmSync(dir, { recursive: true, force: true });
@@ -56,12 +85,17 @@ function timedByTime(argv: string[], cwd: string): Promise<Timed> {
   });
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 /** Lab ids as `nflab list` knows them (labs/NN-*.ts). */
 function labIds(): string[] {
-  return readdirSync(path.join(REPO, 'labs')).flatMap((f) => (/^(\d\d)-.*\.ts$/.exec(f) ? [/^(\d\d)/.exec(f)![1]!] : []));
+  return readdirSync(path.join(REPO, 'labs')).flatMap((f) =>
+    /^(\d\d)-.*\.ts$/.exec(f) ? [/^(\d\d)/.exec(f)![1]!] : [],
+  );
 }
 
 async function jobsSupported(cwd: string): Promise<boolean> {
@@ -70,15 +104,33 @@ async function jobsSupported(cwd: string): Promise<boolean> {
 }
 
 function commitOf(cwd: string): string {
-  try { return execFileSync('git', ['-C', cwd, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 90); } catch { return '?'; }
+  try {
+    return execFileSync('git', ['-C', cwd, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 90);
+  } catch {
+    return '?';
+  }
 }
 
-export async function labsSection(opts: { repeat: number; jobs: number[]; baseline?: string; calm?: () => Promise<unknown> }): Promise<string> {
+export async function labsSection(opts: {
+  repeat: number;
+  jobs: number[];
+  baseline?: string;
+  calm?: () => Promise<unknown>;
+}): Promise<string> {
   const lines: string[] = [];
   const nflab = (...args: string[]) => [process.execPath, 'bin/nflab.mjs', ...args];
   const calm = opts.calm ?? (async () => undefined);
-  const statusOf = (r: Timed) => { try { return (JSON.parse(r.stdout) as { labs: { status: string }[] }).labs.map((l) => l.status); } catch { return [`exit ${r.code}`]; } };
-  const impls = [...(opts.baseline ? [{ name: 'before', cwd: path.resolve(opts.baseline) }] : []), { name: 'after', cwd: REPO }];
+  const statusOf = (r: Timed) => {
+    try {
+      return (JSON.parse(r.stdout) as { labs: { status: string }[] }).labs.map((l) => l.status);
+    } catch {
+      return [`exit ${r.code}`];
+    }
+  };
+  const impls = [
+    ...(opts.baseline ? [{ name: 'before', cwd: path.resolve(opts.baseline) }] : []),
+    { name: 'after', cwd: REPO },
+  ];
   const results = new Map<string, Timed[]>();
   const add = (key: string, t: Timed) => {
     results.set(key, [...(results.get(key) ?? []), t]);
@@ -116,7 +168,12 @@ export async function labsSection(opts: { repeat: number; jobs: number[]; baseli
 
   lines.push('## The lab suite: wall and CPU per lab, before and after');
   lines.push('');
-  lines.push(`Seconds, median of ${opts.repeat}; the implementations take turns. Each lab runs on its own (\`nflab run <id> --json\`, start-up and preflight included). CPU = every process nflab started (${existsSync(`${CPUACCT}/cgroup.procs`) ? 'the cpuacct cgroup of the run' : '/usr/bin/time user + system'}). ${impls.map((i) => `**${i.name}**: ${commitOf(i.cwd)}`).join('; ')}. Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}.`);
+  lines.push(
+    `Seconds, median of ${opts.repeat}; the implementations take turns. Each lab runs on its own (\`nflab run <id> --json\`, start-up and preflight included). CPU = every process nflab started (${existsSync(`${CPUACCT}/cgroup.procs`) ? 'the cpuacct cgroup of the run' : '/usr/bin/time user + system'}). ${impls.map((i) => `**${i.name}**: ${commitOf(i.cwd)}`).join('; ')}. Load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}.`,
+  );
   lines.push('');
   const header = impls.flatMap((i) => [`${i.name} wall`, `${i.name} CPU`]);
   const ratio = impls.length > 1;
@@ -126,18 +183,31 @@ export async function labsSection(opts: { repeat: number; jobs: number[]; baseli
     const cells = keys.flatMap((k) => [fmt(wall(k)), fmt(cpu(k))]);
     const ratios = ratio ? [fmt(wall(keys[1]!) / wall(keys[0]!)), fmt(cpu(keys[1]!) / cpu(keys[0]!))] : [];
     const st = [...new Set(keys.flatMap(statuses))];
-    lines.push(`| ${label} | ${[...cells, ...ratios].join(' | ')} | ${st.length === 1 ? st[0] : `DIFFER: ${st.join(' / ')}`} |`);
+    lines.push(
+      `| ${label} | ${[...cells, ...ratios].join(' | ')} | ${st.length === 1 ? st[0] : `DIFFER: ${st.join(' / ')}`} |`,
+    );
   };
-  for (const id of labIds()) row(id, impls.map((i) => `${i.name} ${id}`));
+  for (const id of labIds())
+    row(
+      id,
+      impls.map((i) => `${i.name} ${id}`),
+    );
   lines.push('');
   lines.push('| command | wall (s) | CPU (s) | statuses (every run) |');
   lines.push('|---|---|---|---|');
   for (const key of [...results.keys()].filter((k) => / all /.test(k))) {
     const [impl, , ...v] = key.split(' ');
-    lines.push(`| ${impl}: \`nflab run --all ${v.join(' ')} --json\` | ${fmt(wall(key))} | ${fmt(cpu(key))} | ${statuses(key).join(' / ')} |`);
+    lines.push(
+      `| ${impl}: \`nflab run --all ${v.join(' ')} --json\` | ${fmt(wall(key))} | ${fmt(cpu(key))} | ${statuses(key).join(' / ')} |`,
+    );
   }
-  for (const impl of impls) lines.push(`| ${impl.name}: \`nflab --version\` (start-up, median of ${results.get(`${impl.name} start`)!.length}) | ${fmt(wall(`${impl.name} start`), 3)} | ${fmt(cpu(`${impl.name} start`), 3)} | |`);
-  lines.push(`| \`node -e 0\` (node's own start on this machine now) | ${fmt(wall('node start'), 3)} | ${fmt(cpu('node start'), 3)} | |`);
+  for (const impl of impls)
+    lines.push(
+      `| ${impl.name}: \`nflab --version\` (start-up, median of ${results.get(`${impl.name} start`)!.length}) | ${fmt(wall(`${impl.name} start`), 3)} | ${fmt(cpu(`${impl.name} start`), 3)} | |`,
+    );
+  lines.push(
+    `| \`node -e 0\` (node's own start on this machine now) | ${fmt(wall('node start'), 3)} | ${fmt(cpu('node start'), 3)} | |`,
+  );
   lines.push('');
   return lines.join('\n');
 }
@@ -148,7 +218,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
   };
   const baseline = arg('baseline', '');
-  const text = await labsSection({ repeat: Number(arg('repeat', '3')), jobs: arg('jobs', '2').split(',').filter(Boolean).map(Number), ...(baseline ? { baseline } : {}) });
+  const text = await labsSection({
+    repeat: Number(arg('repeat', '3')),
+    jobs: arg('jobs', '2').split(',').filter(Boolean).map(Number),
+    ...(baseline ? { baseline } : {}),
+  });
   console.log(text);
   const out = arg('out', '');
   if (out) writeFileSync(out, text + '\n');

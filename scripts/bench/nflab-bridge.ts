@@ -11,7 +11,9 @@ import type { DriverKind } from '../../src/lab/types.ts';
 
 const n = Number(process.argv[2]);
 const pairs = process.argv[3] === '1';
-const driver = (process.argv.includes('--nodes') ? process.argv[process.argv.indexOf('--nodes') + 1] : 'netns') as DriverKind;
+const driver = (
+  process.argv.includes('--nodes') ? process.argv[process.argv.indexOf('--nodes') + 1] : 'netns'
+) as DriverKind;
 process.env.NFLAB_N = String(n);
 process.env.NFLAB_PAIRS_MAX = pairs ? String(n) : '0';
 const lab = await loadLabFile(new URL('../../labs/scale/bridge-n.ts', import.meta.url).pathname);
@@ -29,7 +31,9 @@ try {
     const report = await runStep(sandbox, step, () => false);
     const reach = report.checks.find((c) => c.kind === 'all-reach' || c.kind === 'all-pairs')!;
     const observed = reach.observed as { pings: number; replies: number };
-    console.log(`${i === 0 ? 'gateway' : 'allpairs'} ${seconds(performance.now() - t)} ${observed.replies} ${observed.pings}`);
+    console.log(
+      `${i === 0 ? 'gateway' : 'allpairs'} ${seconds(performance.now() - t)} ${observed.replies} ${observed.pings}`,
+    );
     const unmet = report.checks.filter((c) => c.status !== 'met');
     if (unmet.length > 0) console.error(`not met: ${JSON.stringify(unmet).slice(0, 2000)}`);
   }
@@ -38,5 +42,7 @@ try {
   await sandbox.teardown();
   console.log(`teardown ${seconds(performance.now() - t)} ${n} ${n}`);
 }
-console.log(`profile ${JSON.stringify(Object.fromEntries(Object.entries(sandbox.timings).map(([k, v]) => [k, Math.round(v)])))}`);
+console.log(
+  `profile ${JSON.stringify(Object.fromEntries(Object.entries(sandbox.timings).map(([k, v]) => [k, Math.round(v)])))}`,
+);
 console.log(`rss ${process.resourceUsage().maxRSS}`);

@@ -22,10 +22,15 @@ export function tally(values: string[]): Record<string, number> {
 }
 
 export function packetMatches(p: PacketRecord, m: PacketMatch): boolean {
-  return (!m.proto || p.proto === m.proto)
-    && (!m.src || p.src === m.src) && (!m.dst || p.dst === m.dst)
-    && (m.sport === undefined || p.sport === m.sport) && (m.dport === undefined || p.dport === m.dport)
-    && (!m.icmp || p.icmp === m.icmp) && (!m.flags || p.flags === m.flags);
+  return (
+    (!m.proto || p.proto === m.proto) &&
+    (!m.src || p.src === m.src) &&
+    (!m.dst || p.dst === m.dst) &&
+    (m.sport === undefined || p.sport === m.sport) &&
+    (m.dport === undefined || p.dport === m.dport) &&
+    (!m.icmp || p.icmp === m.icmp) &&
+    (!m.flags || p.flags === m.flags)
+  );
 }
 
 function portOk(value: number | undefined, expected: number | { min?: number; max?: number } | undefined): boolean {
@@ -36,13 +41,21 @@ function portOk(value: number | undefined, expected: number | { min?: number; ma
 
 export function tupleMatches(t: ConntrackTuple, m: TupleMatch | undefined): boolean {
   if (!m) return true;
-  return (!m.src || t.src === m.src) && (!m.dst || t.dst === m.dst) && portOk(t.sport, m.sport) && portOk(t.dport, m.dport);
+  return (
+    (!m.src || t.src === m.src) && (!m.dst || t.dst === m.dst) && portOk(t.sport, m.sport) && portOk(t.dport, m.dport)
+  );
 }
 
 export type CounterDelta = { packets: number; bytes: number; what: string } | { problem: string };
 
 /** Packet and byte delta of one rule (found by the lab's words) or of a chain policy across the step. */
-export function counterDelta(table: string, chain: string, words: string | undefined, before: SavedRuleset, after: SavedRuleset): CounterDelta {
+export function counterDelta(
+  table: string,
+  chain: string,
+  words: string | undefined,
+  before: SavedRuleset,
+  after: SavedRuleset,
+): CounterDelta {
   if (words === undefined) {
     const a = after.chains.find((c) => c.table === table && c.chain === chain);
     if (!a) return { problem: `no chain ${table} ${chain}` };
@@ -53,17 +66,26 @@ export function counterDelta(table: string, chain: string, words: string | undef
   const candidates = after.rules.filter((r) => r.table === table && r.chain === chain && matches(r.spec, words));
   if (candidates.length === 0) {
     const present = after.rules.filter((r) => r.table === table && r.chain === chain).map((r) => r.spec);
-    return { problem: `no rule in ${table} ${chain} matches "${words}"${present.length ? `; the chain holds: ${present.join(' | ')}` : isNftTable(table) ? '; the chain holds no rule with a counter' : '; the chain is empty'}` };
+    return {
+      problem: `no rule in ${table} ${chain} matches "${words}"${present.length ? `; the chain holds: ${present.join(' | ')}` : isNftTable(table) ? '; the chain holds no rule with a counter' : '; the chain is empty'}`,
+    };
   }
   // A rule written in full (as the renderer writes it) is that rule, even if it is also a subset of a longer one.
   if (candidates.length > 1) {
     const exact = candidates.filter((r) => matches(words, r.spec));
     if (exact.length === 1) candidates.splice(0, candidates.length, exact[0]!);
   }
-  if (candidates.length > 1) return { problem: `"${words}" matches ${candidates.length} rules in ${table} ${chain}: ${candidates.map((r) => r.spec).join(' | ')}` };
+  if (candidates.length > 1)
+    return {
+      problem: `"${words}" matches ${candidates.length} rules in ${table} ${chain}: ${candidates.map((r) => r.spec).join(' | ')}`,
+    };
   const rule = candidates[0]!;
   const earlier = before.rules.find((r) => r.table === table && r.chain === chain && r.spec === rule.spec);
-  return { packets: rule.packets - (earlier?.packets ?? 0), bytes: rule.bytes - (earlier?.bytes ?? 0), what: `-A ${chain} ${rule.spec}` };
+  return {
+    packets: rule.packets - (earlier?.packets ?? 0),
+    bytes: rule.bytes - (earlier?.bytes ?? 0),
+    what: `-A ${chain} ${rule.spec}`,
+  };
 }
 
 /** The first error a connection reported, as a field to spread into an observation. */

@@ -13,10 +13,18 @@ export function evaluate(check: Check, obs: Observations): CheckReport {
   const module = moduleOf(check);
   const verdict = module.judge(check as never, obs);
   // The evidence first, then the lab's own words.
-  const hint = verdict.met ? undefined : [safeHint(() => module.hint(check as never, verdict as never, obs)), check.hint].filter(Boolean).join(' — ');
+  const hint = verdict.met
+    ? undefined
+    : [safeHint(() => module.hint(check as never, verdict as never, obs)), check.hint].filter(Boolean).join(' — ');
   return {
-    description: describeCheck(check), kind: check.kind, about: aboutOf(check), status: verdict.met ? 'met' : 'not-met', expected: verdict.expected, observed: verdict.observed,
-    ...(verdict.reason ? { reason: verdict.reason } : {}), ...(hint ? { hint } : {}),
+    description: describeCheck(check),
+    kind: check.kind,
+    about: aboutOf(check),
+    status: verdict.met ? 'met' : 'not-met',
+    expected: verdict.expected,
+    observed: verdict.observed,
+    ...(verdict.reason ? { reason: verdict.reason } : {}),
+    ...(hint ? { hint } : {}),
   };
 }
 
@@ -31,7 +39,15 @@ function safeHint(make: () => string | undefined): string | undefined {
 
 /** A check not judged in this run, with why (a sandboxOnly check in a root-namespace run). */
 export function skipped(check: Check, reason: string): CheckReport {
-  return { description: describeCheck(check), kind: check.kind, about: aboutOf(check), status: 'skipped', expected: null, observed: null, reason };
+  return {
+    description: describeCheck(check),
+    kind: check.kind,
+    about: aboutOf(check),
+    status: 'skipped',
+    expected: null,
+    observed: null,
+    reason,
+  };
 }
 
 /**

@@ -9,8 +9,15 @@ import { hopMatches } from './path.ts';
 
 /** "filter FORWARD policy DROP on host counted 3 packets": every drop counter that grew during the step. */
 export function dropsDuringStep(obs: Observations): string[] {
-  return obs.all('counters').flatMap(([[node, family], c]) => (family ? [] : dropsBetween(dropCounters(c.before), dropCounters(c.after))
-    .map((d) => `${d.what} on ${node} counted ${d.packets} dropped packet${d.packets === 1 ? '' : 's'}`)));
+  return obs
+    .all('counters')
+    .flatMap(([[node, family], c]) =>
+      family
+        ? []
+        : dropsBetween(dropCounters(c.before), dropCounters(c.after)).map(
+            (d) => `${d.what} on ${node} counted ${d.packets} dropped packet${d.packets === 1 ? '' : 's'}`,
+          ),
+    );
 }
 
 /** Where the step's packets went, as the host nodes' counters tell it (the fallback when nothing
@@ -30,7 +37,9 @@ export function countersMoved(obs: Observations, limit = 4): string[] {
       if (n > 0 && c.policy !== '-') moved.push(`${c.table} ${c.chain} policy ${c.policy} (${n})`);
     }
     if (moved.length === 0) return [`no rule or policy on ${node} counted a packet of the step`];
-    return [`on ${node} these counted the step's packets: ${moved.slice(0, limit).join(', ')}${moved.length > limit ? `, and ${moved.length - limit} more` : ''}`];
+    return [
+      `on ${node} these counted the step's packets: ${moved.slice(0, limit).join(', ')}${moved.length > limit ? `, and ${moved.length - limit} more` : ''}`,
+    ];
   });
 }
 
@@ -57,7 +66,11 @@ export function lastHopWords(packet: TraceHop[], node: string): string {
   const last = packet[packet.length - 1]!;
   const where = `${last.family && last.family !== 'ip' ? `${last.family} ` : ''}${last.table} ${last.chain}`;
   const verdict = last.verdict ?? '?';
-  const how = last.policy ? `met its policy ${verdict}` : last.rule ? `met ${last.rule} (${verdict})` : `ended with ${verdict}`;
+  const how = last.policy
+    ? `met its policy ${verdict}`
+    : last.rule
+      ? `met ${last.rule} (${verdict})`
+      : `ended with ${verdict}`;
   return `reached ${where} on ${node} and ${how}`;
 }
 

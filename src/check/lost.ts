@@ -20,7 +20,11 @@ export function maxLost(n: number): number {
 }
 
 /** Whether `lost` connections, each on some backend, can bring every count within its range. */
-export function placeable(counts: Record<string, number>, ranges: Record<string, { min?: number; max?: number }>, lost: number): boolean {
+export function placeable(
+  counts: Record<string, number>,
+  ranges: Record<string, { min?: number; max?: number }>,
+  lost: number,
+): boolean {
   let need = 0;
   let room = 0;
   for (const [node, range] of Object.entries(ranges)) {
@@ -37,6 +41,8 @@ export function placeable(counts: Record<string, number>, ranges: Record<string,
 
 /** The words for a report's `reason` when lost connections were set aside. */
 export function lostReason(lost: number, n: number): string {
-  return `${lost} of ${n} connection${n === 1 ? '' : 's'} connected but brought no answer before the client stopped waiting (transport loss: the backend it reached is unknown); `
-    + `left out of the counts, and the check holds only if ${lost === 1 ? 'it' : 'they'} could have gone to backends that keep every count within range (at most ${maxLost(n)} may be lost)`;
+  return (
+    `${lost} of ${n} connection${n === 1 ? '' : 's'} connected but brought no answer before the client stopped waiting (transport loss: the backend it reached is unknown); ` +
+    `left out of the counts, and the check holds only if ${lost === 1 ? 'it' : 'they'} could have gone to backends that keep every count within range (at most ${maxLost(n)} may be lost)`
+  );
 }

@@ -60,14 +60,22 @@ export const traceKey = (node: string, filter: PathFilter) =>
 /** The identity of a request: two requests with the same key are observed once. */
 export function requestKey(r: ObservationRequest): string {
   switch (r.type) {
-    case 'traffic': return `traffic\0${trafficKey(r.traffic)}`;
-    case 'capture': return `capture\0${r.node}\0${r.iface}`;
-    case 'counters': return `counters\0${r.node}${r.nft ? `\0${r.nft}` : ''}${r.family ? `\0${r.family}` : ''}`;
-    case 'conntrack': return `conntrack\0${r.node}`;
-    case 'recent': return `recent\0${r.node}\0${r.list}`;
-    case 'output': return `output\0${r.command.node}\0${r.command.argv.join('\0')}`;
-    case 'reach': return `reach\0${reachKey(r.check)}`;
-    case 'trace': return `trace\0${traceKey(r.node, r.filter)}`;
+    case 'traffic':
+      return `traffic\0${trafficKey(r.traffic)}`;
+    case 'capture':
+      return `capture\0${r.node}\0${r.iface}`;
+    case 'counters':
+      return `counters\0${r.node}${r.nft ? `\0${r.nft}` : ''}${r.family ? `\0${r.family}` : ''}`;
+    case 'conntrack':
+      return `conntrack\0${r.node}`;
+    case 'recent':
+      return `recent\0${r.node}\0${r.list}`;
+    case 'output':
+      return `output\0${r.command.node}\0${r.command.argv.join('\0')}`;
+    case 'reach':
+      return `reach\0${reachKey(r.check)}`;
+    case 'trace':
+      return `trace\0${traceKey(r.node, r.filter)}`;
   }
 }
 
@@ -106,25 +114,45 @@ export class Observations {
   }
 
   // Shorthands the check kinds read with.
-  traffic(traffic: Traffic): TrafficResult | undefined { return this.get({ type: 'traffic', traffic }); }
-  capture(node: string, iface: string): CaptureObservation | undefined { return this.get({ type: 'capture', node, iface }); }
-  counters(node: string, nft?: string, family?: 'bridge'): CounterObservation | undefined { return this.get({ type: 'counters', node, ...(nft ? { nft } : {}), ...(family ? { family } : {}) }); }
-  conntrack(node: string): ConntrackObservation | undefined { return this.get({ type: 'conntrack', node }); }
+  traffic(traffic: Traffic): TrafficResult | undefined {
+    return this.get({ type: 'traffic', traffic });
+  }
+  capture(node: string, iface: string): CaptureObservation | undefined {
+    return this.get({ type: 'capture', node, iface });
+  }
+  counters(node: string, nft?: string, family?: 'bridge'): CounterObservation | undefined {
+    return this.get({ type: 'counters', node, ...(nft ? { nft } : {}), ...(family ? { family } : {}) });
+  }
+  conntrack(node: string): ConntrackObservation | undefined {
+    return this.get({ type: 'conntrack', node });
+  }
 
   /** Every observation of one type, by request key: the evidence a hint draws on beyond its own check's. */
   all<T extends RequestType>(type: T): [string[], ObservedOf[T]][] {
-    return [...this.values].filter(([key]) => key.split('\0')[0] === type).map(([key, value]) => [key.split('\0').slice(1), value as ObservedOf[T]]);
+    return [...this.values]
+      .filter(([key]) => key.split('\0')[0] === type)
+      .map(([key, value]) => [key.split('\0').slice(1), value as ObservedOf[T]]);
   }
-  recent(node: string, list: string): RecentObservation | undefined { return this.get({ type: 'recent', node, list }); }
-  output(command: Command): RunResult | undefined { return this.get({ type: 'output', command }); }
-  reach(check: ReachCheck): ReachResult | undefined { return this.get({ type: 'reach', check }); }
-  trace(node: string, filter: PathFilter): TraceObservation | undefined { return this.get({ type: 'trace', node, filter }); }
+  recent(node: string, list: string): RecentObservation | undefined {
+    return this.get({ type: 'recent', node, list });
+  }
+  output(command: Command): RunResult | undefined {
+    return this.get({ type: 'output', command });
+  }
+  reach(check: ReachCheck): ReachResult | undefined {
+    return this.get({ type: 'reach', check });
+  }
+  trace(node: string, filter: PathFilter): TraceObservation | undefined {
+    return this.get({ type: 'trace', node, filter });
+  }
 }
 
 /** Maps (the observations' own shape) as plain objects, so that JSON keeps them. */
 export function plain(value: unknown): unknown {
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k).replaceAll('\0', ' '), plain(v)]));
+  if (value instanceof Map)
+    return Object.fromEntries([...value].map(([k, v]) => [String(k).replaceAll('\0', ' '), plain(v)]));
   if (Array.isArray(value)) return value.map(plain);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
   return value;
 }

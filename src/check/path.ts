@@ -9,9 +9,9 @@ import type { TraceObservation } from './observations.ts';
 
 type PathCheck = Extract<Check, { kind: 'path' }>;
 
-
 /** `[family ]<table> <CHAIN>[: [policy ]<target>]`: the family is left out for ip, as describeHop writes it. */
-export const HOP_FORM = /^(?:(?:bridge|ip6|arp|inet|netdev) )?[a-z]+ [A-Za-z0-9_.-]+?(?:: (?:policy )?[A-Za-z0-9_.-]+)?$/;
+export const HOP_FORM =
+  /^(?:(?:bridge|ip6|arp|inet|netdev) )?[a-z]+ [A-Za-z0-9_.-]+?(?:: (?:policy )?[A-Za-z0-9_.-]+)?$/;
 
 /** How many packets' paths a report shows at most. */
 const SHOWN_PACKETS = 10;
@@ -66,7 +66,10 @@ function pathProblem(check: PathCheck, packet: TraceHop[], label: string): strin
   }
   const forbidden = (check.notThrough ?? []).find((w) => path.some((hop) => hopMatches(w, hop)));
   if (forbidden) return `${label} went through ${forbidden}`;
-  if (check.rule !== undefined && !packet.some((hop) => ruleSpec(hop) !== undefined && safeRuleMatch(ruleSpec(hop)!, check.rule!))) {
+  if (
+    check.rule !== undefined &&
+    !packet.some((hop) => ruleSpec(hop) !== undefined && safeRuleMatch(ruleSpec(hop)!, check.rule!))
+  ) {
     return `${label} matched no rule like "${check.rule}"`;
   }
   return undefined;
@@ -78,7 +81,10 @@ function firstMissing(path: string[], wanted: string[]): string {
   return wanted[at] ?? wanted[0]!;
 }
 
-export function judgePath(check: PathCheck, trace: TraceObservation | undefined): { met: boolean; expected: unknown; observed: unknown; reason?: string } {
+export function judgePath(
+  check: PathCheck,
+  trace: TraceObservation | undefined,
+): { met: boolean; expected: unknown; observed: unknown; reason?: string } {
   const which = check.packet ?? 'first';
   const expected = {
     packet: which,
@@ -95,32 +101,49 @@ export function judgePath(check: PathCheck, trace: TraceObservation | undefined)
   if (paths.length > SHOWN_PACKETS) observed.traced = paths.length;
   if (trace.problems.length > 0) observed.problems = trace.problems;
 
-  const judged: [TraceHop[], string][] = which === 'each'
-    ? packets.map((p, i) => [p, `packet ${i + 1}`])
-    : (() => {
-        const n = which === 'first' ? 1 : which;
-        const p = packets[n - 1];
-        return p ? [[p, `packet ${n}`]] : [];
-      })();
+  const judged: [TraceHop[], string][] =
+    which === 'each'
+      ? packets.map((p, i) => [p, `packet ${i + 1}`])
+      : (() => {
+          const n = which === 'first' ? 1 : which;
+          const p = packets[n - 1];
+          return p ? [[p, `packet ${n}`]] : [];
+        })();
   if (check.rule !== undefined) observed.rules = judged.flatMap(([p]) => p.flatMap((h) => (h.rule ? [h.rule] : [])));
   if (judged.length === 0) {
-    const reason = paths.length === 0 ? 'no packet matching the filter was traced' : `only ${paths.length} packet(s) were traced`;
+    const reason =
+      paths.length === 0 ? 'no packet matching the filter was traced' : `only ${paths.length} packet(s) were traced`;
     return { met: false, expected, observed, reason };
   }
   const problems = judged.map(([p, label]) => pathProblem(check, p, label)).filter((x): x is string => x !== undefined);
-  return { met: problems.length === 0, expected, observed, ...(problems.length > 0 ? { reason: problems.slice(0, 3).join('; ') } : {}) };
+  return {
+    met: problems.length === 0,
+    expected,
+    observed,
+    ...(problems.length > 0 ? { reason: problems.slice(0, 3).join('; ') } : {}),
+  };
 }
 
 /** `icmp packet from 10.55.66.2 to 10.55.66.3`: the filter in words, around the noun given. */
 export function filterWords(f: PathFilter, noun = 'packet'): string {
   const port = (p: number | undefined) => (p === undefined ? '' : `:${p}`);
-  const parts = [f.proto ?? '', noun, f.src || f.sport ? `from ${f.src ?? '*'}${port(f.sport)}` : '', f.dst || f.dport ? `to ${f.dst ?? '*'}${port(f.dport)}` : ''];
+  const parts = [
+    f.proto ?? '',
+    noun,
+    f.src || f.sport ? `from ${f.src ?? '*'}${port(f.sport)}` : '',
+    f.dst || f.dport ? `to ${f.dst ?? '*'}${port(f.dport)}` : '',
+  ];
   return parts.filter(Boolean).join(' ');
 }
 
 export function describePath(check: PathCheck): string {
   const which = check.packet ?? 'first';
-  const subject = which === 'each' ? `every ${filterWords(check.filter)}` : which === 'first' ? `the first ${filterWords(check.filter)}` : `${filterWords(check.filter)} number ${which}`;
+  const subject =
+    which === 'each'
+      ? `every ${filterWords(check.filter)}`
+      : which === 'first'
+        ? `the first ${filterWords(check.filter)}`
+        : `${filterWords(check.filter)} number ${which}`;
   const parts: string[] = [];
   if (check.through) parts.push(`goes ${check.exact ? 'exactly ' : ''}through ${check.through.join(' → ')}`);
   if (check.notThrough) parts.push(`${check.through ? 'and ' : ''}never through ${check.notThrough.join(', ')}`);

@@ -34,7 +34,9 @@ export const CHECK_KINDS = Object.keys(KINDS) as Check['kind'][];
 
 /** The module of a known kind (`Object.hasOwn`: "constructor" or "toString" name no kind). */
 export function kindModule(kind: unknown): CheckKind | undefined {
-  return typeof kind === 'string' && Object.hasOwn(KINDS, kind) ? (KINDS[kind as Check['kind']] as unknown as CheckKind) : undefined;
+  return typeof kind === 'string' && Object.hasOwn(KINDS, kind)
+    ? (KINDS[kind as Check['kind']] as unknown as CheckKind)
+    : undefined;
 }
 
 /** The module of a check, typed for that check. */
@@ -54,5 +56,8 @@ export function checkTraffic(check: Check): Traffic[] {
 
 /** Everything a check needs observed: its traffic first, then what its kind reads. */
 export function checkNeeds(check: Check): ObservationRequest[] {
-  return [...checkTraffic(check).map((traffic) => ({ type: 'traffic' as const, traffic })), ...moduleOf(check).needs(check as never)];
+  return [
+    ...checkTraffic(check).map((traffic) => ({ type: 'traffic' as const, traffic })),
+    ...moduleOf(check).needs(check as never),
+  ];
 }

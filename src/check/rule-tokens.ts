@@ -3,7 +3,13 @@
 // that can be decided now (`/32`, mark values as iptables-save prints them) decided here, so the
 // script only compares strings (and numbers, for --probability).
 import { splitWords } from '../lab/words.ts';
-import { BASIC_OPTIONS as BASIC, MARK_VALUE_OPTIONS as MARK_VALUES, canonicalMarkTargets, hex, parseMark } from '../observe/rule-words.ts';
+import {
+  BASIC_OPTIONS as BASIC,
+  MARK_VALUE_OPTIONS as MARK_VALUES,
+  canonicalMarkTargets,
+  hex,
+  parseMark,
+} from '../observe/rule-words.ts';
 
 /** Four words per rule word: `B NEG OPTION VALUE` (order-free options) or `R MODE VALUE ALTERNATIVE`. */
 export function ruleTokens(pattern: string): string[] {
@@ -27,7 +33,8 @@ export function ruleTokens(pattern: string): string[] {
   rest.forEach((word, i) => {
     const option = i > 0 ? rest[i - 1] : undefined;
     if (option === '--probability' && Number.isFinite(Number(word))) tokens.push('R', '~', word, '');
-    else if (option !== undefined && MARK_VALUES.has(option) && parseMark(word)) tokens.push('R', '=', ...savedMarks(parseMark(word)!));
+    else if (option !== undefined && MARK_VALUES.has(option) && parseMark(word))
+      tokens.push('R', '=', ...savedMarks(parseMark(word)!));
     else tokens.push('R', '=', word, '');
   });
   return tokens;

@@ -15,6 +15,7 @@ export function nodeRange(nodes: string[]): string {
 
 export function tupleWords(side: string, t: TupleMatch | undefined): string {
   if (!t) return '';
-  const port = (p: TupleMatch['sport']) => (p === undefined ? '' : typeof p === 'number' ? `:${p}` : `:[${p.min ?? ''}-${p.max ?? ''}]`);
+  const port = (p: TupleMatch['sport']) =>
+    p === undefined ? '' : typeof p === 'number' ? `:${p}` : `:[${p.min ?? ''}-${p.max ?? ''}]`;
   return `, ${side} ${t.src ?? '*'}${port(t.sport)} → ${t.dst ?? '*'}${port(t.dport)}`;
 }

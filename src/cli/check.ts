@@ -19,7 +19,11 @@ export function keptRun(ref: string, run?: string): Promise<RunRecord> {
 }
 
 /** The lab of a kept run and its step N, or exit 2 naming what exists. */
-export async function keptStep(ref: string, stepNumber: number, run?: string): Promise<{ record: RunRecord; lab: Lab }> {
+export async function keptStep(
+  ref: string,
+  stepNumber: number,
+  run?: string,
+): Promise<{ record: RunRecord; lab: Lab }> {
   const record = await keptRun(ref, run);
   const lab = await labOf(record);
   assertStep(lab, stepNumber, 1);
@@ -28,18 +32,35 @@ export async function keptStep(ref: string, stepNumber: number, run?: string): P
 
 /** Step N of a kept run, judged as nflab check does (the step's commands left out, lenient:
  * a working answer other than the reference's is "met, differs"). */
-export async function judgeKeptStep(record: RunRecord, lab: Lab, stepNumber: number, aborted: () => boolean, pcap?: string): Promise<StepReport> {
+export async function judgeKeptStep(
+  record: RunRecord,
+  lab: Lab,
+  stepNumber: number,
+  aborted: () => boolean,
+  pcap?: string,
+): Promise<StepReport> {
   const exec = new LocalExecutor();
   await preflight(exec, [], record.iptables);
   // The same nodes the up run created, in either node mode.
   const sandbox = await attach(record, exec, lab);
-  return runStep(sandbox, lab.steps[stepNumber - 1]!, aborted, { applyCommands: false, lenient: true, ...(pcap ? { pcap: { dir: pcap, prefix: `${lab.id}-check-step${stepNumber}` } } : {}) });
+  return runStep(sandbox, lab.steps[stepNumber - 1]!, aborted, {
+    applyCommands: false,
+    lenient: true,
+    ...(pcap ? { pcap: { dir: pcap, prefix: `${lab.id}-check-step${stepNumber}` } } : {}),
+  });
 }
 
 /** Exit 0 for met and for "met, differs from the reference"; 1 otherwise. */
-export const checkExitCode = (report: StepReport) => (report.status === 'passed' || report.status === 'differs' ? 0 : 1);
+export const checkExitCode = (report: StepReport) =>
+  report.status === 'passed' || report.status === 'differs' ? 0 : 1;
 
-export async function checkCommand(ref: string, stepNumber: number, json: boolean, pcap?: string, run?: string): Promise<number> {
+export async function checkCommand(
+  ref: string,
+  stepNumber: number,
+  json: boolean,
+  pcap?: string,
+  run?: string,
+): Promise<number> {
   const { record, lab } = await keptStep(ref, stepNumber, run);
   const stop = interruptions(killLiveChildren);
   let report: StepReport;
@@ -49,15 +70,21 @@ export async function checkCommand(ref: string, stepNumber: number, json: boolea
     stop.release();
   }
   if (stop.signal()) return stop.exitCode();
-  if (json) process.stdout.write(JSON.stringify({ lab: lab.id, runId: record.runId, step: stepNumber, report }, null, 2) + '\n');
+  if (json)
+    process.stdout.write(
+      JSON.stringify({ lab: lab.id, runId: record.runId, step: stepNumber, report }, null, 2) + '\n',
+    );
   else process.stdout.write(formatCheckReport(lab, record, stepNumber, report));
   return checkExitCode(report);
 }
 
 function formatCheckReport(lab: Lab, record: RunRecord, n: number, report: StepReport): string {
-  const lines = [`lab ${lab.id} (run ${record.runId}, ${stepsWords(record.step)} by nflab) against step ${n}: ${report.title}`];
-  lines.push('(the step\'s own commands were not applied: this checks the state you made)', '');
-  for (const c of report.commands) lines.push(`  $ ${c.display}`, ...(c.output ? c.output.split('\n').map((l) => `      ${l}`) : []));
+  const lines = [
+    `lab ${lab.id} (run ${record.runId}, ${stepsWords(record.step)} by nflab) against step ${n}: ${report.title}`,
+  ];
+  lines.push("(the step's own commands were not applied: this checks the state you made)", '');
+  for (const c of report.commands)
+    lines.push(`  $ ${c.display}`, ...(c.output ? c.output.split('\n').map((l) => `      ${l}`) : []));
   if (report.commands.length > 0) lines.push('');
   for (const c of report.checks) lines.push(...formatCheck(c, report.status));
   lines.push('', ...stepSummary(n, report));

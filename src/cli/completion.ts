@@ -6,18 +6,40 @@ import type { Argv } from 'yargs';
 import { LABS_DIR } from '../resolve/load.ts';
 
 /** Commands whose first positional argument is a lab. */
-const LAB_COMMANDS = new Set(['run', 'show', 'up', 'down', 'handout', 'export', 'check', 'watch', 'trace', 'shell', 'exec', 'solve', 'reset']);
+const LAB_COMMANDS = new Set([
+  'run',
+  'show',
+  'up',
+  'down',
+  'handout',
+  'export',
+  'check',
+  'watch',
+  'trace',
+  'shell',
+  'exec',
+  'solve',
+  'reset',
+]);
 
 /** Lab ids from the file names alone: completion must answer fast, without loading any lab. */
 export function labIds(): string[] {
   try {
-    return readdirSync(LABS_DIR).filter((f) => /^\d+-.*\.ts$/.test(f)).map((f) => basename(f).split('-')[0]!).sort();
+    return readdirSync(LABS_DIR)
+      .filter((f) => /^\d+-.*\.ts$/.test(f))
+      .map((f) => basename(f).split('-')[0]!)
+      .sort();
   } catch {
     return [];
   }
 }
 
-type Fallback = (current: string, argv: { _?: unknown[] }, filter: (onCompleted: (err: Error | null, defaults: string[]) => void) => void, done: (completions: string[]) => void) => void;
+type Fallback = (
+  current: string,
+  argv: { _?: unknown[] },
+  filter: (onCompleted: (err: Error | null, defaults: string[]) => void) => void,
+  done: (completions: string[]) => void,
+) => void;
 
 export function withCompletion<T>(y: Argv<T>): Argv<T> {
   const complete: Fallback = (current, argv, completionFilter, done) => {
@@ -31,5 +53,9 @@ export function withCompletion<T>(y: Argv<T>): Argv<T> {
       done([...labs, ...(err ? [] : defaults)]);
     });
   };
-  return y.completion('completion', 'print a bash/zsh completion script (nflab completion >> ~/.bashrc)', complete as never);
+  return y.completion(
+    'completion',
+    'print a bash/zsh completion script (nflab completion >> ~/.bashrc)',
+    complete as never,
+  );
 }

@@ -38,20 +38,35 @@ export async function handoutCommand(a: HandoutArgs): Promise<number> {
     // Show the commands for the driver the evidence was made with, unless told otherwise.
     if (!a.nodes && (first?.driver === 'docker' || first?.driver === 'netns')) driver = first.driver;
     const missing = labs.filter((l) => !reports.has(l.id)).map((l) => l.id);
-    if (missing.length > 0) process.stderr.write(`nflab: ${a.fromRun} has no run of lab ${missing.join(', ')}: those handouts have no evidence\n`);
+    if (missing.length > 0)
+      process.stderr.write(
+        `nflab: ${a.fromRun} has no run of lab ${missing.join(', ')}: those handouts have no evidence\n`,
+      );
   } else if (a.run) {
     const outcome = await runLabs(labs, driver, a.image);
     reports = outcome.reports;
     if (outcome.interrupted !== undefined) return outcome.interrupted;
     if ([...reports.values()].some((r) => r.status === 'failed')) exitCode = 1;
   }
-  const files = await writeHandouts({ labs, format: a.format, outDir: a.out, driver, reports, index: a.all, ...(a.edition ? { edition: a.edition } : {}) });
+  const files = await writeHandouts({
+    labs,
+    format: a.format,
+    outDir: a.out,
+    driver,
+    reports,
+    index: a.all,
+    ...(a.edition ? { edition: a.edition } : {}),
+  });
   for (const f of files) process.stdout.write(`${f}\n`);
   return exitCode;
 }
 
 /** Runs the labs exactly as `nflab run` does (preflight, interrupts, teardown), progress on stderr. */
-async function runLabs(labs: Lab[], driver: DriverKind, image: string | undefined): Promise<{ reports: Map<string, LabReport>; interrupted?: number }> {
+async function runLabs(
+  labs: Lab[],
+  driver: DriverKind,
+  image: string | undefined,
+): Promise<{ reports: Map<string, LabReport>; interrupted?: number }> {
   const exec = new LocalExecutor();
   await preflight(exec);
   const stop = interruptions(killLiveChildren);
@@ -59,7 +74,13 @@ async function runLabs(labs: Lab[], driver: DriverKind, image: string | undefine
   try {
     for (const lab of labs) {
       if (stop.signal()) break;
-      const { report } = await runLab(lab, { exec, driver, image, aborted: stop.signal, onEvent: terminalReporter(process.stderr) });
+      const { report } = await runLab(lab, {
+        exec,
+        driver,
+        image,
+        aborted: stop.signal,
+        onEvent: terminalReporter(process.stderr),
+      });
       reports.set(lab.id, report);
     }
   } finally {

@@ -12,7 +12,9 @@ export function interruptions(killRunning: () => void) {
     received = sig;
     killRunning();
     setTimeout(() => {
-      process.stderr.write(`nflab: the run did not stop within ${GIVE_UP_MS / 1000} s of ${sig}; exiting, the watchdog removes what is left\n`);
+      process.stderr.write(
+        `nflab: the run did not stop within ${GIVE_UP_MS / 1000} s of ${sig}; exiting, the watchdog removes what is left\n`,
+      );
       process.exit(exitCode());
     }, GIVE_UP_MS).unref();
   };
@@ -21,6 +23,9 @@ export function interruptions(killRunning: () => void) {
   return {
     signal: () => received !== undefined,
     exitCode,
-    release: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
   };
 }

@@ -39,19 +39,33 @@ export function renderYaml(a: RenderArgs): string {
   const services = servicesFromYaml(sources, a.nodeName === undefined ? {} : { nodeName: a.nodeName });
   if (profile === 'nftables') return renderNftablesYaml(services, a);
   if (profile === 'ipvs') return renderIpvsYaml(services, a);
-  const opts: ProxyOptions = { era: profile, nfacct: a.nfacct, randomFully: a.randomFully, ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }) };
-  if (a.format === 'nft') throw new LabError(`--format nft: the ${profile} profile writes iptables rules; use --profile nftables`);
+  const opts: ProxyOptions = {
+    era: profile,
+    nfacct: a.nfacct,
+    randomFully: a.randomFully,
+    ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }),
+  };
+  if (a.format === 'nft')
+    throw new LabError(`--format nft: the ${profile} profile writes iptables rules; use --profile nftables`);
   let rendered;
   try {
     rendered = a.format === 'save' ? renderRulesAsSaved(services, opts) : renderKubeProxyRules(services, opts);
   } catch (err) {
     // The renderer names the service; say which document it came from.
-    const culprit = err instanceof LabError ? services.find((s) => err.message.startsWith(`service ${s.namespace ?? 'default'}/${s.name}`)) : undefined;
+    const culprit =
+      err instanceof LabError
+        ? services.find((s) => err.message.startsWith(`service ${s.namespace ?? 'default'}/${s.name}`))
+        : undefined;
     const where = culprit && documentOf.get(culprit);
     throw where ? new LabError(`${where}: ${(err as Error).message}`) : err;
   }
   const text = rendered.filter + rendered.nat;
-  return a.jumps ? text : text.split('\n').filter((l) => !/^-[AI] (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)).join('\n');
+  return a.jumps
+    ? text
+    : text
+        .split('\n')
+        .filter((l) => !/^-[AI] (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l))
+        .join('\n');
 }
 
 function resolvedWithDocuments(services: Service[]) {
@@ -67,13 +81,24 @@ function resolvedWithDocuments(services: Service[]) {
 
 /** IPVS mode: the commands, ipsets and constant iptables rules, as one readable script. */
 function renderIpvsYaml(services: Service[], a: RenderArgs): string {
-  if (a.format !== 'restore') throw new LabError(`--format ${a.format}: the ipvs profile prints one script (ip, ipvsadm, ipset restore, iptables-restore); leave out --format`);
-  return ipvsScript(renderIpvs(resolvedWithDocuments(services), { ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }), nodeIPs: a.nodeIp ?? [] }));
+  if (a.format !== 'restore')
+    throw new LabError(
+      `--format ${a.format}: the ipvs profile prints one script (ip, ipvsadm, ipset restore, iptables-restore); leave out --format`,
+    );
+  return ipvsScript(
+    renderIpvs(resolvedWithDocuments(services), {
+      ...(a.clusterCidr !== undefined && { clusterCIDR: a.clusterCidr }),
+      nodeIPs: a.nodeIp ?? [],
+    }),
+  );
 }
 
 /** nftables mode: the `nft -f` transaction kube-proxy writes (in an order nft accepts). */
 function renderNftablesYaml(services: Service[], a: RenderArgs): string {
-  if (a.format === 'save') throw new LabError('--format save: the nftables profile has no iptables-save view; use --format nft (load it with nft -f, read it back with nft list table ip kube-proxy)');
+  if (a.format === 'save')
+    throw new LabError(
+      '--format save: the nftables profile has no iptables-save view; use --format nft (load it with nft -f, read it back with nft list table ip kube-proxy)',
+    );
   const resolved = resolvedWithDocuments(services);
   const opts = {
     era: 'current' as const,
@@ -88,18 +113,58 @@ function renderNftablesYaml(services: Service[], a: RenderArgs): string {
 export const kubeProxyCommand: CommandModule = {
   command: 'kube-proxy <action> <files..>',
   describe: 'render what kube-proxy writes for Kubernetes YAML (v1 Service, discovery.k8s.io/v1 EndpointSlice)',
-  builder: (y: Argv) => y
-    .positional('action', { choices: ['render'] as const })
-    .positional('files', { type: 'string', array: true, describe: 'YAML files, several documents each (kubectl get -o yaml)' })
-    .option('profile', { choices: [...PROFILE_NAMES, 'ipvs'], default: 'current', describe: 'kube-proxy release profile (nftables: v1.33+ nftables mode; ipvs: IPVS mode, as a script)' })
-    .option('format', { choices: ['restore', 'save', 'nft'] as const, default: 'restore', describe: 'restore: what kube-proxy hands iptables-restore (nftables: its nft -f transaction); save: what iptables-save shows afterwards; nft: the nftables transaction' })
-    .option('service-cidr', { type: 'string', array: true, describe: 'nftables: the service CIDRs (traffic to unallocated ClusterIPs in them is dropped)' })
-    .option('node-ip', { type: 'string', array: true, describe: 'nftables, ipvs: the node addresses that accept NodePort traffic' })
-    .option('cluster-cidr', { type: 'string', describe: 'the pod CIDR (kube-proxy --cluster-cidr): adds the "! -s CIDR … KUBE-MARK-MASQ" rules' })
-    .option('node-name', { type: 'string', describe: 'this node\'s name: endpoints with that nodeName are local (externalTrafficPolicy: Local)' })
-    .option('nfacct', { type: 'boolean', default: true, describe: 'current: the nfacct counter matches (kube-proxy leaves them out where the kernel lacks xt_nfacct)' })
-    .option('jumps', { type: 'boolean', default: true, describe: 'include the jump rules kube-proxy inserts into the built-in chains' })
-    .option('random-fully', { type: 'boolean', default: false, describe: 'MASQUERADE --random-fully (what kube-proxy adds when iptables supports it)' }),
+  builder: (y: Argv) =>
+    y
+      .positional('action', { choices: ['render'] as const })
+      .positional('files', {
+        type: 'string',
+        array: true,
+        describe: 'YAML files, several documents each (kubectl get -o yaml)',
+      })
+      .option('profile', {
+        choices: [...PROFILE_NAMES, 'ipvs'],
+        default: 'current',
+        describe: 'kube-proxy release profile (nftables: v1.33+ nftables mode; ipvs: IPVS mode, as a script)',
+      })
+      .option('format', {
+        choices: ['restore', 'save', 'nft'] as const,
+        default: 'restore',
+        describe:
+          'restore: what kube-proxy hands iptables-restore (nftables: its nft -f transaction); save: what iptables-save shows afterwards; nft: the nftables transaction',
+      })
+      .option('service-cidr', {
+        type: 'string',
+        array: true,
+        describe: 'nftables: the service CIDRs (traffic to unallocated ClusterIPs in them is dropped)',
+      })
+      .option('node-ip', {
+        type: 'string',
+        array: true,
+        describe: 'nftables, ipvs: the node addresses that accept NodePort traffic',
+      })
+      .option('cluster-cidr', {
+        type: 'string',
+        describe: 'the pod CIDR (kube-proxy --cluster-cidr): adds the "! -s CIDR … KUBE-MARK-MASQ" rules',
+      })
+      .option('node-name', {
+        type: 'string',
+        describe: "this node's name: endpoints with that nodeName are local (externalTrafficPolicy: Local)",
+      })
+      .option('nfacct', {
+        type: 'boolean',
+        default: true,
+        describe: 'current: the nfacct counter matches (kube-proxy leaves them out where the kernel lacks xt_nfacct)',
+      })
+      .option('jumps', {
+        type: 'boolean',
+        default: true,
+        describe: 'include the jump rules kube-proxy inserts into the built-in chains',
+      })
+      .option('random-fully', {
+        type: 'boolean',
+        default: false,
+        describe: 'MASQUERADE --random-fully (what kube-proxy adds when iptables supports it)',
+      }),
   handler: (a) => {
     process.stdout.write(renderYaml(a as unknown as RenderArgs));
   },
@@ -108,7 +173,11 @@ export const kubeProxyCommand: CommandModule = {
 /** The global --kube-proxy option: which profile the Kubernetes labs render (set before labs load). */
 export function withKubeProxyOption<T>(y: Argv<T>) {
   return y
-    .option('kube-proxy', { choices: PROFILE_NAMES, describe: 'kube-proxy release profile for the Kubernetes labs (default: blog, the articles\' era)', global: true })
+    .option('kube-proxy', {
+      choices: PROFILE_NAMES,
+      describe: "kube-proxy release profile for the Kubernetes labs (default: blog, the articles' era)",
+      global: true,
+    })
     .middleware((a) => {
       if (typeof a.kubeProxy === 'string') process.env[PROFILE_ENV] = a.kubeProxy;
     });

@@ -18,7 +18,10 @@ export function runInOuterNamespace(argv: string[]): number | undefined {
   const mine = readlinkSync('/proc/self/ns/mnt');
   if (!isAlive(pid, startTime || undefined)) {
     // The shell outlived its nflab shell (killed): this mount namespace is the only one left to use.
-    throw new EnvError(`this shell's nflab shell (process ${pidText}) is gone, so nflab cannot reach the machine's own /run/netns from here`, 'leave this shell (exit) and run nflab from a terminal outside it');
+    throw new EnvError(
+      `this shell's nflab shell (process ${pidText}) is gone, so nflab cannot reach the machine's own /run/netns from here`,
+      'leave this shell (exit) and run nflab from a terminal outside it',
+    );
   }
   if (readlinkSync(`/proc/${pid}/ns/mnt`) === mine) return undefined;
   const env = { ...process.env };
@@ -27,9 +30,26 @@ export function runInOuterNamespace(argv: string[]): number | undefined {
   const ignore = () => {};
   process.on('SIGINT', ignore);
   process.on('SIGTERM', ignore);
-  const r = spawnSync('nsenter', [`--mount=/proc/${pid}/ns/mnt`, `--net=/proc/${pid}/ns/net`, `--wd=${process.cwd()}`, '--', process.execPath, ...process.execArgv, process.argv[1]!, ...argv], { stdio: 'inherit', env });
+  const r = spawnSync(
+    'nsenter',
+    [
+      `--mount=/proc/${pid}/ns/mnt`,
+      `--net=/proc/${pid}/ns/net`,
+      `--wd=${process.cwd()}`,
+      '--',
+      process.execPath,
+      ...process.execArgv,
+      process.argv[1]!,
+      ...argv,
+    ],
+    { stdio: 'inherit', env },
+  );
   process.off('SIGINT', ignore);
   process.off('SIGTERM', ignore);
-  if (r.error) throw new EnvError(`nsenter could not re-run nflab outside this shell's mount namespace: ${r.error.message}`, 'apt-get install util-linux, or run nflab from a terminal outside the shell');
+  if (r.error)
+    throw new EnvError(
+      `nsenter could not re-run nflab outside this shell's mount namespace: ${r.error.message}`,
+      'apt-get install util-linux, or run nflab from a terminal outside the shell',
+    );
   return r.status ?? 1;
 }

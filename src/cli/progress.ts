@@ -5,7 +5,10 @@ import type { RunEvent } from '../engine/run-lab.ts';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
-export function progressReporter(stream: NodeJS.WriteStream = process.stderr, env = process.env): { onEvent: (e: RunEvent) => void; stop: () => void } {
+export function progressReporter(
+  stream: NodeJS.WriteStream = process.stderr,
+  env = process.env,
+): { onEvent: (e: RunEvent) => void; stop: () => void } {
   const spinner = stream.isTTY === true && !env.CI;
   return spinner ? spinnerReporter(stream) : lineReporter(stream);
 }
@@ -16,11 +19,20 @@ function lineReporter(stream: NodeJS.WriteStream) {
   return {
     onEvent: (e: RunEvent) => {
       switch (e.type) {
-        case 'lab-start': line(`lab ${e.lab.id}: building (${e.lab.title}; run ${e.runId})`); break;
-        case 'built': line(`lab ${e.lab.id}: topology built in ${e.ms} ms`); break;
-        case 'step-start': line(`lab ${e.lab.id}: step ${e.index + 1}/${e.lab.steps.length}: ${e.title}`); break;
-        case 'step-end': break;
-        case 'lab-end': line(`lab ${e.lab.id}: ${e.report.status} in ${(e.report.durationMs / 1000).toFixed(1)} s`); break;
+        case 'lab-start':
+          line(`lab ${e.lab.id}: building (${e.lab.title}; run ${e.runId})`);
+          break;
+        case 'built':
+          line(`lab ${e.lab.id}: topology built in ${e.ms} ms`);
+          break;
+        case 'step-start':
+          line(`lab ${e.lab.id}: step ${e.index + 1}/${e.lab.steps.length}: ${e.title}`);
+          break;
+        case 'step-end':
+          break;
+        case 'lab-end':
+          line(`lab ${e.lab.id}: ${e.report.status} in ${(e.report.durationMs / 1000).toFixed(1)} s`);
+          break;
       }
     },
     stop: () => {},
@@ -36,7 +48,9 @@ function spinnerReporter(stream: NodeJS.WriteStream) {
   const draw = () => {
     const width = Math.max(20, (stream.columns ?? 80) - 1);
     clear();
-    stream.write(`${FRAMES[frame++ % FRAMES.length]} ${what} ${((Date.now() - since) / 1000).toFixed(0)} s`.slice(0, width));
+    stream.write(
+      `${FRAMES[frame++ % FRAMES.length]} ${what} ${((Date.now() - since) / 1000).toFixed(0)} s`.slice(0, width),
+    );
   };
   const show = (text: string) => {
     what = text;

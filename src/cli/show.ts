@@ -10,14 +10,28 @@ import { profileLabel } from '../k8s/profiles.ts';
 
 export function showLab(r: ResolvedLab): string {
   const lab = r.lab;
-  const lines: string[] = [`lab ${lab.id}: ${lab.title}`, '', lab.summary, '', `source: ${lab.source.title}${lab.source.url ? ` <${lab.source.url}>` : ''}`, '', '## Build the topology', ''];
+  const lines: string[] = [
+    `lab ${lab.id}: ${lab.title}`,
+    '',
+    lab.summary,
+    '',
+    `source: ${lab.source.title}${lab.source.url ? ` <${lab.source.url}>` : ''}`,
+    '',
+    '## Build the topology',
+    '',
+  ];
   const indent = (text: string) => text.split('\n').map((l) => `  ${l}`);
   lines.push(...planLines(r).flatMap((l) => indent(l.text)));
   if (lab.kubeProxy) {
     // What `iptables-save` prints once the setup loaded them (the form the articles show), or nft's transaction.
     const shown = shownKubeProxyRules(lab.kubeProxy);
     lines.push('', `## ${shown.heading}`, '', `kube-proxy profile: ${profileLabel(lab.kubeProxy.options.era)}`, '');
-    lines.push(...shown.text.trimEnd().split('\n').map((l) => `  ${l}`));
+    lines.push(
+      ...shown.text
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
   }
   for (const s of r.steps) {
     lines.push('', `## Step ${s.number}: ${s.step.title}`);

@@ -18,8 +18,13 @@ import { interruptions } from './interrupt.ts';
 
 function stepLine(n: number, r: StepReport): string {
   const met = r.checks.filter((c) => c.status === 'met').length;
-  const lines = [`step ${n}: ${r.title}`, ...r.commands.map((c) => `  $ ${c.display}${c.exitCode !== 0 ? `   (exit ${c.exitCode})` : ''}`)];
-  lines.push(`  ${met} of ${r.checks.length} checks met${r.status === 'passed' ? '' : ` — ${r.status === 'failed' ? 'not met' : r.status}${r.reason ? `: ${r.reason}` : ''}`}`);
+  const lines = [
+    `step ${n}: ${r.title}`,
+    ...r.commands.map((c) => `  $ ${c.display}${c.exitCode !== 0 ? `   (exit ${c.exitCode})` : ''}`),
+  ];
+  lines.push(
+    `  ${met} of ${r.checks.length} checks met${r.status === 'passed' ? '' : ` — ${r.status === 'failed' ? 'not met' : r.status}${r.reason ? `: ${r.reason}` : ''}`}`,
+  );
   return lines.join('\n');
 }
 
@@ -30,7 +35,10 @@ export async function solveCommand(ref: string, step: number, run: string | unde
   const from = record.step ?? 0;
   if (step <= from) {
     const msg = `lab ${lab.id} (run ${record.runId}): ${stepsWords(from)} already; nothing to apply (nflab reset ${lab.id} --step ${step} builds it again with steps 1..${step})`;
-    if (json) process.stdout.write(JSON.stringify({ lab: lab.id, runId: record.runId, stepsApplied: from, applied: [] }, null, 2) + '\n');
+    if (json)
+      process.stdout.write(
+        JSON.stringify({ lab: lab.id, runId: record.runId, stepsApplied: from, applied: [] }, null, 2) + '\n',
+      );
     else process.stdout.write(`${msg}\n`);
     return 0;
   }
@@ -53,8 +61,14 @@ export async function solveCommand(ref: string, step: number, run: string | unde
     stop.release();
   }
   const last = applied.at(-1)?.step ?? from;
-  if (json) process.stdout.write(JSON.stringify({ lab: lab.id, runId: record.runId, stepsApplied: last, applied }, null, 2) + '\n');
-  else process.stdout.write(`\nlab ${lab.id} (run ${record.runId}): ${stepsWords(last)}${last < lab.steps.length ? `; next: step ${last + 1}: ${lab.steps[last]!.title} (nflab check ${lab.id} --step ${last + 1})` : '; every step applied'}\n`);
+  if (json)
+    process.stdout.write(
+      JSON.stringify({ lab: lab.id, runId: record.runId, stepsApplied: last, applied }, null, 2) + '\n',
+    );
+  else
+    process.stdout.write(
+      `\nlab ${lab.id} (run ${record.runId}): ${stepsWords(last)}${last < lab.steps.length ? `; next: step ${last + 1}: ${lab.steps[last]!.title} (nflab check ${lab.id} --step ${last + 1})` : '; every step applied'}\n`,
+    );
   if (stop.signal()) return stop.exitCode();
   if (applied.some((a) => a.report.status === 'error')) return 3;
   return applied.some((a) => a.report.status === 'failed') ? 1 : 0;
@@ -64,20 +78,34 @@ export async function resetCommand(ref: string, step: number, run: string | unde
   const record = await selectRun({ lab: ref, run });
   const lab = await labOf(record);
   assertStep(lab, step, 0);
-  if (record.root) throw new LabError(`lab ${lab.id} (run ${record.runId}) runs its host in the root namespace: reset it with nflab down ${lab.id} and nflab up ${lab.id} --root-namespace`);
+  if (record.root)
+    throw new LabError(
+      `lab ${lab.id} (run ${record.runId}) runs its host in the root namespace: reset it with nflab down ${lab.id} and nflab up ${lab.id} --root-namespace`,
+    );
   const exec = new LocalExecutor();
   await preflight(exec, [lab], record.iptables);
   await removeRun(exec, record);
   process.stdout.write(`lab ${lab.id} (run ${record.runId}) torn down; building it again\n`);
   const stop = interruptions(killLiveChildren);
   try {
-    const { report, kept } = await runLab(lab, { exec, driver: record.driver === 'docker' ? 'docker' : 'netns', iptables: record.iptables, keepAfterStep: step, runId: record.runId, aborted: stop.signal });
+    const { report, kept } = await runLab(lab, {
+      exec,
+      driver: record.driver === 'docker' ? 'docker' : 'netns',
+      iptables: record.iptables,
+      keepAfterStep: step,
+      runId: record.runId,
+      aborted: stop.signal,
+    });
     if (!kept) {
-      process.stdout.write(`lab ${lab.id} could not be built again (${report.status}${report.reason ? `: ${report.reason}` : ''}); it is down\n`);
+      process.stdout.write(
+        `lab ${lab.id} could not be built again (${report.status}${report.reason ? `: ${report.reason}` : ''}); it is down\n`,
+      );
       return stop.signal() ? stop.exitCode() : 3;
     }
     process.stdout.write(`lab ${lab.id} (run ${record.runId}) is back to the built topology, ${stepsWords(step)}\n`);
-    process.stdout.write('a shell opened with nflab shell before the reset still sees the old nodes: leave it (exit) and run nflab shell again\n');
+    process.stdout.write(
+      'a shell opened with nflab shell before the reset still sees the old nodes: leave it (exit) and run nflab shell again\n',
+    );
     return report.status === 'failed' ? 1 : 0;
   } finally {
     stop.release();

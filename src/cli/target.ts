@@ -19,17 +19,33 @@ export interface TargetArgs {
 
 export function withTarget<T>(y: Argv<T>) {
   return y
-    .option('target', { type: 'string', describe: 'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config, vagrant[:machine] (default: this machine)' })
+    .option('target', {
+      type: 'string',
+      describe:
+        'where commands run: ssh://user@host[:port], a Host of ~/.ssh/config, vagrant[:machine] (default: this machine)',
+    })
     .option('ssh-config', { type: 'string', describe: 'ssh_config file for --target <host> (default ~/.ssh/config)' })
-    .option('identity', { type: 'string', describe: 'SSH private key for --target (instead of the config\'s IdentityFile)' })
-    .option('known-hosts', { type: 'string', describe: 'known_hosts file to verify the host key against (default: the config\'s UserKnownHostsFile, else ~/.ssh/known_hosts)' })
-    .option('accept-new-host-key', { type: 'boolean', default: false, describe: 'trust an unknown host key once and record it (a changed key is always refused)' });
+    .option('identity', {
+      type: 'string',
+      describe: "SSH private key for --target (instead of the config's IdentityFile)",
+    })
+    .option('known-hosts', {
+      type: 'string',
+      describe:
+        "known_hosts file to verify the host key against (default: the config's UserKnownHostsFile, else ~/.ssh/known_hosts)",
+    })
+    .option('accept-new-host-key', {
+      type: 'boolean',
+      default: false,
+      describe: 'trust an unknown host key once and record it (a changed key is always refused)',
+    });
 }
 
 /** The one target of a command that takes one. */
 export function singleTarget(args: TargetArgs): string | undefined {
   if (!Array.isArray(args.target)) return args.target;
-  if (args.target.length > 1) throw new LabError(`--target is given ${args.target.length} times: only nflab run takes several targets`);
+  if (args.target.length > 1)
+    throw new LabError(`--target is given ${args.target.length} times: only nflab run takes several targets`);
   return args.target[0];
 }
 
@@ -44,20 +60,31 @@ export async function connectTarget(args: TargetArgs): Promise<Executor> {
     return SshExecutor.connect(await vagrantTarget(spec.machine));
   }
   if (target.startsWith('ssh://')) {
-    return SshExecutor.connect({ target, identity: args.identity, knownHosts: args.knownHosts, acceptNewHostKey: args.acceptNewHostKey });
+    return SshExecutor.connect({
+      target,
+      identity: args.identity,
+      knownHosts: args.knownHosts,
+      acceptNewHostKey: args.acceptNewHostKey,
+    });
   }
   return SshExecutor.connect(await sshConfigTarget(target, args));
 }
 
 /** `--target myvm`: the Host block of the ssh_config, as connect options (ProxyJump hops included). */
 async function sshConfigTarget(alias: string, args: TargetArgs) {
-  const { connectOptionsFor, namesHost, readSshConfigText, resolveSshHost, sshConfigHosts } = await import('../exec/ssh-config.ts');
+  const { connectOptionsFor, namesHost, readSshConfigText, resolveSshHost, sshConfigHosts } =
+    await import('../exec/ssh-config.ts');
   const file = sshConfigFile(args);
-  if (!existsSync(file)) throw new LabError(`--target ${alias}: expected ssh://user@host[:port], vagrant[:machine], local, or a Host of ${file} (which does not exist)`);
+  if (!existsSync(file))
+    throw new LabError(
+      `--target ${alias}: expected ssh://user@host[:port], vagrant[:machine], local, or a Host of ${file} (which does not exist)`,
+    );
   const text = readSshConfigText(file);
   if (!namesHost(text, alias)) {
     const hosts = sshConfigHosts(text);
-    throw new LabError(`--target ${alias}: ${file} has no Host ${alias}${hosts.length ? ` (its hosts: ${hosts.join(', ')})` : ''}; or give ssh://user@host[:port]`);
+    throw new LabError(
+      `--target ${alias}: ${file} has no Host ${alias}${hosts.length ? ` (its hosts: ${hosts.join(', ')})` : ''}; or give ssh://user@host[:port]`,
+    );
   }
   return connectOptionsFor(resolveSshHost(text, alias, file), file, {
     ...(args.identity ? { identity: args.identity } : {}),

@@ -12,7 +12,9 @@ import type { LabReport } from '../report/types.ts';
 import { toJunit } from '../report/junit.ts';
 import { connectTarget, sshConfigFile, type TargetArgs } from './target.ts';
 
-export interface TargetListArgs extends TargetArgs { targetFile?: string | string[] }
+export interface TargetListArgs extends TargetArgs {
+  targetFile?: string | string[];
+}
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
@@ -35,14 +37,18 @@ function readTargetFile(file: string): string[] {
   } catch (e) {
     throw new LabError(`--target-file ${file}: ${(e as Error).message}`);
   }
-  return text.split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter(Boolean);
 }
 
 /** The literal Host names of the ssh_config that a pattern (`*`, `?`) matches. */
 async function matchingHosts(pattern: string, args: TargetArgs): Promise<string[]> {
   const { globPattern, readSshConfigText, sshConfigHosts } = await import('../exec/ssh-config.ts');
   const file = sshConfigFile(args);
-  if (!existsSync(file)) throw new LabError(`--target ${pattern}: the pattern names hosts of ${file}, which does not exist`);
+  if (!existsSync(file))
+    throw new LabError(`--target ${pattern}: the pattern names hosts of ${file}, which does not exist`);
   const re = globPattern(pattern);
   const hosts = sshConfigHosts(readSshConfigText(file)).filter((h) => re.test(h));
   if (hosts.length === 0) throw new LabError(`--target ${pattern}: no Host of ${file} matches`);
@@ -78,7 +84,12 @@ export interface ManyTargetsOptions {
 
 /** A file-name-safe form of a target. */
 export function targetSlug(target: string): string {
-  return target.replace(/^ssh:\/\//, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+|_+$/g, '') || 'target';
+  return (
+    target
+      .replace(/^ssh:\/\//, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^[._]+|_+$/g, '') || 'target'
+  );
 }
 
 /** Lines written to `stream`, each prefixed with the target (several targets' progress interleaves). */
@@ -108,7 +119,11 @@ function uniqueSlugs(targets: string[]): string[] {
   });
 }
 
-export async function runOnTargets(targets: string[], args: TargetArgs, options: ManyTargetsOptions): Promise<TargetOutcome[]> {
+export async function runOnTargets(
+  targets: string[],
+  args: TargetArgs,
+  options: ManyTargetsOptions,
+): Promise<TargetOutcome[]> {
   const slugs = uniqueSlugs(targets);
   return mapLimit(targets, options.parallel, async (target, index) => {
     const progress = prefixed(options.progress, target);
@@ -171,10 +186,16 @@ export function formatFleetSummary(outcomes: TargetOutcome[]): string {
   const lines = [`\n${'target'.padEnd(width)}  ${labIds.map((id) => id.padEnd(7)).join(' ')}  result`];
   for (const o of outcomes) {
     const cells = labIds.map((id) => (o.labs.find((l) => l.id === id)?.status ?? '-').padEnd(7));
-    const result = o.error ? `cannot run: ${o.error.message.split('\n')[0]}` : o.exitCode === 0 ? 'passed' : `${o.labs.flatMap((l) => l.steps.flatMap((s) => s.checks)).filter((c) => c.status === 'not-met').length} checks not met`;
+    const result = o.error
+      ? `cannot run: ${o.error.message.split('\n')[0]}`
+      : o.exitCode === 0
+        ? 'passed'
+        : `${o.labs.flatMap((l) => l.steps.flatMap((s) => s.checks)).filter((c) => c.status === 'not-met').length} checks not met`;
     lines.push(`${o.target.padEnd(width)}  ${cells.join(' ')}  ${result}`);
   }
   const s = fleetSummary(outcomes);
-  lines.push(`\n${s.passed} of ${s.targets} targets passed${s.failed.length ? `; checks not met on ${s.failed.join(', ')}` : ''}${s.unreachable.length ? `; could not run on ${s.unreachable.join(', ')}` : ''}`);
+  lines.push(
+    `\n${s.passed} of ${s.targets} targets passed${s.failed.length ? `; checks not met on ${s.failed.join(', ')}` : ''}${s.unreachable.length ? `; could not run on ${s.unreachable.join(', ')}` : ''}`,
+  );
   return `${lines.join('\n')}\n`;
 }

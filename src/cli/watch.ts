@@ -44,15 +44,18 @@ export async function watchCommand(ref: string, stepNumber: number, options: Wat
       drawn = draw(out, drawn, [
         `nflab watch: lab ${lab.id} (run ${record.runId}) step ${stepNumber}: ${report.title}`,
         ...report.checks.map((c) => compactCheck(c, report.status, (out.columns ?? 120) - 1)),
-        `round ${round} at ${new Date().toLocaleTimeString()}: ${report.checks.filter((c) => c.status === 'met').length} of ${report.checks.length} checks met — ${stepVerdictWords(report.status)}`
-          + (checkExitCode(report) === 0 ? '' : `; again in ${options.every} s (Ctrl-C to stop)`),
+        `round ${round} at ${new Date().toLocaleTimeString()}: ${report.checks.filter((c) => c.status === 'met').length} of ${report.checks.length} checks met — ${stepVerdictWords(report.status)}` +
+          (checkExitCode(report) === 0 ? '' : `; again in ${options.every} s (Ctrl-C to stop)`),
       ]);
       if (checkExitCode(report) === 0) return 0;
       if (options.rounds !== undefined && round >= options.rounds) return 1;
       // A signal wakes the pause at once (the timer must keep the process alive meanwhile: no unref).
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.every * 1000);
-        wake = () => { clearTimeout(timer); resolve(); };
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
       wake = undefined;
       if (stop.signal()) break;
@@ -73,18 +76,32 @@ function draw(out: NodeJS.WriteStream, previous: number, lines: string[]): numbe
   return lines.length;
 }
 
-export const watchModule: CommandModule<object, { lab: string; step: number; every: number; rounds?: number; run?: string }> = {
+export const watchModule: CommandModule<
+  object,
+  { lab: string; step: number; every: number; rounds?: number; run?: string }
+> = {
   command: 'watch <lab>',
-  describe: 'on a lab brought up with nflab up, re-judge step N\'s checks every few seconds while you type, until they are met',
-  builder: (y) => examples('watch', y
-    .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
-    .option('step', { type: 'number', demandOption: true, describe: 'the step whose checks to judge' })
-    .option('every', { type: 'number', default: 3, describe: 'seconds between two judgings' })
-    .option('rounds', { type: 'number', describe: 'give up (exit 1) after this many judgings' })
-    .option('run', { type: 'string', describe: 'which of your runs of the lab (nflab status lists them)' })) as never,
+  describe:
+    "on a lab brought up with nflab up, re-judge step N's checks every few seconds while you type, until they are met",
+  builder: (y) =>
+    examples(
+      'watch',
+      y
+        .positional('lab', { type: 'string', demandOption: true, describe: 'lab id (or the run id nflab up printed)' })
+        .option('step', { type: 'number', demandOption: true, describe: 'the step whose checks to judge' })
+        .option('every', { type: 'number', default: 3, describe: 'seconds between two judgings' })
+        .option('rounds', { type: 'number', describe: 'give up (exit 1) after this many judgings' })
+        .option('run', { type: 'string', describe: 'which of your runs of the lab (nflab status lists them)' }),
+    ) as never,
   handler: async (a) => {
-    if (!(a.every > 0 && a.every <= 600)) throw new LabError(`--every must be a number of seconds in (0, 600] (got ${a.every})`);
-    if (a.rounds !== undefined && !(Number.isInteger(a.rounds) && a.rounds >= 1)) throw new LabError(`--rounds must be a whole number from 1 (got ${a.rounds})`);
-    process.exitCode = await watchCommand(a.lab, a.step, { every: a.every, ...(a.rounds !== undefined ? { rounds: a.rounds } : {}), ...(a.run ? { run: a.run } : {}) });
+    if (!(a.every > 0 && a.every <= 600))
+      throw new LabError(`--every must be a number of seconds in (0, 600] (got ${a.every})`);
+    if (a.rounds !== undefined && !(Number.isInteger(a.rounds) && a.rounds >= 1))
+      throw new LabError(`--rounds must be a whole number from 1 (got ${a.rounds})`);
+    process.exitCode = await watchCommand(a.lab, a.step, {
+      every: a.every,
+      ...(a.rounds !== undefined ? { rounds: a.rounds } : {}),
+      ...(a.run ? { run: a.run } : {}),
+    });
   },
 };

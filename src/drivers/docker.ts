@@ -31,7 +31,9 @@ export const NETNS_DEFAULT_SYSCTLS: Record<string, string> = {
 
 /** The defaults above that this kernel has (a kernel booted with ipv6.disable=1 has no net.ipv6). */
 function defaultSysctls(): Record<string, string> {
-  return Object.fromEntries(Object.entries(NETNS_DEFAULT_SYSCTLS).filter(([key]) => fs.existsSync(`/proc/sys/${key.replace(/\./g, '/')}`)));
+  return Object.fromEntries(
+    Object.entries(NETNS_DEFAULT_SYSCTLS).filter(([key]) => fs.existsSync(`/proc/sys/${key.replace(/\./g, '/')}`)),
+  );
 }
 
 export function containerName(runId: string, node: string): string {
@@ -51,23 +53,37 @@ type Log = (line: string) => void;
 
 // ---- reaching the engine -----------------------------------------------------------------------
 
-const START_DOCKERD = 'dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none > /var/log/dockerd.log 2>&1 &  (or: systemctl start docker)';
+const START_DOCKERD =
+  'dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none > /var/log/dockerd.log 2>&1 &  (or: systemctl start docker)';
 
 function onPath(name: string): boolean {
-  const dirs = new Set([...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']);
+  const dirs = new Set([
+    ...(process.env.PATH ?? '').split(':'),
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+  ]);
   for (const dir of dirs) {
     if (!dir) continue;
     try {
       fs.accessSync(path.join(dir, name), fs.constants.X_OK);
       return true;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return false;
 }
 
 function noEngine(detail: string): EnvError {
   if (!onPath('dockerd')) {
-    return new EnvError(`Docker nodes need a Docker engine, and none is installed here (${detail})`, 'apt-get install -y docker.io');
+    return new EnvError(
+      `Docker nodes need a Docker engine, and none is installed here (${detail})`,
+      'apt-get install -y docker.io',
+    );
   }
   return new EnvError(`the Docker engine is not running (${detail})`, START_DOCKERD);
 }
@@ -76,17 +92,29 @@ function noEngine(detail: string): EnvError {
 export function dockerEnvError(err: unknown): EnvError {
   if (err instanceof EnvError) return err;
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  const where = e.address ? (e.port ? `${e.address}:${e.port}` : e.address) : (process.env.DOCKER_HOST ?? '/var/run/docker.sock');
+  const where = e.address
+    ? e.port
+      ? `${e.address}:${e.port}`
+      : e.address
+    : (process.env.DOCKER_HOST ?? '/var/run/docker.sock');
   switch (e.code) {
-    case 'ENOENT': return noEngine(`no socket at ${where}`);
-    case 'ECONNREFUSED': return noEngine(`nothing listens on ${where}`);
+    case 'ENOENT':
+      return noEngine(`no socket at ${where}`);
+    case 'ECONNREFUSED':
+      return noEngine(`nothing listens on ${where}`);
     case 'EACCES':
     case 'EPERM':
       return new EnvError(`permission denied on the Docker socket ${where}`, 'run nflab as root (sudo nflab ...)');
     case 'ABORT_ERR':
-      return new EnvError(`the Docker engine at ${where} did not answer in time`, `check the daemon (docker info); restart it: ${START_DOCKERD}`);
+      return new EnvError(
+        `the Docker engine at ${where} did not answer in time`,
+        `check the daemon (docker info); restart it: ${START_DOCKERD}`,
+      );
     default:
-      return new EnvError(`cannot use the Docker engine at ${where}: ${e.message ?? String(err)}`, `check the daemon (docker info); start it: ${START_DOCKERD}`);
+      return new EnvError(
+        `cannot use the Docker engine at ${where}: ${e.message ?? String(err)}`,
+        `check the daemon (docker info); start it: ${START_DOCKERD}`,
+      );
   }
 }
 
@@ -96,7 +124,10 @@ export async function connectDocker(options: { timeoutMs?: number } = {}): Promi
   try {
     docker = new Dockerode();
   } catch (err) {
-    throw new EnvError(`cannot use DOCKER_HOST=${process.env.DOCKER_HOST}: ${(err as Error).message}`, 'unset DOCKER_HOST or set it to unix:///var/run/docker.sock');
+    throw new EnvError(
+      `cannot use DOCKER_HOST=${process.env.DOCKER_HOST}: ${(err as Error).message}`,
+      'unset DOCKER_HOST or set it to unix:///var/run/docker.sock',
+    );
   }
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), options.timeoutMs ?? 3000);
@@ -116,11 +147,18 @@ export async function connectDocker(options: { timeoutMs?: number } = {}): Promi
 async function checkDockerCli(exec: Executor): Promise<void> {
   const r = await exec.run(['docker', 'version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 });
   if (r.code === 127) {
-    throw new EnvError(`Docker nodes run commands with \`docker exec\`, and the docker command is missing on ${exec.name}`, 'apt-get install -y docker.io');
+    throw new EnvError(
+      `Docker nodes run commands with \`docker exec\`, and the docker command is missing on ${exec.name}`,
+      'apt-get install -y docker.io',
+    );
   }
   if (r.code !== 0) {
     const msg = r.stderr.trim();
-    if (/permission denied/i.test(msg)) throw new EnvError(`the docker command on ${exec.name} cannot reach the engine: ${msg}`, 'run nflab as root (sudo nflab ...)');
+    if (/permission denied/i.test(msg))
+      throw new EnvError(
+        `the docker command on ${exec.name} cannot reach the engine: ${msg}`,
+        'run nflab as root (sudo nflab ...)',
+      );
     throw new EnvError(`the docker command on ${exec.name} cannot reach the engine: ${msg}`, START_DOCKERD);
   }
 }
@@ -175,7 +213,8 @@ export class DockerDriver implements NodeDriver {
   async create(nodes: string[]): Promise<void> {
     const docker = await this.engine();
     const [image] = await Promise.all([
-      (this.image ??= this.options.image !== undefined ? Promise.resolve(this.options.image) : ensureLabImage(docker, this.log)),
+      (this.image ??=
+        this.options.image !== undefined ? Promise.resolve(this.options.image) : ensureLabImage(docker, this.log)),
       (this.cliChecked ??= checkDockerCli(this.options.exec)),
     ]);
     const results = await Promise.allSettled(nodes.map((node) => this.createOne(docker, image, node)));
@@ -202,15 +241,21 @@ export class DockerDriver implements NodeDriver {
       });
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
-      if (status === 404) throw new EnvError(`Docker image ${image} is not present`, `build or pull it, or leave out --image to use nflab's own image`);
-      if (status === 409) throw new Error(`a container named ${name} already exists (run id reused?): docker rm -f ${name}`);
+      if (status === 404)
+        throw new EnvError(
+          `Docker image ${image} is not present`,
+          `build or pull it, or leave out --image to use nflab's own image`,
+        );
+      if (status === 409)
+        throw new Error(`a container named ${name} already exists (run id reused?): docker rm -f ${name}`);
       if (status === undefined) throw dockerEnvError(err);
       throw err;
     }
     await container.start();
     const info = await container.inspect();
     const pid = info.State.Pid;
-    if (!info.State.Running || !pid) throw new Error(`container ${name} for node ${node} did not stay running (${info.State.Status})`);
+    if (!info.State.Running || !pid)
+      throw new Error(`container ${name} for node ${node} did not stay running (${info.State.Status})`);
     this.pids.set(node, String(pid));
     await this.makeNetSysctlsWritable(node, String(pid));
   }
@@ -241,17 +286,23 @@ export class DockerDriver implements NodeDriver {
 
   async attach(nodes: string[]): Promise<void> {
     const docker = await this.engine();
-    await Promise.all(nodes.map(async (node) => {
-      let pid = 0;
-      try {
-        const info = await docker.getContainer(this.name(node)).inspect();
-        pid = info.State.Running ? info.State.Pid : 0;
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === undefined) throw dockerEnvError(err);
-      }
-      if (!pid) throw new EnvError(`container ${this.name(node)} of run ${this.options.runId} is not running`, `nflab down ${this.options.runId}, then bring the lab up again`);
-      this.pids.set(node, String(pid));
-    }));
+    await Promise.all(
+      nodes.map(async (node) => {
+        let pid = 0;
+        try {
+          const info = await docker.getContainer(this.name(node)).inspect();
+          pid = info.State.Running ? info.State.Pid : 0;
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode === undefined) throw dockerEnvError(err);
+        }
+        if (!pid)
+          throw new EnvError(
+            `container ${this.name(node)} of run ${this.options.runId} is not running`,
+            `nflab down ${this.options.runId}, then bring the lab up again`,
+          );
+        this.pids.set(node, String(pid));
+      }),
+    );
   }
 
   netnsPath(node: string): string {
@@ -300,7 +351,10 @@ export class DockerDriver implements NodeDriver {
  * Removes containers labelled nflab=1 whose run is no longer alive; returns their names.
  * A container without the nflab label, or without a run id, is never touched.
  */
-export async function removeOrphanContainers(docker: Dockerode, isRunAlive: (runId: string) => boolean): Promise<string[]> {
+export async function removeOrphanContainers(
+  docker: Dockerode,
+  isRunAlive: (runId: string) => boolean,
+): Promise<string[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_NFLAB}=1`] } });
   const orphans = list.filter((c) => {
     const labels = c.Labels ?? {};

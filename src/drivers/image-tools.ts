@@ -6,7 +6,11 @@ import { EnvError } from '../errors.ts';
 /** The programs a lab runs inside each of its Docker nodes: its commands there, and what its checks
  * read there (iptables-save for counters, conntrack -L). */
 export function toolsInDockerNodes(lab: Lab, runDriver: DriverKind): Map<string, Set<string>> {
-  const docker = new Set(Object.entries(lab.topology.nodes).filter(([, n]) => n.role === 'container' && (n.driver ?? runDriver) === 'docker').map(([name]) => name));
+  const docker = new Set(
+    Object.entries(lab.topology.nodes)
+      .filter(([, n]) => n.role === 'container' && (n.driver ?? runDriver) === 'docker')
+      .map(([name]) => name),
+  );
   const byNode = new Map<string, Set<string>>();
   const need = (node: string, tool: string | undefined) => {
     if (!tool || !docker.has(node)) return;
@@ -26,7 +30,12 @@ export function toolsInDockerNodes(lab: Lab, runDriver: DriverKind): Map<string,
 }
 
 /** Exit 3 when a lab needs a tool in a Docker node that the lab image does not have. */
-export function assertImageHasTools(lab: Lab, runDriver: DriverKind, has: Set<string>, packageOf: (tool: string) => string | undefined): void {
+export function assertImageHasTools(
+  lab: Lab,
+  runDriver: DriverKind,
+  has: Set<string>,
+  packageOf: (tool: string) => string | undefined,
+): void {
   for (const [node, tools] of toolsInDockerNodes(lab, runDriver)) {
     const missing = [...tools].filter((t) => !has.has(t)).sort();
     if (missing.length === 0) continue;

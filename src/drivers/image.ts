@@ -15,30 +15,58 @@ const execFileP = promisify(execFile);
 export const LAB_IMAGE_REPO = 'nflab/lab';
 
 /** Host packages the image is made from (Debian names). */
-export const IMAGE_HOST_PACKAGES = ['busybox-static', 'iproute2', 'iputils-ping', 'socat', 'tcpdump', 'procps', 'iptables', 'nftables', 'conntrack'];
+export const IMAGE_HOST_PACKAGES = [
+  'busybox-static',
+  'iproute2',
+  'iputils-ping',
+  'socat',
+  'tcpdump',
+  'procps',
+  'iptables',
+  'nftables',
+  'conntrack',
+];
 
 /** Everything that decides the image's content; its hash (with the binaries') is the tag. */
 const RECIPE = {
   revision: 3,
   busybox: '/bin/busybox',
   /** Real binaries, with the Debian package that ships each. */
-  tools: { ip: 'iproute2', bridge: 'iproute2', ping: 'iputils-ping', socat: 'socat', tcpdump: 'tcpdump', sysctl: 'procps' } as Record<string, string>,
+  tools: {
+    ip: 'iproute2',
+    bridge: 'iproute2',
+    ping: 'iputils-ping',
+    socat: 'socat',
+    tcpdump: 'tcpdump',
+    sysctl: 'procps',
+  } as Record<string, string>,
   /** The firewall tools a lab runs in a node, as in a namespace node: copied when the machine has
    * them (a lab that needs one the image lacks is refused with exit 3 naming it, see imageToolProblem). */
-  firewall: { 'xtables-nft-multi': 'iptables', nft: 'nftables', conntrack: 'conntrack', ss: 'iproute2' } as Record<string, string>,
+  firewall: { 'xtables-nft-multi': 'iptables', nft: 'nftables', conntrack: 'conntrack', ss: 'iproute2' } as Record<
+    string,
+    string
+  >,
   /** Names the nf_tables iptables answers to (xtables-nft-multi dispatches on its name): the image's
    * iptables is the nft one whatever the machine's alternatives say, like the machine's own here. */
-  iptablesNames: ['iptables', 'iptables-save', 'iptables-restore', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore'],
+  iptablesNames: [
+    'iptables',
+    'iptables-save',
+    'iptables-restore',
+    'iptables-nft',
+    'iptables-nft-save',
+    'iptables-nft-restore',
+    'ip6tables',
+    'ip6tables-save',
+    'ip6tables-restore',
+  ],
   /** Copied when present: protocol/service names and iproute2's tables keep output identical to the host's. */
   etc: ['/etc/protocols', '/etc/services', '/etc/iproute2'],
   // tcpdump drops privileges to the user "tcpdump" after opening the capture: it must exist.
-  passwd: 'root:x:0:0:root:/root:/bin/sh\ntcpdump:x:104:105::/nonexistent:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+  passwd:
+    'root:x:0:0:root:/root:/bin/sh\ntcpdump:x:104:105::/nonexistent:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
   group: 'root:x:0:\ntcpdump:x:105:\nnogroup:x:65534:\n',
   nsswitch: 'passwd: files\ngroup: files\nhosts: files\nprotocols: files\nservices: files\n',
-  changes: [
-    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    'CMD ["/bin/sleep","infinity"]',
-  ],
+  changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'CMD ["/bin/sleep","infinity"]'],
 };
 
 const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -97,7 +125,9 @@ export function imageToolPackage(tool: string): string | undefined {
 }
 
 async function sha256File(p: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(p)).digest('hex');
+  return createHash('sha256')
+    .update(await fs.readFile(p))
+    .digest('hex');
 }
 
 /** `nflab/lab:<hash>`: the recipe plus the host binaries' contents, so either changing rebuilds. */
@@ -118,7 +148,8 @@ async function sharedLibraries(binary: string): Promise<string[]> {
     const e = err as NodeJS.ErrnoException & { stdout?: string };
     if (e.code === 'ENOENT') throw missingTool('`ldd`', 'libc-bin');
     // "not a dynamic executable" (a static build) exits 1: nothing to copy.
-    if (/not a dynamic executable/.test(String(e.stdout ?? '') + String((e as { stderr?: string }).stderr ?? ''))) return [];
+    if (/not a dynamic executable/.test(String(e.stdout ?? '') + String((e as { stderr?: string }).stderr ?? '')))
+      return [];
     throw err;
   }
   const libs: string[] = [];
@@ -126,7 +157,11 @@ async function sharedLibraries(binary: string): Promise<string[]> {
     // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
     if (m) libs.push(m[1]!);
-    else if (/=> not found/.test(line)) throw new EnvError(`${binary} needs a library that is missing: ${line.trim()}`, 'apt-get install --reinstall the package that ships it');
+    else if (/=> not found/.test(line))
+      throw new EnvError(
+        `${binary} needs a library that is missing: ${line.trim()}`,
+        'apt-get install --reinstall the package that ships it',
+      );
   }
   return libs;
 }
@@ -153,7 +188,12 @@ async function copyInto(root: string, hostPath: string, mode?: number): Promise<
 }
 
 async function exists(p: string): Promise<boolean> {
-  try { await fs.lstat(p); return true; } catch { return false; }
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Lay out the root filesystem in `root`. */
@@ -215,7 +255,10 @@ async function writeRootfs(root: string, log: Log): Promise<void> {
   await copyInto(root, busybox, 0o755);
   const { stdout } = await execFileP(busybox, ['--list-full']);
   let applets = 0;
-  for (const rel of stdout.split('\n').map((s) => s.trim()).filter(Boolean)) {
+  for (const rel of stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (real.has(path.basename(rel))) continue;
     const dest = path.join(root, rel);
     if (await exists(dest)) continue;
@@ -257,7 +300,9 @@ export async function buildLabImage(docker: Dockerode, log: Log = () => {}): Pro
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let tarErr = '';
-    tar.stderr.on('data', (b: Buffer) => { tarErr += b.toString(); });
+    tar.stderr.on('data', (b: Buffer) => {
+      tarErr += b.toString();
+    });
     const tarDone = new Promise<void>((resolve, reject) => {
       tar.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? missingTool('`tar`', 'tar') : e));
       tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar exited ${code}: ${tarErr.trim()}`))));
@@ -269,7 +314,11 @@ export async function buildLabImage(docker: Dockerode, log: Log = () => {}): Pro
     await docker.getImage(tag).tag({ repo: LAB_IMAGE_REPO, tag: 'latest' });
     // Another nflab process may have imported the same tag meanwhile: drop its now untagged copy.
     const now = await imageId(docker, tag);
-    if (before && before !== now) await docker.getImage(before).remove().catch(() => {});
+    if (before && before !== now)
+      await docker
+        .getImage(before)
+        .remove()
+        .catch(() => {});
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }

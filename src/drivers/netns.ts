@@ -29,15 +29,24 @@ export class NetnsDriver implements NodeDriver {
     for (const node of nodes) this.created.add(node);
     // One `ip -batch` for every namespace: `ip netns add` in a process of its own costs ~4 ms per
     // namespace, in a batch ~0.7 ms (scripts/bench). The batch stops at the first failure.
-    const result = await this.ctx.exec.run(['ip', '-batch', '-'], { stdin: nodes.map((node) => `netns add ${netnsName(this.ctx.runId, node)}\n`).join('') });
-    if (result.code !== 0) throw new Error(`could not create the namespaces of nodes ${nodes.join(', ')}: ${result.stderr.trim()}`);
+    const result = await this.ctx.exec.run(['ip', '-batch', '-'], {
+      stdin: nodes.map((node) => `netns add ${netnsName(this.ctx.runId, node)}\n`).join(''),
+    });
+    if (result.code !== 0)
+      throw new Error(`could not create the namespaces of nodes ${nodes.join(', ')}: ${result.stderr.trim()}`);
   }
 
   async attach(nodes: string[]): Promise<void> {
     const wanted = nodes.filter((n) => !this.isRoot(n));
-    const present = new Set((await this.ctx.exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!));
+    const present = new Set(
+      (await this.ctx.exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!),
+    );
     const gone = wanted.filter((n) => !present.has(netnsName(this.ctx.runId, n)));
-    if (gone.length > 0) throw new EnvError(`run ${this.ctx.runId} has no namespace for node${gone.length > 1 ? 's' : ''} ${gone.join(', ')} any more`, `nflab down ${this.ctx.runId}, then bring the lab up again`);
+    if (gone.length > 0)
+      throw new EnvError(
+        `run ${this.ctx.runId} has no namespace for node${gone.length > 1 ? 's' : ''} ${gone.join(', ')} any more`,
+        `nflab down ${this.ctx.runId}, then bring the lab up again`,
+      );
     for (const node of wanted) this.created.add(node);
   }
 
@@ -83,7 +92,9 @@ export class NetnsDriver implements NodeDriver {
     // Three processes whatever the size (before: two per namespace): the processes of every
     // namespace, one kill, one batch of deletions. -force goes on past a namespace already gone.
     await killPidsIn(this.ctx.exec, names);
-    await this.ctx.exec.run(['ip', '-force', '-batch', '-'], { stdin: names.map((name) => `netns del ${name}\n`).join('') });
+    await this.ctx.exec.run(['ip', '-force', '-batch', '-'], {
+      stdin: names.map((name) => `netns del ${name}\n`).join(''),
+    });
     for (const node of nodes) this.created.delete(node);
   }
 }
@@ -93,7 +104,8 @@ export const NETNS_DIR = '/run/netns';
 
 // The namespaces' inodes, then every process's network namespace: one pass over /proc whatever the
 // number of namespaces (`ip netns pids` scans all of /proc once per namespace).
-const PIDS_IN = 'cd /run/netns && stat -L -c "ns %i" "$@" 2>/dev/null; find /proc/[0-9]*/ns/net -maxdepth 0 -printf "%p %l\\n" 2>/dev/null; true';
+const PIDS_IN =
+  'cd /run/netns && stat -L -c "ns %i" "$@" 2>/dev/null; find /proc/[0-9]*/ns/net -maxdepth 0 -printf "%p %l\\n" 2>/dev/null; true';
 
 /** Processes still inside any of these namespaces, killed. */
 export async function killPidsIn(exec: DriverContext['exec'], names: string[]): Promise<void> {

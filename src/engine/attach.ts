@@ -15,7 +15,9 @@ export async function labOf(record: RunRecord): Promise<Lab> {
   if (record.kubeProxy !== undefined) {
     const asked = process.env[PROFILE_ENV];
     if (asked !== undefined && asked !== '' && asked !== record.kubeProxy) {
-      throw new LabError(`lab ${record.labId} is up with --kube-proxy ${record.kubeProxy} (run ${record.runId}), not ${asked}: leave --kube-proxy out, or bring it up again with --kube-proxy ${asked}`);
+      throw new LabError(
+        `lab ${record.labId} is up with --kube-proxy ${record.kubeProxy} (run ${record.runId}), not ${asked}: leave --kube-proxy out, or bring it up again with --kube-proxy ${asked}`,
+      );
     }
     process.env[PROFILE_ENV] = parseProfile(record.kubeProxy, `run ${record.runId}'s record: kubeProxy`);
   }
@@ -23,6 +25,9 @@ export async function labOf(record: RunRecord): Promise<Lab> {
 }
 
 export async function attach(record: RunRecord, exec: Executor, lab?: Lab): Promise<Sandbox> {
-  const resolved = resolveLab(lab ?? await labOf(record), { driver: record.driver === 'docker' ? 'docker' : 'netns' as DriverKind, rootNamespace: record.root !== undefined });
+  const resolved = resolveLab(lab ?? (await labOf(record)), {
+    driver: record.driver === 'docker' ? 'docker' : ('netns' as DriverKind),
+    rootNamespace: record.root !== undefined,
+  });
   return Sandbox.attach(resolved, exec, record);
 }

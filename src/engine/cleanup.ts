@@ -11,34 +11,48 @@ export interface RemoveOptions {
 
 export async function removeRun(exec: Executor, record: RunRecord, options: RemoveOptions = {}): Promise<string[]> {
   const removed: string[] = [];
-  const present = new Set((await exec.run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
+  const present = new Set(
+    (await exec.run(['ip', 'netns', 'list'])).stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter(Boolean),
+  );
   const names = (record.netns ?? []).filter((ns) => present.has(ns));
   // Every process in them first (a process left inside keeps a namespace alive without its name).
   if (names.length > 0) await killPidsIn(exec, names);
-  await Promise.all(names.map(async (ns) => {
-    const r = await exec.run(['ip', 'netns', 'del', ns]);
-    if (r.code === 0) removed.push(`namespace ${ns}`);
-  }));
+  await Promise.all(
+    names.map(async (ns) => {
+      const r = await exec.run(['ip', 'netns', 'del', ns]);
+      if (r.code === 0) removed.push(`namespace ${ns}`);
+    }),
+  );
   // A recorded process is killed only when its start time proves it is still the same process.
   for (const p of record.processes ?? []) {
     if (p.startTime === undefined || !isAlive(p.pid, p.startTime)) continue;
     try {
       process.kill(p.pid, 'SIGKILL');
       removed.push(`process ${p.pid}${p.what ? ` (${p.what})` : ''}`);
-    } catch { /* it ended meanwhile */ }
+    } catch {
+      /* it ended meanwhile */
+    }
   }
   if (record.containers) {
     try {
       const { removeRunContainers } = await import('../drivers/docker-clean.ts');
       removed.push(...(await removeRunContainers(record.runId)).map((c) => `container ${c}`));
     } catch (err) {
-      throw new Error(`run ${record.runId} had Docker containers, which could not be removed: ${(err as Error).message}`);
+      throw new Error(
+        `run ${record.runId} had Docker containers, which could not be removed: ${(err as Error).message}`,
+      );
     }
   }
   if (record.root) {
     // After the namespaces: a bridge in the root namespace loses its ports' peers first.
     const problems = await restoreRoot(exec, record.root);
-    if (problems.length > 0) throw new Error(`run ${record.runId}: the root namespace of ${exec.name} could not be fully restored: ${problems.join('; ')}`);
+    if (problems.length > 0)
+      throw new Error(
+        `run ${record.runId}: the root namespace of ${exec.name} could not be fully restored: ${problems.join('; ')}`,
+      );
     removed.push(`root namespace state of node ${record.root.node} (iptables, sysctls, links)`);
   }
   if (!options.keepRecord) removeRecord(record.runId);

@@ -22,7 +22,10 @@ import { trafficKey, type StopEarly } from '../traffic/run.ts';
 /** Beyond this many nodes, polling every node's counters costs more than the wait it saves. */
 const MAX_NODES = 8;
 
-interface Snapshot { drops: Map<string, Map<string, number>>; snmp: Map<string, Map<string, number>> }
+interface Snapshot {
+  drops: Map<string, Map<string, number>>;
+  snmp: Map<string, Map<string, number>>;
+}
 
 /** Reads the evidence of one run of the traffic: drop counters of the host nodes and the step's
  * counter nodes, and the SNMP counters of every namespace node (not the target's root namespace,
@@ -34,7 +37,11 @@ function evidenceReader(sandbox: Sandbox, dropNodes: string[]) {
     usable: dropNodes.length + snmpNodes.length > 0 && Math.max(dropNodes.length, snmpNodes.length) <= MAX_NODES,
     async read(): Promise<Snapshot> {
       const [drops, snmp] = await Promise.all([
-        Promise.all(dropNodes.map(async (n) => [n, dropCounters(parseIptablesSave(await run(n, ['iptables-save', '-c'])))] as const)),
+        Promise.all(
+          dropNodes.map(
+            async (n) => [n, dropCounters(parseIptablesSave(await run(n, ['iptables-save', '-c'])))] as const,
+          ),
+        ),
         Promise.all(snmpNodes.map(async (n) => [n, parseSnmp(await run(n, ['cat', '/proc/net/snmp']))] as const)),
       ]);
       return { drops: new Map(drops), snmp: new Map(snmp) };
@@ -43,7 +50,12 @@ function evidenceReader(sandbox: Sandbox, dropNodes: string[]) {
 }
 
 /** What grew between two snapshots: one line per counter, and how many packets they account for. */
-function explain(before: Snapshot, after: Snapshot, client: string, withResets: boolean): { packets: number; lines: string[] } {
+function explain(
+  before: Snapshot,
+  after: Snapshot,
+  client: string,
+  withResets: boolean,
+): { packets: number; lines: string[] } {
   const lines: string[] = [];
   let packets = 0;
   for (const [node, now] of after.drops) {
@@ -72,10 +84,14 @@ function onlyFailures(checks: Check[], t: Traffic): boolean {
 }
 
 function dropNodesOf(sandbox: Sandbox, counterNodes: string[]): string[] {
-  return [...new Set([
-    ...Object.entries(sandbox.lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([node]) => node),
-    ...counterNodes,
-  ])];
+  return [
+    ...new Set([
+      ...Object.entries(sandbox.lab.topology.nodes)
+        .filter(([, spec]) => spec.role === 'host')
+        .map(([node]) => node),
+      ...counterNodes,
+    ]),
+  ];
 }
 
 /**
@@ -83,7 +99,12 @@ function dropNodesOf(sandbox: Sandbox, counterNodes: string[]): string[] {
  * evidence accounts for as many packets as it sent requests. Only from a namespace node (ip netns
  * exec hands SIGINT to ping; a docker exec client does not).
  */
-export async function pingEvidence(sandbox: Sandbox, checks: Check[], counterNodes: string[], t: PingTraffic): Promise<StopEarly | undefined> {
+export async function pingEvidence(
+  sandbox: Sandbox,
+  checks: Check[],
+  counterNodes: string[],
+  t: PingTraffic,
+): Promise<StopEarly | undefined> {
   if (t.kind !== 'ping' || !onlyFailures(checks, t)) return undefined;
   if (sandbox.node(t.from).realisation === 'docker') return undefined;
   const reader = evidenceReader(sandbox, dropNodesOf(sandbox, counterNodes));
@@ -105,7 +126,12 @@ export async function pingEvidence(sandbox: Sandbox, checks: Check[], counterNod
  * accounts for a packet of it: its SYN or SYN-ACK was dropped, could not be routed, or was reset
  * by the client. Each connection is judged on its own (the snapshot is taken before each one).
  */
-export async function tcpEvidence(sandbox: Sandbox, checks: Check[], counterNodes: string[], t: TcpTraffic): Promise<StopEarly | undefined> {
+export async function tcpEvidence(
+  sandbox: Sandbox,
+  checks: Check[],
+  counterNodes: string[],
+  t: TcpTraffic,
+): Promise<StopEarly | undefined> {
   if (t.kind !== 'tcp' || !onlyFailures(checks, t)) return undefined;
   if (sandbox.node(t.from).realisation === 'docker') return undefined;
   const reader = evidenceReader(sandbox, dropNodesOf(sandbox, counterNodes));
@@ -113,7 +139,9 @@ export async function tcpEvidence(sandbox: Sandbox, checks: Check[], counterNode
   let before: Snapshot | undefined;
   return {
     everyMs: 50,
-    async begin() { before = await reader.read(); },
+    async begin() {
+      before = await reader.read();
+    },
     async decide() {
       const { packets, lines } = explain(before!, await reader.read(), t.from, true);
       if (packets < 1) return undefined;

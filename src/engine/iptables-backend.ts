@@ -29,9 +29,15 @@ export async function machineBackend(exec: Executor): Promise<IptablesBackend | 
 
 /** A note for the user when `iptables` typed on that machine would show the other backend's
  * tables than the ones the lab's rules are in; undefined when they agree. */
-export function backendNote(machine: IptablesBackend | undefined, lab: IptablesBackend, where: string): string | undefined {
+export function backendNote(
+  machine: IptablesBackend | undefined,
+  lab: IptablesBackend,
+  where: string,
+): string | undefined {
   if (machine === lab) return undefined;
   const typed = machine === undefined ? 'has no `iptables` command nflab could ask' : `runs iptables-${machine}`;
-  return `note: \`iptables\` on ${where} ${typed}, and this lab's rules are in iptables-${lab}: `
-    + `type iptables-${lab} (and iptables-${lab}-save) to see them${machine === undefined ? '' : `; plain \`iptables\` shows the ${machine} tables`}`;
+  return (
+    `note: \`iptables\` on ${where} ${typed}, and this lab's rules are in iptables-${lab}: ` +
+    `type iptables-${lab} (and iptables-${lab}-save) to see them${machine === undefined ? '' : `; plain \`iptables\` shows the ${machine} tables`}`
+  );
 }

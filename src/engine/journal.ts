@@ -1,6 +1,15 @@
 // Every run records what it will create before creating it, under a runtime directory, so that
 // `nflab clean` can remove what a killed run left behind and nothing else.
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { RootSnapshot } from './root-namespace.ts';
@@ -59,7 +68,10 @@ export interface RunRecord {
 }
 
 /** The invoking user: under sudo the user who typed sudo (SUDO_UID), else the process's uid. */
-export interface RunOwner { uid: number; user?: string }
+export interface RunOwner {
+  uid: number;
+  user?: string;
+}
 
 /** Short, unique, safe for interface and namespace names: 6 characters of [a-z0-9]. */
 export function newRunId(): string {
@@ -78,9 +90,18 @@ export function recordPath(runId: string): string {
 /** A journal that cannot be written is the environment's problem (exit 3), never a verdict. */
 function journalError(err: unknown): never {
   const e = { code: whyNotWritable() ?? (err as NodeJS.ErrnoException).code, message: (err as Error).message };
-  const why = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'is full' : e.code === 'EROFS' ? 'is on a read-only file system' : e.code === 'EACCES' || e.code === 'EPERM' ? 'is not writable' : `cannot be written (${e.code ?? e.message})`;
-  throw new EnvError(`the run journal directory ${runsDir()} ${why}: nflab records every run there before creating anything, so that a killed run can be cleaned`,
-    `free space or make ${RUNTIME_DIR} writable (or point NFLAB_RUNTIME_DIR at a writable directory), then run again`);
+  const why =
+    e.code === 'ENOSPC' || e.code === 'EDQUOT'
+      ? 'is full'
+      : e.code === 'EROFS'
+        ? 'is on a read-only file system'
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? 'is not writable'
+          : `cannot be written (${e.code ?? e.message})`;
+  throw new EnvError(
+    `the run journal directory ${runsDir()} ${why}: nflab records every run there before creating anything, so that a killed run can be cleaned`,
+    `free space or make ${RUNTIME_DIR} writable (or point NFLAB_RUNTIME_DIR at a writable directory), then run again`,
+  );
 }
 
 /** The reason the nearest existing directory on the way to the journal refuses writes (a
@@ -138,7 +159,10 @@ export function readRecord(runId: string): RunRecord | undefined {
 }
 
 /** A record file that cannot be used: which file, and what is wrong with it. */
-export interface DamagedRecord { file: string; problem: string }
+export interface DamagedRecord {
+  file: string;
+  problem: string;
+}
 
 /** Every record of the journal, and the files that are not valid records (reported, never fatal:
  * one bad file must not stop the others from being cleaned). */
@@ -169,13 +193,17 @@ function parseRecord(path: string, file: string): { record: RunRecord } | { prob
     text = readFileSync(path, 'utf8');
   } catch (err) {
     // Gone between the listing and the read (its run ended): not damage.
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? {} : { problem: `cannot be read (${(err as NodeJS.ErrnoException).code})` };
+    return (err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? {}
+      : { problem: `cannot be read (${(err as NodeJS.ErrnoException).code})` };
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return { problem: `is not valid JSON${text.trim() === '' ? ' (empty)' : !/\}\s*$/.test(text) ? ' (truncated?)' : ''}: ${(err as Error).message}` };
+    return {
+      problem: `is not valid JSON${text.trim() === '' ? ' (empty)' : !/\}\s*$/.test(text) ? ' (truncated?)' : ''}: ${(err as Error).message}`,
+    };
   }
   const problem = recordProblem(value, file.replace(/\.json$/, ''));
   return problem ? { problem } : { record: value as RunRecord };
@@ -191,14 +219,23 @@ export function recordProblem(value: unknown, runIdFromFile?: string): string | 
     boolean: (v: unknown) => typeof v === 'boolean',
     strings: (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
   };
-  const ref = (v: unknown) => typeof v === 'object' && v !== null && is.pid((v as ProcessRef).pid) && ['undefined', 'string'].includes(typeof (v as ProcessRef).startTime);
+  const ref = (v: unknown) =>
+    typeof v === 'object' &&
+    v !== null &&
+    is.pid((v as ProcessRef).pid) &&
+    ['undefined', 'string'].includes(typeof (v as ProcessRef).startTime);
   const fields: [string, (v: unknown) => boolean, string, boolean][] = [
     ['runId', (v) => typeof v === 'string' && /^[a-z0-9]{1,32}$/.test(v), 'a run id of [a-z0-9]', true],
     ['pid', is.pid, 'a positive integer (a process id)', true],
     ['labId', is.string, 'a string', true],
     ['driver', is.string, 'a string', true],
     ['kept', is.boolean, 'true or false', true],
-    ['netns', (v) => is.strings(v) && (v as string[]).every((n) => /^nfl-[a-z0-9]+-[a-z0-9_-]+$/.test(n)), 'an array of namespace names nfl-<run>-<node>', true],
+    [
+      'netns',
+      (v) => is.strings(v) && (v as string[]).every((n) => /^nfl-[a-z0-9]+-[a-z0-9_-]+$/.test(n)),
+      'an array of namespace names nfl-<run>-<node>',
+      true,
+    ],
     ['containers', is.boolean, 'true or false', true],
     ['createdAt', is.string, 'a string', true],
     ['building', is.boolean, 'true or false', false],
@@ -208,8 +245,23 @@ export function recordProblem(value: unknown, runIdFromFile?: string): string | 
     ['watchdog', ref, 'a process { pid, startTime }', false],
     ['processes', (v) => Array.isArray(v) && v.every(ref), 'an array of processes { pid, startTime }', false],
     ['pids', (v) => Array.isArray(v) && v.every(is.pid), 'an array of process ids', false],
-    ['root', (v) => typeof v === 'object' && v !== null && typeof (v as { node?: unknown }).node === 'string', 'an object naming its node', false],
-    ['owner', (v) => typeof v === 'object' && v !== null && Number.isInteger((v as RunOwner).uid) && (v as RunOwner).uid >= 0 && ['undefined', 'string'].includes(typeof (v as RunOwner).user), 'an object { uid, user }', false],
+    [
+      'root',
+      (v) => typeof v === 'object' && v !== null && typeof (v as { node?: unknown }).node === 'string',
+      'an object naming its node',
+      false,
+    ],
+    [
+      'owner',
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        Number.isInteger((v as RunOwner).uid) &&
+        (v as RunOwner).uid >= 0 &&
+        ['undefined', 'string'].includes(typeof (v as RunOwner).user),
+      'an object { uid, user }',
+      false,
+    ],
     ['step', (v) => Number.isInteger(v) && (v as number) >= 0, 'a step number (0 or more)', false],
   ];
   for (const [field, ok, what, required] of fields) {
@@ -219,7 +271,8 @@ export function recordProblem(value: unknown, runIdFromFile?: string): string | 
     }
     if (!ok(r[field])) return `field "${field}" must be ${what} (got ${JSON.stringify(r[field])?.slice(0, 60)})`;
   }
-  if (runIdFromFile !== undefined && r.runId !== runIdFromFile) return `field "runId" is ${JSON.stringify(r.runId)} but the file is named for run ${runIdFromFile}`;
+  if (runIdFromFile !== undefined && r.runId !== runIdFromFile)
+    return `field "runId" is ${JSON.stringify(r.runId)} but the file is named for run ${runIdFromFile}`;
   // A namespace of another run is never this record's to remove.
   const foreign = (r.netns as string[]).find((n) => !n.startsWith(`nfl-${r.runId as string}-`));
   if (foreign) return `field "netns" names ${foreign}, which is not a namespace of run ${r.runId as string}`;

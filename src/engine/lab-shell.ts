@@ -94,12 +94,18 @@ function rcFile(spec: LabShellSpec, stage: string): string {
   const lines = [
     `lab ${spec.labId} (run ${spec.runId})${spec.node ? `, inside node ${spec.node}` : ''}: the names nflab show prints work here`,
     ...(netns.length ? [`  ip netns exec ${netns.join('|')} …`] : []),
-    ...(docker.length ? [`  docker exec ${docker.join('|')} …   (docker here is nflab's wrapper: ${docker.map((d) => `${d} = ${spec.nodes.find((n) => n.name === d)!.real}`).join(', ')})`] : []),
-    ...(root.length ? [`  ${root.join(', ')}: this machine's own root namespace (type commands without a prefix)`] : []),
+    ...(docker.length
+      ? [
+          `  docker exec ${docker.join('|')} …   (docker here is nflab's wrapper: ${docker.map((d) => `${d} = ${spec.nodes.find((n) => n.name === d)!.real}`).join(', ')})`,
+        ]
+      : []),
+    ...(root.length
+      ? [`  ${root.join(', ')}: this machine's own root namespace (type commands without a prefix)`]
+      : []),
     '  nflab check, trace, down … work here too; exit (or Ctrl-D) leaves',
   ];
   return [
-    '# nflab shell: the user\'s own start-up files, then the lab\'s prompt and PATH',
+    "# nflab shell: the user's own start-up files, then the lab's prompt and PATH",
     '[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc',
     '[ -f ~/.bashrc ] && . ~/.bashrc',
     `PS1=${quoteWord(promptOf(spec.labId, spec.node))}`,
@@ -117,12 +123,16 @@ export function labShellArgv(spec: LabShellSpec): string[] {
   const inside = spec.node === undefined ? undefined : spec.nodes.find((n) => n.name === spec.node);
   if (spec.node !== undefined && !inside) throw new Error(`no node ${spec.node} in the shell's nodes`);
   const s = quoteWord(stage);
-  const heredoc = (file: string, text: string) => `cat >${s}/${file} <<'NFLAB_EOF'\n${text}${text.endsWith('\n') ? '' : '\n'}NFLAB_EOF`;
+  const heredoc = (file: string, text: string) =>
+    `cat >${s}/${file} <<'NFLAB_EOF'\n${text}${text.endsWith('\n') ? '' : '\n'}NFLAB_EOF`;
   const setup = [
     'set -e',
     `mount -t tmpfs -o mode=0755,size=4m nflab-shell ${s}`,
     `mkdir ${s}/netns ${s}/bin`,
-    ...netns.flatMap((n) => [`touch ${s}/netns/${quoteWord(n.name)}`, `mount --bind ${quoteWord(`/run/netns/${n.real}`)} ${s}/netns/${quoteWord(n.name)}`]),
+    ...netns.flatMap((n) => [
+      `touch ${s}/netns/${quoteWord(n.name)}`,
+      `mount --bind ${quoteWord(`/run/netns/${n.real}`)} ${s}/netns/${quoteWord(n.name)}`,
+    ]),
     // Over /run/netns only when the run has namespaces there (a Docker-only lab may have none).
     ...(netns.length ? [`mount --rbind ${s}/netns /run/netns`] : []),
     `printf '#!/bin/bash\\nreal=%q\\n' "$(command -v docker || echo docker)" >${s}/bin/docker`,
@@ -146,5 +156,16 @@ export function labShellArgv(spec: LabShellSpec): string[] {
       ? `exec ${s}/bin/docker exec ${flags} ${quoteWord(inside.name)} "$@"`
       : `exec ${s}/bin/docker exec ${flags} -e PS1=${quoteWord(`(nflab ${spec.labId} ${inside.name}) \\w # `)} ${quoteWord(inside.name)} sh -c ${quoteWord('if command -v bash >/dev/null; then exec bash --norc -i; else exec sh -i; fi')}`;
   }
-  return ['unshare', '--mount', '--propagation', 'slave', '--', 'bash', '-c', [...setup, final].join('\n'), 'nflab-shell', ...(spec.argv ?? [])];
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'slave',
+    '--',
+    'bash',
+    '-c',
+    [...setup, final].join('\n'),
+    'nflab-shell',
+    ...(spec.argv ?? []),
+  ];
 }

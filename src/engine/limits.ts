@@ -30,9 +30,11 @@ export class StepClock {
     const started = Date.now();
     const r = await run({ timeoutMs });
     if (r.code === null && Date.now() - started >= timeoutMs - 20) {
-      throw new LimitError(timeoutMs === byCommand
-        ? `command \`${shown}\` on node ${node} did not end within its limit of ${this.limits.commandSeconds} s (limits.commandSeconds): stopped`
-        : `the step reached its limit of ${this.limits.stepSeconds} s (limits.stepSeconds) while \`${shown}\` ran on node ${node}: stopped`);
+      throw new LimitError(
+        timeoutMs === byCommand
+          ? `command \`${shown}\` on node ${node} did not end within its limit of ${this.limits.commandSeconds} s (limits.commandSeconds): stopped`
+          : `the step reached its limit of ${this.limits.stepSeconds} s (limits.stepSeconds) while \`${shown}\` ran on node ${node}: stopped`,
+      );
     }
     return r;
   }
@@ -51,7 +53,9 @@ export class StepClock {
         const r = await exec.run(argv, { ...options, timeoutMs });
         // The caller's own, shorter timeout is the caller's to handle.
         if (r.code === null && Date.now() - started >= timeoutMs - 20 && timeoutMs === byStep) {
-          throw new LimitError(`the step reached its limit of ${clock.limits.stepSeconds} s (limits.stepSeconds) while \`${describe(argv)}\` ran: stopped`);
+          throw new LimitError(
+            `the step reached its limit of ${clock.limits.stepSeconds} s (limits.stepSeconds) while \`${describe(argv)}\` ran: stopped`,
+          );
         }
         return r;
       },

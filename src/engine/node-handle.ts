@@ -25,7 +25,14 @@ export interface NodeHandle {
   display(argv: string[]): string;
 }
 
-export function nodeHandle(name: string, realisation: Realisation, rawDriver: NodeDriver, exec: Executor, show: (node: string, argv: string[]) => string, iptables?: IptablesBackend): NodeHandle {
+export function nodeHandle(
+  name: string,
+  realisation: Realisation,
+  rawDriver: NodeDriver,
+  exec: Executor,
+  show: (node: string, argv: string[]) => string,
+  iptables?: IptablesBackend,
+): NodeHandle {
   // Every argv entering the node names the run's iptables backend (iptables-backend.ts).
   const driver = withBackend(rawDriver, iptables);
   return {
@@ -43,7 +50,10 @@ export function nodeHandle(name: string, realisation: Realisation, rawDriver: No
 
 /** The driver with each argv's iptables program named for the backend (display is not touched:
  * people read and type `iptables`). */
-function withBackend(driver: NodeDriver, iptables?: IptablesBackend): Pick<NodeDriver, 'wrap' | 'observerWrap' | 'enter'> {
+function withBackend(
+  driver: NodeDriver,
+  iptables?: IptablesBackend,
+): Pick<NodeDriver, 'wrap' | 'observerWrap' | 'enter'> {
   return {
     wrap: (node, argv, options) => driver.wrap(node, backendArgv(argv, iptables), options),
     observerWrap: (node, argv) => driver.observerWrap(node, backendArgv(argv, iptables)),

@@ -21,7 +21,9 @@ export function userName(uid: number): string | undefined {
       const [name, , id] = line.split(':');
       if (name && Number(id) === uid) return name;
     }
-  } catch { /* no passwd file: the uid alone */ }
+  } catch {
+    /* no passwd file: the uid alone */
+  }
   return undefined;
 }
 

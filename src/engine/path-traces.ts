@@ -46,10 +46,17 @@ function addressMatches(address: string | undefined, wanted: string | undefined)
 }
 
 /** Whether a packet, by the header it entered the node with, is one a filter asks for. */
-export function packetMatches(entered: Pick<TraceHop, 'proto' | 'src' | 'dst' | 'sport' | 'dport'>, f: PathFilter): boolean {
-  return (f.proto === undefined || entered.proto === f.proto)
-    && addressMatches(entered.src, f.src) && addressMatches(entered.dst, f.dst)
-    && (f.sport === undefined || entered.sport === f.sport) && (f.dport === undefined || entered.dport === f.dport);
+export function packetMatches(
+  entered: Pick<TraceHop, 'proto' | 'src' | 'dst' | 'sport' | 'dport'>,
+  f: PathFilter,
+): boolean {
+  return (
+    (f.proto === undefined || entered.proto === f.proto) &&
+    addressMatches(entered.src, f.src) &&
+    addressMatches(entered.dst, f.dst) &&
+    (f.sport === undefined || entered.sport === f.sport) &&
+    (f.dport === undefined || entered.dport === f.dport)
+  );
 }
 
 /** The hops of the packets a filter asks for, judged by each packet's first tracer hop (the IPv4 one
@@ -67,21 +74,39 @@ export const isTracerHop = (h: TraceHop): boolean => h.table.startsWith(TRACER_T
  * already started is stopped first. Any other failure is kept as the observation of its checks. */
 /** `rootOnly`: the node run as the machine's root namespace and the lab's networks, which alone its tracer marks. */
 /** `keepTracer`: the tracer's own hops stay in (they say how each packet entered the node: nflab trace). */
-export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'node'>, targets: Target[], rootOnly?: { node: string; networks: string[] }, keepTracer = false): Promise<PathTraces> {
+export async function startPathTraces(
+  sandbox: Pick<Sandbox, 'exec' | 'node'>,
+  targets: Target[],
+  rootOnly?: { node: string; networks: string[] },
+  keepTracer = false,
+): Promise<PathTraces> {
   const byNode = new Map<string, Target[]>();
   for (const t of targets) byNode.set(t.node, [...(byNode.get(t.node) ?? []), t]);
   const nodes = [...byNode.keys()];
-  const results = await Promise.allSettled(nodes.map((node) =>
-    startTrace(sandbox.exec, (argv) => sandbox.node(node).observerArgv(argv), commonFilter(byNode.get(node)!.map((t) => t.filter)),
-      node === rootOnly?.node ? { within: rootOnly.networks } : {})));
+  const results = await Promise.allSettled(
+    nodes.map((node) =>
+      startTrace(
+        sandbox.exec,
+        (argv) => sandbox.node(node).observerArgv(argv),
+        commonFilter(byNode.get(node)!.map((t) => t.filter)),
+        node === rootOnly?.node ? { within: rootOnly.networks } : {},
+      ),
+    ),
+  );
   const sessions: { node: string; session: TraceSession }[] = [];
   const failed = new Map<string, TraceObservation>();
   results.forEach((r, i) => {
     const node = nodes[i]!;
     if (r.status === 'fulfilled') sessions.push({ node, session: r.value });
-    else for (const t of byNode.get(node)!) failed.set(traceKey(node, t.filter), { error: `tracing on ${node} did not start: ${(r.reason as Error).message}` });
+    else
+      for (const t of byNode.get(node)!)
+        failed.set(traceKey(node, t.filter), {
+          error: `tracing on ${node} did not start: ${(r.reason as Error).message}`,
+        });
   });
-  const envError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof EnvError);
+  const envError = results.find(
+    (r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof EnvError,
+  );
   if (envError) {
     await Promise.all(sessions.map((s) => s.session.stop()));
     throw envError.reason;
@@ -89,10 +114,16 @@ export async function startPathTraces(sandbox: Pick<Sandbox, 'exec' | 'node'>, t
   return {
     async stop() {
       const observed = new Map(failed);
-      await Promise.all(sessions.map(async ({ node, session }) => {
-        const hops = await session.stop({ includeTracer: true });
-        for (const t of byNode.get(node)!) observed.set(traceKey(node, t.filter), { hops: hopsFor(hops, t.filter, keepTracer), problems: [...session.problems] });
-      }));
+      await Promise.all(
+        sessions.map(async ({ node, session }) => {
+          const hops = await session.stop({ includeTracer: true });
+          for (const t of byNode.get(node)!)
+            observed.set(traceKey(node, t.filter), {
+              hops: hopsFor(hops, t.filter, keepTracer),
+              problems: [...session.problems],
+            });
+        }),
+      );
       return observed;
     },
   };

@@ -5,8 +5,14 @@ import type { Lab } from '../lab/types.ts';
 import type { IptablesBackend } from './iptables-backend.ts';
 
 const TOOLS: Record<string, string> = {
-  ip: 'iproute2', bridge: 'iproute2', tcpdump: 'tcpdump',
-  conntrack: 'conntrack', ping: 'iputils-ping', socat: 'socat', sysctl: 'procps', nsenter: 'util-linux',
+  ip: 'iproute2',
+  bridge: 'iproute2',
+  tcpdump: 'tcpdump',
+  conntrack: 'conntrack',
+  ping: 'iputils-ping',
+  socat: 'socat',
+  sysctl: 'procps',
+  nsenter: 'util-linux',
 };
 
 // One process lists the missing tools and ends with a marker. (Ten probes at once over SSH once
@@ -17,11 +23,16 @@ const MISSING_TOOLS = 'for t; do command -v "$t" >/dev/null 2>&1 || echo "$t"; d
 async function missingTools(exec: Executor, tools: string[]): Promise<string[]> {
   for (let attempt = 1; ; attempt++) {
     const r = await exec.run(['sh', '-c', MISSING_TOOLS, 'sh', ...tools]);
-    const lines = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     if (r.code === 0 && lines[lines.length - 1] === '@@checked') return lines.slice(0, -1);
     if (attempt === 2) {
-      throw new EnvError(`could not check which tools ${exec.name} has (exit ${r.code ?? 'unknown'}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''})`,
-        `check that ${exec.name} is reachable and not overloaded, then run again`);
+      throw new EnvError(
+        `could not check which tools ${exec.name} has (exit ${r.code ?? 'unknown'}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''})`,
+        `check that ${exec.name} is reachable and not overloaded, then run again`,
+      );
     }
   }
 }
@@ -32,39 +43,66 @@ const inRoot: Wrap = (argv) => argv;
 
 /** The programs of one iptables backend that nflab calls by name (iptables-backend.ts). */
 function backendTools(backend: IptablesBackend): Record<string, string> {
-  return Object.fromEntries(['iptables', 'iptables-save', 'iptables-restore'].map((t) => [t.replace('iptables', `iptables-${backend}`), 'iptables']));
+  return Object.fromEntries(
+    ['iptables', 'iptables-save', 'iptables-restore'].map((t) => [
+      t.replace('iptables', `iptables-${backend}`),
+      'iptables',
+    ]),
+  );
 }
 
-export async function preflight(exec: Executor, labs: readonly Lab[] = [], backend: IptablesBackend = 'nft'): Promise<void> {
+export async function preflight(
+  exec: Executor,
+  labs: readonly Lab[] = [],
+  backend: IptablesBackend = 'nft',
+): Promise<void> {
   const who = await exec.run(['id', '-u']);
   if (who.stdout.trim() !== '0') {
-    throw new EnvError(`nflab must run as root on ${exec.name}: it creates namespaces, links and iptables rules`, 'run it with sudo (sudo nflab ...)');
+    throw new EnvError(
+      `nflab must run as root on ${exec.name}: it creates namespaces, links and iptables rules`,
+      'run it with sudo (sudo nflab ...)',
+    );
   }
   const tools = { ...TOOLS, ...backendTools(backend) };
   const missing = await missingTools(exec, Object.keys(tools));
   if (missing.length > 0) {
     const packages = [...new Set(missing.map((t) => tools[t]!))].sort();
-    throw new EnvError(`missing tools on ${exec.name}: ${missing.sort().join(', ')}`, `apt-get install -y ${packages.join(' ')}`);
+    throw new EnvError(
+      `missing tools on ${exec.name}: ${missing.sort().join(', ')}`,
+      `apt-get install -y ${packages.join(' ')}`,
+    );
   }
   // nflab calls iptables-nft or iptables-legacy by name; the machine's own `iptables` alternative
   // is the user's and stays as it is (`up`, `show` and `run -v` say when it is the other one).
   const version = await exec.run([`iptables-${backend}`, '--version']);
   if (!version.stdout.includes(backend === 'nft' ? 'nf_tables' : 'legacy')) {
-    throw new EnvError(`iptables-${backend} on ${exec.name} is not the ${backend} backend (${version.stdout.trim() || version.stderr.trim()}): counters would come from another rule set than the one the lab's commands write`,
-      'apt-get install --reinstall iptables (its iptables-nft and iptables-legacy are one program acting by the name it is called with)');
+    throw new EnvError(
+      `iptables-${backend} on ${exec.name} is not the ${backend} backend (${version.stdout.trim() || version.stderr.trim()}): counters would come from another rule set than the one the lab's commands write`,
+      'apt-get install --reinstall iptables (its iptables-nft and iptables-legacy are one program acting by the name it is called with)',
+    );
   }
-  const [features, legacy, bridgeNf] = await Promise.all([missingKernelFeatures(exec), backend === 'nft' ? legacyRules(exec, inRoot) : undefined, bridgeNetfilterMissing(exec, labs)]);
+  const [features, legacy, bridgeNf] = await Promise.all([
+    missingKernelFeatures(exec),
+    backend === 'nft' ? legacyRules(exec, inRoot) : undefined,
+    bridgeNetfilterMissing(exec, labs),
+  ]);
   if (features.length > 0) {
-    throw new EnvError(`the kernel on ${exec.name} lacks what every lab needs: ${features.map((f) => `${f.what} (${f.option})`).join(', ')}`,
-      'boot a kernel built with these options (Debian\'s linux-image-amd64 has them all), or run the labs in the VM: scripts/vm/boot.sh');
+    throw new EnvError(
+      `the kernel on ${exec.name} lacks what every lab needs: ${features.map((f) => `${f.what} (${f.option})`).join(', ')}`,
+      "boot a kernel built with these options (Debian's linux-image-amd64 has them all), or run the labs in the VM: scripts/vm/boot.sh",
+    );
   }
   if (legacy) {
-    throw new EnvError(`the root namespace on ${exec.name} has iptables rules in the legacy backend (${legacy}) while nflab uses nf_tables: two rule sets are active at once, and what \`iptables\` shows and counts is not everything packets go through on this machine`,
-      'run the labs with the backend that machine uses (nflab run --iptables legacy), or make everything use one backend: restart whatever wrote the legacy rules with iptables-nft (e.g. systemctl restart docker), then review and flush them (iptables-legacy-save; iptables-legacy -F; iptables-legacy -t nat -F)');
+    throw new EnvError(
+      `the root namespace on ${exec.name} has iptables rules in the legacy backend (${legacy}) while nflab uses nf_tables: two rule sets are active at once, and what \`iptables\` shows and counts is not everything packets go through on this machine`,
+      'run the labs with the backend that machine uses (nflab run --iptables legacy), or make everything use one backend: restart whatever wrote the legacy rules with iptables-nft (e.g. systemctl restart docker), then review and flush them (iptables-legacy-save; iptables-legacy -F; iptables-legacy -t nat -F)',
+    );
   }
   if (bridgeNf.length > 0) {
-    throw new EnvError(`br_netfilter is not loaded on ${exec.name} (no /proc/sys/net/bridge), and lab ${bridgeNf.join(', ')} sets net.bridge.* sysctls: bridged packets would not traverse iptables and the lab's verdicts would be wrong`,
-      'modprobe br_netfilter (and to keep it: echo br_netfilter > /etc/modules-load.d/br_netfilter.conf)');
+    throw new EnvError(
+      `br_netfilter is not loaded on ${exec.name} (no /proc/sys/net/bridge), and lab ${bridgeNf.join(', ')} sets net.bridge.* sysctls: bridged packets would not traverse iptables and the lab's verdicts would be wrong`,
+      'modprobe br_netfilter (and to keep it: echo br_netfilter > /etc/modules-load.d/br_netfilter.conf)',
+    );
   }
 }
 
@@ -82,7 +120,8 @@ export async function legacyRules(exec: Executor, wrap: Wrap): Promise<string | 
   let table = '';
   for (const line of saved.stdout.split('\n')) {
     if (line.startsWith('*')) table = line.slice(1);
-    else if (line.startsWith('-A ') || (line.startsWith(':') && !/^:\S+ (ACCEPT|-) /.test(line))) perTable.set(table, (perTable.get(table) ?? 0) + 1);
+    else if (line.startsWith('-A ') || (line.startsWith(':') && !/^:\S+ (ACCEPT|-) /.test(line)))
+      perTable.set(table, (perTable.get(table) ?? 0) + 1);
   }
   if (perTable.size === 0) return undefined;
   return [...perTable].map(([t, n]) => `${t}: ${n} rule${n === 1 ? '' : 's'} or policies`).join(', ');
@@ -105,9 +144,18 @@ export const REQUIRED_OPTIONS: { option: string; what: string }[] = [
  * then show what is missing.
  */
 export async function missingKernelFeatures(exec: Executor): Promise<{ option: string; what: string }[]> {
-  const r = await exec.run(['sh', '-c', 'if [ -r /proc/config.gz ]; then zcat /proc/config.gz; else cat "/boot/config-$(uname -r)"; fi']);
+  const r = await exec.run([
+    'sh',
+    '-c',
+    'if [ -r /proc/config.gz ]; then zcat /proc/config.gz; else cat "/boot/config-$(uname -r)"; fi',
+  ]);
   if (r.code !== 0 || !r.stdout.includes('CONFIG_')) return [];
-  const set = new Set(r.stdout.split('\n').filter((l) => /^CONFIG_\w+=[ym]$/.test(l)).map((l) => l.split('=')[0]!));
+  const set = new Set(
+    r.stdout
+      .split('\n')
+      .filter((l) => /^CONFIG_\w+=[ym]$/.test(l))
+      .map((l) => l.split('=')[0]!),
+  );
   return REQUIRED_OPTIONS.filter((o) => !set.has(o.option));
 }
 
@@ -123,7 +171,9 @@ export async function bridgeNetfilterMissing(exec: Executor, labs: readonly Lab[
 function usesBridgeSysctls(lab: Lab): boolean {
   const words = [
     ...Object.values(lab.topology.nodes).flatMap((n) => Object.keys(n.sysctls ?? {})),
-    ...[...(lab.topology.setup ?? []), ...lab.steps.flatMap((s) => s.run ?? [])].flatMap((c) => (c.argv[0] === 'sysctl' ? c.argv : [])),
+    ...[...(lab.topology.setup ?? []), ...lab.steps.flatMap((s) => s.run ?? [])].flatMap((c) =>
+      c.argv[0] === 'sysctl' ? c.argv : [],
+    ),
   ];
   return words.some((w) => /^net[./]bridge[./]/.test(w));
 }
@@ -133,9 +183,17 @@ function usesBridgeSysctls(lab: Lab): boolean {
  * traces from nf_tables (with the host's tools); a node whose own `iptables` is iptables-legacy (a
  * container image of the user's choice) would put the lab's rules where nothing observes them.
  */
-export async function assertNoLegacyRulesInNodes(exec: Executor, nodes: readonly string[], wrap: (node: string, argv: string[]) => string[]): Promise<void> {
-  const found = (await Promise.all(nodes.map(async (node) => [node, await legacyRules(exec, (argv) => wrap(node, argv))] as const))).filter(([, d]) => d !== undefined);
+export async function assertNoLegacyRulesInNodes(
+  exec: Executor,
+  nodes: readonly string[],
+  wrap: (node: string, argv: string[]) => string[],
+): Promise<void> {
+  const found = (
+    await Promise.all(nodes.map(async (node) => [node, await legacyRules(exec, (argv) => wrap(node, argv))] as const))
+  ).filter(([, d]) => d !== undefined);
   if (found.length === 0) return;
-  throw new EnvError(`iptables rules in the legacy backend inside the lab (${found.map(([n, d]) => `node ${n}: ${d}`).join('; ')}): nflab counts and traces nf_tables rules, so the lab's verdicts would be about a rule set its commands did not write`,
-    'run the lab with iptables-nft in every node: leave out --image (nflab\'s image uses the host\'s iptables-nft) or use an image whose iptables is iptables-nft');
+  throw new EnvError(
+    `iptables rules in the legacy backend inside the lab (${found.map(([n, d]) => `node ${n}: ${d}`).join('; ')}): nflab counts and traces nf_tables rules, so the lab's verdicts would be about a rule set its commands did not write`,
+    "run the lab with iptables-nft in every node: leave out --image (nflab's image uses the host's iptables-nft) or use an image whose iptables is iptables-nft",
+  );
 }

@@ -61,7 +61,9 @@ export async function reapRun(exec: Executor, runId: string, options: ReapOption
             pinned.set(ns, fd);
             identities.add(`net:[${st.ino}]`);
           } else closeSync(fd);
-        } catch { /* not there (yet, or any more) */ }
+        } catch {
+          /* not there (yet, or any more) */
+        }
       }
       const now = await removeRun(exec, record, { keepRecord: true });
       // The root namespace is restored once (removeRun throws when it could not be): later passes
@@ -76,7 +78,9 @@ export async function reapRun(exec: Executor, runId: string, options: ReapOption
     for (const fd of pinned.values()) closeSync(fd);
   }
   removeRecord(runId);
-  log(`${new Date().toISOString()} run ${runId} (lab ${record.labId}, owner ${record.pid} died): removed ${removed.length ? removed.join(', ') : 'nothing left'}`);
+  log(
+    `${new Date().toISOString()} run ${runId} (lab ${record.labId}, owner ${record.pid} died): removed ${removed.length ? removed.join(', ') : 'nothing left'}`,
+  );
   return removed;
 }
 
@@ -90,14 +94,18 @@ function killProcessesIn(identities: Set<string>): string[] {
       if (!identities.has(readlinkSync(`/proc/${entry}/ns/net`))) continue;
       process.kill(Number(entry), 'SIGKILL');
       killed.push(`process ${entry} (left in a namespace of the run)`);
-    } catch { /* ended meanwhile */ }
+    } catch {
+      /* ended meanwhile */
+    }
   }
   return killed;
 }
 
 function invokedDirectly(): boolean {
   try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+    return (
+      process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+    );
   } catch {
     return false;
   }
@@ -111,7 +119,9 @@ if (invokedDirectly()) {
     process.exit(2);
   }
   reapRun(new LocalExecutor(), runId, { log: (line) => process.stdout.write(`${line}\n`) }).catch((err: unknown) => {
-    process.stdout.write(`${new Date().toISOString()} run ${runId}: reaper failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.stdout.write(
+      `${new Date().toISOString()} run ${runId}: reaper failed: ${(err as Error).stack ?? String(err)}\n`,
+    );
     process.exitCode = 1;
   });
 }

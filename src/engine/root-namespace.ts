@@ -51,9 +51,16 @@ export interface RootSnapshot {
 
 /** Sysctls every lab in root mode may touch through the engine or its steps, beyond those it names. */
 const ALWAYS_SAVED = [
-  'net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter',
-  'net.bridge.bridge-nf-call-iptables', 'net.bridge.bridge-nf-call-ip6tables', 'net.bridge.bridge-nf-call-arptables',
-  'net.ipv4.vs.conntrack', 'net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6',
+  'net.ipv4.ip_forward',
+  'net.ipv4.conf.all.route_localnet',
+  'net.ipv4.conf.all.rp_filter',
+  'net.ipv4.conf.default.rp_filter',
+  'net.bridge.bridge-nf-call-iptables',
+  'net.bridge.bridge-nf-call-ip6tables',
+  'net.bridge.bridge-nf-call-arptables',
+  'net.ipv4.vs.conntrack',
+  'net.ipv6.conf.all.disable_ipv6',
+  'net.ipv6.conf.default.disable_ipv6',
 ];
 
 /** The node's commands: set-up, then every step's. */
@@ -99,10 +106,16 @@ export function namedObjectsOf(lab: Lab, node: string): { ipsets: string[]; ipvs
   const ipsets = new Set<string>();
   const ipvs = new Set<string>();
   for (const { argv } of commandsOf(lab, node)) {
-    if (argv[0] === 'ipset' && ['create', '-N', '-exist'].includes(argv[1] ?? '') && argv[2]) ipsets.add(argv[argv[1] === '-exist' ? 3 : 2] ?? '');
+    if (argv[0] === 'ipset' && ['create', '-N', '-exist'].includes(argv[1] ?? '') && argv[2])
+      ipsets.add(argv[argv[1] === '-exist' ? 3 : 2] ?? '');
     if (argv[0] === 'ipvsadm' && ['-A', '--add-service'].includes(argv[1] ?? '')) {
-      const i = argv.findIndex((w) => ['-t', '-u', '-f', '--tcp-service', '--udp-service', '--fwmark-service'].includes(w));
-      if (i > 0 && argv[i + 1]) ipvs.add(`${({ '--tcp-service': '-t', '--udp-service': '-u', '--fwmark-service': '-f' } as Record<string, string>)[argv[i]!] ?? argv[i]} ${argv[i + 1]}`);
+      const i = argv.findIndex((w) =>
+        ['-t', '-u', '-f', '--tcp-service', '--udp-service', '--fwmark-service'].includes(w),
+      );
+      if (i > 0 && argv[i + 1])
+        ipvs.add(
+          `${({ '--tcp-service': '-t', '--udp-service': '-u', '--fwmark-service': '-f' } as Record<string, string>)[argv[i]!] ?? argv[i]} ${argv[i + 1]}`,
+        );
     }
   }
   ipsets.delete('');
@@ -112,14 +125,18 @@ export function namedObjectsOf(lab: Lab, node: string): { ipsets: string[]; ipvs
 /** The node's addresses: on its link ends, its bridges, its other interfaces, and `ip addr add` in its commands. */
 function addressesOf(lab: Lab, node: string): { cidr: string; iface: string }[] {
   const out: { cidr: string; iface: string }[] = [];
-  for (const link of lab.topology.links) for (const end of [link.a, link.b]) if (end.node === node) out.push(...(end.addresses ?? []).map((cidr) => ({ cidr, iface: end.name })));
-  for (const [bridge, spec] of Object.entries(lab.topology.bridges ?? {})) if (spec.node === node) out.push(...(spec.addresses ?? []).map((cidr) => ({ cidr, iface: bridge })));
-  for (const [iface, cidrs] of Object.entries(lab.topology.nodes[node]?.addresses ?? {})) out.push(...cidrs.map((cidr) => ({ cidr, iface })));
+  for (const link of lab.topology.links)
+    for (const end of [link.a, link.b])
+      if (end.node === node) out.push(...(end.addresses ?? []).map((cidr) => ({ cidr, iface: end.name })));
+  for (const [bridge, spec] of Object.entries(lab.topology.bridges ?? {}))
+    if (spec.node === node) out.push(...(spec.addresses ?? []).map((cidr) => ({ cidr, iface: bridge })));
+  for (const [iface, cidrs] of Object.entries(lab.topology.nodes[node]?.addresses ?? {}))
+    out.push(...cidrs.map((cidr) => ({ cidr, iface })));
   for (const { argv } of commandsOf(lab, node)) {
     const words = argv.slice(1).filter((w) => !w.startsWith('-'));
     if (argv[0] === 'ip' && /^a(d(dr?)?)?$/.test(words[0] ?? '') && words[1] === 'add' && parseCidr(words[2] ?? '')) {
       const dev = words.indexOf('dev');
-      out.push({ cidr: words[2]!, iface: dev > 0 ? words[dev + 1] ?? '?' : '?' });
+      out.push({ cidr: words[2]!, iface: dev > 0 ? (words[dev + 1] ?? '?') : '?' });
     }
   }
   return out;
@@ -129,7 +146,8 @@ function addressesOf(lab: Lab, node: string): { cidr: string; iface: string }[] 
  * a tracer in the root namespace marks. */
 export function labSubnets(lab: Lab): string[] {
   const all = new Set<string>();
-  for (const node of Object.keys(lab.topology.nodes)) for (const { cidr } of addressesOf(lab, node)) all.add(network(cidr));
+  for (const node of Object.keys(lab.topology.nodes))
+    for (const { cidr } of addressesOf(lab, node)) all.add(network(cidr));
   return [...all].sort();
 }
 
@@ -192,7 +210,11 @@ function sectionsOf(text: string): Map<string, string[]> {
   let current: string[] | undefined;
   for (const line of text.split('\n')) {
     const m = /^@@([a-z-]+)$/.exec(line);
-    if (m) { current = []; out.set(m[1]!, current); continue; }
+    if (m) {
+      current = [];
+      out.set(m[1]!, current);
+      continue;
+    }
     current?.push(line);
   }
   return out;
@@ -201,10 +223,19 @@ function sectionsOf(text: string): Map<string, string[]> {
 const IPTABLES_HEADER = /^# (Generated|Completed)/;
 
 /** Reads the root namespace and refuses (EnvError, nothing changed) when the lab would collide with it. */
-export async function snapshotRoot(exec: Executor, lab: Lab, node: string, backend: IptablesBackend = 'nft'): Promise<RootSnapshot> {
+export async function snapshotRoot(
+  exec: Executor,
+  lab: Lab,
+  node: string,
+  backend: IptablesBackend = 'nft',
+): Promise<RootSnapshot> {
   const files = sysctlFilesOf(lab, node);
   const r = await exec.run(['sh', '-c', SNAPSHOT, 'sh', backendArgv(['iptables'], backend)[0]!, ...files]);
-  if (r.code !== 0) throw new EnvError(`lab ${lab.id}: could not read the root namespace of ${exec.name}: ${r.stderr.trim()}`, 'check that iproute2 and iptables are installed there');
+  if (r.code !== 0)
+    throw new EnvError(
+      `lab ${lab.id}: could not read the root namespace of ${exec.name}: ${r.stderr.trim()}`,
+      'check that iproute2 and iptables are installed there',
+    );
   const s = sectionsOf(r.stdout);
   const links = (s.get('links') ?? []).flatMap((l) => /^\d+: ([^\s:@]+)/.exec(l)?.[1] ?? []);
   const addrs = (s.get('addrs') ?? []).flatMap((l) => {
@@ -223,14 +254,20 @@ export async function snapshotRoot(exec: Executor, lab: Lab, node: string, backe
     }
   }
   for (const route of lab.topology.nodes[node]?.routes ?? []) {
-    const clash = routes.find((l) => (route.to === 'default' ? l.startsWith('default ') : parseCidr(route.to) !== undefined && l.split(' ')[0] === network(route.to)));
+    const clash = routes.find((l) =>
+      route.to === 'default'
+        ? l.startsWith('default ')
+        : parseCidr(route.to) !== undefined && l.split(' ')[0] === network(route.to),
+    );
     if (clash) problems.push(`route ${route.to} already exists there (${clash.trim()})`);
   }
   const named = namedObjectsOf(lab, node);
   const existingSets = s.get('ipsets') ?? [];
-  for (const set of named.ipsets.filter((n) => existingSets.includes(n))) problems.push(`ipset ${set} already exists there`);
+  for (const set of named.ipsets.filter((n) => existingSets.includes(n)))
+    problems.push(`ipset ${set} already exists there`);
   const services = (s.get('ipvs') ?? []).flatMap((l) => /^-A (-[tuf] \S+)/.exec(l)?.[1] ?? []);
-  for (const service of named.ipvs.filter((v) => services.includes(v))) problems.push(`IPVS virtual service ${service} already exists there`);
+  for (const service of named.ipvs.filter((v) => services.includes(v)))
+    problems.push(`IPVS virtual service ${service} already exists there`);
   if (problems.length > 0) {
     throw new EnvError(
       `lab ${lab.id}: node ${node} cannot be the root namespace of ${exec.name}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
@@ -242,15 +279,27 @@ export async function snapshotRoot(exec: Executor, lab: Lab, node: string, backe
     links,
     labLinks,
     iptables,
-    tables: iptables.split('\n').filter((l) => l.startsWith('*')).map((l) => l.slice(1)),
+    tables: iptables
+      .split('\n')
+      .filter((l) => l.startsWith('*'))
+      .map((l) => l.slice(1)),
     nftBackend: /nf_tables/.test((s.get('iptables-version') ?? []).join('\n')),
     backend,
     ...(s.has('nft-tables') ? { nftTables: nftTablesOf(s.get('nft-tables')!.join('\n')) } : {}),
-    ...(s.has('ebtables') ? { ebtables: s.get('ebtables')!.filter((l) => !l.startsWith('#')).join('\n') } : {}),
-    sysctls: Object.fromEntries((s.get('sysctls') ?? []).flatMap((l) => {
-      const sp = l.indexOf(' ');
-      return sp > 0 ? [[l.slice(0, sp), l.slice(sp + 1)]] : [];
-    })),
+    ...(s.has('ebtables')
+      ? {
+          ebtables: s
+            .get('ebtables')!
+            .filter((l) => !l.startsWith('#'))
+            .join('\n'),
+        }
+      : {}),
+    sysctls: Object.fromEntries(
+      (s.get('sysctls') ?? []).flatMap((l) => {
+        const sp = l.indexOf(' ');
+        return sp > 0 ? [[l.slice(0, sp), l.slice(sp + 1)]] : [];
+      }),
+    ),
     ...(s.has('ipvs') ? { ipvs: s.get('ipvs')!.filter(Boolean).join('\n') } : {}),
     ...(s.has('ipsets') ? { ipsets: s.get('ipsets')!.filter(Boolean) } : {}),
     subnets: labSubnets(lab),
@@ -267,7 +316,9 @@ function nftTablesOf(text: string): string[] {
 export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<string[]> {
   const problems: string[] = [];
   const step = async (what: string, argv: string[], stdin?: string) => {
-    const r = await exec.run(argv, stdin === undefined ? {} : { stdin }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    const r = await exec
+      .run(argv, stdin === undefined ? {} : { stdin })
+      .catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (r.code !== 0) problems.push(`${what}: ${r.stderr.trim() || `exit ${r.code}`}`);
     return r;
   };
@@ -275,17 +326,30 @@ export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<s
   const now = await step('list links', ['ip', '-o', 'link', 'show']);
   const present = new Set(now.stdout.split('\n').flatMap((l) => /^\d+: ([^\s:@]+)/.exec(l)?.[1] ?? []));
   const created = snap.labLinks.filter((n) => present.has(n) && !snap.links.includes(n));
-  if (created.length > 0) await step('delete links', ['ip', '-force', '-batch', '-'], created.map((n) => `link del ${n}\n`).join(''));
+  if (created.length > 0)
+    await step('delete links', ['ip', '-force', '-batch', '-'], created.map((n) => `link del ${n}\n`).join(''));
   // 2. iptables: the tables that were there get their old contents; the ones the run added go.
   const ipt = (argv: string[]) => (snap.backend ? backendArgv(argv, snap.backend) : argv);
   const after = await step('read iptables', ipt(['iptables-save']));
-  const added = after.stdout.split('\n').filter((l) => l.startsWith('*')).map((l) => l.slice(1)).filter((t) => !snap.tables.includes(t));
+  const added = after.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('*'))
+    .map((l) => l.slice(1))
+    .filter((t) => !snap.tables.includes(t));
   if (snap.tables.length > 0) await step('iptables-restore', ipt(['iptables-restore']), `${snap.iptables.trim()}\n`);
   for (const table of added) {
     if (snap.nftBackend) await step(`delete table ${table}`, ['nft', 'delete', 'table', 'ip', table]);
     // x_tables (legacy): a table once used stays until its module is unloaded; emptied, with the
     // ACCEPT policies of a fresh one (a lab's `-P FORWARD DROP` would otherwise outlive the run).
-    else await step(`empty table ${table}`, ['sh', '-c', 'set -e; "$2" -t "$1" -F; "$2" -t "$1" -X; for c in $("$2-save" -t "$1" | sed -n "s/^:\\([A-Z]*\\) [A-Z]* .*/\\1/p"); do "$2" -t "$1" -P "$c" ACCEPT; done', 'sh', table, ipt(['iptables'])[0]!]);
+    else
+      await step(`empty table ${table}`, [
+        'sh',
+        '-c',
+        'set -e; "$2" -t "$1" -F; "$2" -t "$1" -X; for c in $("$2-save" -t "$1" | sed -n "s/^:\\([A-Z]*\\) [A-Z]* .*/\\1/p"); do "$2" -t "$1" -P "$c" ACCEPT; done',
+        'sh',
+        table,
+        ipt(['iptables'])[0]!,
+      ]);
   }
   // 2b. nftables tables the run added (ebtables' bridge tables, a lab's own); bridge tables that
   // were there get their ebtables rules back.
@@ -299,7 +363,8 @@ export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<s
   // 3. ipsets the run created (only now: a set referenced by a rule cannot be destroyed).
   if (snap.ipsets !== undefined) {
     const sets = await exec.run(['ipset', 'list', '-n']).catch(() => ({ code: -1, stdout: '', stderr: '' }));
-    for (const set of sets.stdout.split('\n').filter((n) => n && !snap.ipsets!.includes(n))) await step(`ipset destroy ${set}`, ['ipset', 'destroy', set]);
+    for (const set of sets.stdout.split('\n').filter((n) => n && !snap.ipsets!.includes(n)))
+      await step(`ipset destroy ${set}`, ['ipset', 'destroy', set]);
   }
   // 4. IPVS services: the old table, or none.
   const ipvsLoaded = (await exec.run(['test', '-e', '/proc/net/ip_vs'])).code === 0;
@@ -310,7 +375,13 @@ export async function restoreRoot(exec: Executor, snap: RootSnapshot): Promise<s
   // 5. Sysctls, written back as they were.
   const files = Object.entries(snap.sysctls);
   if (files.length > 0) {
-    await step('restore sysctls', ['sh', '-c', 'while [ $# -ge 2 ]; do if [ -e "$1" ] && [ "$(cat "$1")" != "$2" ]; then printf "%s\\n" "$2" > "$1" || exit; fi; shift 2; done', 'sh', ...files.flat()]);
+    await step('restore sysctls', [
+      'sh',
+      '-c',
+      'while [ $# -ge 2 ]; do if [ -e "$1" ] && [ "$(cat "$1")" != "$2" ]; then printf "%s\\n" "$2" > "$1" || exit; fi; shift 2; done',
+      'sh',
+      ...files.flat(),
+    ]);
   }
   // 6. Conntrack entries of the lab's subnets (the next run would count them). Exit 1 = none there.
   for (const subnet of snap.subnets) {

@@ -54,12 +54,26 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
   const started = Date.now();
   const resolved = resolveLab(lab, { driver: options.driver, rootNamespace: options.rootNamespace });
   const rootNode = resolved.rootNode;
-  const sandbox = new Sandbox(resolved, options.exec, { ...(options.runId ? { runId: options.runId } : {}), image: options.image, kept: options.keepAfterStep !== undefined, iptables: options.iptables });
+  const sandbox = new Sandbox(resolved, options.exec, {
+    ...(options.runId ? { runId: options.runId } : {}),
+    image: options.image,
+    kept: options.keepAfterStep !== undefined,
+    iptables: options.iptables,
+  });
   const aborted = options.aborted ?? (() => false);
   const report: LabReport = {
-    id: lab.id, title: lab.title, status: 'passed', driver: options.driver, target: options.exec.name,
-    runId: sandbox.runId, startedAt: new Date(started).toISOString(), durationMs: 0, ...(rootNode ? { rootNamespace: rootNode } : {}), iptables: options.iptables ?? 'nft',
-    ...(lab.kubeProxy ? { kubeProxy: lab.kubeProxy.options.era } : {}), steps: [],
+    id: lab.id,
+    title: lab.title,
+    status: 'passed',
+    driver: options.driver,
+    target: options.exec.name,
+    runId: sandbox.runId,
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    ...(rootNode ? { rootNamespace: rootNode } : {}),
+    iptables: options.iptables ?? 'nft',
+    ...(lab.kubeProxy ? { kubeProxy: lab.kubeProxy.options.era } : {}),
+    steps: [],
   };
   options.onEvent?.({ type: 'lab-start', lab, runId: sandbox.runId });
   let kept: RunOutcome['kept'];
@@ -69,19 +83,34 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
     const builtAt = Date.now();
     await sandbox.build();
     // Under iptables-legacy the lab's own rules are the legacy ones: nothing to warn about.
-    if ((options.iptables ?? 'nft') === 'nft') await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) => sandbox.node(node).observerArgv(argv));
+    if ((options.iptables ?? 'nft') === 'nft')
+      await assertNoLegacyRulesInNodes(options.exec, Object.keys(lab.topology.nodes), (node, argv) =>
+        sandbox.node(node).observerArgv(argv),
+      );
     options.onEvent?.({ type: 'built', lab, ms: Date.now() - builtAt });
-    const lastStep = Math.min(options.keepAfterStep ?? (options.withoutCommandsAt ?? lab.steps.length - 1) + 1, lab.steps.length);
+    const lastStep = Math.min(
+      options.keepAfterStep ?? (options.withoutCommandsAt ?? lab.steps.length - 1) + 1,
+      lab.steps.length,
+    );
     for (let i = 0; i < lastStep; i++) {
       if (aborted()) throw new Interrupted();
       const step = lab.steps[i]!;
       options.onEvent?.({ type: 'step-start', lab, index: i, title: step.title });
-      const stepReport = await runStep(sandbox, step, aborted, { keepObservations: options.keepObservations, applyCommands: i !== options.withoutCommandsAt, ...(options.pcapDir ? { pcap: { dir: options.pcapDir, prefix: `${lab.id}-step${i + 1}` } } : {}) });
+      const stepReport = await runStep(sandbox, step, aborted, {
+        keepObservations: options.keepObservations,
+        applyCommands: i !== options.withoutCommandsAt,
+        ...(options.pcapDir ? { pcap: { dir: options.pcapDir, prefix: `${lab.id}-step${i + 1}` } } : {}),
+      });
       report.steps.push(stepReport);
       options.onEvent?.({ type: 'step-end', lab, index: i, report: stepReport });
       // A step that did not finish (a limit): what later steps would see depends on it.
       // A step stopped by a time limit: the lab could not be run (status error), not a check not met.
-      if (stepReport.status === 'error') { report.status = 'error'; report.reason = `step ${i + 1}: ${stepReport.reason}`; report.error = { code: 'limit-reached', message: report.reason }; break; }
+      if (stepReport.status === 'error') {
+        report.status = 'error';
+        report.reason = `step ${i + 1}: ${stepReport.reason}`;
+        report.error = { code: 'limit-reached', message: report.reason };
+        break;
+      }
     }
     if (report.status !== 'error' && report.steps.some((s) => s.status === 'failed')) report.status = 'failed';
     if (options.keepAfterStep !== undefined) kept = { record: sandbox.keep(lastStep), sandbox };
@@ -95,7 +124,10 @@ export async function runLab(lab: Lab, options: RunOptions): Promise<RunOutcome>
       report.reason = 'interrupted';
     } else {
       // The environment cannot run the lab (no Docker engine, ...): that is exit 3, not a verdict.
-      if (err instanceof EnvError) { await sandbox.teardown(); throw err; }
+      if (err instanceof EnvError) {
+        await sandbox.teardown();
+        throw err;
+      }
       // The lab could not be built or run (a setup command failed, a link never came up): no check
       // was judged wrong, so this is `error`, not `failed`.
       report.status = 'error';

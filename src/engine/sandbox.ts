@@ -22,7 +22,17 @@ import type { DriverKind, Lab } from '../lab/types.ts';
 import type { ResolvedLab } from '../resolve/resolve-lab.ts';
 import { renameLines, type BuildPlan, type NodeConfig } from '../resolve/build-plan.ts';
 import { limitsOf } from '../resolve/bounds.ts';
-import { configureLines, createLine, probeLine, responderLine, setupLine, vethLine, WAIT_LINE, type Phase, type PlanLine } from '../resolve/plan-display.ts';
+import {
+  configureLines,
+  createLine,
+  probeLine,
+  responderLine,
+  setupLine,
+  vethLine,
+  WAIT_LINE,
+  type Phase,
+  type PlanLine,
+} from '../resolve/plan-display.ts';
 import { missingFeature } from '../observe/feature-probe.ts';
 import { BuildFailed, CommandFailed, EnvError, Interrupted, LabSkipped } from '../errors.ts';
 import { nodeHandle, type NodeHandle } from './node-handle.ts';
@@ -54,16 +64,31 @@ export class Sandbox {
   /** Milliseconds spent in each phase of build and teardown, for profiles (scripts/bench). */
   readonly timings: Record<string, number> = {};
 
-  constructor(readonly resolved: ResolvedLab, readonly exec: Executor, readonly options: SandboxOptions) {
+  constructor(
+    readonly resolved: ResolvedLab,
+    readonly exec: Executor,
+    readonly options: SandboxOptions,
+  ) {
     this.runId = options.runId ?? newRunId();
     this.lab = resolved.lab;
     this.plan = resolved.plan;
     this.netns = new NetnsDriver({ runId: this.runId, exec, rootNode: resolved.rootNode });
     const nodes = Object.keys(this.lab.topology.nodes);
     this.record = {
-      runId: this.runId, pid: process.pid, pidStartTime: processStartTime(process.pid), labId: this.lab.id, target: exec.name, labFile: this.lab.file, driver: resolved.driver,
-      kept: options.kept ?? false, building: true, netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
-      containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'), processes: [], owner: callerOwner(), createdAt: new Date().toISOString(),
+      runId: this.runId,
+      pid: process.pid,
+      pidStartTime: processStartTime(process.pid),
+      labId: this.lab.id,
+      target: exec.name,
+      labFile: this.lab.file,
+      driver: resolved.driver,
+      kept: options.kept ?? false,
+      building: true,
+      netns: this.plan.create.filter((c) => c.realisation === 'netns').map((c) => netnsName(this.runId, c.node)),
+      containers: nodes.some((n) => resolved.realisationOf(n) === 'docker'),
+      processes: [],
+      owner: callerOwner(),
+      createdAt: new Date().toISOString(),
       ...(options.iptables ? { iptables: options.iptables } : {}),
       ...(this.lab.kubeProxy ? { kubeProxy: this.lab.kubeProxy.options.era } : {}),
     };
@@ -72,7 +97,12 @@ export class Sandbox {
   /** A built run of a lab that `nflab up` kept: its nodes found again from its record, for check,
    * trace and what comes next. Throws EnvError when a node is gone. */
   static async attach(resolved: ResolvedLab, exec: Executor, record: RunRecord): Promise<Sandbox> {
-    const run = new Sandbox(resolved, exec, { runId: record.runId, kept: true, image: undefined, iptables: record.iptables });
+    const run = new Sandbox(resolved, exec, {
+      runId: record.runId,
+      kept: true,
+      image: undefined,
+      iptables: record.iptables,
+    });
     run.record = record;
     run.tornDown = true; // teardown of a kept run is `nflab down`'s: never by an attached copy
     const nodes = Object.keys(resolved.lab.topology.nodes);
@@ -109,7 +139,14 @@ export class Sandbox {
   node(name: string): NodeHandle {
     let handle = this.handles.get(name);
     if (!handle) {
-      handle = nodeHandle(name, this.resolved.realisationOf(name), this.driverOf(name), this.exec, this.resolved.show, this.options.iptables);
+      handle = nodeHandle(
+        name,
+        this.resolved.realisationOf(name),
+        this.driverOf(name),
+        this.exec,
+        this.resolved.show,
+        this.options.iptables,
+      );
       this.handles.set(name, handle);
     }
     return handle;
@@ -151,7 +188,14 @@ export class Sandbox {
     try {
       return await this.timed(name, work);
     } catch (err) {
-      if (err instanceof EnvError || err instanceof LabSkipped || err instanceof CommandFailed || err instanceof BuildFailed || err instanceof Interrupted) throw err;
+      if (
+        err instanceof EnvError ||
+        err instanceof LabSkipped ||
+        err instanceof CommandFailed ||
+        err instanceof BuildFailed ||
+        err instanceof Interrupted
+      )
+        throw err;
       throw new BuildFailed(name, `lab ${this.lab.id}: ${name}: ${(err as Error).message}`);
     }
   }
@@ -178,7 +222,10 @@ export class Sandbox {
     const containerNodes = this.plan.create.filter((c) => c.realisation === 'docker').map((c) => c.node);
     if (containerNodes.length > 0) await this.dockerDriver();
     await this.phase('create nodes', async () => {
-      this.logged('create nodes', this.plan.create.map((c) => createLine(r, c.node)));
+      this.logged(
+        'create nodes',
+        this.plan.create.map((c) => createLine(r, c.node)),
+      );
       await Promise.all([
         this.netns.create(this.plan.create.filter((c) => c.realisation === 'netns').map((c) => c.node)),
         containerNodes.length > 0 ? this.docker!.create(containerNodes) : undefined,
@@ -196,7 +243,13 @@ export class Sandbox {
       // The lab's interfaces in the root namespace without IPv6 (no router solicitations in the
       // captures), the machine's own interfaces untouched: new links take the `default` setting.
       // (No such file on a kernel booted without IPv6: nothing to quiet then.)
-      await this.exec.run(['sh', '-c', 'if [ -e "$1" ]; then printf "1\\n" > "$1"; fi', 'sh', '/proc/sys/net/ipv6/conf/default/disable_ipv6']);
+      await this.exec.run([
+        'sh',
+        '-c',
+        'if [ -e "$1" ]; then printf "1\\n" > "$1"; fi',
+        'sh',
+        '/proc/sys/net/ipv6/conf/default/disable_ipv6',
+      ]);
     }
     await this.phase('create veths', () => this.createVeths());
     const snapshots = await this.phase('configure nodes', () => this.configureNodes());
@@ -206,12 +259,22 @@ export class Sandbox {
       for (const command of this.plan.setup) {
         this.logged('setup', [setupLine(r, command)]);
         const result = await this.run(command, { timeoutMs: commandSeconds * 1000 });
-        if (result.code === null) throw new CommandFailed(command.node, this.display(command), result, `setup command did not end within its limit of ${commandSeconds} s (limits.commandSeconds)`);
-        if (result.code !== 0) throw new CommandFailed(command.node, this.display(command), result, 'setup command failed');
+        if (result.code === null)
+          throw new CommandFailed(
+            command.node,
+            this.display(command),
+            result,
+            `setup command did not end within its limit of ${commandSeconds} s (limits.commandSeconds)`,
+          );
+        if (result.code !== 0)
+          throw new CommandFailed(command.node, this.display(command), result, 'setup command failed');
       }
     });
     await this.phase('responders', async () => {
-      this.logged('responders', this.plan.responders.map((x) => responderLine(r, x)));
+      this.logged(
+        'responders',
+        this.plan.responders.map((x) => responderLine(r, x)),
+      );
       await Promise.all(this.plan.responders.map(({ node, port, argv }) => this.startResponder(node, port, argv)));
     });
   }
@@ -226,12 +289,30 @@ export class Sandbox {
 
   private async createVeths(): Promise<void> {
     if (this.plan.veths.length === 0) return;
-    this.logged('create veths', this.plan.veths.map((v, i) => vethLine(this.resolved, v, i)));
+    this.logged(
+      'create veths',
+      this.plan.veths.map((v, i) => vethLine(this.resolved, v, i)),
+    );
     // Both ends are created directly inside their namespaces: nothing appears in the root namespace.
     const lines = this.plan.veths.map((v, i) =>
-      ['link', 'add', this.vethTempName(i), 'netns', this.driverOf(v.a.node).netnsRef(v.a.node), 'type', 'veth', 'peer', 'name', shellQuote([v.b.name]), 'netns', this.driverOf(v.b.node).netnsRef(v.b.node)].join(' '));
+      [
+        'link',
+        'add',
+        this.vethTempName(i),
+        'netns',
+        this.driverOf(v.a.node).netnsRef(v.a.node),
+        'type',
+        'veth',
+        'peer',
+        'name',
+        shellQuote([v.b.name]),
+        'netns',
+        this.driverOf(v.b.node).netnsRef(v.b.node),
+      ].join(' '),
+    );
     const result = await this.exec.run(['ip', '-batch', '-'], { stdin: lines.join('\n') + '\n' });
-    if (result.code !== 0) throw new BuildFailed('create veths', `lab ${this.lab.id}: could not create veth pairs: ${result.stderr.trim()}`);
+    if (result.code !== 0)
+      throw new BuildFailed('create veths', `lab ${this.lab.id}: could not create veth pairs: ${result.stderr.trim()}`);
   }
 
   /** The file of the node's network namespace: its bind mount, or the container's /proc/PID/ns/net. */
@@ -247,7 +328,11 @@ export class Sandbox {
     const hubs = new Set(Object.values(this.lab.topology.bridges ?? {}).map((b) => b.node));
     const snapshots = new Map<string, string>();
     const nodes = this.plan.configure.map((c) => c.node);
-    await mapLimit(nodes.filter((n) => hubs.has(n)), defaultParallelism(), async (node) => snapshots.set(node, await this.configureNode(node)));
+    await mapLimit(
+      nodes.filter((n) => hubs.has(n)),
+      defaultParallelism(),
+      async (node) => snapshots.set(node, await this.configureNode(node)),
+    );
     // The other nodes have small batches: many per process. Starting a process from node costs
     // ~3× what it costs from a shell (scripts/bench), so one shell per chunk enters each namespace
     // in turn; a node's sysctls and batch travel as arguments (a few hundred bytes each).
@@ -256,17 +341,31 @@ export class Sandbox {
     const big = rest.filter((n) => args.get(n)!.join('').length > 32_768);
     await mapLimit(big, defaultParallelism(), async (node) => snapshots.set(node, await this.configureNode(node)));
     const small = rest.filter((n) => !big.includes(n));
-    await Promise.all(chunks(small, defaultParallelism(), (node) => args.get(node)!.join('').length, 262_144).map(async (chunk) => {
-      const r = await this.exec.run(['sh', '-c', CONFIGURE_MANY, 'sh', CONFIGURE, ...chunk.flatMap((node) => [this.netnsPath(node), ...args.get(node)!])]);
-      const out = sections(r.stdout);
-      const err = sections(r.stderr);
-      for (const node of chunk) {
-        const text = out.get(this.netnsPath(node));
-        const failed = text === undefined ? -1 : /^@@failed (\d+)$/m.exec(text)?.[1];
-        if (failed !== undefined) this.configureFailed(node, Number(failed), text === undefined ? r.stderr : err.get(this.netnsPath(node)) ?? '');
-        snapshots.set(node, text!);
-      }
-    }));
+    await Promise.all(
+      chunks(small, defaultParallelism(), (node) => args.get(node)!.join('').length, 262_144).map(async (chunk) => {
+        const r = await this.exec.run([
+          'sh',
+          '-c',
+          CONFIGURE_MANY,
+          'sh',
+          CONFIGURE,
+          ...chunk.flatMap((node) => [this.netnsPath(node), ...args.get(node)!]),
+        ]);
+        const out = sections(r.stdout);
+        const err = sections(r.stderr);
+        for (const node of chunk) {
+          const text = out.get(this.netnsPath(node));
+          const failed = text === undefined ? -1 : /^@@failed (\d+)$/m.exec(text)?.[1];
+          if (failed !== undefined)
+            this.configureFailed(
+              node,
+              Number(failed),
+              text === undefined ? r.stderr : (err.get(this.netnsPath(node)) ?? ''),
+            );
+          snapshots.set(node, text!);
+        }
+      }),
+    );
     return snapshots;
   }
 
@@ -277,7 +376,10 @@ export class Sandbox {
       this.hasBridgePorts(node) ? '1' : '0',
       config.sysctls.map((a) => sysctlFile(a).join(' ')).join('\n'),
       // Renames first; `link show` last: a first look at readiness, for the nodes whose links are checked at all.
-      [...renameLines(config, (i) => this.vethTempName(i)), ...config.ip].map((argv) => shellQuote(argv)).concat(this.checkedEnds().has(node) ? ['link show'] : []).join('\n'),
+      [...renameLines(config, (i) => this.vethTempName(i)), ...config.ip]
+        .map((argv) => shellQuote(argv))
+        .concat(this.checkedEnds().has(node) ? ['link show'] : [])
+        .join('\n'),
     ];
   }
 
@@ -288,8 +390,17 @@ export class Sandbox {
   private configs?: Map<string, NodeConfig>;
 
   private configureFailed(node: string, code: number, stderr: string): never {
-    if (code === 101) throw new BuildFailed('configure nodes', `lab ${this.lab.id}: node ${node}: sysctl failed: ${stderr.trim()}`, node);
-    throw new BuildFailed('configure nodes', `lab ${this.lab.id}: node ${node}: ip -batch failed: ${stderr.trim()}`, node);
+    if (code === 101)
+      throw new BuildFailed(
+        'configure nodes',
+        `lab ${this.lab.id}: node ${node}: sysctl failed: ${stderr.trim()}`,
+        node,
+      );
+    throw new BuildFailed(
+      'configure nodes',
+      `lab ${this.lab.id}: node ${node}: ip -batch failed: ${stderr.trim()}`,
+      node,
+    );
   }
 
   /** One process per node (before: two through `ip netns exec` or `docker exec`, and one more per
@@ -297,7 +408,9 @@ export class Sandbox {
    * node with bridge ports) as a first look at readiness. */
   private async configureNode(node: string): Promise<string> {
     const [bridged, sysctls, batch] = this.configureArgs(node);
-    const r = await this.exec.run(this.node(node).enter(['sh', '-c', CONFIGURE, 'sh', bridged, sysctls]), { stdin: `${batch}\n` });
+    const r = await this.exec.run(this.node(node).enter(['sh', '-c', CONFIGURE, 'sh', bridged, sysctls]), {
+      stdin: `${batch}\n`,
+    });
     if (r.code !== 0) this.configureFailed(node, r.code ?? -1, r.stderr);
     return r.stdout;
   }
@@ -312,7 +425,10 @@ export class Sandbox {
     const hubs = new Set(Object.values(this.lab.topology.bridges ?? {}).map((b) => b.node));
     const ends = new Map<string, { iface: string; bridged: boolean }[]>();
     for (const link of this.lab.topology.links) {
-      for (const [end, peer] of [[link.a, link.b], [link.b, link.a]] as const) {
+      for (const [end, peer] of [
+        [link.a, link.b],
+        [link.b, link.a],
+      ] as const) {
         // An end whose peer is on a hub is vouched for by the peer: hubs are configured first, so
         // this end comes up second, and veth_open() (drivers/net/veth.c) queues the carrier event of
         // the end being opened before its peer's; linkwatch (net/core/link_watch.c) handles its
@@ -336,7 +452,11 @@ export class Sandbox {
     const ends = this.checkedEnds();
     const ready = (list: { iface: string; bridged: boolean }[], states: string) => {
       const lines = linesByIface(states);
-      return list.every((e) => (e.bridged ? lines.ports.get(e.iface)?.includes(' state forwarding ') : true) && lines.links.get(e.iface)?.includes(' state UP '));
+      return list.every(
+        (e) =>
+          (e.bridged ? lines.ports.get(e.iface)?.includes(' state forwarding ') : true) &&
+          lines.links.get(e.iface)?.includes(' state UP '),
+      );
     };
     // Only the nodes whose first look (taken right after configuring them) was not ready are polled,
     // many namespaces per process (one shell visits each in turn), a few processes at once.
@@ -345,14 +465,21 @@ export class Sandbox {
     while (waiting.length > 0) {
       const args = waiting.map(([node, list]) => `${list.some((e) => e.bridged) ? '+' : ''}${this.netnsPath(node)}`);
       const chunk = Math.ceil(args.length / defaultParallelism());
-      const outputs = await Promise.all(Array.from({ length: Math.ceil(args.length / chunk) }, (_, i) =>
-        this.exec.run(['sh', '-c', LINK_STATES, 'sh', ...args.slice(i * chunk, (i + 1) * chunk)])));
+      const outputs = await Promise.all(
+        Array.from({ length: Math.ceil(args.length / chunk) }, (_, i) =>
+          this.exec.run(['sh', '-c', LINK_STATES, 'sh', ...args.slice(i * chunk, (i + 1) * chunk)]),
+        ),
+      );
       const states = sections(outputs.map((o) => o.stdout).join(''));
       waiting = waiting.filter(([node, list]) => !ready(list, states.get(this.netnsPath(node)) ?? ''));
       if (waiting.length === 0) return;
       if (Date.now() > deadline) {
         const [node] = waiting[0]!;
-        throw new BuildFailed('wait for links', `lab ${this.lab.id}: the links of node ${node}${waiting.length > 1 ? ` (and ${waiting.length - 1} more)` : ''} did not come up within 10 s:\n${states.get(this.netnsPath(node)) ?? ''}`, node);
+        throw new BuildFailed(
+          'wait for links',
+          `lab ${this.lab.id}: the links of node ${node}${waiting.length > 1 ? ` (and ${waiting.length - 1} more)` : ''} did not come up within 10 s:\n${states.get(this.netnsPath(node)) ?? ''}`,
+          node,
+        );
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -364,7 +491,10 @@ export class Sandbox {
     // Recorded for `nflab clean` and the watchdog (it also dies with its namespace, but a container
     // node's responder is a `docker exec` client outside any namespace of the run).
     if (responder.pid !== undefined && !this.tornDown && this.exec instanceof LocalExecutor) {
-      this.record.processes = [...(this.record.processes ?? []), { pid: responder.pid, startTime: processStartTime(responder.pid), what: `responder ${node}:${port}` }];
+      this.record.processes = [
+        ...(this.record.processes ?? []),
+        { pid: responder.pid, startTime: processStartTime(responder.pid), what: `responder ${node}:${port}` },
+      ];
       writeRecord(this.record);
     }
     const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
@@ -374,7 +504,11 @@ export class Sandbox {
       if (tcp.stdout.split('\n').some((l) => l.includes(hexPort) && / 0A /.test(l))) return;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new BuildFailed('responders', `lab ${this.lab.id}: the responder on ${node}:${port} did not start listening`, node);
+    throw new BuildFailed(
+      'responders',
+      `lab ${this.lab.id}: the responder on ${node}:${port} did not start listening`,
+      node,
+    );
   }
 
   /** Removes every object of the run. Idempotent; never throws (teardown must always finish). */
@@ -384,7 +518,11 @@ export class Sandbox {
     await this.timed('teardown', () => Promise.allSettled([this.netns.destroy(), this.docker?.destroy()]));
     for (const p of this.record.processes ?? []) {
       if (p.startTime !== undefined && processStartTime(p.pid) === p.startTime) {
-        try { process.kill(p.pid, 'SIGKILL'); } catch { /* ended meanwhile */ }
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          /* ended meanwhile */
+        }
       }
     }
     // A signal during teardown ends teardown's own commands too (the CLI kills every running
@@ -401,7 +539,9 @@ export class Sandbox {
       const problems = await restoreRoot(this.exec, this.record.root);
       if (problems.length > 0) {
         // The journal stays, so `nflab clean` (or the watchdog, once nflab exits) tries again.
-        process.stderr.write(`nflab: run ${this.runId}: the root namespace of ${this.exec.name} could not be fully restored:\n${problems.map((p) => `  - ${p}`).join('\n')}\n  fix: nflab clean${this.exec.name === 'this machine' ? '' : ` --target ${this.exec.name}`}\n`);
+        process.stderr.write(
+          `nflab: run ${this.runId}: the root namespace of ${this.exec.name} could not be fully restored:\n${problems.map((p) => `  - ${p}`).join('\n')}\n  fix: nflab clean${this.exec.name === 'this machine' ? '' : ` --target ${this.exec.name}`}\n`,
+        );
         return;
       }
     }
@@ -433,11 +573,13 @@ export class Sandbox {
 // into the file), one process fewer per node. Exit 101: a sysctl could not be written; otherwise
 // ip's or bridge's status.
 // The batch comes as $3 when it is small (no pipe from the caller), else on stdin.
-const CONFIGURE = 'set -f; b=$1; IFS="\n"; for l in $2; do printf "%s\\n" "${l#* }" > "${l%% *}" || exit 101; done; unset IFS; '
-  + 'if [ $# -ge 3 ]; then printf "%s\\n" "$3" | ip -o -batch - || exit; else ip -o -batch - || exit; fi; echo @@ports; if [ "$b" = 1 ]; then bridge -o link show; fi';
+const CONFIGURE =
+  'set -f; b=$1; IFS="\n"; for l in $2; do printf "%s\\n" "${l#* }" > "${l%% *}" || exit 101; done; unset IFS; ' +
+  'if [ $# -ge 3 ]; then printf "%s\\n" "$3" | ip -o -batch - || exit; else ip -o -batch - || exit; fi; echo @@ports; if [ "$b" = 1 ]; then bridge -o link show; fi';
 // Many nodes in turn: $1 the script above, then per node its namespace file, bridge flag, sysctls and
 // batch. Each node's output (and error output) is a section "@@node FILE"; a failure adds "@@failed CODE".
-const CONFIGURE_MANY = 'c=$1; shift; while [ $# -ge 4 ]; do echo "@@node $1"; echo "@@node $1" >&2; nsenter --net="$1" sh -c "$c" sh "$2" "$3" "$4" </dev/null || echo "@@failed $?"; shift 4; done';
+const CONFIGURE_MANY =
+  'c=$1; shift; while [ $# -ge 4 ]; do echo "@@node $1"; echo "@@node $1" >&2; nsenter --net="$1" sh -c "$c" sh "$2" "$3" "$4" </dev/null || echo "@@failed $?"; shift 4; done';
 
 /** Output cut into the "@@node FILE" sections of CONFIGURE_MANY and LINK_STATES, by file. */
 function sections(output: string): Map<string, string> {
@@ -456,7 +598,11 @@ function chunks<T>(items: T[], count: number, size: (item: T) => number, budget:
   let current: T[] = [];
   let bytes = 0;
   for (const item of items) {
-    if (current.length > 0 && (current.length >= target || bytes + size(item) > budget)) { out.push(current); current = []; bytes = 0; }
+    if (current.length > 0 && (current.length >= target || bytes + size(item) > budget)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
     current.push(item);
     bytes += size(item);
   }
@@ -465,7 +611,8 @@ function chunks<T>(items: T[], count: number, size: (item: T) => number, budget:
 }
 
 // Arguments: namespace files, '+' in front for a node with bridge ports; one "@@node FILE" section each.
-const LINK_STATES = 'for a; do p=${a#+}; echo "@@node $p"; nsenter --net="$p" ip -o link show; echo @@ports; if [ "$p" != "$a" ]; then nsenter --net="$p" bridge -o link show; fi; done';
+const LINK_STATES =
+  'for a; do p=${a#+}; echo "@@node $p"; nsenter --net="$p" ip -o link show; echo @@ports; if [ "$p" != "$a" ]; then nsenter --net="$p" bridge -o link show; fi; done';
 
 /** The `ip -o link` lines (before @@ports) and `bridge -o link` lines (after) of each interface,
  * by name (`5: veth0@if2: <...> ... state UP ...`); one pass, since a hub can have 1000 ports. */
@@ -474,7 +621,10 @@ function linesByIface(output: string): { links: Map<string, string>; ports: Map<
   const ports = new Map<string, string>();
   let into = links;
   for (const line of output.split('\n')) {
-    if (line === '@@ports') { into = ports; continue; }
+    if (line === '@@ports') {
+      into = ports;
+      continue;
+    }
     const m = /^\d+: ([^\s:@]+)[@:]/.exec(line);
     if (m) into.set(m[1]!, line);
   }

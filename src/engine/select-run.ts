@@ -57,15 +57,24 @@ export async function selectRun(q: RunQuery): Promise<RunRecord> {
   const target = q.target ?? 'this machine';
   const here = records.filter((r) => (r.target ?? 'this machine') === target);
   const mine = ownRuns(here, owner, target);
-  const listMine = (rs: RunRecord[]) => rs.length === 0 ? 'you have no lab up (nflab status lists runs; nflab up <lab> brings one up)' : `your runs: ${rs.map((r) => runWords(r)).join('; ')}`;
+  const listMine = (rs: RunRecord[]) =>
+    rs.length === 0
+      ? 'you have no lab up (nflab status lists runs; nflab up <lab> brings one up)'
+      : `your runs: ${rs.map((r) => runWords(r)).join('; ')}`;
 
   // A run id, given with --run or in place of the lab.
   const runId = q.run ?? (here.some((r) => r.runId === q.lab) ? q.lab : undefined);
   if (runId !== undefined) {
     const r = here.find((x) => x.runId === runId);
     if (!r) throw new LabError(`no run "${runId}" is up on ${target}; ${listMine(mine)}`);
-    if (!ownsRun(owner, r)) throw new LabError(`run ${r.runId} (lab ${r.labId}) belongs to ${ownerWords(r.owner)}, not to you (${ownerWords(owner)}): nflab never touches another user's run; ${listMine(mine)}`);
-    if (!leftUp(r)) throw new LabError(`run ${r.runId} (lab ${r.labId}) is not up: ${ownerAlive(r) ? `it is still being built by its nflab up (process ${r.pid})` : 'its nflab process died while building it (nflab clean removes it)'}`);
+    if (!ownsRun(owner, r))
+      throw new LabError(
+        `run ${r.runId} (lab ${r.labId}) belongs to ${ownerWords(r.owner)}, not to you (${ownerWords(owner)}): nflab never touches another user's run; ${listMine(mine)}`,
+      );
+    if (!leftUp(r))
+      throw new LabError(
+        `run ${r.runId} (lab ${r.labId}) is not up: ${ownerAlive(r) ? `it is still being built by its nflab up (process ${r.pid})` : 'its nflab process died while building it (nflab clean removes it)'}`,
+      );
     if (q.run !== undefined && q.lab !== q.run && r.labId !== labRef(q.lab) && r.labFile !== q.lab) {
       throw new LabError(`run ${r.runId} is a run of lab ${r.labId}, not of lab "${q.lab}"`);
     }
@@ -76,20 +85,32 @@ export async function selectRun(q: RunQuery): Promise<RunRecord> {
   const ofLab = mine.filter((r) => r.labId === labId);
   if (ofLab.length === 1) return ofLab[0]!;
   if (ofLab.length > 1) {
-    throw new LabError(`you have ${ofLab.length} runs of lab ${labId} up: name one with --run ID:\n  ${ofLab.map((r) => runWords(r)).join('\n  ')}`);
+    throw new LabError(
+      `you have ${ofLab.length} runs of lab ${labId} up: name one with --run ID:\n  ${ofLab.map((r) => runWords(r)).join('\n  ')}`,
+    );
   }
   const building = here.filter((r) => r.labId === labId && r.kept && !leftUp(r) && ownsRun(owner, r) && ownerAlive(r));
-  if (building.length > 0) throw new LabError(`lab ${labId} is not up yet: it is still being built by its nflab up (process ${building.map((r) => r.pid).join(', ')}); wait for it, or interrupt that nflab up`);
+  if (building.length > 0)
+    throw new LabError(
+      `lab ${labId} is not up yet: it is still being built by its nflab up (process ${building.map((r) => r.pid).join(', ')}); wait for it, or interrupt that nflab up`,
+    );
   const others = here.filter((r) => r.labId === labId && leftUp(r) && !ownsRun(owner, r));
-  const note = others.length > 0 ? ` (${others.length === 1 ? 'a run' : `${others.length} runs`} of lab ${labId} by other users: not yours to touch)` : '';
-  throw new LabError(`no lab "${labId}" is up for you (${ownerWords(owner)})${note}; bring it up with: nflab up ${labId} --step N; ${listMine(mine)}`);
+  const note =
+    others.length > 0
+      ? ` (${others.length === 1 ? 'a run' : `${others.length} runs`} of lab ${labId} by other users: not yours to touch)`
+      : '';
+  throw new LabError(
+    `no lab "${labId}" is up for you (${ownerWords(owner)})${note}; bring it up with: nflab up ${labId} --step N; ${listMine(mine)}`,
+  );
 }
 
 /** --step N of a lab: 1..steps (0 too where the topology alone is meant); otherwise exit 2 listing the steps. */
 export function assertStep(lab: Lab, n: number, min: 0 | 1 = 1): number {
   if (Number.isInteger(n) && n >= min && n <= lab.steps.length) return n;
   const list = lab.steps.map((s, i) => `${i + 1} ${s.title}`).join('; ');
-  throw new LabError(`lab ${lab.id} has no step ${JSON.stringify(n)}: --step must be ${min}..${lab.steps.length}${min === 0 ? ' (0: the topology only)' : ''} (steps: ${list})`);
+  throw new LabError(
+    `lab ${lab.id} has no step ${JSON.stringify(n)}: --step must be ${min}..${lab.steps.length}${min === 0 ? ' (0: the topology only)' : ''} (steps: ${list})`,
+  );
 }
 
 /** A node of a lab by its name; otherwise exit 2 listing the lab's nodes. */

@@ -49,7 +49,10 @@ export interface LabVerification {
   steps: StepVerification[];
 }
 
-export interface VerifyOptions extends Omit<RunOptions, 'withoutCommandsAt' | 'keepAfterStep' | 'onEvent' | 'rootNamespace'> {
+export interface VerifyOptions extends Omit<
+  RunOptions,
+  'withoutCommandsAt' | 'keepAfterStep' | 'onEvent' | 'rootNamespace'
+> {
   /** Runs of the lab at once (each in its own sandbox). */
   parallel?: number;
   /** Only these steps (1-based); default every step. */
@@ -71,13 +74,28 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
   // The baseline first: when the lab does not pass as written, the other runs say nothing.
   const baseline = await runLab(lab, { ...options, rootNamespace: false });
   options.onRun?.(lab, undefined, baseline.report);
-  const result: LabVerification = { id: lab.id, title: lab.title, status: 'verified', target: options.exec.name, baselineRunId: baseline.report.runId, durationMs: 0, steps: [] };
-  const done = (status: LabVerification['status'], reason?: string): LabVerification =>
-    ({ ...result, status, ...(reason ? { reason } : {}), durationMs: Date.now() - started });
+  const result: LabVerification = {
+    id: lab.id,
+    title: lab.title,
+    status: 'verified',
+    target: options.exec.name,
+    baselineRunId: baseline.report.runId,
+    durationMs: 0,
+    steps: [],
+  };
+  const done = (status: LabVerification['status'], reason?: string): LabVerification => ({
+    ...result,
+    status,
+    ...(reason ? { reason } : {}),
+    durationMs: Date.now() - started,
+  });
   if (baseline.report.status === 'skipped') return done('skipped', baseline.report.reason);
   if (baseline.report.status !== 'passed') {
     const notMet = baseline.report.steps.findIndex((s) => s.status === 'failed');
-    return done('failed', `the lab does not pass as written${notMet >= 0 ? ` (step ${notMet + 1} has a check not met)` : ''}${baseline.report.reason ? `: ${baseline.report.reason}` : ''}`);
+    return done(
+      'failed',
+      `the lab does not pass as written${notMet >= 0 ? ` (step ${notMet + 1} has a check not met)` : ''}${baseline.report.reason ? `: ${baseline.report.reason}` : ''}`,
+    );
   }
 
   const runs = await mapLimit(withCommands, options.parallel ?? 1, async (index) => {
@@ -90,8 +108,17 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
 
   for (const [index, step] of lab.steps.entries()) {
     if (!chosen(index)) continue;
-    let base: StepVerification = { step: index + 1, title: step.title, verdict: 'no-commands', noticed: [], unnoticed: [] };
-    if (!byIndex.has(index)) { result.steps.push(base); continue; }
+    let base: StepVerification = {
+      step: index + 1,
+      title: step.title,
+      verdict: 'no-commands',
+      noticed: [],
+      unnoticed: [],
+    };
+    if (!byIndex.has(index)) {
+      result.steps.push(base);
+      continue;
+    }
     const report = byIndex.get(index);
     if (report) base = { ...base, runId: report.runId };
     const without = report?.steps[index];
@@ -101,15 +128,29 @@ export async function verifyLab(lab: Lab, options: VerifyOptions): Promise<LabVe
     }
     const prefixFailed = report.steps.slice(0, index).findIndex((s) => s.status === 'failed');
     if (prefixFailed >= 0) {
-      result.steps.push({ ...base, verdict: 'error', reason: `step ${prefixFailed + 1} did not pass this time, so step ${index + 1} started from another state`, withoutCommands: without });
+      result.steps.push({
+        ...base,
+        verdict: 'error',
+        reason: `step ${prefixFailed + 1} did not pass this time, so step ${index + 1} started from another state`,
+        withoutCommands: without,
+      });
       continue;
     }
     const expected = expectationReports(lab, index, baseline.report.steps[index]!);
     const observed = expectationReports(lab, index, without);
-    const noticed = observed.filter((c, k) => c.status === 'not-met' && expected[k]?.status === 'met').map((c) => c.description);
+    const noticed = observed
+      .filter((c, k) => c.status === 'not-met' && expected[k]?.status === 'met')
+      .map((c) => c.description);
     const unnoticed = observed.filter((c) => c.status === 'met').map((c) => c.description);
-    result.steps.push({ ...base, verdict: noticed.length > 0 ? 'noticed' : 'unnoticed', noticed, unnoticed, withoutCommands: without });
+    result.steps.push({
+      ...base,
+      verdict: noticed.length > 0 ? 'noticed' : 'unnoticed',
+      noticed,
+      unnoticed,
+      withoutCommands: without,
+    });
   }
-  if (result.steps.some((s) => s.verdict === 'error')) return done('failed', 'a run without a step\'s commands broke off or started from another state');
+  if (result.steps.some((s) => s.verdict === 'error'))
+    return done('failed', "a run without a step's commands broke off or started from another state");
   return done(result.steps.some((s) => s.verdict === 'unnoticed') ? 'unverified' : 'verified');
 }

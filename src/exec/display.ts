@@ -14,10 +14,11 @@ export function displayCommand(kind: ShownKind, node: string, argv: string[], st
     : `ip netns exec ${node} ${shellQuote(argv)}`;
 }
 
-
 /** A lab command as a person types it, including its standard input or file write. */
 export function commandDisplay(command: Command, kind: ShownKind): string {
   if (command.display) return displayCommand(kind, command.node, ['sh', '-c', command.display]);
   const shown = displayCommand(kind, command.node, command.argv, command.stdin !== undefined);
-  return command.stdin !== undefined && command.argv[0] === 'iptables-restore' ? `${shown} <<'EOF'\n${command.stdin}EOF` : shown;
+  return command.stdin !== undefined && command.argv[0] === 'iptables-restore'
+    ? `${shown} <<'EOF'\n${command.stdin}EOF`
+    : shown;
 }

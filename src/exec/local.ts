@@ -9,7 +9,10 @@ import { existsSync } from 'node:fs';
  * PATH, and a dependency ships an `nft` of its own that exits 0 and does nothing. */
 const SYSTEM_ENV = {
   ...process.env,
-  PATH: (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((dir) => !dir.includes('node_modules')).join(':'),
+  PATH: (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .filter((dir) => !dir.includes('node_modules'))
+    .join(':'),
 };
 
 /** Processes this executor started and that are still running: killed on teardown by PID. */
@@ -69,8 +72,20 @@ export class LocalExecutor implements Executor {
     const err: string[] = [];
     const outListeners: ((line: string) => void)[] = [];
     const errListeners: ((line: string) => void)[] = [];
-    child.stdout?.on('data', lineSplitter((line) => { out.push(line); outListeners.forEach((fn) => fn(line)); }));
-    child.stderr?.on('data', lineSplitter((line) => { err.push(line); errListeners.forEach((fn) => fn(line)); }));
+    child.stdout?.on(
+      'data',
+      lineSplitter((line) => {
+        out.push(line);
+        outListeners.forEach((fn) => fn(line));
+      }),
+    );
+    child.stderr?.on(
+      'data',
+      lineSplitter((line) => {
+        err.push(line);
+        errListeners.forEach((fn) => fn(line));
+      }),
+    );
     const exited = new Promise<RunResult>((resolve) => {
       child.on('error', () => resolve({ code: 127, stdout: out.join('\n'), stderr: `${argv[0]}: could not start` }));
       child.on('close', (code) => {
@@ -80,9 +95,15 @@ export class LocalExecutor implements Executor {
     });
     return {
       pid: child.pid,
-      onStdoutLine: (fn) => { outListeners.push(fn); },
-      onStderrLine: (fn) => { errListeners.push(fn); },
-      kill: (signal = 'SIGTERM') => { if (child.exitCode === null && child.signalCode === null) child.kill(signal); },
+      onStdoutLine: (fn) => {
+        outListeners.push(fn);
+      },
+      onStderrLine: (fn) => {
+        errListeners.push(fn);
+      },
+      kill: (signal = 'SIGTERM') => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
       exited,
     };
   }
@@ -98,7 +119,12 @@ export function killLiveChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
     // A child that leads a process group of its own (GNU timeout does, for the tracer's
     // xtables-monitor) has children that would outlive it and keep its output open, so that the
     // run waiting for it never ends: end the whole group. A child that leads no group: ESRCH.
-    if (child.pid !== undefined) try { process.kill(-child.pid, signal); } catch { /* not a group leader */ }
+    if (child.pid !== undefined)
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        /* not a group leader */
+      }
     child.kill(signal);
   }
 }

@@ -10,26 +10,40 @@ export function socketThroughNetns(netns: string, host: string, port: number): D
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
   // Writes to a socat that already failed are dropped: its exit status says what went wrong,
   // which is a better error than the EPIPE a write would raise first.
   child.stdin.on('error', () => {});
   const stream = new Duplex({
-    read() { child.stdout.resume(); },
+    read() {
+      child.stdout.resume();
+    },
     write(chunk: Buffer, _encoding, callback) {
       if (child.stdin.writable) child.stdin.write(chunk);
       callback();
     },
-    final(callback) { child.stdin.end(); callback(); },
+    final(callback) {
+      child.stdin.end();
+      callback();
+    },
     destroy(err, callback) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       callback(err);
     },
   });
-  child.stdout.on('data', (b: Buffer) => { if (!stream.push(b)) child.stdout.pause(); });
+  child.stdout.on('data', (b: Buffer) => {
+    if (!stream.push(b)) child.stdout.pause();
+  });
   child.on('close', (code) => {
     if (code === 0 || stream.destroyed) stream.push(null);
-    else stream.destroy(new Error(`cannot connect to ${address}:${port} in netns ${netns}: ${stderr.trim() || `socat exited with ${code}`}`));
+    else
+      stream.destroy(
+        new Error(
+          `cannot connect to ${address}:${port} in netns ${netns}: ${stderr.trim() || `socat exited with ${code}`}`,
+        ),
+      );
   });
   child.on('error', (e) => stream.destroy(e));
   return stream;

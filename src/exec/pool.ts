@@ -9,7 +9,11 @@ export function defaultParallelism(): number {
 
 /** Maps `items` through `fn` with at most `limit` calls in flight; results keep the input order.
  * The first rejection is raised after every started call has settled. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;

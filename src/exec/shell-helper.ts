@@ -32,7 +32,11 @@ const PREFIX = 'nflab-exec-';
  * it, but a helper killed by a signal cannot. */
 function removeOrphanedDirs(parent: string): void {
   let names: string[];
-  try { names = readdirSync(parent); } catch { return; }
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
   for (const name of names) {
     const pid = Number(/^nflab-exec-(\d+)-/.exec(name)?.[1]);
     if (!pid || alive(pid)) continue;
@@ -41,10 +45,20 @@ function removeOrphanedDirs(parent: string): void {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
-interface Pending { resolve: (r: RunResult) => void; argv0: string; pid?: number; killed?: boolean }
+interface Pending {
+  resolve: (r: RunResult) => void;
+  argv0: string;
+  pid?: number;
+  killed?: boolean;
+}
 
 export class ShellHelper {
   private readonly child: ChildProcess;
@@ -60,11 +74,18 @@ export class ShellHelper {
     removeOrphanedDirs(parent);
     this.dir = mkdtempSync(join(parent, `${PREFIX}${process.pid}-`));
     // By absolute path: the commands' PATH (a user's, a test's) need not hold bash itself.
-    this.child = spawn(BASH, ['-c', SCRIPT, 'nflab-exec', this.dir], { stdio: ['pipe', 'pipe', 'ignore'], env, detached: true });
+    this.child = spawn(BASH, ['-c', SCRIPT, 'nflab-exec', this.dir], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      env,
+      detached: true,
+    });
     this.child.on('error', () => this.fail());
     this.child.on('close', () => this.fail());
     this.child.stdin!.on('error', () => this.fail());
-    this.child.stdout!.on('data', lineSplitter((line) => this.onLine(line)));
+    this.child.stdout!.on(
+      'data',
+      lineSplitter((line) => this.onLine(line)),
+    );
     this.idle();
   }
 
@@ -79,7 +100,10 @@ export class ShellHelper {
     const input = stdin !== undefined && stdin !== '' ? `${base}.i` : '/dev/null';
     if (input !== '/dev/null') writeFileSync(input, stdin!);
     // 3>&-: the helper's report pipe is not the command's (a daemon it starts must not hold it).
-    writeFileSync(`${base}.c`, `exec -- ${shellQuote(argv)} <${shellQuote([input])} >${shellQuote([`${base}.o`])} 2>${shellQuote([`${base}.e`])} 3>&-\n`);
+    writeFileSync(
+      `${base}.c`,
+      `exec -- ${shellQuote(argv)} <${shellQuote([input])} >${shellQuote([`${base}.o`])} 2>${shellQuote([`${base}.e`])} 3>&-\n`,
+    );
     return new Promise((resolve) => {
       this.pending.set(id, { resolve, argv0: argv[0]! });
       this.busy();
@@ -94,8 +118,16 @@ export class ShellHelper {
       p.killed = true;
       // A command that leads a process group of its own (GNU timeout does) has children that
       // would outlive it: end the whole group, as LocalExecutor does for its children.
-      try { process.kill(-p.pid, signal); } catch { /* not a group leader */ }
-      try { process.kill(p.pid, signal); } catch { /* ended meanwhile */ }
+      try {
+        process.kill(-p.pid, signal);
+      } catch {
+        /* not a group leader */
+      }
+      try {
+        process.kill(p.pid, signal);
+      } catch {
+        /* ended meanwhile */
+      }
     }
   }
 
@@ -105,10 +137,19 @@ export class ShellHelper {
     const id = Number(m[2]);
     const p = this.pending.get(id);
     if (!p) return;
-    if (m[1] === 'p') { p.pid = Number(m[3]); return; }
+    if (m[1] === 'p') {
+      p.pid = Number(m[3]);
+      return;
+    }
     this.pending.delete(id);
     const base = join(this.dir, String(id));
-    const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
+    const read = (f: string) => {
+      try {
+        return readFileSync(f, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     const status = Number(m[3]);
     const stdout = read(`${base}.o`);
     let stderr = read(`${base}.e`);
@@ -119,7 +160,8 @@ export class ShellHelper {
     // apart); and its stdin is a file, not a pipe. Only timed commands (spawned from node) are
     // read for a null status today (src/engine/limits.ts, the setup commands).
     const code = p.killed && status > 128 ? null : status;
-    if (status === 127 && /^[^\n]*: line 1: exec: [^\n]*: not found\n?$/.test(stderr)) stderr = `${p.argv0}: command not found`;
+    if (status === 127 && /^[^\n]*: line 1: exec: [^\n]*: not found\n?$/.test(stderr))
+      stderr = `${p.argv0}: command not found`;
     p.resolve({ code, stdout, stderr });
     if (this.pending.size === 0) this.idle();
   }
@@ -127,7 +169,8 @@ export class ShellHelper {
   private fail(): void {
     if (this.dead) return;
     this.dead = true;
-    for (const p of this.pending.values()) p.resolve({ code: null, stdout: '', stderr: 'nflab: the command helper ended' });
+    for (const p of this.pending.values())
+      p.resolve({ code: null, stdout: '', stderr: 'nflab: the command helper ended' });
     this.pending.clear();
   }
 

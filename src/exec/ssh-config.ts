@@ -36,11 +36,17 @@ export function readSshConfigText(file: string, depth = 0): string {
   } catch (e) {
     throw new LabError(`cannot read ssh_config ${file}: ${(e as Error).message}`);
   }
-  return text.split(/\r?\n/).map((line) => {
-    const m = /^\s*include(?:\s*=\s*|\s+)(.+)$/i.exec(line);
-    if (!m) return line;
-    return splitWords(m[1]!).flatMap((pattern) => includedFiles(pattern, dirname(file))).map((f) => readSshConfigText(f, depth + 1)).join('\n');
-  }).join('\n');
+  return text
+    .split(/\r?\n/)
+    .map((line) => {
+      const m = /^\s*include(?:\s*=\s*|\s+)(.+)$/i.exec(line);
+      if (!m) return line;
+      return splitWords(m[1]!)
+        .flatMap((pattern) => includedFiles(pattern, dirname(file)))
+        .map((f) => readSshConfigText(f, depth + 1))
+        .join('\n');
+    })
+    .join('\n');
 }
 
 /** Include paths: relative ones are under ~/.ssh (as ssh reads the user's config); `*` and `?` in the last part. */
@@ -52,7 +58,10 @@ function includedFiles(pattern: string, base: string): string[] {
   if (!/[*?]/.test(last)) return existsSync(full) ? [full] : [];
   const re = globPattern(last);
   try {
-    return readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
+    return readdirSync(dir)
+      .filter((f) => re.test(f))
+      .sort()
+      .map((f) => join(dir, f));
   } catch {
     return [];
   }
@@ -60,7 +69,12 @@ function includedFiles(pattern: string, base: string): string[] {
 
 /** An ssh_config-style pattern (`*` any run, `?` one character) as an anchored RegExp. */
 export function globPattern(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 }
 
 function splitWords(s: string): string[] {
@@ -99,21 +113,49 @@ export function resolveSshHost(text: string, alias: string, source: string, seen
   const user = first(c.user) ?? userInfo().username;
   const portText = first(c.port) ?? '22';
   const port = Number(portText);
-  if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) throw new LabError(`${source}: Host ${alias}: Port ${portText} is not a port number`);
-  const tokens = (s: string) => s.replace(/%(.)/g, (m, t: string) =>
-    t === '%' ? '%' : t === 'h' ? hostName : t === 'p' ? String(port) : t === 'r' ? user : t === 'u' ? userInfo().username
-      : t === 'd' ? homedir() : t === 'n' ? alias : m);
-  const identityFiles = all(c.identityfile).filter((f) => f.toLowerCase() !== 'none').map((f) => tokens(expandTilde(f)));
+  if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535)
+    throw new LabError(`${source}: Host ${alias}: Port ${portText} is not a port number`);
+  const tokens = (s: string) =>
+    s.replace(/%(.)/g, (m, t: string) =>
+      t === '%'
+        ? '%'
+        : t === 'h'
+          ? hostName
+          : t === 'p'
+            ? String(port)
+            : t === 'r'
+              ? user
+              : t === 'u'
+                ? userInfo().username
+                : t === 'd'
+                  ? homedir()
+                  : t === 'n'
+                    ? alias
+                    : m,
+    );
+  const identityFiles = all(c.identityfile)
+    .filter((f) => f.toLowerCase() !== 'none')
+    .map((f) => tokens(expandTilde(f)));
   const jumpText = first(c.proxyjump);
-  const proxyJump = jumpText === undefined || jumpText.toLowerCase() === 'none'
-    ? []
-    : jumpText.split(',').map((hop) => jumpHost(text, hop.trim(), source, [...seen, alias]));
+  const proxyJump =
+    jumpText === undefined || jumpText.toLowerCase() === 'none'
+      ? []
+      : jumpText.split(',').map((hop) => jumpHost(text, hop.trim(), source, [...seen, alias]));
   const knownHosts = first(c.userknownhostsfile);
   return {
-    alias, hostName, user, port, identityFiles, proxyJump,
-    ...(c.stricthostkeychecking !== undefined ? { strictHostKeyChecking: first(c.stricthostkeychecking)!.toLowerCase() } : {}),
+    alias,
+    hostName,
+    user,
+    port,
+    identityFiles,
+    proxyJump,
+    ...(c.stricthostkeychecking !== undefined
+      ? { strictHostKeyChecking: first(c.stricthostkeychecking)!.toLowerCase() }
+      : {}),
     ...(knownHosts !== undefined ? { userKnownHostsFile: tokens(expandTilde(knownHosts)) } : {}),
-    ...(c.proxycommand !== undefined && first(c.proxycommand)!.toLowerCase() !== 'none' ? { proxyCommand: all(c.proxycommand).join(' ') } : {}),
+    ...(c.proxycommand !== undefined && first(c.proxycommand)!.toLowerCase() !== 'none'
+      ? { proxyCommand: all(c.proxycommand).join(' ') }
+      : {}),
   };
 }
 
@@ -123,7 +165,11 @@ function jumpHost(text: string, hop: string, source: string, seen: string[]): Ss
   if (!m) throw new LabError(`${source}: ProxyJump hop '${hop}' is not [user@]host[:port]`);
   const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
   const resolved = resolveSshHost(text, host, source, seen);
-  return { ...resolved, ...(m[1] !== undefined ? { user: m[1] } : {}), ...(m[3] !== undefined ? { port: Number(m[3]) } : {}) };
+  return {
+    ...resolved,
+    ...(m[1] !== undefined ? { user: m[1] } : {}),
+    ...(m[3] !== undefined ? { port: Number(m[3]) } : {}),
+  };
 }
 
 export interface SshOverrides {
@@ -140,7 +186,12 @@ export interface SshOverrides {
  * StrictHostKeyChecking accept-new and no both become accept-new (a changed key is always
  * refused); a ProxyCommand is refused: nflab runs no command from a config file.
  */
-export function connectOptionsFor(host: SshHostConfig, source: string, overrides: SshOverrides = {}, fileExists: (path: string) => boolean = existsSync): SshConnectOptions {
+export function connectOptionsFor(
+  host: SshHostConfig,
+  source: string,
+  overrides: SshOverrides = {},
+  fileExists: (path: string) => boolean = existsSync,
+): SshConnectOptions {
   if (host.proxyCommand) {
     throw new EnvError(
       `${source}: Host ${host.alias} is reached through a ProxyCommand (${host.proxyCommand}), which nflab does not run`,

@@ -13,7 +13,14 @@ import { homedir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2'; // CommonJS: Node does not see its named exports
-import type { AgentAuthMethod, Client, ClientChannel, ConnectConfig, PublicKeyAuthMethod, ServerHostKeyAlgorithm } from 'ssh2';
+import type {
+  AgentAuthMethod,
+  Client,
+  ClientChannel,
+  ConnectConfig,
+  PublicKeyAuthMethod,
+  ServerHostKeyAlgorithm,
+} from 'ssh2';
 import { EnvError, LabError } from '../errors.ts';
 import {
   checkHostKey,
@@ -78,8 +85,13 @@ export interface SshConnectOptions {
 export const MAX_CHANNELS_PER_CONNECTION = 8;
 
 const SUPPORTED_HOST_KEY_ALGORITHMS = new Set<string>([
-  'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
-  'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa',
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
 ]);
 
 interface Connection {
@@ -143,9 +155,7 @@ export class SshExecutor implements Executor {
   /** The remote command line: exec'ed so the command is the session's process, PID printed first. */
   private wrap(argv: string[], detached = false): string {
     if (argv.length === 0) throw new LabError(`empty command for ${this.name}`);
-    const script = detached
-      ? 'setsid "$@" </dev/null >/dev/null 2>&1 & echo $!; wait $!'
-      : 'echo $$; exec "$@"';
+    const script = detached ? 'setsid "$@" </dev/null >/dev/null 2>&1 & echo $!; wait $!' : 'echo $$; exec "$@"';
     return `exec ${shellQuote([...this.sudo, 'sh', '-c', script, 'sh', ...argv])}`;
   }
 
@@ -214,7 +224,9 @@ export class SshExecutor implements Executor {
       const ch = await new Promise<ClientChannel>((resolve, reject) =>
         conn.client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream))),
       );
-      ch.once('close', () => { conn.channels--; });
+      ch.once('close', () => {
+        conn.channels--;
+      });
       return ch;
     } catch (e) {
       conn.channels--;
@@ -237,11 +249,15 @@ export class SshExecutor implements Executor {
       this.opening ??= this.dial()
         .then((client) => {
           const conn: Connection = { client, channels: 0, closed: false };
-          const gone = () => { conn.closed = true; };
+          const gone = () => {
+            conn.closed = true;
+          };
           client.on('close', gone).on('end', gone).on('error', gone);
           this.connections.push(conn);
         })
-        .finally(() => { this.opening = undefined; });
+        .finally(() => {
+          this.opening = undefined;
+        });
       await this.opening;
     }
   }
@@ -265,8 +281,12 @@ class RemoteProcess implements Process {
     private readonly executor: SshExecutor,
     private readonly command: string,
   ) {
-    this.exited = new Promise((resolve) => { this.resolveExited = resolve; });
-    this.pidKnown = new Promise((resolve) => { this.resolvePid = resolve; });
+    this.exited = new Promise((resolve) => {
+      this.resolveExited = resolve;
+    });
+    this.pidKnown = new Promise((resolve) => {
+      this.resolvePid = resolve;
+    });
   }
 
   /** TERM, then KILL if still running after graceMs; resolves once the signals were delivered and it exited (or gave up). */
@@ -281,21 +301,29 @@ class RemoteProcess implements Process {
 
   attach(ch: ClientChannel): void {
     let code: number | null = null;
-    ch.on('data', lineSplitter((line) => {
-      if (this.pid === undefined) {
-        this.pid = Number(line);
-        this.resolvePid(this.pid);
-        if (this.pendingSignal) this.kill(this.pendingSignal);
-        return;
-      }
-      this.out.push(line);
-      this.outListeners.forEach((fn) => fn(line));
-    }));
-    ch.stderr.on('data', lineSplitter((line) => {
-      this.err.push(line);
-      this.errListeners.forEach((fn) => fn(line));
-    }));
-    ch.on('exit', (c: number | null) => { code = typeof c === 'number' ? c : null; });
+    ch.on(
+      'data',
+      lineSplitter((line) => {
+        if (this.pid === undefined) {
+          this.pid = Number(line);
+          this.resolvePid(this.pid);
+          if (this.pendingSignal) this.kill(this.pendingSignal);
+          return;
+        }
+        this.out.push(line);
+        this.outListeners.forEach((fn) => fn(line));
+      }),
+    );
+    ch.stderr.on(
+      'data',
+      lineSplitter((line) => {
+        this.err.push(line);
+        this.errListeners.forEach((fn) => fn(line));
+      }),
+    );
+    ch.on('exit', (c: number | null) => {
+      code = typeof c === 'number' ? c : null;
+    });
     ch.on('close', () => this.finish({ code, stdout: this.out.join('\n'), stderr: this.err.join('\n') }));
     ch.end();
   }
@@ -310,8 +338,12 @@ class RemoteProcess implements Process {
     this.resolveExited(r);
   }
 
-  onStdoutLine(fn: (line: string) => void): void { this.outListeners.push(fn); }
-  onStderrLine(fn: (line: string) => void): void { this.errListeners.push(fn); }
+  onStdoutLine(fn: (line: string) => void): void {
+    this.outListeners.push(fn);
+  }
+  onStderrLine(fn: (line: string) => void): void {
+    this.errListeners.push(fn);
+  }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.done) return;
@@ -328,7 +360,10 @@ function collect(ch: ClientChannel, stdin: string | undefined, onPid: (pid: numb
     let head: Buffer | undefined = onPid === noPid ? undefined : Buffer.alloc(0);
     let code: number | null = null;
     ch.on('data', (b: Buffer) => {
-      if (head === undefined) { out.push(b); return; }
+      if (head === undefined) {
+        out.push(b);
+        return;
+      }
       head = Buffer.concat([head, b]);
       const nl = head.indexOf(0x0a);
       if (nl < 0) return;
@@ -337,8 +372,12 @@ function collect(ch: ClientChannel, stdin: string | undefined, onPid: (pid: numb
       head = undefined;
     });
     ch.stderr.on('data', (b: Buffer) => err.push(b));
-    ch.on('exit', (c: number | null) => { code = typeof c === 'number' ? c : null; });
-    ch.on('close', () => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    ch.on('exit', (c: number | null) => {
+      code = typeof c === 'number' ? c : null;
+    });
+    ch.on('close', () =>
+      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
     ch.end(stdin ?? '');
   });
 }
@@ -346,7 +385,9 @@ const noPid = () => {};
 
 function exitsWithin(exited: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
   return Promise.race([exited.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -366,12 +407,14 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
     const entries = parseKnownHosts(text);
     const hostName = knownHostName(target.host, target.port);
     // Ask for the key types on record first, so a host with several keys offers the one we know.
-    const preferred = [...new Set(
-      entries
-        .filter((e) => e.marker === undefined && patternsMatch(e.patterns, hostName))
-        .flatMap((e) => hostKeyAlgorithmsFor(e.keyType))
-        .filter((a) => SUPPORTED_HOST_KEY_ALGORITHMS.has(a)),
-    )] as ServerHostKeyAlgorithm[];
+    const preferred = [
+      ...new Set(
+        entries
+          .filter((e) => e.marker === undefined && patternsMatch(e.patterns, hostName))
+          .flatMap((e) => hostKeyAlgorithmsFor(e.keyType))
+          .filter((a) => SUPPORTED_HOST_KEY_ALGORITHMS.has(a)),
+      ),
+    ] as ServerHostKeyAlgorithm[];
     const sock = hop ? await hop.channel() : opts.sock ? await opts.sock() : undefined;
 
     return new Promise<Client>((resolve, reject) => {
@@ -380,7 +423,13 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
       const hostVerifier = (key: Buffer): boolean => {
         if (pinned) {
           if (key.equals(pinned)) return true;
-          refusal = changedKeyError(name, hostName, key, [`the key verified earlier in this session (${fingerprint(pinned)})`], knownHostsFile);
+          refusal = changedKeyError(
+            name,
+            hostName,
+            key,
+            [`the key verified earlier in this session (${fingerprint(pinned)})`],
+            knownHostsFile,
+          );
           return false;
         }
         const verdict = checkHostKey(entries, target.host, target.port, key);
@@ -396,7 +445,9 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
             return false;
           case 'changed':
             refusal = changedKeyError(
-              name, hostName, key,
+              name,
+              hostName,
+              key,
               verdict.known.map((e) => `${knownHostsFile}:${e.line} (${e.keyType} ${fingerprint(e.key)})`),
               knownHostsFile,
             );
@@ -419,9 +470,13 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
         return true;
       };
       client.on('ready', () => resolve(client));
-      client.on('error', (err: Error & { level?: string }) => reject(refusal ?? connectionError(err, target, name, opts)));
+      client.on('error', (err: Error & { level?: string }) =>
+        reject(refusal ?? connectionError(err, target, name, opts)),
+      );
       // A handshake cut short by sshd (MaxStartups, a closed socket) ends without 'error'.
-      client.on('close', () => reject(refusal ?? new EnvError(`${name} closed the connection during the SSH handshake`, reachFix(target))));
+      client.on('close', () =>
+        reject(refusal ?? new EnvError(`${name} closed the connection during the SSH handshake`, reachFix(target))),
+      );
       const config: ConnectConfig = {
         host: target.host,
         port: target.port,
@@ -433,7 +488,9 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
         keepaliveInterval: 15_000,
         keepaliveCountMax: 8,
         ...(sock ? { sock } : {}),
-        ...(preferred.length > 0 ? { algorithms: { serverHostKey: { prepend: preferred, append: [], remove: [] } } } : {}),
+        ...(preferred.length > 0
+          ? { algorithms: { serverHostKey: { prepend: preferred, append: [], remove: [] } } }
+          : {}),
       };
       client.connect(config);
     });
@@ -443,27 +500,44 @@ function makeDial(target: SshTarget, opts: SshConnectOptions): Dial {
 
 /** One SSH connection to a jump host, opened when first needed (and again if it dropped), carrying
  * a forwardOut channel to the target for every connection the executor dials. */
-function jumpThrough(target: SshTarget, name: string, via: SshConnectOptions): { channel: () => Promise<Duplex>; close: () => void } {
+function jumpThrough(
+  target: SshTarget,
+  name: string,
+  via: SshConnectOptions,
+): { channel: () => Promise<Duplex>; close: () => void } {
   const dialJump = makeDial(parseSshTarget(via.target), via);
   let jump: Promise<Client> | undefined;
   let clients: Client[] = [];
   const connect = () => {
     const p = dialJump().then((client) => {
       clients.push(client);
-      const gone = () => { if (jump === p) jump = undefined; };
+      const gone = () => {
+        if (jump === p) jump = undefined;
+      };
       client.on('close', gone).on('end', gone).on('error', gone);
       return client;
     });
-    p.catch(() => { if (jump === p) jump = undefined; });
+    p.catch(() => {
+      if (jump === p) jump = undefined;
+    });
     return p;
   };
   return {
     async channel() {
       jump ??= connect();
       const client = await jump;
-      return new Promise<Duplex>((resolve, reject) => client.forwardOut('127.0.0.1', 0, target.host, target.port, (err, ch) => (err
-        ? reject(new EnvError(`the jump host ${via.target} could not open a connection to ${name}: ${err.message}`, `check that ${via.target} reaches ${target.host}:${target.port} (ssh -J ${via.target.replace(/^ssh:\/\//, '')} ...) and that its sshd allows TCP forwarding (AllowTcpForwarding)`))
-        : resolve(ch))));
+      return new Promise<Duplex>((resolve, reject) =>
+        client.forwardOut('127.0.0.1', 0, target.host, target.port, (err, ch) =>
+          err
+            ? reject(
+                new EnvError(
+                  `the jump host ${via.target} could not open a connection to ${name}: ${err.message}`,
+                  `check that ${via.target} reaches ${target.host}:${target.port} (ssh -J ${via.target.replace(/^ssh:\/\//, '')} ...) and that its sshd allows TCP forwarding (AllowTcpForwarding)`,
+                ),
+              )
+            : resolve(ch),
+        ),
+      );
     },
     close() {
       for (const c of clients) c.end();
@@ -491,11 +565,18 @@ function changedKeyError(name: string, hostName: string, key: Buffer, known: str
 }
 
 function reachFix(target: SshTarget): string {
-  return `check that ${target.host} is up and sshd listens on port ${target.port} ` +
-    `(for the nflab VM: scripts/vm/boot.sh; for Vagrant: vagrant up)`;
+  return (
+    `check that ${target.host} is up and sshd listens on port ${target.port} ` +
+    `(for the nflab VM: scripts/vm/boot.sh; for Vagrant: vagrant up)`
+  );
 }
 
-function connectionError(err: Error & { level?: string }, target: SshTarget, name: string, opts: SshConnectOptions): EnvError {
+function connectionError(
+  err: Error & { level?: string },
+  target: SshTarget,
+  name: string,
+  opts: SshConnectOptions,
+): EnvError {
   if (err.level === 'client-authentication') {
     return new EnvError(
       `authentication failed for ${name}: the server refused ` +
@@ -507,7 +588,11 @@ function connectionError(err: Error & { level?: string }, target: SshTarget, nam
 }
 
 /** The ways to log in, tried in order: the given identity, or ssh-agent and ssh's default key files. */
-function authMethods(target: SshTarget, name: string, identity: string | undefined): () => (PublicKeyAuthMethod | AgentAuthMethod)[] {
+function authMethods(
+  target: SshTarget,
+  name: string,
+  identity: string | undefined,
+): () => (PublicKeyAuthMethod | AgentAuthMethod)[] {
   const username = target.user;
   const readKey = (file: string, required: boolean): Buffer | undefined => {
     let data: Buffer;
@@ -515,7 +600,10 @@ function authMethods(target: SshTarget, name: string, identity: string | undefin
       data = readFileSync(file);
     } catch (e) {
       if (!required) return undefined;
-      throw new EnvError(`cannot read the SSH identity ${file} for ${name}: ${(e as Error).message}`, 'pass an existing private key file to --identity');
+      throw new EnvError(
+        `cannot read the SSH identity ${file} for ${name}: ${(e as Error).message}`,
+        'pass an existing private key file to --identity',
+      );
     }
     const parsed = ssh2.utils.parseKey(data);
     if (parsed instanceof Error) {

@@ -41,7 +41,11 @@ export function parseVagrantSshConfig(text: string): VagrantSshConfig[] {
   return sshConfigHosts(text).map((host) => {
     const c = resolveSshHost(text, host, '`vagrant ssh-config`');
     return {
-      host, hostName: c.hostName, user: c.user, port: c.port, identityFiles: c.identityFiles,
+      host,
+      hostName: c.hostName,
+      user: c.user,
+      port: c.port,
+      identityFiles: c.identityFiles,
       ...(c.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: c.strictHostKeyChecking } : {}),
       ...(c.userKnownHostsFile !== undefined ? { userKnownHostsFile: c.userKnownHostsFile } : {}),
       ...(c.proxyCommand !== undefined ? { proxyCommand: c.proxyCommand } : {}),
@@ -56,7 +60,10 @@ export function parseVagrantSshConfig(text: string): VagrantSshConfig[] {
  * verification (config.ssh.verify_host_key), those lines are absent and ~/.ssh/known_hosts is
  * checked strictly.
  */
-export function vagrantTargetFrom(config: VagrantSshConfig, fileExists: (path: string) => boolean = existsSync): VagrantTarget {
+export function vagrantTargetFrom(
+  config: VagrantSshConfig,
+  fileExists: (path: string) => boolean = existsSync,
+): VagrantTarget {
   const host: SshHostConfig = { ...config, alias: config.host, user: config.user || 'vagrant', proxyJump: [] };
   const options = connectOptionsFor(host, `Vagrant machine '${config.host}'`, {}, fileExists);
   return { machine: config.host, ...options, acceptNewHostKey: options.acceptNewHostKey ?? false };
@@ -66,22 +73,37 @@ export function vagrantTargetFrom(config: VagrantSshConfig, fileExists: (path: s
 export async function vagrantTarget(machine?: string, options: { cwd?: string } = {}): Promise<VagrantTarget> {
   const argv = ['ssh-config', ...(machine ? [machine] : [])];
   const text = await new Promise<string>((resolve, reject) => {
-    execFile('vagrant', argv, { encoding: 'utf8', ...(options.cwd ? { cwd: options.cwd } : {}) }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(new EnvError('vagrant is not installed on this machine', 'install Vagrant, or pass --target ssh://user@host:port'));
-      }
-      reject(new EnvError(
-        `\`vagrant ${argv.join(' ')}\` failed: ${stderr.trim() || err.message}`,
-        `start the machine with \`vagrant up${machine ? ` ${machine}` : ''}\` in the directory of its Vagrantfile`,
-      ));
-    });
+    execFile(
+      'vagrant',
+      argv,
+      { encoding: 'utf8', ...(options.cwd ? { cwd: options.cwd } : {}) },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          return reject(
+            new EnvError(
+              'vagrant is not installed on this machine',
+              'install Vagrant, or pass --target ssh://user@host:port',
+            ),
+          );
+        }
+        reject(
+          new EnvError(
+            `\`vagrant ${argv.join(' ')}\` failed: ${stderr.trim() || err.message}`,
+            `start the machine with \`vagrant up${machine ? ` ${machine}` : ''}\` in the directory of its Vagrantfile`,
+          ),
+        );
+      },
+    );
   });
   const blocks = parseVagrantSshConfig(text);
-  if (blocks.length === 0) throw new EnvError(`\`vagrant ${argv.join(' ')}\` printed no Host block`, 'check `vagrant status`');
+  if (blocks.length === 0)
+    throw new EnvError(`\`vagrant ${argv.join(' ')}\` printed no Host block`, 'check `vagrant status`');
   if (blocks.length > 1 && !machine) {
-    throw new LabError(`this Vagrantfile defines several machines (${blocks.map((b) => b.host).join(', ')}): choose one with --target vagrant:NAME`);
+    throw new LabError(
+      `this Vagrantfile defines several machines (${blocks.map((b) => b.host).join(', ')}): choose one with --target vagrant:NAME`,
+    );
   }
-  const block = machine ? blocks.find((b) => b.host === machine) ?? blocks[0]! : blocks[0]!;
+  const block = machine ? (blocks.find((b) => b.host === machine) ?? blocks[0]!) : blocks[0]!;
   return vagrantTargetFrom(block);
 }

@@ -19,7 +19,22 @@ import { reachTargets } from '../traffic/reach.ts';
 const LIBRARY = readFileSync(new URL('./library.sh', import.meta.url), 'utf8');
 /** Same marker and loop as src/traffic/run.ts: many connections in one shell inside the node. */
 const MARK = '@@nflab-connection-end rc=';
-const TOOLS = ['ip', 'bridge', 'iptables', 'iptables-save', 'tcpdump', 'conntrack', 'ping', 'socat', 'sysctl', 'awk', 'sed', 'grep', 'paste', 'mktemp'];
+const TOOLS = [
+  'ip',
+  'bridge',
+  'iptables',
+  'iptables-save',
+  'tcpdump',
+  'conntrack',
+  'ping',
+  'socat',
+  'sysctl',
+  'awk',
+  'sed',
+  'grep',
+  'paste',
+  'mktemp',
+];
 
 export interface ExportOptions {
   /** How container nodes are realised: namespaces, or Docker containers (docker run/exec). */
@@ -28,7 +43,9 @@ export interface ExportOptions {
 
 export function exportBash(lab: Lab, options: ExportOptions): string {
   const g = new Generator(resolveLab(lab, { driver: options.driver }));
-  return [g.header(options.driver), LIBRARY, g.build(), ...lab.steps.map((s, i) => g.step(s, i)), g.footer()].join('\n');
+  return [g.header(options.driver), LIBRARY, g.build(), ...lab.steps.map((s, i) => g.step(s, i)), g.footer()].join(
+    '\n',
+  );
 }
 
 /** The pieces of an exported script, for exporters that split a lab into several scripts (a
@@ -105,27 +122,47 @@ export class Generator {
     out.push(`echo "   nodes are named $PREFIX-<node>; a person would type:"`);
     out.push(...this.listing(planLines(this.r).map((l) => l.text)), '');
     // 1 create nodes
-    for (const { node, realisation } of plan.create) out.push(realisation === 'docker' ? `make_container ${q(node)}` : `make_ns ${q(node)}`);
+    for (const { node, realisation } of plan.create)
+      out.push(realisation === 'docker' ? `make_container ${q(node)}` : `make_ns ${q(node)}`);
     // 2 probe features, before anything is configured (a lab's sysctls may need the feature)
     for (const { feature, node, probe } of plan.probes) {
       const skip = `{ echo ${q(`SKIP  lab ${lab.id}: ${probe.missing}`)}; exit 0; }`;
-      out.push(`${this.exec(node, probe.argv)} < /dev/null > /dev/null 2>&1; rc=$?; [ "$rc" = ${probe.okStatus} ] || ${skip}   # ${feature}`);
+      out.push(
+        `${this.exec(node, probe.argv)} < /dev/null > /dev/null 2>&1; rc=$?; [ "$rc" = ${probe.okStatus} ] || ${skip}   # ${feature}`,
+      );
       if (probe.cleanup) out.push(`${this.exec(node, probe.cleanup)} < /dev/null > /dev/null 2>&1`);
     }
     // 3 create veths: both ends inside their nodes, the first under a temporary name. The names
     // the script makes ($VTMP…, its namespaces) come through printf's arguments, the lab's as quoted words.
     if (plan.veths.length > 0) {
       const ref = (node: string) => (this.kindOf(node) === 'docker' ? `"\${PID[${node}]}"` : `"\${NS[${node}]}"`);
-      out.push('{', ...plan.veths.map((v, i) => `  printf 'link add %s netns %s type veth peer name %s netns %s\\n' "\${VTMP}${i}" ${ref(v.a.node)} ${q(shellQuote([v.b.name]))} ${ref(v.b.node)}`),
-        `} | ip -batch - > "$WORK/cmd.out" 2>&1 || die "could not create the veth pairs: $(cat "$WORK/cmd.out")"`);
+      out.push(
+        '{',
+        ...plan.veths.map(
+          (v, i) =>
+            `  printf 'link add %s netns %s type veth peer name %s netns %s\\n' "\${VTMP}${i}" ${ref(v.a.node)} ${q(shellQuote([v.b.name]))} ${ref(v.b.node)}`,
+        ),
+        `} | ip -batch - > "$WORK/cmd.out" 2>&1 || die "could not create the veth pairs: $(cat "$WORK/cmd.out")"`,
+      );
     }
     // 4 configure nodes: sysctls, then the batch (temporary names renamed first)
     for (const config of plan.configure) {
       const { node, sysctls } = config;
-      if (sysctls.length > 0) out.push(`${this.exec(node, ['sysctl', '-q', '-w', ...sysctls])} < /dev/null > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: sysctl failed: `)}"$(cat "$WORK/cmd.out")"`);
-      out.push('{', ...config.renames.map(({ index, name }) => `  printf 'link set %s name %s\\n' "\${VTMP}${index}" ${q(shellQuote([name]))}`),
-        ...quotedHeredoc('  cat', config.ip.map((argv) => shellQuote(argv))),
-        `} | ${this.exec(node, ['ip', '-batch', '-'], true)} > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: ip -batch failed: `)}"$(cat "$WORK/cmd.out")"`);
+      if (sysctls.length > 0)
+        out.push(
+          `${this.exec(node, ['sysctl', '-q', '-w', ...sysctls])} < /dev/null > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: sysctl failed: `)}"$(cat "$WORK/cmd.out")"`,
+        );
+      out.push(
+        '{',
+        ...config.renames.map(
+          ({ index, name }) => `  printf 'link set %s name %s\\n' "\${VTMP}${index}" ${q(shellQuote([name]))}`,
+        ),
+        ...quotedHeredoc(
+          '  cat',
+          config.ip.map((argv) => shellQuote(argv)),
+        ),
+        `} | ${this.exec(node, ['ip', '-batch', '-'], true)} > "$WORK/cmd.out" 2>&1 || die ${q(`node ${node}: ip -batch failed: `)}"$(cat "$WORK/cmd.out")"`,
+      );
     }
     // 5 wait for links
     const ends = new Map<string, string[]>();
@@ -135,14 +172,19 @@ export class Generator {
     for (const c of plan.setup) {
       // The status goes through a variable: shellcheck (SC2181) flags `[ $? = 0 ]`, and a here-document
       // command cannot sit inside `if !` as one line.
-      out.push(...this.command(c, '> "$WORK/cmd.out" 2>&1'), `rc=$?; [ "$rc" = 0 ] || die ${q(`setup command failed: ${this.r.display(c)}: `)}"$(cat "$WORK/cmd.out")"`);
+      out.push(
+        ...this.command(c, '> "$WORK/cmd.out" 2>&1'),
+        `rc=$?; [ "$rc" = 0 ] || die ${q(`setup command failed: ${this.r.display(c)}: `)}"$(cat "$WORK/cmd.out")"`,
+      );
     }
     // 7 responders
     for (const { node, port, argv } of plan.responders) {
-      out.push(this.kindOf(node) === 'docker'
-        ? `docker exec -d "\${CT[${node}]}" ${shellQuote(argv)}`
-        // disown: bash would report the responder as "Killed" when teardown ends it.
-        : `${this.exec(node, argv)} < /dev/null > /dev/null 2>&1 & disown $!`);
+      out.push(
+        this.kindOf(node) === 'docker'
+          ? `docker exec -d "\${CT[${node}]}" ${shellQuote(argv)}`
+          : // disown: bash would report the responder as "Killed" when teardown ends it.
+            `${this.exec(node, argv)} < /dev/null > /dev/null 2>&1 & disown $!`,
+      );
       out.push(`wait_listen ${q(node)} ${port}`);
     }
     out.push(`echo '   built.'`);
@@ -169,19 +211,29 @@ export class Generator {
     if (part !== 'checks') {
       for (const c of step.run ?? []) {
         const display = this.r.display(c);
-        out.push(this.show(display), ...this.command(c, '> "$WORK/cmd.out" 2>&1'), `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`);
+        out.push(
+          this.show(display),
+          ...this.command(c, '> "$WORK/cmd.out" 2>&1'),
+          `cmd_done $? ${c.expectFailure ? 1 : 0} ${q(display)}`,
+        );
       }
     }
     if (part === 'commands') return out.join('\n');
     const counterRequests = distinctRequests(requests, 'counters');
-    const save = (when: string) => counterRequests.map((r) => `save_counters ${q(r.node)} ${when}${r.family ? ` ${r.family}` : ''}`);
+    const save = (when: string) =>
+      counterRequests.map((r) => `save_counters ${q(r.node)} ${when}${r.family ? ` ${r.family}` : ''}`);
     out.push(...save('before'));
     // Baselines, as nflab takes them: the step's own conntrack entries and xt_recent writes are what is new.
     for (const r of distinctRequests(requests, 'conntrack')) out.push(`read_conntrack ${q(r.node)} before`);
     for (const r of distinctRequests(requests, 'recent')) out.push(`read_recent ${q(r.node)} ${q(r.list)} before`);
-    const captures = new Map(distinctRequests(requests, 'capture').map((r, i) => [requestKey(r), { ...r, id: `cap${i + 1}` }]));
+    const captures = new Map(
+      distinctRequests(requests, 'capture').map((r, i) => [requestKey(r), { ...r, id: `cap${i + 1}` }]),
+    );
     for (const { node, iface, id } of captures.values()) {
-      out.push(`echo ${q(`   (watching ${node}:${iface}: ${this.r.show(node, ['tcpdump', '-nn', '-i', iface])})`)}`, `cap_start ${id} ${q(node)} ${q(iface)}`);
+      out.push(
+        `echo ${q(`   (watching ${node}:${iface}: ${this.r.show(node, ['tcpdump', '-nn', '-i', iface])})`)}`,
+        `cap_start ${id} ${q(node)} ${q(iface)}`,
+      );
     }
     const traffic = new Map<string, string>();
     for (const t of stepTraffic(step)) {
@@ -196,8 +248,14 @@ export class Generator {
       reach.set(requestKey(r), id);
       const targets = [...reachTargets(c)];
       const [from, tos] = targets[0] ?? ['?', ['?']];
-      out.push(this.show(`${this.r.show(from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}   # one of ${targets.reduce((n, [, t]) => n + t.length, 0)} pings`));
-      out.push(`reach_run ${id} ${q(String(c.wait ?? 1))} ${c.parallel === undefined ? 'auto' : q(String(c.parallel))} ${targets.map(([node, tos]) => `${q(node)} ${tos.map(q).join(' ')}`).join(" ';' ")}`);
+      out.push(
+        this.show(
+          `${this.r.show(from, ['ping', '-c', '1', '-W', String(c.wait ?? 1), tos[0] ?? '?'])}   # one of ${targets.reduce((n, [, t]) => n + t.length, 0)} pings`,
+        ),
+      );
+      out.push(
+        `reach_run ${id} ${q(String(c.wait ?? 1))} ${c.parallel === undefined ? 'auto' : q(String(c.parallel))} ${targets.map(([node, tos]) => `${q(node)} ${tos.map(q).join(' ')}`).join(" ';' ")}`,
+      );
     }
     for (const { iface, id } of captures.values()) out.push(`cap_stop ${id} ${q(iface)}`);
     out.push(...save('after'));
@@ -207,7 +265,11 @@ export class Generator {
     for (const r of distinctRequests(requests, 'output')) {
       const id = `o${outputs.size + 1}`;
       outputs.set(requestKey(r), id);
-      out.push(`echo ${q(`   (looking: ${this.r.display(r.command)})`)}`, ...this.command(r.command, `> "$WORK/${id}.out" 2>&1`), `indent < "$WORK/${id}.out"`);
+      out.push(
+        `echo ${q(`   (looking: ${this.r.display(r.command)})`)}`,
+        ...this.command(r.command, `> "$WORK/${id}.out" 2>&1`),
+        `indent < "$WORK/${id}.out"`,
+      );
     }
     out.push('echo');
     const ids: ExportIds = {
@@ -227,25 +289,38 @@ export class Generator {
   traffic(t: Traffic, id: string): string[] {
     if (t.kind === 'ping') {
       const argv = pingArgv(t);
-      return [this.show(this.r.show(t.from, argv)),
-        `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.out" 2> "$WORK/${id}.err"`, `cat "$WORK/${id}.out" "$WORK/${id}.err" | indent`];
+      return [
+        this.show(this.r.show(t.from, argv)),
+        `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.out" 2> "$WORK/${id}.err"`,
+        `cat "$WORK/${id}.out" "$WORK/${id}.err" | indent`,
+      ];
     }
     if (t.kind === 'udp') {
       // Datagrams expect no answer: each is one socat run, as the engine sends them.
       const argv = udpArgv(t);
       const n = t.count ?? 1;
-      return [this.show(`${this.r.show(t.from, argv)}${n > 1 ? `   # ${n} times` : ''}`),
-        `for _ in $(seq 1 ${n}); do ${this.exec(t.from, argv)} < /dev/null 2>&1; done | indent`];
+      return [
+        this.show(`${this.r.show(t.from, argv)}${n > 1 ? `   # ${n} times` : ''}`),
+        `for _ in $(seq 1 ${n}); do ${this.exec(t.from, argv)} < /dev/null 2>&1; done | indent`,
+      ];
     }
     const argv = tcpArgv(t);
     const n = t.connections ?? 1;
     const shown = this.r.show(t.from, argv);
     if (n === 1) {
-      return [this.show(shown), `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.raw" 2>&1`, `echo "${MARK}$?" >> "$WORK/${id}.raw"`, `tcp_done ${id}`];
+      return [
+        this.show(shown),
+        `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.raw" 2>&1`,
+        `echo "${MARK}$?" >> "$WORK/${id}.raw"`,
+        `tcp_done ${id}`,
+      ];
     }
     const script = `i=0; while [ $i -lt ${n} ]; do "$@" </dev/null 2>&1; echo "${MARK}$?"; i=$((i+1)); done`;
-    return [this.show(`${shown}   # ${n} connections, one after another`),
-      `${this.exec(t.from, ['sh', '-c', script, 'sh', ...argv])} < /dev/null > "$WORK/${id}.raw" 2>&1`, `tcp_done ${id}`];
+    return [
+      this.show(`${shown}   # ${n} connections, one after another`),
+      `${this.exec(t.from, ['sh', '-c', script, 'sh', ...argv])} < /dev/null > "$WORK/${id}.raw" 2>&1`,
+      `tcp_done ${id}`,
+    ];
   }
 
   check(c: Check, ids: ExportIds): string {
@@ -267,7 +342,10 @@ function wrap(text: string, width: number): string {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(/\s+/)) {
-    if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
   }
   if (line) lines.push(line);
   return lines.join('\n');

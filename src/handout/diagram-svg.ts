@@ -42,7 +42,15 @@ interface Box {
   ports: Port[];
 }
 
-interface BridgeBox { name: string; node: string; lines: string[]; x: number; y: number; w: number; h: number }
+interface BridgeBox {
+  name: string;
+  node: string;
+  lines: string[];
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
 
 const textWidth = (s: string) => s.length * CHAR;
 const slotHeight = (p: Port) => Math.max(34, 8 + p.lines.length * LINE);
@@ -56,17 +64,29 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   const services = serviceBoxes(lab);
   const roles = podRoles(lab);
   const serviceLines = (node: string) => services.filter((b) => b.node === node).flatMap((b) => b.lines);
-  const serviceHeight = (node: string) => services.filter((b) => b.node === node).reduce((sum, b) => sum + b.lines.length * LINE + 16, 0);
+  const serviceHeight = (node: string) =>
+    services.filter((b) => b.node === node).reduce((sum, b) => sum + b.lines.length * LINE + 16, 0);
 
   // ---- ports: one per link end, on the side that faces the peer ----------------------------------
   const ports = new Map<string, Port[]>(nodes.map((n) => [n, []]));
   topo.links.forEach((link, i) => {
-    for (const [end, peer] of [[link.a, link.b], [link.b, link.a]] as const) {
+    for (const [end, peer] of [
+      [link.a, link.b],
+      [link.b, link.a],
+    ] as const) {
       const own = col(end.node);
       const other = col(peer.node);
       // Peers in the same column are joined by a bracket on the outer side of the column.
       const side = other < own || (other === own && own === 2) ? 'left' : 'right';
-      ports.get(end.node)!.push({ node: end.node, iface: end.name, lines: [end.name, ...(end.addresses ?? [])], ...(end.bridge ? { bridge: end.bridge } : {}), side, link: i, y: 0 });
+      ports.get(end.node)!.push({
+        node: end.node,
+        iface: end.name,
+        lines: [end.name, ...(end.addresses ?? [])],
+        ...(end.bridge ? { bridge: end.bridge } : {}),
+        side,
+        link: i,
+        y: 0,
+      });
     }
   });
 
@@ -81,20 +101,38 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     ];
     const role = roles.get(node);
     // A backend's port is part of its role (`pod · backend :80`), one line less per pod.
-    const backend = role?.startsWith('backend') && spec.listen?.length ? `backend :${spec.listen.join(',')}` : role?.startsWith('backend') ? 'backend' : role;
+    const backend =
+      role?.startsWith('backend') && spec.listen?.length
+        ? `backend :${spec.listen.join(',')}`
+        : role?.startsWith('backend')
+          ? 'backend'
+          : role;
     if (backend?.includes(':')) info.splice(0, info.length, ...info.filter((l) => !l.startsWith('listens on')));
-    const subtitle = backend ? `pod · ${backend}` : `${spec.role} · ${kindOf(node) === 'docker' ? 'docker container' : 'netns'}`;
+    const subtitle = backend
+      ? `pod · ${backend}`
+      : `${spec.role} · ${kindOf(node) === 'docker' ? 'docker container' : 'netns'}`;
     boxes.set(node, { node, role: spec.role, subtitle, info, x: 0, y: 0, w: 0, h: 0, ports: ports.get(node)! });
   }
   // A route every container has (the pods' default route) is said once, under the column caption,
   // instead of in every box: the diagram stays short enough to print beside the lab's header.
   const containers = [...boxes.values()].filter((b) => b.role === 'container');
-  const shared = containers.length > 2 ? containers[0]!.info.filter((l) => l.startsWith('route ') && containers.every((b) => b.info.includes(l))) : [];
+  const shared =
+    containers.length > 2
+      ? containers[0]!.info.filter((l) => l.startsWith('route ') && containers.every((b) => b.info.includes(l)))
+      : [];
   for (const b of containers) b.info = b.info.filter((l) => !shared.includes(l));
   const sharedCaption = shared.length ? `each container: ${shared.join(', ')}` : '';
   const bridges: BridgeBox[] = Object.entries(topo.bridges ?? {}).map(([name, spec]) => {
     const lines = [`${name} (bridge)`, ...(spec.addresses ?? [])];
-    return { name, node: spec.node, lines, x: 0, y: 0, w: Math.max(100, Math.max(...lines.map(textWidth)) + 2 * PAD), h: 0 };
+    return {
+      name,
+      node: spec.node,
+      lines,
+      x: 0,
+      y: 0,
+      w: Math.max(100, Math.max(...lines.map(textWidth)) + 2 * PAD),
+      h: 0,
+    };
   });
 
   // Widths: side nodes fit their longest line; hosts have a column of port labels on each side
@@ -113,7 +151,9 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     const inner = (left ? left + 2 * PAD : 0) + (bridgeW ? bridgeW + 2 * 20 : 0) + (right ? right + 2 * PAD : 0);
     box.w = Math.max(inner, ...texts.map(textWidth), 160) + 2 * PAD;
   }
-  const colWidth = [0, 1, 2].map((c) => Math.max(0, ...[...boxes.values()].filter((b) => COLUMN[b.role] === c).map((b) => b.w)));
+  const colWidth = [0, 1, 2].map((c) =>
+    Math.max(0, ...[...boxes.values()].filter((b) => COLUMN[b.role] === c).map((b) => b.w)),
+  );
   const colX: number[] = [];
   let x = MARGIN;
   for (let c = 0; c < 3; c++) {
@@ -154,7 +194,8 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     for (const c of [0, 2]) cursor[c] = Math.max(cursor[c]!, bodyTop + 4);
     for (const p of box.ports) {
       const peer = peerPort(p);
-      if (roleOf(peer.node) !== 'host' && !placed.has(peer.node)) placeSide(boxes.get(peer.node)!, cursor[COLUMN[roleOf(peer.node)]]!);
+      if (roleOf(peer.node) !== 'host' && !placed.has(peer.node))
+        placeSide(boxes.get(peer.node)!, cursor[COLUMN[roleOf(peer.node)]]!);
     }
     // Each port sits level with its peer's port; ports whose peer lies elsewhere go below.
     let bottom = bodyTop + 8;
@@ -190,35 +231,64 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   }
   for (const node of nodes) if (!placed.has(node)) placeSide(boxes.get(node)!, cursor[col(node)]!);
 
-  const width = Math.max(...[...boxes.values()].map((b) => b.x + b.w), colWidth[2]! > 0 ? colX[2]! + textWidth(COLUMN_CAPTION[2]!) : 0) + MARGIN + 10;
+  const width =
+    Math.max(
+      ...[...boxes.values()].map((b) => b.x + b.w),
+      colWidth[2]! > 0 ? colX[2]! + textWidth(COLUMN_CAPTION[2]!) : 0,
+    ) +
+    MARGIN +
+    10;
   const height = Math.max(...[...boxes.values()].map((b) => b.y + b.h)) + MARGIN;
 
   // ---- drawing --------------------------------------------------------------------------------------
   const out: string[] = [];
-  const text = (tx: number, ty: number, s: string, attrs = '') => out.push(`<text x="${r(tx)}" y="${r(ty)}"${attrs}>${escapeXml(s)}</text>`);
+  const text = (tx: number, ty: number, s: string, attrs = '') =>
+    out.push(`<text x="${r(tx)}" y="${r(ty)}"${attrs}>${escapeXml(s)}</text>`);
   for (let c = 0; c < 3; c++) {
     if (colWidth[c] === 0) continue;
     const inCol = [...boxes.values()].filter((b) => COLUMN[b.role] === c);
     if (c === 2) {
       const y0 = Math.min(...inCol.map((b) => b.y)) - 8;
       const y1 = Math.max(...inCol.map((b) => b.y + b.h)) + 8;
-      out.push(`<rect class="world" x="${r(colX[2]! - 8)}" y="${r(y0)}" width="${r(colWidth[2]! + 16)}" height="${r(y1 - y0)}" rx="14" fill="none" stroke="#3c8c3c" stroke-dasharray="6 4"/>`);
+      out.push(
+        `<rect class="world" x="${r(colX[2]! - 8)}" y="${r(y0)}" width="${r(colWidth[2]! + 16)}" height="${r(y1 - y0)}" rx="14" fill="none" stroke="#3c8c3c" stroke-dasharray="6 4"/>`,
+      );
     }
-    text(c === 0 ? colX[0]! + colWidth[0]! : c === 1 ? colX[1]! + colWidth[1]! / 2 : colX[2]!, MARGIN + 12, COLUMN_CAPTION[c]!,
-      ` class="caption" fill="#666" text-anchor="${c === 0 ? 'end' : c === 1 ? 'middle' : 'start'}"`);
+    text(
+      c === 0 ? colX[0]! + colWidth[0]! : c === 1 ? colX[1]! + colWidth[1]! / 2 : colX[2]!,
+      MARGIN + 12,
+      COLUMN_CAPTION[c]!,
+      ` class="caption" fill="#666" text-anchor="${c === 0 ? 'end' : c === 1 ? 'middle' : 'start'}"`,
+    );
   }
   if (sharedCaption) text(colX[0]!, MARGIN + 12 + LINE, sharedCaption, ' class="caption" fill="#666"');
   for (const box of boxes.values()) {
     out.push(`<g class="node" data-node="${escapeXml(box.node)}">`);
-    out.push(`<rect x="${r(box.x)}" y="${r(box.y)}" width="${r(box.w)}" height="${r(box.h)}" rx="8" fill="${FILL[box.role]}" stroke="${STROKE[box.role]}" stroke-width="1.5"/>`);
+    out.push(
+      `<rect x="${r(box.x)}" y="${r(box.y)}" width="${r(box.w)}" height="${r(box.h)}" rx="8" fill="${FILL[box.role]}" stroke="${STROKE[box.role]}" stroke-width="1.5"/>`,
+    );
     text(box.x + PAD, box.y + 18, box.node, ' font-weight="bold" font-size="14"');
-    text(box.x + PAD, box.y + 33, box.subtitle, ` fill="${roles.get(box.node)?.startsWith('backend') ? '#6a1b9a' : '#666'}" font-size="12"${roles.has(box.node) ? ' font-weight="bold"' : ''}`);
+    text(
+      box.x + PAD,
+      box.y + 33,
+      box.subtitle,
+      ` fill="${roles.get(box.node)?.startsWith('backend') ? '#6a1b9a' : '#666'}" font-size="12"${roles.has(box.node) ? ' font-weight="bold"' : ''}`,
+    );
     let sy = box.y + box.h - serviceHeight(box.node) - 4;
     for (const svc of services.filter((b) => b.node === box.node)) {
       const h = svc.lines.length * LINE + 10;
-      out.push(`<g class="service" data-service="${escapeXml(svc.lines[0]!)}"><rect x="${r(box.x + PAD)}" y="${r(sy)}" width="${r(box.w - 2 * PAD)}" height="${r(h)}" rx="5" fill="#f5ecfa" stroke="#6a1b9a" stroke-dasharray="5 3"/>`);
+      out.push(
+        `<g class="service" data-service="${escapeXml(svc.lines[0]!)}"><rect x="${r(box.x + PAD)}" y="${r(sy)}" width="${r(box.w - 2 * PAD)}" height="${r(h)}" rx="5" fill="#f5ecfa" stroke="#6a1b9a" stroke-dasharray="5 3"/>`,
+      );
       // SVG collapses leading spaces: an indented line is drawn further right instead.
-      svc.lines.forEach((line, i) => text(box.x + 2 * PAD + (line.length - line.trimStart().length) * CHAR, sy + 15 + i * LINE, line.trimStart(), i === 0 ? ' font-weight="bold" fill="#4a148c"' : ' fill="#333"'));
+      svc.lines.forEach((line, i) =>
+        text(
+          box.x + 2 * PAD + (line.length - line.trimStart().length) * CHAR,
+          sy + 15 + i * LINE,
+          line.trimStart(),
+          i === 0 ? ' font-weight="bold" fill="#4a148c"' : ' fill="#333"',
+        ),
+      );
       out.push('</g>');
       sy += h + 6;
     }
@@ -227,14 +297,28 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
       const edge = p.side === 'left' ? box.x : box.x + box.w;
       const inside = p.side === 'left' ? edge + PAD : edge - PAD;
       const anchor = p.side === 'left' ? 'start' : 'end';
-      out.push(`<rect class="port" x="${r(edge - 4)}" y="${r(p.y - 4)}" width="8" height="8" fill="#fff" stroke="${STROKE[box.role]}"/>`);
-      p.lines.forEach((line, i) => text(inside, p.y + 4 + i * LINE, line, ` text-anchor="${anchor}"${i === 0 ? ' font-weight="bold"' : ' fill="#333"'}`));
+      out.push(
+        `<rect class="port" x="${r(edge - 4)}" y="${r(p.y - 4)}" width="8" height="8" fill="#fff" stroke="${STROKE[box.role]}"/>`,
+      );
+      p.lines.forEach((line, i) =>
+        text(
+          inside,
+          p.y + 4 + i * LINE,
+          line,
+          ` text-anchor="${anchor}"${i === 0 ? ' font-weight="bold"' : ' fill="#333"'}`,
+        ),
+      );
       if (p.bridge) {
         const bridge = bridges.find((b) => b.node === p.node && b.name === p.bridge);
         if (bridge) {
-          const from = p.side === 'left' ? inside + Math.max(...p.lines.map(textWidth)) + 4 : inside - Math.max(...p.lines.map(textWidth)) - 4;
+          const from =
+            p.side === 'left'
+              ? inside + Math.max(...p.lines.map(textWidth)) + 4
+              : inside - Math.max(...p.lines.map(textWidth)) - 4;
           const to = p.side === 'left' ? bridge.x : bridge.x + bridge.w;
-          out.push(`<line class="enslaved" x1="${r(from)}" y1="${r(p.y)}" x2="${r(to)}" y2="${r(p.y)}" stroke="#b36b00" stroke-width="1.5"/>`);
+          out.push(
+            `<line class="enslaved" x1="${r(from)}" y1="${r(p.y)}" x2="${r(to)}" y2="${r(p.y)}" stroke="#b36b00" stroke-width="1.5"/>`,
+          );
         }
       }
     }
@@ -242,8 +326,12 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
   }
   for (const b of bridges) {
     out.push(`<g class="bridge" data-bridge="${escapeXml(b.name)}">`);
-    out.push(`<rect x="${r(b.x)}" y="${r(b.y)}" width="${r(b.w)}" height="${r(b.h)}" rx="4" fill="#fff4e0" stroke="#b36b00" stroke-width="1.5"/>`);
-    b.lines.forEach((line, i) => text(b.x + b.w / 2, b.y + 16 + i * LINE, line, ` text-anchor="middle"${i === 0 ? ' font-weight="bold"' : ''}`));
+    out.push(
+      `<rect x="${r(b.x)}" y="${r(b.y)}" width="${r(b.w)}" height="${r(b.h)}" rx="4" fill="#fff4e0" stroke="#b36b00" stroke-width="1.5"/>`,
+    );
+    b.lines.forEach((line, i) =>
+      text(b.x + b.w / 2, b.y + 16 + i * LINE, line, ` text-anchor="middle"${i === 0 ? ' font-weight="bold"' : ''}`),
+    );
     out.push('</g>');
   }
   let bracket = 0;
@@ -255,11 +343,15 @@ export function topologySvg(lab: Lab, kindOf: (node: string) => DriverKind): str
     const label = `veth ${link.a.node}:${link.a.name} ↔ ${link.b.node}:${link.b.name}`;
     if (a.side === b.side) {
       // Same column: a bracket outside the column.
-      const out_ = (a.side === 'right' ? Math.max(ax, bx) + 14 + 8 * bracket : Math.min(ax, bx) - 14 - 8 * bracket);
+      const out_ = a.side === 'right' ? Math.max(ax, bx) + 14 + 8 * bracket : Math.min(ax, bx) - 14 - 8 * bracket;
       bracket++;
-      out.push(`<path class="link" data-link="${i}" d="M${r(ax)},${r(a.y)} H${r(out_)} V${r(b.y)} H${r(bx)}" fill="none" stroke="#222" stroke-width="2"><title>${escapeXml(label)}</title></path>`);
+      out.push(
+        `<path class="link" data-link="${i}" d="M${r(ax)},${r(a.y)} H${r(out_)} V${r(b.y)} H${r(bx)}" fill="none" stroke="#222" stroke-width="2"><title>${escapeXml(label)}</title></path>`,
+      );
     } else {
-      out.push(`<line class="link" data-link="${i}" x1="${r(ax)}" y1="${r(a.y)}" x2="${r(bx)}" y2="${r(b.y)}" stroke="#222" stroke-width="2"><title>${escapeXml(label)}</title></line>`);
+      out.push(
+        `<line class="link" data-link="${i}" x1="${r(ax)}" y1="${r(a.y)}" x2="${r(bx)}" y2="${r(b.y)}" stroke="#222" stroke-width="2"><title>${escapeXml(label)}</title></line>`,
+      );
       text((ax + bx) / 2, (a.y + b.y) / 2 - 5, 'veth', ' text-anchor="middle" fill="#666" font-size="11"');
     }
   });
@@ -285,8 +377,15 @@ function r(n: number): string {
 /** The same topology in one paragraph of words (the SVG's description, for screen readers). */
 export function describeTopology(lab: Lab): string {
   const t = lab.topology;
-  const nodes = Object.entries(t.nodes).map(([n, s]) => `${n} (${s.role})`).join(', ');
-  const bridges = Object.entries(t.bridges ?? {}).map(([b, s]) => `bridge ${b} in ${s.node}${s.addresses?.length ? ` with ${s.addresses.join(', ')}` : ''}`);
-  const links = t.links.map((l) => `${l.a.node}:${l.a.name}${l.a.addresses?.length ? ` ${l.a.addresses.join(' ')}` : ''} to ${l.b.node}:${l.b.name}${l.b.addresses?.length ? ` ${l.b.addresses.join(' ')}` : ''}${l.b.bridge ? ` on ${l.b.bridge}` : ''}${l.a.bridge ? ` (${l.a.name} on ${l.a.bridge})` : ''}`);
+  const nodes = Object.entries(t.nodes)
+    .map(([n, s]) => `${n} (${s.role})`)
+    .join(', ');
+  const bridges = Object.entries(t.bridges ?? {}).map(
+    ([b, s]) => `bridge ${b} in ${s.node}${s.addresses?.length ? ` with ${s.addresses.join(', ')}` : ''}`,
+  );
+  const links = t.links.map(
+    (l) =>
+      `${l.a.node}:${l.a.name}${l.a.addresses?.length ? ` ${l.a.addresses.join(' ')}` : ''} to ${l.b.node}:${l.b.name}${l.b.addresses?.length ? ` ${l.b.addresses.join(' ')}` : ''}${l.b.bridge ? ` on ${l.b.bridge}` : ''}${l.a.bridge ? ` (${l.a.name} on ${l.a.bridge})` : ''}`,
+  );
   return `Nodes: ${nodes}. ${bridges.length ? `${bridges.join('; ')}. ` : ''}veth pairs: ${links.join('; ')}.`;
 }

@@ -2,7 +2,12 @@
 // into markup. A lab's words stay words: no tag, no link, no fence a lab writes becomes markup.
 
 export function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 export const escapeHtml = escapeXml;
@@ -26,7 +31,8 @@ export function safeUrl(url: string | undefined): string | undefined {
  * is a first character that would start a block (heading, list, quote, rule); line breaks become
  * spaces, so nothing starts a block of its own. */
 export function mdText(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ')
+  return s
+    .replace(/\s*\n\s*/g, ' ')
     .replace(/[\\`*_[\]<>&|~!{}#]/g, (c) => `\\${c}`)
     .replace(/^([-+=>:])/, '\\$1')
     .replace(/^(\d+)([.)])/, '$1\\$2');

@@ -12,11 +12,20 @@ type Family = 'ip' | 'bridge';
 /** The tables of each hook in the order the kernel calls them (the security table left out). */
 const TABLES: Record<Family, Record<Hook, string[]>> = {
   ip: {
-    PREROUTING: ['raw', 'mangle', 'nat'], INPUT: ['mangle', 'nat', 'filter'], FORWARD: ['mangle', 'filter'],
-    OUTPUT: ['raw', 'mangle', 'nat', 'filter'], POSTROUTING: ['mangle', 'nat'],
+    PREROUTING: ['raw', 'mangle', 'nat'],
+    INPUT: ['mangle', 'nat', 'filter'],
+    FORWARD: ['mangle', 'filter'],
+    OUTPUT: ['raw', 'mangle', 'nat', 'filter'],
+    POSTROUTING: ['mangle', 'nat'],
   },
   // ebtables-nft: nat and filter (there is no broute table).
-  bridge: { PREROUTING: ['nat'], INPUT: ['filter'], FORWARD: ['filter'], OUTPUT: ['nat', 'filter'], POSTROUTING: ['nat'] },
+  bridge: {
+    PREROUTING: ['nat'],
+    INPUT: ['filter'],
+    FORWARD: ['filter'],
+    OUTPUT: ['nat', 'filter'],
+    POSTROUTING: ['nat'],
+  },
 };
 
 export interface PicturePacket {
@@ -44,7 +53,13 @@ const ROW = 20;
 const HEAD = 20;
 const WIDTH = 700;
 
-interface Cell { family: Family; hook: Hook; table: string; x: number; y: number }
+interface Cell {
+  family: Family;
+  hook: Hook;
+  table: string;
+  x: number;
+  y: number;
+}
 const key = (family: Family, hook: string, table: string) => `${family} ${table} ${hook}`;
 
 /** A hop string split into family, table, chain and verdict. */
@@ -82,7 +97,9 @@ export function hookPictureSvg(input: HookPictureInput): string {
   const place = (family: Family, hook: Hook, bx: number, by: number) => {
     const tables = TABLES[family][hook];
     boxes.push({ family, hook, x: bx, y: by, h: HEAD + tables.length * ROW + 4 });
-    tables.forEach((t, i) => cells.set(key(family, hook, t), { family, hook, table: t, x: bx, y: by + HEAD + i * ROW }));
+    tables.forEach((t, i) =>
+      cells.set(key(family, hook, t), { family, hook, table: t, x: bx, y: by + HEAD + i * ROW }),
+    );
   };
   const top = 34;
   const bridgeH = withBridge ? HEAD + 2 * ROW + 4 + 46 : 0;
@@ -100,13 +117,23 @@ export function hookPictureSvg(input: HookPictureInput): string {
   const height = b + HEAD + 4 * ROW + 20;
 
   const out: string[] = [];
-  const text = (tx: number, ty: number, s: string, attrs = '') => out.push(`<text x="${r(tx)}" y="${r(ty)}"${attrs}>${x(s)}</text>`);
-  out.push('<defs><marker id="hp-arrow-' + x(input.id) + '" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#999"/></marker></defs>');
+  const text = (tx: number, ty: number, s: string, attrs = '') =>
+    out.push(`<text x="${r(tx)}" y="${r(ty)}"${attrs}>${x(s)}</text>`);
+  out.push(
+    '<defs><marker id="hp-arrow-' +
+      x(input.id) +
+      '" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#999"/></marker></defs>',
+  );
   const arrow = (x1: number, y1: number, x2: number, y2: number) =>
-    out.push(`<line x1="${r(x1)}" y1="${r(y1)}" x2="${r(x2)}" y2="${r(y2)}" stroke="#bbb" stroke-width="2" marker-end="url(#hp-arrow-${x(input.id)})"/>`);
+    out.push(
+      `<line x1="${r(x1)}" y1="${r(y1)}" x2="${r(x2)}" y2="${r(y2)}" stroke="#bbb" stroke-width="2" marker-end="url(#hp-arrow-${x(input.id)})"/>`,
+    );
   const boxOf = (family: Family, hook: Hook) => boxes.find((bx) => bx.family === family && bx.hook === hook)!;
-  const pre = boxOf('ip', 'PREROUTING'), fwd = boxOf('ip', 'FORWARD'), post = boxOf('ip', 'POSTROUTING');
-  const inp = boxOf('ip', 'INPUT'), outp = boxOf('ip', 'OUTPUT');
+  const pre = boxOf('ip', 'PREROUTING'),
+    fwd = boxOf('ip', 'FORWARD'),
+    post = boxOf('ip', 'POSTROUTING');
+  const inp = boxOf('ip', 'INPUT'),
+    outp = boxOf('ip', 'OUTPUT');
   // The kernel's fixed routes between hooks.
   arrow(pre.x + BOX_W, a + 30, fwd.x - 2, a + 30);
   arrow(fwd.x + BOX_W, a + 30, post.x - 2, a + 30);
@@ -128,19 +155,31 @@ export function hookPictureSvg(input: HookPictureInput): string {
     const fill = bx.family === 'bridge' ? '#fff4e0' : '#f3f5f8';
     const stroke = bx.family === 'bridge' ? '#b36b00' : '#607080';
     out.push(`<g class="hook" data-hook="${bx.family} ${bx.hook}">`);
-    out.push(`<rect x="${r(bx.x)}" y="${r(bx.y)}" width="${BOX_W}" height="${r(bx.h)}" rx="6" fill="${fill}" stroke="${stroke}" stroke-width="1.5"/>`);
+    out.push(
+      `<rect x="${r(bx.x)}" y="${r(bx.y)}" width="${BOX_W}" height="${r(bx.h)}" rx="6" fill="${fill}" stroke="${stroke}" stroke-width="1.5"/>`,
+    );
     text(bx.x + BOX_W / 2, bx.y + 14, bx.hook, ' text-anchor="middle" font-weight="bold"');
     out.push('</g>');
   }
   for (const [k, c] of cells) {
     const passed = counts.get(k) ?? 0;
     const counter = c.family === 'ip' ? input.counters?.get(`${c.table} ${c.hook}`) : undefined;
-    out.push(`<g class="table" data-cell="${x(k)}" data-traced="${passed}"${counter !== undefined ? ` data-counter="${counter}"` : ''}>`);
-    out.push(`<rect x="${r(c.x + 4)}" y="${r(c.y)}" width="${BOX_W - 8}" height="${ROW - 2}" rx="3" fill="${passed ? '#ffffff' : 'none'}" stroke="${passed ? '#607080' : '#d5d9de'}"/>`);
+    out.push(
+      `<g class="table" data-cell="${x(k)}" data-traced="${passed}"${counter !== undefined ? ` data-counter="${counter}"` : ''}>`,
+    );
+    out.push(
+      `<rect x="${r(c.x + 4)}" y="${r(c.y)}" width="${BOX_W - 8}" height="${ROW - 2}" rx="3" fill="${passed ? '#ffffff' : 'none'}" stroke="${passed ? '#607080' : '#d5d9de'}"/>`,
+    );
     text(c.x + 10, c.y + 13, c.table, passed ? '' : ' fill="#999"');
     // One number per table: the counter the step read there, or else how many traced packets passed.
     const badge = counter !== undefined ? String(counter) : passed ? `${passed}×` : '';
-    if (badge) text(c.x + BOX_W - 9, c.y + 13, badge, ` text-anchor="end" font-size="12" font-weight="bold" fill="${counter !== undefined ? '#8a4b00' : '#333'}"`);
+    if (badge)
+      text(
+        c.x + BOX_W - 9,
+        c.y + 13,
+        badge,
+        ` text-anchor="end" font-size="12" font-weight="bold" fill="${counter !== undefined ? '#8a4b00' : '#333'}"`,
+      );
     out.push('</g>');
   }
   // Each packet's path: a line through the tables it met, offset a little per packet.
@@ -151,14 +190,18 @@ export function hookPictureSvg(input: HookPictureInput): string {
     if (points.length === 0) return;
     const dash = input.packets[i]!.expected ? ' stroke-dasharray="5 3"' : '';
     out.push(`<g class="packet" data-packet="${i + 1}">`);
-    out.push(`<polyline points="${points.map(([px, py]) => `${r(px)},${r(py)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2.5" stroke-opacity="0.85"${dash}/>`);
+    out.push(
+      `<polyline points="${points.map(([px, py]) => `${r(px)},${r(py)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2.5" stroke-opacity="0.85"${dash}/>`,
+    );
     const [sx, sy] = points[0]!;
     out.push(`<circle cx="${r(sx)}" cy="${r(sy)}" r="6" fill="${color}"/>`);
     text(sx, sy + 4, String(i + 1), ' text-anchor="middle" fill="#fff" font-size="11" font-weight="bold"');
     const last = v[v.length - 1]!;
     const [ex, ey] = points[points.length - 1]!;
     if (last.verdict === 'DROP' || last.verdict === 'REJECT') {
-      out.push(`<path d="M${r(ex - 6)},${r(ey - 6)} L${r(ex + 6)},${r(ey + 6)} M${r(ex + 6)},${r(ey - 6)} L${r(ex - 6)},${r(ey + 6)}" stroke="${color}" stroke-width="3"/>`);
+      out.push(
+        `<path d="M${r(ex - 6)},${r(ey - 6)} L${r(ex + 6)},${r(ey + 6)} M${r(ex + 6)},${r(ey - 6)} L${r(ex - 6)},${r(ey + 6)}" stroke="${color}" stroke-width="3"/>`,
+      );
     } else {
       out.push(`<circle cx="${r(ex)}" cy="${r(ey)}" r="3.5" fill="${color}"/>`);
     }
@@ -178,7 +221,14 @@ export function hookPictureSvg(input: HookPictureInput): string {
 /** The picture's legend in words: one line per packet with its hops, for the page below the picture. */
 export function pathWords(p: PicturePacket): string {
   const v = visits(p.hops);
-  return v.map((y) => `${y.key.replace(/^ip /, '')}${y.chains.length ? ` (${y.chains.join(', ')})` : ''}${y.verdict && !['CONTINUE', 'ACCEPT'].includes(y.verdict) ? `: ${y.verdict}` : ''}`).join(' → ') || '(no hop)';
+  return (
+    v
+      .map(
+        (y) =>
+          `${y.key.replace(/^ip /, '')}${y.chains.length ? ` (${y.chains.join(', ')})` : ''}${y.verdict && !['CONTINUE', 'ACCEPT'].includes(y.verdict) ? `: ${y.verdict}` : ''}`,
+      )
+      .join(' → ') || '(no hop)'
+  );
 }
 
 function r(n: number): string {

@@ -149,17 +149,28 @@ export function handoutParts(h: Handout, idPrefix: string): HandoutParts {
     `<dt>Source</dt><dd>${sourceUrl ? `<a href="${e(sourceUrl)}">${e(lab.source.title)}</a>` : e(lab.source.title)}${lab.source.spec ? ` <span class="muted">(nflab's notes on it: <code>${LABS_DOC}#${e(lab.source.spec.toLowerCase())}</code>)</span>` : ''}</dd>`,
     ...(lab.kubeProxy ? [`<dt>kube-proxy profile</dt><dd>${e(profileLabel(lab.kubeProxy.options.era))}</dd>`] : []),
     `<dt>Nodes</dt><dd>${h.driver === 'docker' ? 'containers are Docker containers (<code>docker exec</code>); host and outside nodes are network namespaces' : 'every node is a network namespace (<code>ip netns exec</code>)'}</dd>`,
-    `<dt>Edition</dt><dd>${h.edition === 'student' ? 'student worksheet: predict, then observe; the answers are in the teacher\'s edition' : 'teacher\'s answer key: the answers, what each step expects and what a run observed'}</dd>`,
-    ...(h.edition === 'student' ? [] : [`<dt>Evidence</dt><dd>${h.report ? `run <code>${e(h.report.runId)}</code> on ${e(humanDate(h.report.startedAt))} — ${e(h.report.target)}, kernel ${e(h.report.kernel ?? '?')}, ${e(h.report.driver)} nodes — <strong class="status-${e(h.report.status)}">${e(verdictWords(h.report))}</strong>` : e(h.noEvidence ?? '')}</dd>`]),
+    `<dt>Edition</dt><dd>${h.edition === 'student' ? "student worksheet: predict, then observe; the answers are in the teacher's edition" : "teacher's answer key: the answers, what each step expects and what a run observed"}</dd>`,
+    ...(h.edition === 'student'
+      ? []
+      : [
+          `<dt>Evidence</dt><dd>${h.report ? `run <code>${e(h.report.runId)}</code> on ${e(humanDate(h.report.startedAt))} — ${e(h.report.target)}, kernel ${e(h.report.kernel ?? '?')}, ${e(h.report.driver)} nodes — <strong class="status-${e(h.report.status)}">${e(verdictWords(h.report))}</strong>` : e(h.noEvidence ?? '')}</dd>`,
+        ]),
     '</dl></header>',
   ];
-  if (h.noEvidence && h.edition === 'teacher') body.push(`<p class="banner" data-evidence="none">${e(h.noEvidence)}</p>`);
-  body.push('<section class="build"><h2>Build it</h2>',
+  if (h.noEvidence && h.edition === 'teacher')
+    body.push(`<p class="banner" data-evidence="none">${e(h.noEvidence)}</p>`);
+  body.push(
+    '<section class="build"><h2>Build it</h2>',
     `<p class="fold">Run as root; every node is created fresh, nothing touches this machine's own network. One command builds it (from an nflab checkout: <code>npx ${e(upCommand(h))}</code>):</p>`,
     commands([upCommand(h)], 'up'),
-    `<p>It runs ${e(count(h.build.length, 'command'))}, listed in full in <a href="#${e(appendixId)}">the appendix “Build listing of lab ${e(lab.id)}”</a>, and prints the real names of the namespaces it made.</p></section>`);
+    `<p>It runs ${e(count(h.build.length, 'command'))}, listed in full in <a href="#${e(appendixId)}">the appendix “Build listing of lab ${e(lab.id)}”</a>, and prints the real names of the namespaces it made.</p></section>`,
+  );
   // After the short build section: a tall diagram that moves to the next page leaves less blank.
-  body.push('<section class="topology"><h2>Topology</h2><figure>', topologySvg(lab, h.kindOf), `<figcaption>${e(describeTopology(lab))}</figcaption></figure></section>`);
+  body.push(
+    '<section class="topology"><h2>Topology</h2><figure>',
+    topologySvg(lab, h.kindOf),
+    `<figcaption>${e(describeTopology(lab))}</figcaption></figure></section>`,
+  );
   const student = h.edition === 'student';
   for (const step of h.steps) body.push(student ? studentStepHtml(step, h, idPrefix) : stepHtml(step, h, idPrefix));
   if (!student) body.push(factsHtml(h, idPrefix));
@@ -170,32 +181,56 @@ export function handoutParts(h: Handout, idPrefix: string): HandoutParts {
     '</section>',
     ...(student ? [solutionsHtml(h, idPrefix)] : []),
   ].join('\n');
-  return { title: `Lab ${lab.id}: ${lab.title}`, chapter: `<section class="chapter" data-lab="${e(lab.id)}">\n${body.join('\n')}\n</section>`, appendix, chapterId, appendixId };
+  return {
+    title: `Lab ${lab.id}: ${lab.title}`,
+    chapter: `<section class="chapter" data-lab="${e(lab.id)}">\n${body.join('\n')}\n</section>`,
+    appendix,
+    chapterId,
+    appendixId,
+  };
 }
 
 /** Commands as printed: long ones wrapped between words with `\` continuations. */
 function commands(lines: string[], kind: string): string {
-  return `<pre class="commands" data-kind="${kind}"><code>${lines.flatMap((l) => wrapCommand(l)).map(e).join('\n')}</code></pre>`;
+  return `<pre class="commands" data-kind="${kind}"><code>${lines
+    .flatMap((l) => wrapCommand(l))
+    .map(e)
+    .join('\n')}</code></pre>`;
 }
 
 /** A worksheet step: the goal, the questions with room for a prediction, the commands to observe
  * with, the fix folded away (on screen) or on the solutions page (in print), and how to check it.
  * Nothing that answers a question: no expectation, no evidence, no explanation, no expected path. */
 function studentStepHtml(step: HandoutStep, h: Handout, idPrefix: string): string {
-  const out: string[] = [`<section class="step" id="${e(idPrefix)}step-${step.number}" data-step="${step.number}">`, `<h2>Step ${step.number}: ${e(step.title)}</h2>`];
+  const out: string[] = [
+    `<section class="step" id="${e(idPrefix)}step-${step.number}" data-step="${step.number}">`,
+    `<h2>Step ${step.number}: ${e(step.title)}</h2>`,
+  ];
   if (step.questions.length) {
-    out.push('<h3>Predict</h3><p class="muted">Write your prediction before you send anything; then observe and compare.</p><ol class="questions">');
-    for (const q of step.questions) out.push(`<li><p class="ask">${e(q.ask)}</p><div class="write" aria-label="your prediction"></div></li>`);
+    out.push(
+      '<h3>Predict</h3><p class="muted">Write your prediction before you send anything; then observe and compare.</p><ol class="questions">',
+    );
+    for (const q of step.questions)
+      out.push(`<li><p class="ask">${e(q.ask)}</p><div class="write" aria-label="your prediction"></div></li>`);
     out.push('</ol>');
   }
   if (step.commands.length) {
-    out.push(`<details class="hint"><summary>Hint: the commands of this step (try first without)</summary>${commands(step.commands, 'type')}</details>`,
-      `<p class="print-only muted">The commands of this step are on <a href="#${e(idPrefix)}solution-${step.number}">the solutions page</a>: try first without them.</p>`);
+    out.push(
+      `<details class="hint"><summary>Hint: the commands of this step (try first without)</summary>${commands(step.commands, 'type')}</details>`,
+      `<p class="print-only muted">The commands of this step are on <a href="#${e(idPrefix)}solution-${step.number}">the solutions page</a>: try first without them.</p>`,
+    );
   }
-  if (step.watch.length) out.push('<h3>Watch</h3><p>Start in another terminal before the traffic; stop with Ctrl-C.</p>', commands(step.watch, 'watch'));
+  if (step.watch.length)
+    out.push(
+      '<h3>Watch</h3><p>Start in another terminal before the traffic; stop with Ctrl-C.</p>',
+      commands(step.watch, 'watch'),
+    );
   if (step.traffic.length) out.push('<h3>Send</h3>', commands(step.traffic, 'send'));
   if (step.look.length) out.push('<h3>Look</h3>', commands(step.look, 'look'));
-  if (step.questions.length) out.push('<h3>Observed</h3><p class="muted">What did you see? Where did it differ from your prediction?</p><div class="write" aria-label="what you observed"></div>');
+  if (step.questions.length)
+    out.push(
+      '<h3>Observed</h3><p class="muted">What did you see? Where did it differ from your prediction?</p><div class="write" aria-label="what you observed"></div>',
+    );
   out.push('<h3>Check it</h3>', commands([checkCommand(h, step)], 'check'), '</section>');
   return out.join('\n');
 }
@@ -204,63 +239,103 @@ function studentStepHtml(step: HandoutStep, h: Handout, idPrefix: string): strin
 function solutionsHtml(h: Handout, idPrefix: string): string {
   const steps = h.steps.filter((s) => s.commands.length > 0);
   if (steps.length === 0) return '';
-  return [`<section class="appendix solutions"><h2>Solutions: the commands of each step of lab ${e(h.lab.id)}</h2>`,
-    ...steps.map((s) => `<h3 id="${e(idPrefix)}solution-${s.number}">Step ${s.number}: <span>${e(s.title)}</span></h3>${commands(s.commands, 'type')}`),
-    '</section>'].join('\n');
+  return [
+    `<section class="appendix solutions"><h2>Solutions: the commands of each step of lab ${e(h.lab.id)}</h2>`,
+    ...steps.map(
+      (s) =>
+        `<h3 id="${e(idPrefix)}solution-${s.number}">Step ${s.number}: <span>${e(s.title)}</span></h3>${commands(s.commands, 'type')}`,
+    ),
+    '</section>',
+  ].join('\n');
 }
 
 function stepHtml(step: HandoutStep, h: Handout, idPrefix: string): string {
-  const out: string[] = [`<section class="step" id="${e(idPrefix)}step-${step.number}" data-step="${step.number}">`, `<h2>Step ${step.number}: ${e(step.title)}</h2>`];
+  const out: string[] = [
+    `<section class="step" id="${e(idPrefix)}step-${step.number}" data-step="${step.number}">`,
+    `<h2>Step ${step.number}: ${e(step.title)}</h2>`,
+  ];
   if (step.teaches) out.push(`<p class="teaches">${withCitations(step.teaches, idPrefix)}</p>`);
   if (step.questions.length) {
     out.push('<h3>Questions and answers</h3><ol class="questions answers">');
     for (const q of step.questions) {
-      out.push(`<li><p class="ask">${e(q.ask)}</p><p class="answer"><strong>Answer:</strong> ${e(q.answer)}</p>${q.observed ? `<div class="observed"><span class="muted">observed in run <code>${e(h.report?.runId ?? '')}</code> (${e(q.observed.description)}):</span>${evidenceTable(q.observed.observed)}</div>` : ''}</li>`);
+      out.push(
+        `<li><p class="ask">${e(q.ask)}</p><p class="answer"><strong>Answer:</strong> ${e(q.answer)}</p>${q.observed ? `<div class="observed"><span class="muted">observed in run <code>${e(h.report?.runId ?? '')}</code> (${e(q.observed.description)}):</span>${evidenceTable(q.observed.observed)}</div>` : ''}</li>`,
+      );
     }
     out.push('</ol>');
   }
-  if (step.watch.length) out.push('<h3>Watch</h3><p>Start in another terminal before the traffic; stop with Ctrl-C.</p>', commands(step.watch, 'watch'));
+  if (step.watch.length)
+    out.push(
+      '<h3>Watch</h3><p>Start in another terminal before the traffic; stop with Ctrl-C.</p>',
+      commands(step.watch, 'watch'),
+    );
   if (step.commands.length) out.push('<h3>Type</h3>', commands(step.commands, 'type'));
   if (step.traffic.length) out.push('<h3>Send</h3>', commands(step.traffic, 'send'));
   if (step.look.length) out.push('<h3>Look</h3>', commands(step.look, 'look'));
   for (const picture of stepPictures(h.lab, step, idPrefix)) {
     const observed = !picture.packets.some((p) => p.expected);
-    out.push(`<figure class="hooks" data-node="${e(picture.node)}">`, hookPictureSvg(picture),
-      `<figcaption>${observed ? `The path of each packet traced in ${e(picture.node)} in run ${e(h.report?.runId ?? '')}` : `The path the lab expects in ${e(picture.node)} (made without a run)`}:<ol>${picture.packets.map((p) => `<li>${e(p.label)}: ${e(pathWords(p))}</li>`).join('')}</ol></figcaption></figure>`);
+    out.push(
+      `<figure class="hooks" data-node="${e(picture.node)}">`,
+      hookPictureSvg(picture),
+      `<figcaption>${observed ? `The path of each packet traced in ${e(picture.node)} in run ${e(h.report?.runId ?? '')}` : `The path the lab expects in ${e(picture.node)} (made without a run)`}:<ol>${picture.packets.map((p) => `<li>${e(p.label)}: ${e(pathWords(p))}</li>`).join('')}</ol></figcaption></figure>`,
+    );
   }
   if (step.expect.length || step.evidence?.commandFailures.length) {
-    out.push(`<h3>What to expect${step.evidence ? ` <span>— and what run <code>${e(h.report!.runId)}</code> observed</span>` : ''}</h3><ul class="expect">`);
+    out.push(
+      `<h3>What to expect${step.evidence ? ` <span>— and what run <code>${e(h.report!.runId)}</code> observed</span>` : ''}</h3><ul class="expect">`,
+    );
     for (const f of step.evidence?.commandFailures ?? []) out.push(checkItem(f.description, f));
     for (const x of step.expect) out.push(checkItem(x.description, x.evidence));
     out.push('</ul>');
   }
   if (step.evidence) {
     const ev = step.evidence;
-    const lines = ev.commands.flatMap((c) => [...wrapCommand(`$ ${c.display}`), ...(c.output ? c.output.split('\n') : []), ...(c.exitCode !== null && c.exitCode !== 0 ? [`(exit status ${c.exitCode})`] : [])]);
-    out.push(`<h3>Commands and output in that run <span class="status-${e(ev.status)}">(step ${e(ev.status)}, ${e(duration(ev.durationMs))})</span></h3>`);
+    const lines = ev.commands.flatMap((c) => [
+      ...wrapCommand(`$ ${c.display}`),
+      ...(c.output ? c.output.split('\n') : []),
+      ...(c.exitCode !== null && c.exitCode !== 0 ? [`(exit status ${c.exitCode})`] : []),
+    ]);
+    out.push(
+      `<h3>Commands and output in that run <span class="status-${e(ev.status)}">(step ${e(ev.status)}, ${e(duration(ev.durationMs))})</span></h3>`,
+    );
     out.push(`<pre class="output"><code>${lines.map(e).join('\n')}</code></pre>`);
   } else {
-    out.push(`<p class="noevidence">Evidence: ${h.report ? 'the run did not reach this step.' : 'none (made without a run).'}</p>`);
+    out.push(
+      `<p class="noevidence">Evidence: ${h.report ? 'the run did not reach this step.' : 'none (made without a run).'}</p>`,
+    );
   }
   out.push('</section>');
   return out.join('\n');
 }
 
-function checkItem(description: string, evidence: { status: string; expected: unknown; observed: unknown; reason?: string } | undefined): string {
+function checkItem(
+  description: string,
+  evidence: { status: string; expected: unknown; observed: unknown; reason?: string } | undefined,
+): string {
   if (!evidence) return `<li class="expected"><span class="description">${e(description)}</span></li>`;
   const word = evidence.status === 'met' ? 'met' : evidence.status === 'skipped' ? 'skipped' : 'not met';
-  return `<li class="${e(evidence.status)}" data-status="${e(evidence.status)}"><span class="verdict ${e(evidence.status)}">${word}</span><span class="description">${e(description)}</span>`
-    + (evidence.reason && evidence.status !== 'met' ? `<div class="reason">${e(evidence.reason)}</div>` : '')
-    + `<div class="sides"><div><span>expected</span>${evidenceTable(evidence.expected)}</div>`
-    + `<div><span>observed</span>${evidenceTable(evidence.observed)}</div></div></li>`;
+  return (
+    `<li class="${e(evidence.status)}" data-status="${e(evidence.status)}"><span class="verdict ${e(evidence.status)}">${word}</span><span class="description">${e(description)}</span>` +
+    (evidence.reason && evidence.status !== 'met' ? `<div class="reason">${e(evidence.reason)}</div>` : '') +
+    `<div class="sides"><div><span>expected</span>${evidenceTable(evidence.expected)}</div>` +
+    `<div><span>observed</span>${evidenceTable(evidence.observed)}</div></div></li>`
+  );
 }
 
 /** Expected or observed values as a small table: a row per field, lists as lists, paths as hops. */
 function evidenceTable(value: unknown): string {
   const rows = evidenceRows(value).map((row) => {
-    const cell = 'text' in row ? e(row.text)
-      : 'lines' in row ? `<ul>${row.lines.map((l) => `<li><code>${e(l)}</code></li>`).join('')}${row.more ? `<li>… and ${e(String(row.more))} more</li>` : ''}</ul>`
-        : row.paths.map((p, i) => `<div>packet ${i + 1}:</div><ol class="hops">${p.map((hop) => `<li>${e(hop)}</li>`).join('') || '<li>(no hop)</li>'}</ol>`).join('');
+    const cell =
+      'text' in row
+        ? e(row.text)
+        : 'lines' in row
+          ? `<ul>${row.lines.map((l) => `<li><code>${e(l)}</code></li>`).join('')}${row.more ? `<li>… and ${e(String(row.more))} more</li>` : ''}</ul>`
+          : row.paths
+              .map(
+                (p, i) =>
+                  `<div>packet ${i + 1}:</div><ol class="hops">${p.map((hop) => `<li>${e(hop)}</li>`).join('') || '<li>(no hop)</li>'}</ol>`,
+              )
+              .join('');
     return `<tr>${row.label ? `<th>${e(row.label)}</th><td>` : '<td colspan="2">'}${cell}</td></tr>`;
   });
   return `<table class="ev">${rows.join('')}</table>`;
@@ -268,13 +343,18 @@ function evidenceTable(value: unknown): string {
 
 /** Text with its kernel-fact citations linked to the facts printed at the end of the handout. */
 function withCitations(text: string, idPrefix: string): string {
-  return splitCitations(text).map((p) => ('fact' in p ? `<a class="fact" href="#${idPrefix}${factAnchor(p.fact)}">${e(p.fact)}</a>` : e(p.text))).join('');
+  return splitCitations(text)
+    .map((p) => ('fact' in p ? `<a class="fact" href="#${idPrefix}${factAnchor(p.fact)}">${e(p.fact)}</a>` : e(p.text)))
+    .join('');
 }
 
 /** Every kernel fact the handout cites, in full: the reader has the handout, not the repository. */
 function factsHtml(h: Handout, idPrefix: string): string {
   const ids = citedFacts(h.steps.flatMap((s) => (s.teaches ? [s.teaches] : [])));
   if (ids.length === 0) return '';
-  const items = ids.map((id) => `<dt id="${idPrefix}${factAnchor(id)}">${e(id)}: ${e(KERNEL_FACTS[id]!.title)}</dt><dd>${e(KERNEL_FACTS[id]!.text)}</dd>`);
+  const items = ids.map(
+    (id) =>
+      `<dt id="${idPrefix}${factAnchor(id)}">${e(id)}: ${e(KERNEL_FACTS[id]!.title)}</dt><dd>${e(KERNEL_FACTS[id]!.text)}</dd>`,
+  );
   return `<section class="facts"><h2>Kernel facts cited</h2><dl class="facts">${items.join('')}</dl><p class="muted">The full list, with how each was observed: <code>${FACTS_DOC}</code> in nflab.</p></section>`;
 }

@@ -17,13 +17,18 @@ export function indexMarkdown(entries: IndexEntry[]): string {
   const cell = mdText;
   const out = ['# nflab labs', '', '| Lab | Title | Steps | Last verdict |', '| --- | --- | --- | --- |'];
   for (const x of entries) {
-    out.push(`| [${cell(x.lab.id)}](${mdUrl(x.file)}) | ${cell(x.lab.title)} | ${x.lab.steps.length} | ${cell(verdict(x.report))} |`);
+    out.push(
+      `| [${cell(x.lab.id)}](${mdUrl(x.file)}) | ${cell(x.lab.title)} | ${x.lab.steps.length} | ${cell(verdict(x.report))} |`,
+    );
   }
   return out.join('\n') + '\n';
 }
 
 export function indexHtml(entries: IndexEntry[]): string {
-  const rows = entries.map((x) => `<tr data-lab="${e(x.lab.id)}"><td><a href="${e(x.file)}">${e(x.lab.id)}</a></td><td><a href="${e(x.file)}">${e(x.lab.title)}</a><br><span class="summary-small">${e(x.lab.summary)}</span></td><td>${x.lab.steps.length}</td><td class="status-${e(x.report?.status ?? 'none')}">${e(verdict(x.report))}</td></tr>`);
+  const rows = entries.map(
+    (x) =>
+      `<tr data-lab="${e(x.lab.id)}"><td><a href="${e(x.file)}">${e(x.lab.id)}</a></td><td><a href="${e(x.file)}">${e(x.lab.title)}</a><br><span class="summary-small">${e(x.lab.summary)}</span></td><td>${x.lab.steps.length}</td><td class="status-${e(x.report?.status ?? 'none')}">${e(verdict(x.report))}</td></tr>`,
+  );
   const body = [
     '<h1>nflab labs</h1>',
     '<p>Every lab builds its own network namespaces (or containers), runs its steps and checks what the kernel did.</p>',

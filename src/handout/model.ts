@@ -44,7 +44,12 @@ export interface HandoutStep {
   look: string[];
   expect: HandoutExpectation[];
   /** What the run did in this step; absent when there was no run, or it stopped before. */
-  evidence?: { status: StepReport['status']; durationMs: number; commands: CommandReport[]; commandFailures: CheckReport[] };
+  evidence?: {
+    status: StepReport['status'];
+    durationMs: number;
+    commands: CommandReport[];
+    commandFailures: CheckReport[];
+  };
 }
 
 export interface Handout {
@@ -86,7 +91,8 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport, e
       questions: (step.questions ?? []).map((q) => {
         const observed = q.observedIn !== undefined ? judged[q.observedIn] : undefined;
         // Only a verdict on the very check the question names counts as its evidence.
-        const same = observed && q.observedIn !== undefined && observed.description === describeCheck(checks[q.observedIn]!);
+        const same =
+          observed && q.observedIn !== undefined && observed.description === describeCheck(checks[q.observedIn]!);
         return { ask: q.ask, answer: q.answer, ...(same ? { observed } : {}) };
       }),
       watch: unique(checks.flatMap((c) => moduleOf(c).watch?.(c as never, show) ?? [])),
@@ -107,14 +113,36 @@ export function buildHandout(lab: Lab, driver: DriverKind, report?: LabReport, e
         const evidence = judged[j];
         return { description, ...(evidence && evidence.description === description ? { evidence } : {}) };
       }),
-      ...(ran ? { evidence: { status: ran.status, durationMs: ran.durationMs, commands: ran.commands, commandFailures: ran.checks.filter((c) => c.kind === 'command') } } : {}),
+      ...(ran
+        ? {
+            evidence: {
+              status: ran.status,
+              durationMs: ran.durationMs,
+              commands: ran.commands,
+              commandFailures: ran.checks.filter((c) => c.kind === 'command'),
+            },
+          }
+        : {}),
     };
   });
-  const noEvidence = !report ? NO_RUN
-    : report.status === 'skipped' ? `the run skipped this lab: ${report.reason ?? 'no reason given'}`
-      : report.steps.length < lab.steps.length ? `the run stopped after ${report.steps.length} of ${lab.steps.length} steps${report.reason ? `: ${report.reason}` : ''}`
+  const noEvidence = !report
+    ? NO_RUN
+    : report.status === 'skipped'
+      ? `the run skipped this lab: ${report.reason ?? 'no reason given'}`
+      : report.steps.length < lab.steps.length
+        ? `the run stopped after ${report.steps.length} of ${lab.steps.length} steps${report.reason ? `: ${report.reason}` : ''}`
         : undefined;
-  return { lab, slug: handoutSlug(lab), driver, edition, kindOf, build, steps, ...(report ? { report } : {}), ...(noEvidence ? { noEvidence } : {}) };
+  return {
+    lab,
+    slug: handoutSlug(lab),
+    driver,
+    edition,
+    kindOf,
+    build,
+    steps,
+    ...(report ? { report } : {}),
+    ...(noEvidence ? { noEvidence } : {}),
+  };
 }
 
 function unique(lines: string[]): string[] {

@@ -8,19 +8,29 @@ export function readRunReport(path: string): LabReport[] {
   try {
     data = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new LabError(`--from-run ${path}: not a readable JSON report (${(err as Error).message.split('\n')[0]}); make one with: nflab run <lab> --json > ${path}`);
+    throw new LabError(
+      `--from-run ${path}: not a readable JSON report (${(err as Error).message.split('\n')[0]}); make one with: nflab run <lab> --json > ${path}`,
+    );
   }
   const labs = (data as { labs?: unknown }).labs ?? [data];
   if (!Array.isArray(labs) || !labs.every(isLabReport)) {
-    throw new LabError(`--from-run ${path}: not the output of \`nflab run --json\` (expected {"labs": [{"id", "status", "steps": [...]}, ...]})`);
+    throw new LabError(
+      `--from-run ${path}: not the output of \`nflab run --json\` (expected {"labs": [{"id", "status", "steps": [...]}, ...]})`,
+    );
   }
   return labs;
 }
 
 function isLabReport(x: unknown): x is LabReport {
   const r = x as LabReport;
-  return typeof r === 'object' && r !== null && typeof r.id === 'string' && typeof r.status === 'string' && Array.isArray(r.steps)
-    && r.steps.every((s) => typeof s?.title === 'string' && Array.isArray(s.checks) && Array.isArray(s.commands));
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.id === 'string' &&
+    typeof r.status === 'string' &&
+    Array.isArray(r.steps) &&
+    r.steps.every((s) => typeof s?.title === 'string' && Array.isArray(s.checks) && Array.isArray(s.commands))
+  );
 }
 
 /** The last report of each lab (a file may hold several runs of one lab). */

@@ -14,10 +14,11 @@ export interface ServiceBox {
 /** Pod name by IP: the addresses on each container's links. */
 function podsByIp(lab: Lab): Map<string, string> {
   const out = new Map<string, string>();
-  for (const link of lab.topology.links) for (const end of [link.a, link.b]) {
-    if (lab.topology.nodes[end.node]?.role !== 'container') continue;
-    for (const cidr of end.addresses ?? []) out.set(cidr.split('/')[0]!, end.node);
-  }
+  for (const link of lab.topology.links)
+    for (const end of [link.a, link.b]) {
+      if (lab.topology.nodes[end.node]?.role !== 'container') continue;
+      for (const cidr of end.addresses ?? []) out.set(cidr.split('/')[0]!, end.node);
+    }
   return out;
 }
 
@@ -56,14 +57,16 @@ export function podRoles(lab: Lab): Map<string, string> {
   const spec = lab.kubeProxy;
   if (!spec) return roles;
   const pods = podsByIp(lab);
-  for (const svc of spec.services) for (const ep of svc.endpoints.map(endpointText)) {
-    const pod = pods.get(ep.split(':')[0]!);
-    if (pod && !roles.has(pod)) roles.set(pod, `backend of ${svc.name}`);
-  }
-  for (const step of lab.steps) for (const check of step.expect ?? []) {
-    const from = 'traffic' in check ? (check.traffic as { from?: string }).from : undefined;
-    if (from && lab.topology.nodes[from]?.role === 'container' && !roles.has(from)) roles.set(from, 'client');
-  }
+  for (const svc of spec.services)
+    for (const ep of svc.endpoints.map(endpointText)) {
+      const pod = pods.get(ep.split(':')[0]!);
+      if (pod && !roles.has(pod)) roles.set(pod, `backend of ${svc.name}`);
+    }
+  for (const step of lab.steps)
+    for (const check of step.expect ?? []) {
+      const from = 'traffic' in check ? (check.traffic as { from?: string }).from : undefined;
+      if (from && lab.topology.nodes[from]?.role === 'container' && !roles.has(from)) roles.set(from, 'client');
+    }
   return roles;
 }
 

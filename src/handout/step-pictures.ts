@@ -13,7 +13,8 @@ const MAX_PACKETS = 4;
 export function stepPictures(lab: Lab, step: HandoutStep, idPrefix: string): HookPictureInput[] {
   const checks: Check[] = lab.steps[step.number - 1]?.expect ?? [];
   const byNode = new Map<string, { packets: PicturePacket[]; seen: Set<string>; counters: Map<string, number> }>();
-  const entry = (node: string) => byNode.get(node) ?? byNode.set(node, { packets: [], seen: new Set(), counters: new Map() }).get(node)!;
+  const entry = (node: string) =>
+    byNode.get(node) ?? byNode.set(node, { packets: [], seen: new Set(), counters: new Map() }).get(node)!;
   checks.forEach((check, j) => {
     if (check.kind !== 'path') return;
     const e = entry(check.node);
@@ -21,7 +22,11 @@ export function stepPictures(lab: Lab, step: HandoutStep, idPrefix: string): Hoo
     const what = filterWords(check.filter);
     const paths: Array<{ hops: string[]; expected?: boolean }> = observed?.packets
       ? judgedPackets(observed.packets, check.packet ?? 'first').map((hops) => ({ hops }))
-      : step.expect[j]?.evidence ? [] : check.through ? [{ hops: check.through, expected: true }] : [];
+      : step.expect[j]?.evidence
+        ? []
+        : check.through
+          ? [{ hops: check.through, expected: true }]
+          : [];
     for (const p of paths) {
       const k = p.hops.join('|');
       if (e.seen.has(k) || e.packets.length >= MAX_PACKETS) continue;
@@ -30,11 +35,15 @@ export function stepPictures(lab: Lab, step: HandoutStep, idPrefix: string): Hoo
     }
   });
   checks.forEach((check, j) => {
-    if (check.kind !== 'counter' || !byNode.has(check.node) || !(HOOKS as readonly string[]).includes(check.chain)) return;
+    if (check.kind !== 'counter' || !byNode.has(check.node) || !(HOOKS as readonly string[]).includes(check.chain))
+      return;
     const observed = step.expect[j]?.evidence?.observed as { packets?: number } | undefined;
-    if (typeof observed?.packets === 'number') byNode.get(check.node)!.counters.set(`${check.table} ${check.chain}`, observed.packets);
+    if (typeof observed?.packets === 'number')
+      byNode.get(check.node)!.counters.set(`${check.table} ${check.chain}`, observed.packets);
   });
-  return [...byNode].filter(([, e]) => e.packets.length > 0).map(([node, e]) => ({ id: `${idPrefix}s${step.number}-${node}`, node, packets: e.packets, counters: e.counters }));
+  return [...byNode]
+    .filter(([, e]) => e.packets.length > 0)
+    .map(([node, e]) => ({ id: `${idPrefix}s${step.number}-${node}`, node, packets: e.packets, counters: e.counters }));
 }
 
 /** The packets a path check judged: the first, the n-th, or each (up to the picture's limit). */

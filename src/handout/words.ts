@@ -1,6 +1,19 @@
 // Small pieces of handout prose: dates as people write them, and nouns that agree with their number.
 
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** `2026-12-01T22:10:12.412Z` → `1 December 2026, 22:10 UTC` (a report's time is UTC). */
 export function humanDate(iso: string): string {

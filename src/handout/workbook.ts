@@ -11,14 +11,24 @@ import { humanDate } from './words.ts';
 
 /** Page numbers in the footer of every page. */
 export const NUMBERED: PdfOptions = {
-  footer: '<div style="width:100%;font:9px sans-serif;color:#666;text-align:center"><span class="pageNumber"></span> / <span class="totalPages"></span></div>',
+  footer:
+    '<div style="width:100%;font:9px sans-serif;color:#666;text-align:center"><span class="pageNumber"></span> / <span class="totalPages"></span></div>',
 };
 
-export interface WorkbookEntry { title: string; page: number; appendix?: boolean }
+export interface WorkbookEntry {
+  title: string;
+  page: number;
+  appendix?: boolean;
+}
 
-export async function workbookPdf(browser: Browser, handouts: Handout[], printedOn = new Date()): Promise<{ pdf: Buffer; contents: WorkbookEntry[]; pages: number }> {
+export async function workbookPdf(
+  browser: Browser,
+  handouts: Handout[],
+  printedOn = new Date(),
+): Promise<{ pdf: Buffer; contents: WorkbookEntry[]; pages: number }> {
   const parts = handouts.map((h) => handoutParts(h, `wb${h.lab.id}-`));
-  const pagesOf = async (html: string) => countPages(await htmlToPdf(browser, htmlPage('nflab workbook', html), NUMBERED));
+  const pagesOf = async (html: string) =>
+    countPages(await htmlToPdf(browser, htmlPage('nflab workbook', html), NUMBERED));
   const chapterPages: number[] = [];
   for (const p of parts) chapterPages.push(await pagesOf(p.chapter));
   const appendixPages: number[] = [];
@@ -30,10 +40,21 @@ export async function workbookPdf(browser: Browser, handouts: Handout[], printed
   const contentsPages = await pagesOf(draft);
   const contents: WorkbookEntry[] = [];
   let page = coverPages + contentsPages + 1;
-  parts.forEach((p, i) => { contents.push({ title: p.title, page }); page += chapterPages[i]!; });
-  parts.forEach((p, i) => { contents.push({ title: appendixTitle(handouts[i]!), page, appendix: true }); page += appendixPages[i]!; });
+  parts.forEach((p, i) => {
+    contents.push({ title: p.title, page });
+    page += chapterPages[i]!;
+  });
+  parts.forEach((p, i) => {
+    contents.push({ title: appendixTitle(handouts[i]!), page, appendix: true });
+    page += appendixPages[i]!;
+  });
 
-  const body = [cover, contentsHtml(parts, handouts, contents, coverPages), ...parts.map((p) => p.chapter), ...parts.map((p) => p.appendix)].join('\n');
+  const body = [
+    cover,
+    contentsHtml(parts, handouts, contents, coverPages),
+    ...parts.map((p) => p.chapter),
+    ...parts.map((p) => p.appendix),
+  ].join('\n');
   const pdf = await htmlToPdf(browser, htmlPage('nflab workbook', body), NUMBERED);
   return { pdf, contents, pages: countPages(pdf) };
 }
@@ -57,12 +78,19 @@ function coverHtml(handouts: Handout[], printedOn: Date): string {
 </section>`;
 }
 
-function contentsHtml(parts: HandoutParts[], handouts: Handout[], contents: WorkbookEntry[], coverPages: number): string {
+function contentsHtml(
+  parts: HandoutParts[],
+  handouts: Handout[],
+  contents: WorkbookEntry[],
+  coverPages: number,
+): string {
   const pageOf = (title: string) => contents.find((c) => c.title === title)?.page;
   const row = (href: string, title: string, extra: string) =>
     `<tr><td><a href="#${e(href)}">${e(title)}</a>${extra}</td><td class="page">${e(String(pageOf(title) ?? '…'))}</td></tr>`;
   const rows = [
-    ...parts.map((p, i) => row(p.chapterId, p.title, ` <span class="muted">— ${e(verdictWords(handouts[i]!.report))}</span>`)),
+    ...parts.map((p, i) =>
+      row(p.chapterId, p.title, ` <span class="muted">— ${e(verdictWords(handouts[i]!.report))}</span>`),
+    ),
     ...parts.map((p, i) => row(p.appendixId, appendixTitle(handouts[i]!), '')),
   ];
   return `<section class="contents" style="break-before: page;" data-cover-pages="${coverPages}"><h1>Contents</h1>

@@ -25,10 +25,20 @@ export function shellWords(line: string): { words: string[]; comment?: string } 
       else if (c === '\\' && quote === '"' && i + 1 < line.length) word += line[++i]!;
       continue;
     }
-    if (c === '\\' && i + 1 < line.length) { word += c + line[++i]!; continue; }
-    if (c === "'" || c === '"') { quote = c; word += c; continue; }
+    if (c === '\\' && i + 1 < line.length) {
+      word += c + line[++i]!;
+      continue;
+    }
+    if (c === "'" || c === '"') {
+      quote = c;
+      word += c;
+      continue;
+    }
     if (c === ' ' || c === '\t') {
-      if (word) { words.push(word); word = ''; }
+      if (word) {
+        words.push(word);
+        word = '';
+      }
       continue;
     }
     if (c === '#' && word === '') {
@@ -115,7 +125,10 @@ export function joinContinuations(lines: string[]): string[] {
   let pending: string | undefined;
   for (const raw of lines) {
     const line = pending !== undefined ? `${pending} ${raw.trimStart()}` : raw;
-    if (line.endsWith(CONTINUATION)) { pending = line.slice(0, -CONTINUATION.length); continue; }
+    if (line.endsWith(CONTINUATION)) {
+      pending = line.slice(0, -CONTINUATION.length);
+      continue;
+    }
     pending = undefined;
     out.push(line);
   }

@@ -36,7 +36,10 @@ function hash16(text: string): string {
  * ("default/k8s-nginx-cluster:"). Later releases drop the ':' when the port has no name, which
  * changes every hash; so the 'v1.19' and 'current' profiles return `namespace/name` there.
  */
-export function servicePortName(s: Pick<ResolvedService, 'namespace' | 'name' | 'portName'>, era: ProxyEra = 'blog'): string {
+export function servicePortName(
+  s: Pick<ResolvedService, 'namespace' | 'name' | 'portName'>,
+  era: ProxyEra = 'blog',
+): string {
   switch (era) {
     case 'blog':
       return `${s.namespace}/${s.name}:${s.portName}`;
@@ -75,6 +78,10 @@ export function chainsOf(s: ResolvedService, era: ProxyEra = 'blog'): ServiceCha
   return {
     portName,
     svc: serviceChainName(portName, s.protocol),
-    seps: s.endpoints.map((ep) => ({ endpoint: ep.hostPort, ip: ep.ip, chain: endpointChainName(portName, s.protocol, ep.hostPort) })),
+    seps: s.endpoints.map((ep) => ({
+      endpoint: ep.hostPort,
+      ip: ep.ip,
+      chain: endpointChainName(portName, s.protocol, ep.hostPort),
+    })),
   };
 }

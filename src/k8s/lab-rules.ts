@@ -4,7 +4,14 @@
 import type { Command, KubeProxySpec } from '../lab/types.ts';
 import { restore } from '../lab/define.ts';
 import { LabError } from '../errors.ts';
-import { buildKubeProxyRules, renderKubeProxyRules, renderRulesAsSaved, savedArgs, type KubeRule, type RuleTable } from './render-iptables.ts';
+import {
+  buildKubeProxyRules,
+  renderKubeProxyRules,
+  renderRulesAsSaved,
+  savedArgs,
+  type KubeRule,
+  type RuleTable,
+} from './render-iptables.ts';
 import { nftLoadable, nftNames, renderNftables, withCounters } from './render-nftables.ts';
 import { resolveService } from './service.ts';
 import { savedWordOrder } from './saved-order.ts';
@@ -18,7 +25,15 @@ function labOptions(spec: KubeProxySpec): ProxyOptions {
 /** The nft transaction a lab loads: kube-proxy's, with a counter in each rule that acts (withCounters). */
 function nftTransaction(spec: KubeProxySpec): string {
   const resolved = spec.services.map(resolveService);
-  return withCounters(nftLoadable(renderNftables(resolved, { ...spec.options, serviceCIDRs: spec.options.serviceCIDRs ?? [], nodeIPs: spec.options.nodeIPs ?? [] })));
+  return withCounters(
+    nftLoadable(
+      renderNftables(resolved, {
+        ...spec.options,
+        serviceCIDRs: spec.options.serviceCIDRs ?? [],
+        nodeIPs: spec.options.nodeIPs ?? [],
+      }),
+    ),
+  );
 }
 
 /** Validates the spec for its profile (LabError naming the service and field). */
@@ -29,14 +44,19 @@ export function checkKubeProxySpec(spec: KubeProxySpec): void {
 
 /** What `nflab show` prints: a heading and the rules as the node lists them back. */
 export function shownKubeProxyRules(spec: KubeProxySpec): { heading: string; text: string } {
-  if (spec.options.era === 'nftables') return { heading: `kube-proxy's nftables transaction on ${spec.node} (\`nft -f\`)`, text: nftTransaction(spec) };
+  if (spec.options.era === 'nftables')
+    return { heading: `kube-proxy's nftables transaction on ${spec.node} (\`nft -f\`)`, text: nftTransaction(spec) };
   const saved = renderRulesAsSaved(spec.services, labOptions(spec));
-  return { heading: `kube-proxy's rules on ${spec.node}, as \`iptables-save\` prints them`, text: saved.nat + saved.filter };
+  return {
+    heading: `kube-proxy's rules on ${spec.node}, as \`iptables-save\` prints them`,
+    text: saved.nat + saved.filter,
+  };
 }
 
 /** The command that loads the spec's rules on its node: `iptables-restore --noflush`, or `nft -f -` for nftables. */
 export function kubeProxyRules(spec: KubeProxySpec): Command[] {
-  if (spec.options.era === 'nftables') return [{ node: spec.node, argv: ['nft', '-f', '-'], stdin: nftTransaction(spec) }];
+  if (spec.options.era === 'nftables')
+    return [{ node: spec.node, argv: ['nft', '-f', '-'], stdin: nftTransaction(spec) }];
   const rendered = renderKubeProxyRules(spec.services, labOptions(spec));
   return [restore(spec.node, rendered.nat + rendered.filter)];
 }
@@ -45,7 +65,10 @@ export function kubeProxyRules(spec: KubeProxySpec): Command[] {
 export function kubeChains(spec: KubeProxySpec, serviceName: string): { svc: string; sep: Record<string, string> } {
   const set = buildKubeProxyRules(spec.services, labOptions(spec));
   const found = set.services.find((s) => s.service.name === serviceName);
-  if (!found) throw new LabError(`kubeChains: no service ${JSON.stringify(serviceName)} (known: ${set.services.map((s) => s.service.name).join(', ')})`);
+  if (!found)
+    throw new LabError(
+      `kubeChains: no service ${JSON.stringify(serviceName)} (known: ${set.services.map((s) => s.service.name).join(', ')})`,
+    );
   return { svc: found.svc, sep: Object.fromEntries(found.seps.map((e) => [e.ip, e.chain])) };
 }
 
@@ -53,13 +76,20 @@ export function kubeChains(spec: KubeProxySpec, serviceName: string): { svc: str
 export const NFT_TABLE = 'ip kube-proxy';
 
 /** nftables mode: one Service's chains and affinity sets, by endpoint IP. */
-export function nftChains(spec: KubeProxySpec, serviceName: string): { service: string; external: string; endpoint: Record<string, string>; affinity: Record<string, string> } {
+export function nftChains(
+  spec: KubeProxySpec,
+  serviceName: string,
+): { service: string; external: string; endpoint: Record<string, string>; affinity: Record<string, string> } {
   const s = spec.services.find((x) => x.name === serviceName);
-  if (!s) throw new LabError(`nftChains: no service ${JSON.stringify(serviceName)} (known: ${spec.services.map((x) => x.name).join(', ')})`);
+  if (!s)
+    throw new LabError(
+      `nftChains: no service ${JSON.stringify(serviceName)} (known: ${spec.services.map((x) => x.name).join(', ')})`,
+    );
   const resolved = resolveService(s);
   const names = nftNames(resolved);
   return {
-    service: names.service, external: names.external,
+    service: names.service,
+    external: names.external,
     endpoint: Object.fromEntries(resolved.endpoints.map((e) => [e.ip, names.endpoint(e)])),
     affinity: Object.fromEntries(resolved.endpoints.map((e) => [e.ip, names.affinity(e)])),
   };
@@ -69,7 +99,10 @@ export function nftChains(spec: KubeProxySpec, serviceName: string): { service: 
  * after `add rule ip kube-proxy CHAIN`: to add a rule back after a step flushed its chain. */
 export function nftRules(spec: KubeProxySpec, chain: string): string[] {
   const prefix = `add rule ${NFT_TABLE} ${chain} `;
-  const rules = nftTransaction(spec).split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
+  const rules = nftTransaction(spec)
+    .split('\n')
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => l.slice(prefix.length));
   if (rules.length === 0) throw new LabError(`nftRules: no rule in chain ${JSON.stringify(chain)}`);
   return rules;
 }
@@ -100,10 +133,18 @@ export function kubeRules(spec: KubeProxySpec, table: RuleTable, select: RuleSel
   const set = buildKubeProxyRules(spec.services, { ...labOptions(spec), omit: [] });
   // 'current' rules are written in kube-proxy's word order (-m tcp -p tcp -d …); a lab gets them in
   // iptables-save's, which is also valid input and what its counter checks read back.
-  const asSaved = spec.options.era === 'current' ? (r: KubeRule): KubeRule => ({ ...r, args: savedWordOrder(r.args), written: r.args }) : (r: KubeRule) => r;
-  const rules = set[table].rules.map(asSaved).filter((r) => (select.chain === undefined || r.chain === select.chain)
-    && (select.id === undefined || r.id === select.id)
-    && (select.scope === undefined || (r.scopes ?? []).includes(select.scope)));
+  const asSaved =
+    spec.options.era === 'current'
+      ? (r: KubeRule): KubeRule => ({ ...r, args: savedWordOrder(r.args), written: r.args })
+      : (r: KubeRule) => r;
+  const rules = set[table].rules
+    .map(asSaved)
+    .filter(
+      (r) =>
+        (select.chain === undefined || r.chain === select.chain) &&
+        (select.id === undefined || r.id === select.id) &&
+        (select.scope === undefined || (r.scopes ?? []).includes(select.scope)),
+    );
   if (rules.length === 0) throw new LabError(`kubeRules: no ${table} rule matches ${JSON.stringify(select)}`);
   return rules;
 }
@@ -120,7 +161,9 @@ export function savedRuleLine(rule: KubeRule): string {
 
 /** Only the rules that pick an endpoint (`-j KUBE-SEP-…`, no affinity look-up): a KUBE-SVC chain's random choice. */
 export function endpointChoices(rules: KubeRule[]): KubeRule[] {
-  return rules.filter((r) => r.args.at(-2) === '-j' && (r.args.at(-1) ?? '').startsWith('KUBE-SEP-') && r.id !== 'affinity-rcheck');
+  return rules.filter(
+    (r) => r.args.at(-2) === '-j' && (r.args.at(-1) ?? '').startsWith('KUBE-SEP-') && r.id !== 'affinity-rcheck',
+  );
 }
 
 /** `iptables -t <table> -A|-D|-I <chain> <args>` for one rendered rule, as an argv command. */

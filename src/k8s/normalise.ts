@@ -79,22 +79,36 @@ function chainRank(name: string): number {
 
 /** The upstream test's order (see the header). Returns the tables with chains and rules sorted. */
 export function sortLikeKubeProxyTests(tables: DumpTable[]): DumpTable[] {
-  return [...tables].sort((a, b) => byName(a.name, b.name)).map((t) => {
-    const chains = [...new Set(t.chains)].sort((a, b) => chainRank(a) - chainRank(b) || byName(a, b));
-    const rules = chains.flatMap((chain) => {
-      const own = t.rules.filter((r) => r.chain === chain);
-      if (chain !== 'KUBE-NODEPORTS' && chain !== 'KUBE-SERVICES') return own;
-      const last = (r: DumpRule) => (t.name === 'nat' && chain === 'KUBE-SERVICES' && (r.comment ?? '').includes('must be the last rule') ? 1 : 0);
-      // Array.prototype.sort is stable; rules without a comment keep their place among equals.
-      return [...own].sort((a, b) => last(a) - last(b) || byName(serviceNameOf(a) ?? '', serviceNameOf(b) ?? ''));
+  return [...tables]
+    .sort((a, b) => byName(a.name, b.name))
+    .map((t) => {
+      const chains = [...new Set(t.chains)].sort((a, b) => chainRank(a) - chainRank(b) || byName(a, b));
+      const rules = chains.flatMap((chain) => {
+        const own = t.rules.filter((r) => r.chain === chain);
+        if (chain !== 'KUBE-NODEPORTS' && chain !== 'KUBE-SERVICES') return own;
+        const last = (r: DumpRule) =>
+          t.name === 'nat' && chain === 'KUBE-SERVICES' && (r.comment ?? '').includes('must be the last rule') ? 1 : 0;
+        // Array.prototype.sort is stable; rules without a comment keep their place among equals.
+        return [...own].sort((a, b) => last(a) - last(b) || byName(serviceNameOf(a) ?? '', serviceNameOf(b) ?? ''));
+      });
+      return { name: t.name, chains, rules };
     });
-    return { name: t.name, chains, rules };
-  });
 }
 
 /** Prints tables back as iptables-restore text. */
 export function printRestore(tables: DumpTable[]): string {
-  return tables.map((t) => [`*${t.name}`, ...t.chains.map((c) => `:${c} - [0:0]`), ...t.rules.map((r) => `-A ${r.chain} ${r.text}`), 'COMMIT'].join('\n')).join('\n') + '\n';
+  return (
+    tables
+      .map((t) =>
+        [
+          `*${t.name}`,
+          ...t.chains.map((c) => `:${c} - [0:0]`),
+          ...t.rules.map((r) => `-A ${r.chain} ${r.text}`),
+          'COMMIT',
+        ].join('\n'),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** Every `-A` rule of the text as `table CHAIN words`, one string each (what the figures count). */

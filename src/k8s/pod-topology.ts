@@ -21,7 +21,11 @@ export interface PodTopologyOptions {
 }
 
 export function podTopology(options: PodTopologyOptions = {}): Topology {
-  const pod = (listen?: number[]): NodeSpec => ({ role: 'container', routes: [{ to: 'default', via: CNI0_IP }], ...(listen ? { listen } : {}) });
+  const pod = (listen?: number[]): NodeSpec => ({
+    role: 'container',
+    routes: [{ to: 'default', via: CNI0_IP }],
+    ...(listen ? { listen } : {}),
+  });
   const pods = { ...BACKENDS, ...CLIENTS };
   return {
     nodes: {
@@ -39,7 +43,10 @@ export function podTopology(options: PodTopologyOptions = {}): Topology {
         a: { node: name, name: 'eth0', addresses: [`${ip}/24`] },
         b: { node: 'node', name: `veth-${name}`, bridge: 'cni0' },
       })),
-      { a: { node: 'node', name: 'eth0', addresses: [`${NODE_IP}/24`] }, b: { node: 'ext', name: 'eth0', addresses: [`${EXT_IP}/24`] } },
+      {
+        a: { node: 'node', name: 'eth0', addresses: [`${NODE_IP}/24`] },
+        b: { node: 'ext', name: 'eth0', addresses: [`${EXT_IP}/24`] },
+      },
     ],
     ...(options.setup ? { setup: options.setup } : {}),
   };

@@ -8,8 +8,10 @@ import { LabError } from '../errors.ts';
 export const PROFILES = {
   blog: 'kube-proxy v1.8–v1.18, iptables mode (the articles\' era: %0.5f probabilities, --set-xmark, "ns/name:" hashes)',
   'v1.19': 'kube-proxy v1.19–v1.2x, iptables mode (--or-mark/--xor-mark, %0.10f, unnamed ports hash without ":")',
-  current: 'kube-proxy v1.30 and later, iptables mode (KUBE-EXT/KUBE-FW chains, masquerade rule in KUBE-SVC, "svc -> ip:port" comments)',
-  nftables: 'kube-proxy v1.33 and later, nftables mode (one ip kube-proxy table, verdict maps, numgen; unserved ports of a ClusterIP are rejected)',
+  current:
+    'kube-proxy v1.30 and later, iptables mode (KUBE-EXT/KUBE-FW chains, masquerade rule in KUBE-SVC, "svc -> ip:port" comments)',
+  nftables:
+    'kube-proxy v1.33 and later, nftables mode (one ip kube-proxy table, verdict maps, numgen; unserved ports of a ClusterIP are rejected)',
 } as const;
 
 export type Profile = keyof typeof PROFILES;
@@ -18,7 +20,10 @@ export const DEFAULT_PROFILE: Profile = 'blog';
 export const PROFILE_ENV = 'NFLAB_KUBE_PROXY';
 
 export function parseProfile(name: string, where = '--kube-proxy'): Profile {
-  if (!(PROFILE_NAMES as string[]).includes(name)) throw new LabError(`${where}: unknown kube-proxy profile ${JSON.stringify(name)} (known: ${PROFILE_NAMES.join(', ')})`);
+  if (!(PROFILE_NAMES as string[]).includes(name))
+    throw new LabError(
+      `${where}: unknown kube-proxy profile ${JSON.stringify(name)} (known: ${PROFILE_NAMES.join(', ')})`,
+    );
   return name as Profile;
 }
 

@@ -37,16 +37,26 @@ const LARGE_CLUSTER_ENDPOINTS = 1000;
 export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOptions): KubeRuleSet {
   const endpoints = resolved.reduce((n, s) => n + s.endpoints.length, 0);
   if (endpoints > LARGE_CLUSTER_ENDPOINTS) {
-    throw new LabError(`services: ${endpoints} endpoints: kube-proxy's large-cluster mode (over ${LARGE_CLUSTER_ENDPOINTS} endpoints, comments left out) is not supported by the current profile`);
+    throw new LabError(
+      `services: ${endpoints} endpoints: kube-proxy's large-cluster mode (over ${LARGE_CLUSTER_ENDPOINTS} endpoints, comments left out) is not supported by the current profile`,
+    );
   }
   const nfacct = opts.nfacct ?? true;
   const localhostNodePorts = opts.localhostNodePorts ?? true;
   const nat: KubeTable = { chains: ['KUBE-NODEPORTS', 'KUBE-SERVICES', MASQ, 'KUBE-POSTROUTING'], rules: [] };
   const filter: KubeTable = {
-    chains: ['KUBE-NODEPORTS', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL'],
+    chains: [
+      'KUBE-NODEPORTS',
+      'KUBE-SERVICES',
+      'KUBE-EXTERNAL-SERVICES',
+      'KUBE-FIREWALL',
+      'KUBE-FORWARD',
+      'KUBE-PROXY-FIREWALL',
+    ],
     rules: [],
   };
-  const add = (table: KubeTable, chain: string, args: string[], extra: Partial<KubeRule> = {}) => table.rules.push({ chain, args, ...extra });
+  const add = (table: KubeTable, chain: string, args: string[], extra: Partial<KubeRule> = {}) =>
+    table.rules.push({ chain, args, ...extra });
 
   // Jumps from the built-in chains, inserted at the top (kube-proxy's iptablesJumpChains, in order).
   const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
@@ -64,21 +74,67 @@ export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOption
     [nat, 'PREROUTING', 'KUBE-SERVICES', 'kubernetes service portals', [], 'services-jump'],
     [nat, 'POSTROUTING', 'KUBE-POSTROUTING', 'kubernetes postrouting rules', [], 'postrouting-jump'],
   ];
-  for (const [table, from, to, text, match, id] of jumps) add(table, from, [...comment(text), ...match, '-j', to], { insert: true, ...(id && { id }) });
+  for (const [table, from, to, text, match, id] of jumps)
+    add(table, from, [...comment(text), ...match, '-j', to], { insert: true, ...(id && { id }) });
   add(filter, 'INPUT', ['-j', 'KUBE-FIREWALL'], { insert: true });
   add(filter, 'OUTPUT', ['-j', 'KUBE-FIREWALL'], { insert: true });
 
   // Constant rules.
   if (localhostNodePorts) {
-    add(filter, 'KUBE-FIREWALL', [...comment('block incoming localnet connections'), '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP']);
+    add(filter, 'KUBE-FIREWALL', [
+      ...comment('block incoming localnet connections'),
+      '-d',
+      '127.0.0.0/8',
+      '!',
+      '-s',
+      '127.0.0.0/8',
+      '-m',
+      'conntrack',
+      '!',
+      '--ctstate',
+      'RELATED,ESTABLISHED,DNAT',
+      '-j',
+      'DROP',
+    ]);
   }
-  add(filter, 'KUBE-FORWARD', ['-m', 'conntrack', '--ctstate', 'INVALID', ...(nfacct ? ['-m', 'nfacct', '--nfacct-name', 'ct_state_invalid_dropped_pkts'] : []), '-j', 'DROP']);
-  add(filter, 'KUBE-FORWARD', [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', '0x4000/0x4000', '-j', 'ACCEPT'], { id: 'forward-mark-accept' });
-  add(filter, 'KUBE-FORWARD', [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
+  add(filter, 'KUBE-FORWARD', [
+    '-m',
+    'conntrack',
+    '--ctstate',
+    'INVALID',
+    ...(nfacct ? ['-m', 'nfacct', '--nfacct-name', 'ct_state_invalid_dropped_pkts'] : []),
+    '-j',
+    'DROP',
+  ]);
+  add(
+    filter,
+    'KUBE-FORWARD',
+    [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', '0x4000/0x4000', '-j', 'ACCEPT'],
+    { id: 'forward-mark-accept' },
+  );
+  add(filter, 'KUBE-FORWARD', [
+    ...comment('kubernetes forwarding conntrack rule'),
+    '-m',
+    'conntrack',
+    '--ctstate',
+    'RELATED,ESTABLISHED',
+    '-j',
+    'ACCEPT',
+  ]);
   add(nat, MASQ, ['-j', 'MARK', '--or-mark', '0x4000']);
   add(nat, 'KUBE-POSTROUTING', ['-m', 'mark', '!', '--mark', '0x4000/0x4000', '-j', 'RETURN']);
   add(nat, 'KUBE-POSTROUTING', ['-j', 'MARK', '--xor-mark', '0x4000']);
-  add(nat, 'KUBE-POSTROUTING', [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', ...(opts.randomFully ? ['--random-fully'] : [])], { id: 'postrouting-masquerade' });
+  add(
+    nat,
+    'KUBE-POSTROUTING',
+    [
+      ...comment('kubernetes service traffic requiring SNAT'),
+      '-j',
+      'MASQUERADE',
+      ...(opts.randomFully ? ['--random-fully'] : []),
+    ],
+    { id: 'postrouting-masquerade' },
+  );
 
   const services: KubeRuleSet['services'] = [];
   for (const s of resolved) {
@@ -107,7 +163,15 @@ export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOption
     const externalTraffic = usesExt ? extChain : externalPolicyChain;
     const usesFW = hasEndpoints && s.loadBalancerIPs.length > 0 && s.sourceRanges.length > 0;
     const lbTraffic = usesFW ? fwChain : externalTraffic;
-    const portMatch = (dst?: string) => ['-m', proto, '-p', proto, ...(dst ? ['-d', dst] : []), '--dport', String(s.port)];
+    const portMatch = (dst?: string) => [
+      '-m',
+      proto,
+      '-p',
+      proto,
+      ...(dst ? ['-d', dst] : []),
+      '--dport',
+      String(s.port),
+    ];
     const filterTarget = hasEndpoints ? 'DROP' : 'REJECT';
     const filterComment = hasEndpoints ? `${name} has no local endpoints` : `${name} has no endpoints`;
     const chainFor = (ep: { hostPort: string }) => endpointChainName(name, proto, ep.hostPort);
@@ -120,50 +184,143 @@ export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOption
     // Cluster IP: the masquerade rule lives in the service chain.
     if (hasInternal) {
       const args = [...comment(`${name} cluster IP`), ...portMatch(s.clusterIP)];
-      if (opts.clusterCIDR !== undefined) add(nat, svcChain, [...args, '!', '-s', opts.clusterCIDR, '-j', MASQ], { id: 'clusterip-mark-masq', scopes });
+      if (opts.clusterCIDR !== undefined)
+        add(nat, svcChain, [...args, '!', '-s', opts.clusterCIDR, '-j', MASQ], { id: 'clusterip-mark-masq', scopes });
       add(nat, 'KUBE-SERVICES', [...args, '-j', svcChain]);
     } else {
-      add(filter, 'KUBE-SERVICES', [...comment(`${name} has no endpoints`), ...portMatch(s.clusterIP), '-j', 'REJECT'], { id: 'no-endpoints-reject', scopes });
+      add(
+        filter,
+        'KUBE-SERVICES',
+        [...comment(`${name} has no endpoints`), ...portMatch(s.clusterIP), '-j', 'REJECT'],
+        { id: 'no-endpoints-reject', scopes },
+      );
     }
     for (const ip of s.externalIPs) {
-      if (hasEndpoints) add(nat, 'KUBE-SERVICES', [...comment(`${name} external IP`), ...portMatch(ip), '-j', externalTraffic]);
-      if (!hasExternal) add(filter, 'KUBE-EXTERNAL-SERVICES', [...comment(filterComment), ...portMatch(ip), '-j', filterTarget], { id: 'no-endpoints-reject', scopes });
+      if (hasEndpoints)
+        add(nat, 'KUBE-SERVICES', [...comment(`${name} external IP`), ...portMatch(ip), '-j', externalTraffic]);
+      if (!hasExternal)
+        add(filter, 'KUBE-EXTERNAL-SERVICES', [...comment(filterComment), ...portMatch(ip), '-j', filterTarget], {
+          id: 'no-endpoints-reject',
+          scopes,
+        });
     }
     for (const ip of s.loadBalancerIPs) {
-      if (hasEndpoints) add(nat, 'KUBE-SERVICES', [...comment(`${name} loadbalancer IP`), ...portMatch(ip), '-j', lbTraffic]);
-      if (usesFW) add(filter, 'KUBE-PROXY-FIREWALL', [...comment(`${name} traffic not accepted by ${fwChain}`), ...portMatch(ip), '-j', 'DROP']);
+      if (hasEndpoints)
+        add(nat, 'KUBE-SERVICES', [...comment(`${name} loadbalancer IP`), ...portMatch(ip), '-j', lbTraffic]);
+      if (usesFW)
+        add(filter, 'KUBE-PROXY-FIREWALL', [
+          ...comment(`${name} traffic not accepted by ${fwChain}`),
+          ...portMatch(ip),
+          '-j',
+          'DROP',
+        ]);
     }
     if (!hasExternal) {
-      for (const ip of s.loadBalancerIPs) add(filter, 'KUBE-EXTERNAL-SERVICES', [...comment(filterComment), ...portMatch(ip), '-j', filterTarget], { id: 'no-endpoints-reject', scopes });
+      for (const ip of s.loadBalancerIPs)
+        add(filter, 'KUBE-EXTERNAL-SERVICES', [...comment(filterComment), ...portMatch(ip), '-j', filterTarget], {
+          id: 'no-endpoints-reject',
+          scopes,
+        });
     }
     if (s.nodePort !== undefined) {
       const np = ['-m', proto, '-p', proto];
       if (hasEndpoints) {
         if (localhostNodePorts) {
-          add(nat, 'KUBE-NODEPORTS', [...comment(name), ...np, '-d', '127.0.0.0/8', '--dport', String(s.nodePort), ...(nfacct ? ['-m', 'nfacct', '--nfacct-name', 'localhost_nps_accepted_pkts'] : []), '-j', externalTraffic], { id: 'nodeport-svc-jump', scopes });
+          add(
+            nat,
+            'KUBE-NODEPORTS',
+            [
+              ...comment(name),
+              ...np,
+              '-d',
+              '127.0.0.0/8',
+              '--dport',
+              String(s.nodePort),
+              ...(nfacct ? ['-m', 'nfacct', '--nfacct-name', 'localhost_nps_accepted_pkts'] : []),
+              '-j',
+              externalTraffic,
+            ],
+            { id: 'nodeport-svc-jump', scopes },
+          );
         }
-        add(nat, 'KUBE-NODEPORTS', [...comment(name), ...np, '--dport', String(s.nodePort), '-j', externalTraffic], { id: 'nodeport-svc-jump', scopes });
+        add(nat, 'KUBE-NODEPORTS', [...comment(name), ...np, '--dport', String(s.nodePort), '-j', externalTraffic], {
+          id: 'nodeport-svc-jump',
+          scopes,
+        });
       }
       if (!hasExternal) {
-        add(filter, 'KUBE-EXTERNAL-SERVICES', [...comment(filterComment), '-m', 'addrtype', '--dst-type', 'LOCAL', ...np, '--dport', String(s.nodePort), '-j', filterTarget], { id: 'no-endpoints-reject', scopes });
+        add(
+          filter,
+          'KUBE-EXTERNAL-SERVICES',
+          [
+            ...comment(filterComment),
+            '-m',
+            'addrtype',
+            '--dst-type',
+            'LOCAL',
+            ...np,
+            '--dport',
+            String(s.nodePort),
+            '-j',
+            filterTarget,
+          ],
+          { id: 'no-endpoints-reject', scopes },
+        );
       }
     }
     if (s.healthCheckNodePort !== undefined) {
-      add(filter, 'KUBE-NODEPORTS', [...comment(`${name} health check node port`), '-m', 'tcp', '-p', 'tcp', '--dport', String(s.healthCheckNodePort), '-j', 'ACCEPT']);
+      add(filter, 'KUBE-NODEPORTS', [
+        ...comment(`${name} health check node port`),
+        '-m',
+        'tcp',
+        '-p',
+        'tcp',
+        '--dport',
+        String(s.healthCheckNodePort),
+        '-j',
+        'ACCEPT',
+      ]);
     }
 
     if (usesExt) {
       if (!s.externalLocal) {
-        add(nat, extChain, [...comment(`masquerade traffic for ${name} external destinations`), '-j', MASQ], { id: 'nodeport-mark-masq', scopes });
+        add(nat, extChain, [...comment(`masquerade traffic for ${name} external destinations`), '-j', MASQ], {
+          id: 'nodeport-mark-masq',
+          scopes,
+        });
       } else {
-        if (opts.clusterCIDR !== undefined) add(nat, extChain, [...comment(`pod traffic for ${name} external destinations`), '-s', opts.clusterCIDR, '-j', svcChain]);
-        add(nat, extChain, [...comment(`masquerade LOCAL traffic for ${name} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', MASQ]);
-        add(nat, extChain, [...comment(`route LOCAL traffic for ${name} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', svcChain]);
+        if (opts.clusterCIDR !== undefined)
+          add(nat, extChain, [
+            ...comment(`pod traffic for ${name} external destinations`),
+            '-s',
+            opts.clusterCIDR,
+            '-j',
+            svcChain,
+          ]);
+        add(nat, extChain, [
+          ...comment(`masquerade LOCAL traffic for ${name} external destinations`),
+          '-m',
+          'addrtype',
+          '--src-type',
+          'LOCAL',
+          '-j',
+          MASQ,
+        ]);
+        add(nat, extChain, [
+          ...comment(`route LOCAL traffic for ${name} external destinations`),
+          '-m',
+          'addrtype',
+          '--src-type',
+          'LOCAL',
+          '-j',
+          svcChain,
+        ]);
       }
       if (hasExternal) add(nat, extChain, ['-j', externalPolicyChain]);
     }
     if (usesFW) {
-      for (const src of s.sourceRanges) add(nat, fwChain, [...comment(`${name} loadbalancer IP`), '-s', src, '-j', externalTraffic]);
+      for (const src of s.sourceRanges)
+        add(nat, fwChain, [...comment(`${name} loadbalancer IP`), '-s', src, '-j', externalTraffic]);
       add(nat, fwChain, [...comment(`other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`)]);
     }
 
@@ -171,11 +328,31 @@ export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOption
       if (s.affinitySeconds !== undefined) {
         for (const ep of eps) {
           const sep = chainFor(ep);
-          add(nat, chain, [...comment(`${name} -> ${ep.hostPort}`), '-m', 'recent', '--name', sep, '--rcheck', '--seconds', String(s.affinitySeconds), '--reap', '-j', sep], { id: 'affinity-rcheck', scopes: [...scopes, ep.ip] });
+          add(
+            nat,
+            chain,
+            [
+              ...comment(`${name} -> ${ep.hostPort}`),
+              '-m',
+              'recent',
+              '--name',
+              sep,
+              '--rcheck',
+              '--seconds',
+              String(s.affinitySeconds),
+              '--reap',
+              '-j',
+              sep,
+            ],
+            { id: 'affinity-rcheck', scopes: [...scopes, ep.ip] },
+          );
         }
       }
       eps.forEach((ep, i) => {
-        const statistic = i < eps.length - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability10(eps.length - i)] : [];
+        const statistic =
+          i < eps.length - 1
+            ? ['-m', 'statistic', '--mode', 'random', '--probability', probability10(eps.length - i)]
+            : [];
         add(nat, chain, [...comment(`${name} -> ${ep.hostPort}`), ...statistic, '-j', chainFor(ep)]);
       });
     };
@@ -185,11 +362,38 @@ export function buildCurrentRules(resolved: ResolvedService[], opts: ProxyOption
     for (const ep of all) {
       const sep = chainFor(ep);
       nat.chains.push(sep);
-      add(nat, sep, [...comment(name), '-s', ep.ip, '-j', MASQ], { id: 'sep-hairpin-masq', scopes: [...scopes, ep.ip] });
+      add(nat, sep, [...comment(name), '-s', ep.ip, '-j', MASQ], {
+        id: 'sep-hairpin-masq',
+        scopes: [...scopes, ep.ip],
+      });
       const remember = s.affinitySeconds !== undefined ? ['-m', 'recent', '--name', sep, '--set'] : [];
-      add(nat, sep, [...comment(name), ...remember, '-m', proto, '-p', proto, '-j', 'DNAT', '--to-destination', ep.hostPort]);
+      add(nat, sep, [
+        ...comment(name),
+        ...remember,
+        '-m',
+        proto,
+        '-p',
+        proto,
+        '-j',
+        'DNAT',
+        '--to-destination',
+        ep.hostPort,
+      ]);
     }
   }
-  add(nat, 'KUBE-SERVICES', [...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS'], { id: 'nodeports-jump' });
+  add(
+    nat,
+    'KUBE-SERVICES',
+    [
+      ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
+      '-m',
+      'addrtype',
+      '--dst-type',
+      'LOCAL',
+      '-j',
+      'KUBE-NODEPORTS',
+    ],
+    { id: 'nodeports-jump' },
+  );
   return { nat, filter, services };
 }

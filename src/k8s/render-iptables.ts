@@ -79,7 +79,18 @@ function eraStyle(era: ProxyEra): EraStyle {
         markMasq: ['-j', 'MARK', '--set-xmark', `${MASQ_MARK}/${MASQ_MARK}`],
         postrouting: [
           {
-            args: ['-m', 'comment', '--comment', 'kubernetes service traffic requiring SNAT', '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'MASQUERADE'],
+            args: [
+              '-m',
+              'comment',
+              '--comment',
+              'kubernetes service traffic requiring SNAT',
+              '-m',
+              'mark',
+              '--mark',
+              `${MASQ_MARK}/${MASQ_MARK}`,
+              '-j',
+              'MASQUERADE',
+            ],
             id: 'postrouting-masquerade',
           },
         ],
@@ -93,7 +104,10 @@ function eraStyle(era: ProxyEra): EraStyle {
         postrouting: [
           { args: ['-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN'] },
           { args: ['-j', 'MARK', '--xor-mark', MASQ_MARK] },
-          { args: ['-m', 'comment', '--comment', 'kubernetes service traffic requiring SNAT', '-j', 'MASQUERADE'], id: 'postrouting-masquerade' },
+          {
+            args: ['-m', 'comment', '--comment', 'kubernetes service traffic requiring SNAT', '-j', 'MASQUERADE'],
+            id: 'postrouting-masquerade',
+          },
         ],
       };
     case 'current':
@@ -114,7 +128,8 @@ function goFixed(x: number, digits: number): string {
   const scaled = x * 10 ** digits;
   const floor = Math.floor(scaled);
   const powerOfTwo = Number.isInteger(Math.log2(1 / x));
-  if (powerOfTwo && scaled - floor === 0.5) return ((floor % 2 === 0 ? floor : floor + 1) / 10 ** digits).toFixed(digits);
+  if (powerOfTwo && scaled - floor === 0.5)
+    return ((floor % 2 === 0 ? floor : floor + 1) / 10 ** digits).toFixed(digits);
   return x.toFixed(digits);
 }
 
@@ -128,8 +143,14 @@ function serviceScopes(s: ResolvedService): string[] {
 
 /** Builds the rule model; both renderers print it. Throws LabError on invalid services or options. */
 export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): KubeRuleSet {
-  if (opts.era === 'nftables') throw new LabError('the nftables profile writes no iptables rules (a lab that checks iptables rules cannot run under it yet)');
-  if (!PROFILE_ERAS.includes(opts.era)) throw new LabError(`proxy options: unknown kube-proxy profile ${JSON.stringify(opts.era)} (known: ${PROFILE_ERAS.join(', ')})`);
+  if (opts.era === 'nftables')
+    throw new LabError(
+      'the nftables profile writes no iptables rules (a lab that checks iptables rules cannot run under it yet)',
+    );
+  if (!PROFILE_ERAS.includes(opts.era))
+    throw new LabError(
+      `proxy options: unknown kube-proxy profile ${JSON.stringify(opts.era)} (known: ${PROFILE_ERAS.join(', ')})`,
+    );
   if (opts.clusterCIDR !== undefined && !isIPv4Cidr(opts.clusterCIDR)) {
     throw new LabError(`proxy options: clusterCIDR must be an IPv4 CIDR, got ${JSON.stringify(opts.clusterCIDR)}`);
   }
@@ -145,9 +166,13 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
   const chained = resolved.map((s) => ({ ...chainsOf(s, opts.era), service: s }));
   checkUnique(chained);
 
-  const nat: KubeTable = { chains: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', MARK_MASQ, MARK_DROP], rules: [] };
+  const nat: KubeTable = {
+    chains: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', MARK_MASQ, MARK_DROP],
+    rules: [],
+  };
   const filter: KubeTable = { chains: ['KUBE-FORWARD', 'KUBE-FIREWALL'], rules: [] };
-  const addNat = (chain: string, args: string[], id?: OmittableRule, scopes?: string[]) => nat.rules.push({ chain, args, ...(id && { id }), ...(scopes && { scopes }) });
+  const addNat = (chain: string, args: string[], id?: OmittableRule, scopes?: string[]) =>
+    nat.rules.push({ chain, args, ...(id && { id }), ...(scopes && { scopes }) });
   const addFilter = (chain: string, args: string[], id?: OmittableRule, scopes?: string[]) =>
     filter.rules.push({ chain, args, ...(id && { id }), ...(scopes && { scopes }) });
 
@@ -169,11 +194,30 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
     if (s.endpoints.length === 0) {
       // kube-proxy creates no KUBE-SVC chain for it; the filter table refuses new connections instead.
       const why = comment(`${portName} has no endpoints`);
-      rejectClusterIP.push({ chain: 'KUBE-SERVICES', args: ['-d', `${s.clusterIP}/32`, '-p', proto, ...why, '-m', proto, '--dport', String(s.port), '-j', 'REJECT'], id: 'no-endpoints-reject', scopes });
+      rejectClusterIP.push({
+        chain: 'KUBE-SERVICES',
+        args: ['-d', `${s.clusterIP}/32`, '-p', proto, ...why, '-m', proto, '--dport', String(s.port), '-j', 'REJECT'],
+        id: 'no-endpoints-reject',
+        scopes,
+      });
       if (s.nodePort !== undefined) {
         rejectNodePort.push({
           chain: 'KUBE-EXTERNAL-SERVICES',
-          args: ['-p', proto, ...why, '-m', 'addrtype', '--dst-type', 'LOCAL', '-m', proto, '--dport', String(s.nodePort), '-j', 'REJECT'],
+          args: [
+            '-p',
+            proto,
+            ...why,
+            '-m',
+            'addrtype',
+            '--dst-type',
+            'LOCAL',
+            '-m',
+            proto,
+            '--dport',
+            String(s.nodePort),
+            '-j',
+            'REJECT',
+          ],
           id: 'no-endpoints-reject',
           scopes,
         });
@@ -182,8 +226,24 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
     }
     nat.chains.push(svc, ...seps.map((e) => e.chain));
 
-    const clusterIPMatch = ['-d', `${s.clusterIP}/32`, '-p', proto, ...comment(`${portName} cluster IP`), '-m', proto, '--dport', String(s.port)];
-    if (opts.clusterCIDR !== undefined) addNat('KUBE-SERVICES', ['!', '-s', opts.clusterCIDR, ...clusterIPMatch, '-j', MARK_MASQ], 'clusterip-mark-masq', scopes);
+    const clusterIPMatch = [
+      '-d',
+      `${s.clusterIP}/32`,
+      '-p',
+      proto,
+      ...comment(`${portName} cluster IP`),
+      '-m',
+      proto,
+      '--dport',
+      String(s.port),
+    ];
+    if (opts.clusterCIDR !== undefined)
+      addNat(
+        'KUBE-SERVICES',
+        ['!', '-s', opts.clusterCIDR, ...clusterIPMatch, '-j', MARK_MASQ],
+        'clusterip-mark-masq',
+        scopes,
+      );
     addNat('KUBE-SERVICES', [...clusterIPMatch, '-j', svc]);
 
     if (s.nodePort !== undefined) {
@@ -197,7 +257,20 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
       for (const ep of seps) {
         addNat(
           svc,
-          [...comment(portName), '-m', 'recent', '--rcheck', '--seconds', String(s.affinitySeconds), '--reap', '--name', ep.chain, ...AFFINITY_MASK, '-j', ep.chain],
+          [
+            ...comment(portName),
+            '-m',
+            'recent',
+            '--rcheck',
+            '--seconds',
+            String(s.affinitySeconds),
+            '--reap',
+            '--name',
+            ep.chain,
+            ...AFFINITY_MASK,
+            '-j',
+            ep.chain,
+          ],
           'affinity-rcheck',
           [...scopes, ep.ip],
         );
@@ -206,21 +279,45 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
     // Rule i (0-based) of n matches 1/(n-i) of what reaches it, so each endpoint gets 1/n overall.
     const n = seps.length;
     seps.forEach((ep, i) => {
-      const statistic = i < n - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', style.probability(n - i)] : [];
+      const statistic =
+        i < n - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', style.probability(n - i)] : [];
       addNat(svc, [...comment(portName), ...statistic, '-j', ep.chain]);
     });
 
     // KUBE-SEP: hairpin masquerade (a pod reaching itself), then the DNAT.
     for (const ep of seps) {
-      addNat(ep.chain, ['-s', `${ep.ip}/32`, ...comment(portName), '-j', MARK_MASQ], 'sep-hairpin-masq', [...scopes, ep.ip]);
-      const remember = s.affinitySeconds !== undefined ? ['-m', 'recent', '--set', '--name', ep.chain, ...AFFINITY_MASK] : [];
-      addNat(ep.chain, ['-p', proto, ...comment(portName), ...remember, '-m', proto, '-j', 'DNAT', '--to-destination', ep.endpoint]);
+      addNat(ep.chain, ['-s', `${ep.ip}/32`, ...comment(portName), '-j', MARK_MASQ], 'sep-hairpin-masq', [
+        ...scopes,
+        ep.ip,
+      ]);
+      const remember =
+        s.affinitySeconds !== undefined ? ['-m', 'recent', '--set', '--name', ep.chain, ...AFFINITY_MASK] : [];
+      addNat(ep.chain, [
+        '-p',
+        proto,
+        ...comment(portName),
+        ...remember,
+        '-m',
+        proto,
+        '-j',
+        'DNAT',
+        '--to-destination',
+        ep.endpoint,
+      ]);
     }
   }
 
   addNat(
     'KUBE-SERVICES',
-    [...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS'],
+    [
+      ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
+      '-m',
+      'addrtype',
+      '--dst-type',
+      'LOCAL',
+      '-j',
+      'KUBE-NODEPORTS',
+    ],
     'nodeports-jump',
   );
 
@@ -233,20 +330,51 @@ export function buildKubeProxyRules(services: Service[], opts: ProxyOptions): Ku
   const newOnly = ['-m', 'conntrack', '--ctstate', 'NEW'];
   if (rejectNodePort.length > 0) {
     filter.chains.push('KUBE-EXTERNAL-SERVICES');
-    addFilter('INPUT', [...newOnly, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES']);
+    addFilter('INPUT', [
+      ...newOnly,
+      ...comment('kubernetes externally-visible service portals'),
+      '-j',
+      'KUBE-EXTERNAL-SERVICES',
+    ]);
   }
   if (rejectClusterIP.length > 0) {
     filter.chains.push('KUBE-SERVICES');
     addFilter('FORWARD', [...newOnly, ...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES']);
     addFilter('OUTPUT', [...newOnly, ...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES']);
   }
-  addFilter('KUBE-FIREWALL', [...comment('kubernetes firewall for dropping marked packets'), '-m', 'mark', '--mark', `${DROP_MARK}/${DROP_MARK}`, '-j', 'DROP'], 'firewall-drop');
+  addFilter(
+    'KUBE-FIREWALL',
+    [
+      ...comment('kubernetes firewall for dropping marked packets'),
+      '-m',
+      'mark',
+      '--mark',
+      `${DROP_MARK}/${DROP_MARK}`,
+      '-j',
+      'DROP',
+    ],
+    'firewall-drop',
+  );
   addFilter('KUBE-FORWARD', ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP']);
-  addFilter('KUBE-FORWARD', [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'ACCEPT'], 'forward-mark-accept');
+  addFilter(
+    'KUBE-FORWARD',
+    [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'ACCEPT'],
+    'forward-mark-accept',
+  );
   if (opts.clusterCIDR !== undefined) {
     const established = ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'];
-    addFilter('KUBE-FORWARD', ['-s', opts.clusterCIDR, ...comment('kubernetes forwarding conntrack pod source rule'), ...established]);
-    addFilter('KUBE-FORWARD', ['-d', opts.clusterCIDR, ...comment('kubernetes forwarding conntrack pod destination rule'), ...established]);
+    addFilter('KUBE-FORWARD', [
+      '-s',
+      opts.clusterCIDR,
+      ...comment('kubernetes forwarding conntrack pod source rule'),
+      ...established,
+    ]);
+    addFilter('KUBE-FORWARD', [
+      '-d',
+      opts.clusterCIDR,
+      ...comment('kubernetes forwarding conntrack pod destination rule'),
+      ...established,
+    ]);
   }
   filter.rules.push(...rejectClusterIP, ...rejectNodePort);
 
@@ -265,7 +393,8 @@ function refuseUnsupported(resolved: ResolvedService[], era: ProxyEra): void {
     };
     if (s.type === 'LoadBalancer') refuse('type: LoadBalancer');
     // (the current profile accepts a NodePort without its port, as kube-proxy's own test has one)
-    if (s.type === 'NodePort' && s.nodePort === undefined) throw new LabError(`${where}: type NodePort needs nodePort (1-65535)`);
+    if (s.type === 'NodePort' && s.nodePort === undefined)
+      throw new LabError(`${where}: type NodePort needs nodePort (1-65535)`);
     if (s.externalIPs.length > 0) refuse('externalIPs');
     if (s.externalLocal) refuse('externalTrafficPolicy: Local');
   }
@@ -281,23 +410,36 @@ function checkUnique(chained: { svc: string; portName: string; service: Resolved
     if (service.nodePort !== undefined) {
       const np = `${service.protocol}/${service.nodePort}`;
       const other = nodePorts.get(np);
-      if (other) throw new LabError(`service ${key}: nodePort ${np} is already used by ${other}; node ports share KUBE-NODEPORTS and must be unique`);
+      if (other)
+        throw new LabError(
+          `service ${key}: nodePort ${np} is already used by ${other}; node ports share KUBE-NODEPORTS and must be unique`,
+        );
       nodePorts.set(np, key);
     }
   }
 }
 
-function applyOmissions(tables: [KubeTable, KubeTable], omit: string[], chained: { service: ResolvedService }[]): [KubeTable, KubeTable] {
-  const knownScopes = new Set(chained.flatMap(({ service: s }) => [...serviceScopes(s), ...s.endpoints.map((e) => e.ip)]));
+function applyOmissions(
+  tables: [KubeTable, KubeTable],
+  omit: string[],
+  chained: { service: ResolvedService }[],
+): [KubeTable, KubeTable] {
+  const knownScopes = new Set(
+    chained.flatMap(({ service: s }) => [...serviceScopes(s), ...s.endpoints.map((e) => e.ip)]),
+  );
   const requests = omit.map((entry) => {
     const at = entry.indexOf('@');
     const id = at < 0 ? entry : entry.slice(0, at);
     const scope = at < 0 ? undefined : entry.slice(at + 1);
     if (!(id in OMITTABLE_RULES)) {
-      throw new LabError(`proxy options: omit ${JSON.stringify(entry)}: unknown rule id; known ids: ${Object.keys(OMITTABLE_RULES).join(', ')}`);
+      throw new LabError(
+        `proxy options: omit ${JSON.stringify(entry)}: unknown rule id; known ids: ${Object.keys(OMITTABLE_RULES).join(', ')}`,
+      );
     }
     if (scope !== undefined && !knownScopes.has(scope)) {
-      throw new LabError(`proxy options: omit ${JSON.stringify(entry)}: ${JSON.stringify(scope)} names no service (name or namespace/name) or endpoint IP`);
+      throw new LabError(
+        `proxy options: omit ${JSON.stringify(entry)}: ${JSON.stringify(scope)} names no service (name or namespace/name) or endpoint IP`,
+      );
     }
     return { entry, id, scope, used: false };
   });
@@ -316,21 +458,35 @@ function applyOmissions(tables: [KubeTable, KubeTable], omit: string[], chained:
     { chains: tables[1].chains, rules: tables[1].rules.filter(keep) },
   ];
   const unused = requests.find((r) => !r.used);
-  if (unused) throw new LabError(`proxy options: omit ${JSON.stringify(unused.entry)} matches no rule of this rule set`);
+  if (unused)
+    throw new LabError(`proxy options: omit ${JSON.stringify(unused.entry)} matches no rule of this rule set`);
   return result;
 }
 
 /** A rule's words; the comment quoted always (`always`) or, as kube-proxy ≥1.2x writes it, only when it holds a space. */
 export function printArgs(args: string[], quote: 'always' | 'when-needed' = 'always'): string {
-  return args.map((word, i) => (args[i - 1] === '--comment' && (quote === 'always' || /\s/.test(word)) ? `"${word}"` : word)).join(' ');
+  return args
+    .map((word, i) => (args[i - 1] === '--comment' && (quote === 'always' || /\s/.test(word)) ? `"${word}"` : word))
+    .join(' ');
 }
 
 function printRule(r: KubeRule, args: string[], quote: 'always' | 'when-needed'): string {
   return `${r.insert ? `-I ${r.chain} 1` : `-A ${r.chain}`} ${printArgs(args, quote)}`.trimEnd();
 }
 
-function printTable(name: RuleTable, table: KubeTable, rules: KubeRule[], transform: (args: string[]) => string[], quote: 'always' | 'when-needed' = 'always'): string {
-  const lines = [`*${name}`, ...table.chains.map((c) => `:${c} - [0:0]`), ...rules.map((r) => printRule(r, transform(r.args), quote)), 'COMMIT'];
+function printTable(
+  name: RuleTable,
+  table: KubeTable,
+  rules: KubeRule[],
+  transform: (args: string[]) => string[],
+  quote: 'always' | 'when-needed' = 'always',
+): string {
+  const lines = [
+    `*${name}`,
+    ...table.chains.map((c) => `:${c} - [0:0]`),
+    ...rules.map((r) => printRule(r, transform(r.args), quote)),
+    'COMMIT',
+  ];
   return `${lines.join('\n')}\n`;
 }
 
@@ -342,7 +498,8 @@ function printTable(name: RuleTable, table: KubeTable, rules: KubeRule[], transf
 export function renderKubeProxyRules(services: Service[], opts: ProxyOptions): RenderedRules {
   const set = buildKubeProxyRules(services, opts);
   const quote = opts.era === 'current' ? 'when-needed' : 'always';
-  const ordered = (t: KubeTable) => (opts.era === 'current' ? [...t.rules.filter((r) => r.insert), ...t.rules.filter((r) => !r.insert)] : t.rules);
+  const ordered = (t: KubeTable) =>
+    opts.era === 'current' ? [...t.rules.filter((r) => r.insert), ...t.rules.filter((r) => !r.insert)] : t.rules;
   return {
     nat: printTable('nat', set.nat, ordered(set.nat), (a) => a, quote),
     filter: printTable('filter', set.filter, ordered(set.filter), (a) => a, quote),
@@ -371,7 +528,10 @@ export function renderRulesAsSaved(services: Service[], opts: ProxyOptions): Ren
     const chains = [...new Set(table.chains)].sort(byCodeUnits);
     const order = [...BUILTIN_CHAINS[name], ...chains];
     // Each `-I CHAIN 1` lands above the ones before it.
-    const inChain = (chain: string) => [...table.rules.filter((r) => r.chain === chain && r.insert).reverse(), ...table.rules.filter((r) => r.chain === chain && !r.insert)];
+    const inChain = (chain: string) => [
+      ...table.rules.filter((r) => r.chain === chain && r.insert).reverse(),
+      ...table.rules.filter((r) => r.chain === chain && !r.insert),
+    ];
     const rules = order.flatMap(inChain).map((r) => ({ ...r, insert: false }));
     return printTable(name, { chains, rules }, rules, transform);
   };
@@ -417,6 +577,7 @@ export function savedArgs(args: string[]): string[] {
     }
   }
   const reject = out.indexOf('REJECT');
-  if (reject > 0 && out[reject - 1] === '-j' && !out.includes('--reject-with')) out.push('--reject-with', 'icmp-port-unreachable');
+  if (reject > 0 && out[reject - 1] === '-j' && !out.includes('--reject-with'))
+    out.push('--reject-with', 'icmp-port-unreachable');
   return out;
 }

@@ -35,18 +35,40 @@ export function renderIpvs(services: ResolvedService[], o: IpvsOptions = {}): Ip
     bound.add(ip);
   };
   const sets = {
-    'KUBE-CLUSTER-IP': { type: 'hash:ip,port', comment: 'Kubernetes service cluster ip + port for masquerade purpose', members: [] as string[] },
-    'KUBE-LOOP-BACK': { type: 'hash:ip,port,ip', comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose', members: [] as string[] },
-    'KUBE-EXTERNAL-IP': { type: 'hash:ip,port', comment: 'Kubernetes service external ip + port for masquerade and filter purpose', members: [] as string[] },
+    'KUBE-CLUSTER-IP': {
+      type: 'hash:ip,port',
+      comment: 'Kubernetes service cluster ip + port for masquerade purpose',
+      members: [] as string[],
+    },
+    'KUBE-LOOP-BACK': {
+      type: 'hash:ip,port,ip',
+      comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose',
+      members: [] as string[],
+    },
+    'KUBE-EXTERNAL-IP': {
+      type: 'hash:ip,port',
+      comment: 'Kubernetes service external ip + port for masquerade and filter purpose',
+      members: [] as string[],
+    },
     'KUBE-LOAD-BALANCER': { type: 'hash:ip,port', comment: 'Kubernetes service lb portal', members: [] as string[] },
-    'KUBE-NODE-PORT-TCP': { type: 'bitmap:port', comment: 'Kubernetes nodeport TCP port for masquerade purpose', members: [] as string[] },
-    'KUBE-NODE-PORT-UDP': { type: 'bitmap:port', comment: 'Kubernetes nodeport UDP port for masquerade purpose', members: [] as string[] },
+    'KUBE-NODE-PORT-TCP': {
+      type: 'bitmap:port',
+      comment: 'Kubernetes nodeport TCP port for masquerade purpose',
+      members: [] as string[],
+    },
+    'KUBE-NODE-PORT-UDP': {
+      type: 'bitmap:port',
+      comment: 'Kubernetes nodeport UDP port for masquerade purpose',
+      members: [] as string[],
+    },
   };
   for (const s of services) {
     const where = `service ${s.namespace}/${s.name}${s.portName ? `:${s.portName}` : ''}`;
     // Local policy (local real servers only, KUBE-NODE-PORT-LOCAL-*) and source ranges (KUBE-LOAD-BALANCER-SOURCE-*) are not modelled.
-    if (s.externalLocal) throw new LabError(`${where}: field "externalTrafficPolicy: Local" is not supported by the ipvs profile`);
-    if (s.sourceRanges.length > 0) throw new LabError(`${where}: field "loadBalancerSourceRanges" is not supported by the ipvs profile`);
+    if (s.externalLocal)
+      throw new LabError(`${where}: field "externalTrafficPolicy: Local" is not supported by the ipvs profile`);
+    if (s.sourceRanges.length > 0)
+      throw new LabError(`${where}: field "loadBalancerSourceRanges" is not supported by the ipvs profile`);
     const flag = s.protocol === 'tcp' ? '-t' : '-u';
     const persistence = s.affinitySeconds !== undefined ? ` -p ${s.affinitySeconds}` : '';
     const virtual = (ip: string, port: number) => {
@@ -73,15 +95,22 @@ export function renderIpvs(services: ResolvedService[], o: IpvsOptions = {}): Ip
     }
     for (const ep of s.endpoints) sets['KUBE-LOOP-BACK'].members.push(`${ep.ip},${s.protocol}:${ep.port},${ep.ip}`);
   }
-  const ipsets = Object.entries(sets).flatMap(([name, set]) => [
-    `create ${name} ${set.type} ${set.type === 'bitmap:port' ? 'range 0-65535' : 'family inet hashsize 1024 maxelem 65536'} comment`,
-    ...set.members.map((m) => `add ${name} ${m} comment "${set.comment}"`),
-  ]).join('\n') + '\n';
+  const ipsets =
+    Object.entries(sets)
+      .flatMap(([name, set]) => [
+        `create ${name} ${set.type} ${set.type === 'bitmap:port' ? 'range 0-65535' : 'family inet hashsize 1024 maxelem 65536'} comment`,
+        ...set.members.map((m) => `add ${name} ${m} comment "${set.comment}"`),
+      ])
+      .join('\n') + '\n';
 
   const masqCluster = o.clusterCIDR !== undefined ? ['!', '-s', o.clusterCIDR] : [];
   const nat = [
     '*nat',
-    ':KUBE-SERVICES - [0:0]', ':KUBE-POSTROUTING - [0:0]', ':KUBE-NODE-PORT - [0:0]', ':KUBE-LOAD-BALANCER - [0:0]', ':KUBE-MARK-MASQ - [0:0]',
+    ':KUBE-SERVICES - [0:0]',
+    ':KUBE-POSTROUTING - [0:0]',
+    ':KUBE-NODE-PORT - [0:0]',
+    ':KUBE-LOAD-BALANCER - [0:0]',
+    ':KUBE-MARK-MASQ - [0:0]',
     '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
     '-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
     '-I POSTROUTING 1 -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
@@ -91,7 +120,9 @@ export function renderIpvs(services: ResolvedService[], o: IpvsOptions = {}): Ip
     '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
     '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
     ...(o.clusterCIDR !== undefined
-      ? [`-A KUBE-SERVICES ${masqCluster.join(' ')} -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ`]
+      ? [
+          `-A KUBE-SERVICES ${masqCluster.join(' ')} -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ`,
+        ]
       : []),
     '-A KUBE-SERVICES -m comment --comment "Kubernetes service external ip + port for masquerade and filter purpose" -m set --match-set KUBE-EXTERNAL-IP dst,dst -j KUBE-MARK-MASQ',
     '-A KUBE-SERVICES -m comment --comment "Kubernetes service lb portal" -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER',
@@ -115,16 +146,18 @@ export function renderIpvs(services: ResolvedService[], o: IpvsOptions = {}): Ip
 
 /** The whole IPVS state as one shell script a person can read (and run on a kernel with ip_vs). */
 export function ipvsScript(r: IpvsRendered): string {
-  return [
-    '# kube-ipvs0 and the IPVS virtual services',
-    ...r.commands,
-    '# the ipsets (ipset restore)',
-    "ipset restore <<'EOF'",
-    r.ipsets.trimEnd(),
-    'EOF',
-    '# the constant iptables rules (iptables-restore --noflush)',
-    "iptables-restore --noflush <<'EOF'",
-    r.iptables.trimEnd(),
-    'EOF',
-  ].join('\n') + '\n';
+  return (
+    [
+      '# kube-ipvs0 and the IPVS virtual services',
+      ...r.commands,
+      '# the ipsets (ipset restore)',
+      "ipset restore <<'EOF'",
+      r.ipsets.trimEnd(),
+      'EOF',
+      '# the constant iptables rules (iptables-restore --noflush)',
+      "iptables-restore --noflush <<'EOF'",
+      r.iptables.trimEnd(),
+      'EOF',
+    ].join('\n') + '\n'
+  );
 }

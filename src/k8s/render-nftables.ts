@@ -68,7 +68,10 @@ function baseRules(o: NftOptions): string[] {
     '',
     `add rule ${T} cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`,
   ];
-  if (o.serviceCIDRs?.length) lines.push(`add rule ${T} cluster-ips-check ip daddr { ${o.serviceCIDRs.join(', ')} } drop comment "Drop traffic to unallocated ClusterIPs"`);
+  if (o.serviceCIDRs?.length)
+    lines.push(
+      `add rule ${T} cluster-ips-check ip daddr { ${o.serviceCIDRs.join(', ')} } drop comment "Drop traffic to unallocated ClusterIPs"`,
+    );
   lines.push(
     `add rule ${T} filter-prerouting-pre-dnat ct state new jump firewall-check`,
     `add rule ${T} filter-forward ct state new jump service-endpoints-check`,
@@ -106,7 +109,10 @@ export function nftNames(s: ResolvedService) {
   const base = baseName(s);
   const epBase = (ep: { ip: string; port: number }) => `${base}__${ep.ip}/${ep.port}`;
   return {
-    service: hashed('service', base), local: hashed('local', base), external: hashed('external', base), firewall: hashed('firewall', base),
+    service: hashed('service', base),
+    local: hashed('local', base),
+    external: hashed('external', base),
+    firewall: hashed('firewall', base),
     endpoint: (ep: { ip: string; port: number }) => hashed('endpoint', epBase(ep)),
     affinity: (ep: { ip: string; port: number }) => hashed('affinity', epBase(ep)),
   };
@@ -137,13 +143,20 @@ function serviceRules(s: ResolvedService, o: NftOptions): string[] {
 
   const toEndpoints = (chain: string, eps: ResolvedService['endpoints']) => {
     out.push(`add chain ${T} ${chain}`);
-    if (chain === svcChain && o.clusterCIDR !== undefined) out.push(`add rule ${T} ${chain} ip daddr ${s.clusterIP} ip saddr != ${o.clusterCIDR} jump mark-for-masquerade`);
-    if (s.affinitySeconds !== undefined) for (const ep of eps) out.push(`add rule ${T} ${chain} ip saddr @${affinitySet(ep)} goto ${epChain(ep)}`);
-    out.push(`add rule ${T} ${chain} numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${epChain(ep)}`).join(' , ')} }`);
+    if (chain === svcChain && o.clusterCIDR !== undefined)
+      out.push(`add rule ${T} ${chain} ip daddr ${s.clusterIP} ip saddr != ${o.clusterCIDR} jump mark-for-masquerade`);
+    if (s.affinitySeconds !== undefined)
+      for (const ep of eps) out.push(`add rule ${T} ${chain} ip saddr @${affinitySet(ep)} goto ${epChain(ep)}`);
+    out.push(
+      `add rule ${T} ${chain} numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${epChain(ep)}`).join(' , ')} }`,
+    );
   };
 
   if (s.affinitySeconds !== undefined) {
-    for (const ep of all) out.push(`add set ${T} ${affinitySet(ep)} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.affinitySeconds}s ; }`);
+    for (const ep of all)
+      out.push(
+        `add set ${T} ${affinitySet(ep)} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.affinitySeconds}s ; }`,
+      );
   }
   if (hasEndpoints) toEndpoints(svcChain, all);
   if (usesLocal) toEndpoints(localChain, local);
@@ -152,8 +165,13 @@ function serviceRules(s: ResolvedService, o: NftOptions): string[] {
     if (!s.externalLocal) {
       out.push(`add rule ${T} ${extChain} jump mark-for-masquerade`);
     } else {
-      if (o.clusterCIDR !== undefined) out.push(`add rule ${T} ${extChain} ip saddr ${o.clusterCIDR} goto ${svcChain} comment "short-circuit pod traffic"`);
-      out.push(`add rule ${T} ${extChain} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`);
+      if (o.clusterCIDR !== undefined)
+        out.push(
+          `add rule ${T} ${extChain} ip saddr ${o.clusterCIDR} goto ${svcChain} comment "short-circuit pod traffic"`,
+        );
+      out.push(
+        `add rule ${T} ${extChain} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`,
+      );
       out.push(`add rule ${T} ${extChain} fib saddr type local goto ${svcChain} comment "short-circuit local traffic"`);
     }
     if (hasExternal) out.push(`add rule ${T} ${extChain} goto ${externalPolicy}`);
@@ -177,13 +195,19 @@ function serviceRules(s: ResolvedService, o: NftOptions): string[] {
   else out.push(`add element ${T} no-endpoint-services { ${key(s.clusterIP)} comment "${name}" : goto reject-chain }`);
   for (const ip of [...s.externalIPs, ...s.loadBalancerIPs]) {
     if (hasEndpoints) out.push(`add element ${T} service-ips { ${key(ip)} : goto ${externalTraffic} }`);
-    if (!hasExternal) out.push(`add element ${T} no-endpoint-services { ${key(ip)} comment "${name}" : ${noEndpoints} }`);
+    if (!hasExternal)
+      out.push(`add element ${T} no-endpoint-services { ${key(ip)} comment "${name}" : ${noEndpoints} }`);
   }
   if (s.nodePort !== undefined) {
-    if (hasEndpoints) out.push(`add element ${T} service-nodeports { ${proto} . ${s.nodePort} : goto ${externalTraffic} }`);
-    if (!hasExternal) out.push(`add element ${T} no-endpoint-nodeports { ${proto} . ${s.nodePort} comment "${name}" : ${noEndpoints} }`);
+    if (hasEndpoints)
+      out.push(`add element ${T} service-nodeports { ${proto} . ${s.nodePort} : goto ${externalTraffic} }`);
+    if (!hasExternal)
+      out.push(
+        `add element ${T} no-endpoint-nodeports { ${proto} . ${s.nodePort} comment "${name}" : ${noEndpoints} }`,
+      );
   }
-  if (usesFW) for (const ip of s.loadBalancerIPs) out.push(`add element ${T} firewall-ips { ${key(ip)} : goto ${fwChain} }`);
+  if (usesFW)
+    for (const ip of s.loadBalancerIPs) out.push(`add element ${T} firewall-ips { ${key(ip)} : goto ${fwChain} }`);
   out.push('');
   return out;
 }
@@ -204,19 +228,26 @@ const STATEMENT = /^(jump|goto|dnat|snat|masquerade|reject|drop|accept|return|up
  * none: there every packet evaluated would count, matched or not.
  */
 export function withCounters(text: string): string {
-  return text.split('\n').map((line) => {
-    const m = /^(add rule \S+ \S+ \S+ )(.*)$/.exec(line);
-    if (!m) return line;
-    const words = m[2]!.split(' ');
-    const at = words.findIndex((w, i) => STATEMENT.test(w) || (w === 'mark' && words[i + 1] === 'set'));
-    if (at < 0) return line;
-    return m[1] + [...words.slice(0, at), 'counter', ...words.slice(at)].join(' ');
-  }).join('\n');
+  return text
+    .split('\n')
+    .map((line) => {
+      const m = /^(add rule \S+ \S+ \S+ )(.*)$/.exec(line);
+      if (!m) return line;
+      const words = m[2]!.split(' ');
+      const at = words.findIndex((w, i) => STATEMENT.test(w) || (w === 'mark' && words[i + 1] === 'set'));
+      if (at < 0) return line;
+      return m[1] + [...words.slice(0, at), 'counter', ...words.slice(at)].join(' ');
+    })
+    .join('\n');
 }
 
 /** For comparison with kube-proxy's test: its transaction lines, blank lines and `#` comments left out, sorted. */
 export function nftLines(text: string): string[] {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).sort();
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .sort();
 }
 
 const KIND_ORDER = ['add table', 'add set', 'add map', 'add chain', 'add rule', 'add element'];
@@ -227,7 +258,16 @@ const KIND_ORDER = ['add table', 'add set', 'add map', 'add chain', 'add rule', 
  * Tables, then sets and maps, chains, rules and elements, each kind in the order written.
  */
 export function nftLoadable(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const rank = (l: string) => KIND_ORDER.findIndex((k) => l.startsWith(`${k} `));
-  return lines.map((l, i) => ({ l, i, r: rank(l) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.l).join('\n') + '\n';
+  return (
+    lines
+      .map((l, i) => ({ l, i, r: rank(l) }))
+      .sort((a, b) => a.r - b.r || a.i - b.i)
+      .map((x) => x.l)
+      .join('\n') + '\n'
+  );
 }

@@ -23,7 +23,15 @@ function savedRecent(opts: string[]): string[] {
   const command = ['--set', '--rcheck', '--update', '--remove'].flatMap((f) => take(f, false));
   const name = take('--name', true);
   const mask = take('--mask', true);
-  return [...command, ...take('--seconds', true), ...take('--reap', false), ...take('--hitcount', true), ...(name.length ? name : ['--name', 'DEFAULT']), ...(mask.length ? mask : ['--mask', '255.255.255.255']), '--rsource'];
+  return [
+    ...command,
+    ...take('--seconds', true),
+    ...take('--reap', false),
+    ...take('--hitcount', true),
+    ...(name.length ? name : ['--name', 'DEFAULT']),
+    ...(mask.length ? mask : ['--mask', '255.255.255.255']),
+    '--rsource',
+  ];
 }
 
 function savedMatch(name: string, opts: string[]): string[] {
@@ -43,7 +51,8 @@ function savedTarget(target: string[]): string[] {
     const v = Number(rest[1]);
     return ['-j', 'MARK', '--set-xmark', `${hex(v)}/${rest[0] === '--or-mark' ? hex(v) : '0x0'}`];
   }
-  if (name === 'REJECT' && !rest.includes('--reject-with')) return ['-j', 'REJECT', ...rest, '--reject-with', 'icmp-port-unreachable'];
+  if (name === 'REJECT' && !rest.includes('--reject-with'))
+    return ['-j', 'REJECT', ...rest, '--reject-with', 'icmp-port-unreachable'];
   return target;
 }
 

@@ -105,7 +105,12 @@ export interface ResolvedService {
   clusterIP: string;
   port: number;
   protocol: ServiceProtocol;
-  endpoints: { ip: string; port: number; /** 'ip:port', as kube-proxy hashes and DNATs it */ hostPort: string; local: boolean }[];
+  endpoints: {
+    ip: string;
+    port: number;
+    /** 'ip:port', as kube-proxy hashes and DNATs it */ hostPort: string;
+    local: boolean;
+  }[];
   nodePort?: number;
   affinitySeconds?: number;
   type: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
@@ -126,7 +131,9 @@ export function isIPv4(s: string): boolean {
 
 export function isIPv4Cidr(s: string): boolean {
   const [ip, len, ...rest] = s.split('/');
-  return rest.length === 0 && ip !== undefined && isIPv4(ip) && len !== undefined && /^\d+$/.test(len) && Number(len) <= 32;
+  return (
+    rest.length === 0 && ip !== undefined && isIPv4(ip) && len !== undefined && /^\d+$/.test(len) && Number(len) <= 32
+  );
 }
 
 function isPort(n: unknown): n is number {
@@ -143,31 +150,41 @@ export function resolveService(s: Service): ResolvedService {
   };
   if (!DNS_LABEL.test(s.name)) fail(`name must be a DNS label (a-z, 0-9, '-'), got ${JSON.stringify(s.name)}`);
   if (!DNS_LABEL.test(namespace)) fail(`namespace must be a DNS label, got ${JSON.stringify(namespace)}`);
-  if (portName !== '' && !DNS_LABEL.test(portName)) fail(`portName must be a DNS label, got ${JSON.stringify(portName)}`);
+  if (portName !== '' && !DNS_LABEL.test(portName))
+    fail(`portName must be a DNS label, got ${JSON.stringify(portName)}`);
   if (!isIPv4(s.clusterIP)) fail(`clusterIP must be an IPv4 address, got ${JSON.stringify(s.clusterIP)}`);
   if (!isPort(s.port)) fail(`port must be 1-65535, got ${s.port}`);
-  if (s.protocol !== 'tcp' && s.protocol !== 'udp') fail(`protocol must be 'tcp' or 'udp', got ${JSON.stringify(s.protocol)}`);
+  if (s.protocol !== 'tcp' && s.protocol !== 'udp')
+    fail(`protocol must be 'tcp' or 'udp', got ${JSON.stringify(s.protocol)}`);
   if (s.targetPort !== undefined && !isPort(s.targetPort)) fail(`targetPort must be 1-65535, got ${s.targetPort}`);
   const type = s.type ?? 'ClusterIP';
-  if (type !== 'ClusterIP' && type !== 'NodePort' && type !== 'LoadBalancer') fail(`type must be ClusterIP, NodePort or LoadBalancer, got ${JSON.stringify(type)}`);
+  if (type !== 'ClusterIP' && type !== 'NodePort' && type !== 'LoadBalancer')
+    fail(`type must be ClusterIP, NodePort or LoadBalancer, got ${JSON.stringify(type)}`);
   if (s.nodePort !== undefined && !isPort(s.nodePort)) fail(`nodePort must be 1-65535, got ${s.nodePort}`);
-  if (type === 'ClusterIP' && s.nodePort !== undefined) fail("nodePort is set but type is not 'NodePort' or 'LoadBalancer'");
+  if (type === 'ClusterIP' && s.nodePort !== undefined)
+    fail("nodePort is set but type is not 'NodePort' or 'LoadBalancer'");
   const ipList = (field: string, list: string[] | undefined, check: (x: string) => boolean): string[] => {
     if (list === undefined) return [];
     if (!Array.isArray(list)) fail(`${field} must be a list`);
     return list.map((x) => {
       const v = typeof x === 'string' ? x.trim() : x;
-      if (typeof v !== 'string' || !check(v)) fail(`${field}: ${JSON.stringify(x)} is not an IPv4 ${field === 'loadBalancerSourceRanges' ? 'CIDR' : 'address'}`);
+      if (typeof v !== 'string' || !check(v))
+        fail(
+          `${field}: ${JSON.stringify(x)} is not an IPv4 ${field === 'loadBalancerSourceRanges' ? 'CIDR' : 'address'}`,
+        );
       return v as string;
     });
   };
   const externalIPs = ipList('externalIPs', s.externalIPs, isIPv4);
   const loadBalancerIPs = ipList('loadBalancerIPs', s.loadBalancerIPs, isIPv4);
   const sourceRanges = ipList('loadBalancerSourceRanges', s.loadBalancerSourceRanges, isIPv4Cidr);
-  if (type !== 'LoadBalancer' && loadBalancerIPs.length > 0) fail("loadBalancerIPs are set but type is not 'LoadBalancer'");
+  if (type !== 'LoadBalancer' && loadBalancerIPs.length > 0)
+    fail("loadBalancerIPs are set but type is not 'LoadBalancer'");
   const policy = s.externalTrafficPolicy ?? 'Cluster';
-  if (policy !== 'Cluster' && policy !== 'Local') fail(`externalTrafficPolicy must be Cluster or Local, got ${JSON.stringify(policy)}`);
-  if (s.healthCheckNodePort !== undefined && !isPort(s.healthCheckNodePort)) fail(`healthCheckNodePort must be 1-65535, got ${s.healthCheckNodePort}`);
+  if (policy !== 'Cluster' && policy !== 'Local')
+    fail(`externalTrafficPolicy must be Cluster or Local, got ${JSON.stringify(policy)}`);
+  if (s.healthCheckNodePort !== undefined && !isPort(s.healthCheckNodePort))
+    fail(`healthCheckNodePort must be 1-65535, got ${s.healthCheckNodePort}`);
   const seconds = s.sessionAffinity?.timeoutSeconds;
   if (seconds !== undefined && !(Number.isInteger(seconds) && seconds >= 1 && seconds <= 86400)) {
     fail(`sessionAffinity.timeoutSeconds must be an integer 1-86400, got ${seconds}`);
@@ -176,11 +193,14 @@ export function resolveService(s: Service): ResolvedService {
   const seen = new Set<string>();
   if (!Array.isArray(s.endpoints)) fail('endpoints must be a list');
   const endpoints = s.endpoints.map((entry) => {
-    const ep = typeof entry === 'string' ? entry : entry?.port !== undefined ? `${entry.address}:${entry.port}` : entry?.address;
-    if (typeof ep !== 'string') fail(`endpoint must be an IPv4 address, 'ip:port' or {address}, got ${JSON.stringify(entry)}`);
+    const ep =
+      typeof entry === 'string' ? entry : entry?.port !== undefined ? `${entry.address}:${entry.port}` : entry?.address;
+    if (typeof ep !== 'string')
+      fail(`endpoint must be an IPv4 address, 'ip:port' or {address}, got ${JSON.stringify(entry)}`);
     const [ip = '', portText, ...rest] = (ep as string).split(':');
     const port = portText === undefined ? (s.targetPort ?? s.port) : Number(portText);
-    if (!isIPv4(ip) || rest.length > 0 || !isPort(port)) fail(`endpoint must be an IPv4 address or 'ip:port', got ${JSON.stringify(ep)}`);
+    if (!isIPv4(ip) || rest.length > 0 || !isPort(port))
+      fail(`endpoint must be an IPv4 address or 'ip:port', got ${JSON.stringify(ep)}`);
     const hostPort = `${ip}:${port}`;
     if (seen.has(hostPort)) fail(`endpoint ${hostPort} is listed twice`);
     seen.add(hostPort);
@@ -189,13 +209,23 @@ export function resolveService(s: Service): ResolvedService {
 
   const externallyReachable = s.nodePort !== undefined || externalIPs.length > 0 || loadBalancerIPs.length > 0;
   const resolved: ResolvedService = {
-    name: s.name, namespace, portName, clusterIP: s.clusterIP, port: s.port, protocol: s.protocol, endpoints, type,
-    externalIPs, loadBalancerIPs, sourceRanges, externalLocal: policy === 'Local' && externallyReachable,
+    name: s.name,
+    namespace,
+    portName,
+    clusterIP: s.clusterIP,
+    port: s.port,
+    protocol: s.protocol,
+    endpoints,
+    type,
+    externalIPs,
+    loadBalancerIPs,
+    sourceRanges,
+    externalLocal: policy === 'Local' && externallyReachable,
   };
   if (s.nodePort !== undefined) resolved.nodePort = s.nodePort;
   // kube-proxy serves the health check port only for LoadBalancers with Local policy.
-  if (s.healthCheckNodePort !== undefined && type === 'LoadBalancer' && policy === 'Local') resolved.healthCheckNodePort = s.healthCheckNodePort;
+  if (s.healthCheckNodePort !== undefined && type === 'LoadBalancer' && policy === 'Local')
+    resolved.healthCheckNodePort = s.healthCheckNodePort;
   if (seconds !== undefined) resolved.affinitySeconds = seconds;
   return resolved;
 }
-

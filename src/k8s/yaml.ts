@@ -99,11 +99,13 @@ interface Slice {
 
 function readSlice(d: Doc): Slice | undefined {
   const f = new Field(d.where);
-  if (d.obj.apiVersion !== 'discovery.k8s.io/v1') f.fail('apiVersion', `EndpointSlice must be discovery.k8s.io/v1, got ${JSON.stringify(d.obj.apiVersion)}`);
+  if (d.obj.apiVersion !== 'discovery.k8s.io/v1')
+    f.fail('apiVersion', `EndpointSlice must be discovery.k8s.io/v1, got ${JSON.stringify(d.obj.apiVersion)}`);
   const meta = f.obj(d.obj.metadata, 'metadata');
   const labels = f.obj(meta.labels, 'metadata.labels');
   const service = labels['kubernetes.io/service-name'];
-  if (service === undefined) f.fail('metadata.labels', 'needs "kubernetes.io/service-name" (the Service it belongs to)');
+  if (service === undefined)
+    f.fail('metadata.labels', 'needs "kubernetes.io/service-name" (the Service it belongs to)');
   const addressType = f.str(d.obj.addressType, 'addressType');
   if (addressType !== 'IPv4') f.unsupported('addressType', `addressType ${addressType}`);
   const ports = f.list(d.obj.ports, 'ports').map((p, i) => {
@@ -130,7 +132,12 @@ function readSlice(d: Doc): Slice | undefined {
       ...(typeof eo.nodeName === 'string' ? { nodeName: eo.nodeName } : {}),
     };
   });
-  return { namespace: String(meta.namespace ?? 'default'), service: f.str(service, 'metadata.labels["kubernetes.io/service-name"]'), ports, endpoints };
+  return {
+    namespace: String(meta.namespace ?? 'default'),
+    service: f.str(service, 'metadata.labels["kubernetes.io/service-name"]'),
+    ports,
+    endpoints,
+  };
 }
 
 const PROTOCOLS: Record<string, Service['protocol']> = { TCP: 'tcp', UDP: 'udp' };
@@ -144,24 +151,41 @@ function readService(d: Doc, slices: Slice[], opts: YamlOptions): Service[] {
   const spec = f.obj(d.obj.spec, 'spec');
   const type = spec.type === undefined ? 'ClusterIP' : f.str(spec.type, 'spec.type');
   if (type === 'ExternalName') return []; // kube-proxy writes no rules for it
-  if (!['ClusterIP', 'NodePort', 'LoadBalancer'].includes(type)) f.fail('spec.type', `unknown type ${JSON.stringify(type)}`);
+  if (!['ClusterIP', 'NodePort', 'LoadBalancer'].includes(type))
+    f.fail('spec.type', `unknown type ${JSON.stringify(type)}`);
   const clusterIP = spec.clusterIP === undefined ? undefined : f.str(spec.clusterIP, 'spec.clusterIP');
-  if (clusterIP === undefined || clusterIP === '') f.fail('spec.clusterIP', 'is required (write the allocated address, as kubectl get -o yaml shows it)');
+  if (clusterIP === undefined || clusterIP === '')
+    f.fail('spec.clusterIP', 'is required (write the allocated address, as kubectl get -o yaml shows it)');
   if (clusterIP === 'None') return []; // headless: no proxying
   if ((clusterIP as string).includes(':')) f.unsupported('spec.clusterIP', 'IPv6');
-  for (const [i, fam] of f.list(spec.ipFamilies, 'spec.ipFamilies').entries()) if (fam !== 'IPv4') f.unsupported(`spec.ipFamilies[${i}]`, `ip family ${String(fam)}`);
-  if (spec.internalTrafficPolicy === 'Local') f.unsupported('spec.internalTrafficPolicy', 'internalTrafficPolicy: Local');
+  for (const [i, fam] of f.list(spec.ipFamilies, 'spec.ipFamilies').entries())
+    if (fam !== 'IPv4') f.unsupported(`spec.ipFamilies[${i}]`, `ip family ${String(fam)}`);
+  if (spec.internalTrafficPolicy === 'Local')
+    f.unsupported('spec.internalTrafficPolicy', 'internalTrafficPolicy: Local');
   if (spec.trafficDistribution !== undefined) f.unsupported('spec.trafficDistribution', 'trafficDistribution');
-  const policy = spec.externalTrafficPolicy === undefined ? undefined : f.str(spec.externalTrafficPolicy, 'spec.externalTrafficPolicy');
-  if (policy !== undefined && policy !== 'Cluster' && policy !== 'Local') f.fail('spec.externalTrafficPolicy', `must be Cluster or Local, got ${JSON.stringify(policy)}`);
+  const policy =
+    spec.externalTrafficPolicy === undefined
+      ? undefined
+      : f.str(spec.externalTrafficPolicy, 'spec.externalTrafficPolicy');
+  if (policy !== undefined && policy !== 'Cluster' && policy !== 'Local')
+    f.fail('spec.externalTrafficPolicy', `must be Cluster or Local, got ${JSON.stringify(policy)}`);
   const affinity = spec.sessionAffinity === undefined ? 'None' : f.str(spec.sessionAffinity, 'spec.sessionAffinity');
   let timeoutSeconds: number | undefined;
   if (affinity === 'ClientIP') {
-    const cfg = f.obj(f.obj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig').clientIP, 'spec.sessionAffinityConfig.clientIP');
-    timeoutSeconds = cfg.timeoutSeconds === undefined ? 10800 : f.int(cfg.timeoutSeconds, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds');
-  } else if (affinity !== 'None') f.fail('spec.sessionAffinity', `must be None or ClientIP, got ${JSON.stringify(affinity)}`);
+    const cfg = f.obj(
+      f.obj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig').clientIP,
+      'spec.sessionAffinityConfig.clientIP',
+    );
+    timeoutSeconds =
+      cfg.timeoutSeconds === undefined
+        ? 10800
+        : f.int(cfg.timeoutSeconds, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds');
+  } else if (affinity !== 'None')
+    f.fail('spec.sessionAffinity', `must be None or ClientIP, got ${JSON.stringify(affinity)}`);
   const externalIPs = f.list(spec.externalIPs, 'spec.externalIPs').map((x, i) => f.str(x, `spec.externalIPs[${i}]`));
-  const sourceRanges = f.list(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').map((x, i) => f.str(x, `spec.loadBalancerSourceRanges[${i}]`).trim());
+  const sourceRanges = f
+    .list(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges')
+    .map((x, i) => f.str(x, `spec.loadBalancerSourceRanges[${i}]`).trim());
   const status = f.obj(d.obj.status, 'status');
   const ingress = f.list(f.obj(status.loadBalancer, 'status.loadBalancer').ingress, 'status.loadBalancer.ingress');
   const lbIPs = ingress.flatMap((x, i) => {
@@ -169,7 +193,8 @@ function readService(d: Doc, slices: Slice[], opts: YamlOptions): Service[] {
     if (io.ipMode === 'Proxy') f.unsupported(`status.loadBalancer.ingress[${i}].ipMode`, 'ipMode: Proxy');
     return io.ip === undefined ? [] : [f.str(io.ip, `status.loadBalancer.ingress[${i}].ip`)];
   });
-  const healthCheckNodePort = spec.healthCheckNodePort === undefined ? undefined : f.int(spec.healthCheckNodePort, 'spec.healthCheckNodePort');
+  const healthCheckNodePort =
+    spec.healthCheckNodePort === undefined ? undefined : f.int(spec.healthCheckNodePort, 'spec.healthCheckNodePort');
 
   const own = slices.filter((s) => s.namespace === namespace && s.service === name);
   return f.list(spec.ports, 'spec.ports').map((p, i) => {
@@ -179,7 +204,8 @@ function readService(d: Doc, slices: Slice[], opts: YamlOptions): Service[] {
     if (!protocol) f.unsupported(`spec.ports[${i}].protocol`, `protocol ${protocolName}`);
     const portName = po.name === undefined ? '' : f.str(po.name, `spec.ports[${i}].name`);
     const port = f.int(po.port, `spec.ports[${i}].port`);
-    const nodePort = po.nodePort === undefined || type === 'ClusterIP' ? undefined : f.int(po.nodePort, `spec.ports[${i}].nodePort`);
+    const nodePort =
+      po.nodePort === undefined || type === 'ClusterIP' ? undefined : f.int(po.nodePort, `spec.ports[${i}].nodePort`);
     const all = own.flatMap((sl) => {
       const sp = sl.ports.find((x) => x.name === portName && x.protocol === protocolName);
       return sp ? sl.endpoints.map((e) => ({ ...e, port: sp.port })) : [];
@@ -188,8 +214,21 @@ function readService(d: Doc, slices: Slice[], opts: YamlOptions): Service[] {
     if (ready.length === 0 && all.some((e) => e.servingTerminating)) {
       f.unsupported(`spec.ports[${i}]`, 'falling back to serving-terminating endpoints (no ready endpoint is left)');
     }
-    const endpoints: ServiceEndpoint[] = ready.map((e) => ({ address: e.address, port: e.port, ...(opts.nodeName !== undefined && e.nodeName === opts.nodeName ? { local: true } : {}) }));
-    const svc: Service = { name, namespace, portName, clusterIP: clusterIP as string, port, protocol: protocol as Service['protocol'], endpoints, type: type as Service['type'] };
+    const endpoints: ServiceEndpoint[] = ready.map((e) => ({
+      address: e.address,
+      port: e.port,
+      ...(opts.nodeName !== undefined && e.nodeName === opts.nodeName ? { local: true } : {}),
+    }));
+    const svc: Service = {
+      name,
+      namespace,
+      portName,
+      clusterIP: clusterIP as string,
+      port,
+      protocol: protocol as Service['protocol'],
+      endpoints,
+      type: type as Service['type'],
+    };
     if (nodePort !== undefined) svc.nodePort = nodePort;
     if (timeoutSeconds !== undefined) svc.sessionAffinity = { timeoutSeconds };
     if (externalIPs.length) svc.externalIPs = externalIPs;
@@ -208,6 +247,9 @@ export const documentOf = new WeakMap<Service, string>();
 /** Services (one per port) from Kubernetes YAML; throws LabError naming file, document and field. */
 export function servicesFromYaml(sources: YamlSource[], opts: YamlOptions = {}): Service[] {
   const docs = documents(sources);
-  const slices = docs.filter((d) => d.obj.kind === 'EndpointSlice').map(readSlice).filter((s): s is Slice => s !== undefined);
+  const slices = docs
+    .filter((d) => d.obj.kind === 'EndpointSlice')
+    .map(readSlice)
+    .filter((s): s is Slice => s !== undefined);
   return docs.filter((d) => d.obj.kind === 'Service').flatMap((d) => readService(d, slices, opts));
 }

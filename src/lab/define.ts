@@ -1,6 +1,15 @@
 // The vocabulary a lab author writes with. Each helper returns plain data (src/lab/types.ts).
 import type {
-  Check, Command, CountExpectation, Lab, PacketMatch, PathFilter, PingTraffic, TcpTraffic, TupleMatch, UdpTraffic,
+  Check,
+  Command,
+  CountExpectation,
+  Lab,
+  PacketMatch,
+  PathFilter,
+  PingTraffic,
+  TcpTraffic,
+  TupleMatch,
+  UdpTraffic,
 } from './types.ts';
 import { splitWords } from './words.ts';
 
@@ -10,7 +19,11 @@ export function defineLab(lab: Lab): Lab {
 
 /** A command on a node, written as a person types it: `cmd('host', 'iptables -P FORWARD DROP')`.
  * The words are split once, here (quotes group words; nothing is expanded), and run as argv. */
-export function cmd(node: string, words: string | string[], options: Partial<Pick<Command, 'expectFailure'>> = {}): Command {
+export function cmd(
+  node: string,
+  words: string | string[],
+  options: Partial<Pick<Command, 'expectFailure'>> = {},
+): Command {
   return { node, argv: Array.isArray(words) ? words : splitWords(words), ...options };
 }
 
@@ -31,31 +44,58 @@ export function ping(from: string, to: string, options: Omit<PingTraffic, 'kind'
   return {
     traffic,
     succeeds: (description?: string): Check => ({ kind: 'ping', traffic, expect: 'succeeds', description }),
-    fails: (error?: string, description?: string): Check => ({ kind: 'ping', traffic, expect: 'fails', error, description }),
+    fails: (error?: string, description?: string): Check => ({
+      kind: 'ping',
+      traffic,
+      expect: 'fails',
+      error,
+      description,
+    }),
   };
 }
 
-export function tcp(from: string, to: string, port: number, options: Omit<TcpTraffic, 'kind' | 'from' | 'to' | 'port'> = {}) {
+export function tcp(
+  from: string,
+  to: string,
+  port: number,
+  options: Omit<TcpTraffic, 'kind' | 'from' | 'to' | 'port'> = {},
+) {
   const traffic: TcpTraffic = { kind: 'tcp', from, to, port, ...options };
-  const check = (expect: 'connects' | 'refused' | 'timeout' | 'unreachable', extra: { answeredBy?: string; clientSeen?: string; description?: string } = {}): Check =>
-    ({ kind: 'tcp', traffic, expect, ...extra });
+  const check = (
+    expect: 'connects' | 'refused' | 'timeout' | 'unreachable',
+    extra: { answeredBy?: string; clientSeen?: string; description?: string } = {},
+  ): Check => ({ kind: 'tcp', traffic, expect, ...extra });
   return {
     traffic,
     /** Connects and is answered; optionally by a given node that saw a given client address. */
-    connects: (extra: { answeredBy?: string; clientSeen?: string; description?: string } = {}) => check('connects', extra),
+    connects: (extra: { answeredBy?: string; clientSeen?: string; description?: string } = {}) =>
+      check('connects', extra),
     refused: (description?: string) => check('refused', { description }),
     timesOut: (description?: string) => check('timeout', { description }),
     unreachable: (description?: string) => check('unreachable', { description }),
     /** The connections spread over backends in these shares, within N·p ± 4·sqrt(N·p(1−p)) each. */
-    spreads: (shares: Record<string, number>, options: { sigmas?: number; description?: string } = {}): Check =>
-      ({ kind: 'distribution', traffic, shares, ...options }),
+    spreads: (shares: Record<string, number>, options: { sigmas?: number; description?: string } = {}): Check => ({
+      kind: 'distribution',
+      traffic,
+      shares,
+      ...options,
+    }),
     /** Every connection is answered by the same backend (optionally one of `among`). */
-    sticks: (options: { among?: string[]; description?: string } = {}): Check => ({ kind: 'sticky', traffic, ...options }),
+    sticks: (options: { among?: string[]; description?: string } = {}): Check => ({
+      kind: 'sticky',
+      traffic,
+      ...options,
+    }),
   };
 }
 
 /** UDP datagrams sent with socat, for a step's `send` list: `udp('c1', '198.51.100.8', 53, { sourcePort: 33894 })`. */
-export function udp(from: string, to: string, port: number, options: Omit<UdpTraffic, 'kind' | 'from' | 'to' | 'port'> = {}): UdpTraffic {
+export function udp(
+  from: string,
+  to: string,
+  port: number,
+  options: Omit<UdpTraffic, 'kind' | 'from' | 'to' | 'port'> = {},
+): UdpTraffic {
   return { kind: 'udp', from, to, port, ...options };
 }
 
@@ -63,7 +103,13 @@ export function udp(from: string, to: string, port: number, options: Omit<UdpTra
  * Sources run `parallel` at a time (default 2 × CPUs), each sending its pings at once. */
 export function allPairs(nodes: Record<string, string>, options: { parallel?: number; wait?: number } = {}) {
   return {
-    succeed: (description?: string): Check => ({ kind: 'all-pairs', nodes, expect: 'succeeds', ...options, description }),
+    succeed: (description?: string): Check => ({
+      kind: 'all-pairs',
+      nodes,
+      expect: 'succeeds',
+      ...options,
+      description,
+    }),
     fail: (description?: string): Check => ({ kind: 'all-pairs', nodes, expect: 'fails', ...options, description }),
   };
 }
@@ -71,14 +117,27 @@ export function allPairs(nodes: Record<string, string>, options: { parallel?: nu
 /** Each node of `from` pings `to` once: `allReach(containers, '10.80.0.1').succeeds('everyone reaches the gateway')`. */
 export function allReach(from: string[], to: string, options: { parallel?: number; wait?: number } = {}) {
   return {
-    succeeds: (description?: string): Check => ({ kind: 'all-reach', from, to, expect: 'succeeds', ...options, description }),
+    succeeds: (description?: string): Check => ({
+      kind: 'all-reach',
+      from,
+      to,
+      expect: 'succeeds',
+      ...options,
+      description,
+    }),
     fails: (description?: string): Check => ({ kind: 'all-reach', from, to, expect: 'fails', ...options, description }),
   };
 }
 
 // ---- observations during the step ----------------------------------------------------------------
 
-type PathOptions = { exact?: boolean; packet?: 'first' | 'each' | number; notThrough?: string[]; rule?: string; description?: string };
+type PathOptions = {
+  exact?: boolean;
+  packet?: 'first' | 'each' | number;
+  notThrough?: string[];
+  rule?: string;
+  description?: string;
+};
 
 /**
  * The path packets take through a node's tables and chains, traced while the step's traffic runs:
@@ -88,15 +147,34 @@ type PathOptions = { exact?: boolean; packet?: 'first' | 'each' | number; notThr
 export function path(node: string, filter: PathFilter = {}) {
   return {
     /** The packet goes through these hops in this order (others may come between, unless `exact`). */
-    through: (hops: string[], options: PathOptions = {}): Check => ({ kind: 'path', node, filter, through: hops, ...options }),
+    through: (hops: string[], options: PathOptions = {}): Check => ({
+      kind: 'path',
+      node,
+      filter,
+      through: hops,
+      ...options,
+    }),
     /** The packet goes through none of these hops. */
-    notThrough: (hops: string[], options: Omit<PathOptions, 'exact' | 'notThrough'> = {}): Check => ({ kind: 'path', node, filter, notThrough: hops, ...options }),
+    notThrough: (hops: string[], options: Omit<PathOptions, 'exact' | 'notThrough'> = {}): Check => ({
+      kind: 'path',
+      node,
+      filter,
+      notThrough: hops,
+      ...options,
+    }),
   };
 }
 
 /** Packets captured with tcpdump on an interface of a node while the step's traffic ran. */
 export function packets(node: string, iface: string, match: PacketMatch = {}) {
-  const check = (count: CountExpectation, description?: string): Check => ({ kind: 'packets', node, iface, match, count, description });
+  const check = (count: CountExpectation, description?: string): Check => ({
+    kind: 'packets',
+    node,
+    iface,
+    match,
+    count,
+    description,
+  });
   return {
     seen: (description?: string) => check({ min: 1 }, description),
     count: (count: CountExpectation, description?: string) => check(count, description),
@@ -110,10 +188,25 @@ type CounterDelta = { packets?: CountExpectation; bytes?: CountExpectation };
 export function rule(node: string, tableChain: string, words: string) {
   const [table, chain] = splitTableChain(tableChain);
   return {
-    delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', node, table, chain, rule: words, ...delta, description }),
+    delta: (delta: CounterDelta, description?: string): Check => ({
+      kind: 'counter',
+      node,
+      table,
+      chain,
+      rule: words,
+      ...delta,
+      description,
+    }),
     /** The rule counts as many packets as `answeredBy` answered connections of `traffic` (NAT rules count connections). */
-    countsAnswers: (traffic: TcpTraffic, answeredBy: string, description?: string): Check =>
-      ({ kind: 'counter', node, table, chain, rule: words, answersOf: { traffic, answeredBy }, description }),
+    countsAnswers: (traffic: TcpTraffic, answeredBy: string, description?: string): Check => ({
+      kind: 'counter',
+      node,
+      table,
+      chain,
+      rule: words,
+      answersOf: { traffic, answeredBy },
+      description,
+    }),
   };
 }
 
@@ -121,7 +214,15 @@ export function rule(node: string, tableChain: string, words: string) {
 export function rules(node: string, tableChain: string, words: string[]) {
   const [table, chain] = splitTableChain(tableChain);
   return {
-    delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', node, table, chain, rules: words, ...delta, description }),
+    delta: (delta: CounterDelta, description?: string): Check => ({
+      kind: 'counter',
+      node,
+      table,
+      chain,
+      rules: words,
+      ...delta,
+      description,
+    }),
   };
 }
 
@@ -129,7 +230,16 @@ export function rules(node: string, tableChain: string, words: string[]) {
 export function ebrule(node: string, tableChain: string, words: string) {
   const [table, chain] = splitTableChain(tableChain);
   return {
-    delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', family: 'bridge', node, table, chain, rule: words, ...delta, description }),
+    delta: (delta: CounterDelta, description?: string): Check => ({
+      kind: 'counter',
+      family: 'bridge',
+      node,
+      table,
+      chain,
+      rule: words,
+      ...delta,
+      description,
+    }),
   };
 }
 
@@ -137,13 +247,29 @@ export function ebrule(node: string, tableChain: string, words: string) {
 export function policy(node: string, tableChain: string) {
   const [table, chain] = splitTableChain(tableChain);
   return {
-    delta: (delta: CounterDelta, description?: string): Check => ({ kind: 'counter', node, table, chain, ...delta, description }),
+    delta: (delta: CounterDelta, description?: string): Check => ({
+      kind: 'counter',
+      node,
+      table,
+      chain,
+      ...delta,
+      description,
+    }),
   };
 }
 
 /** Conntrack entries of a node after the step's traffic. */
-export function conntrack(node: string, match: { proto?: string; orig?: TupleMatch; reply?: TupleMatch; mark?: number } = {}) {
-  const check = (count: CountExpectation, description?: string): Check => ({ kind: 'conntrack', node, ...match, count, description });
+export function conntrack(
+  node: string,
+  match: { proto?: string; orig?: TupleMatch; reply?: TupleMatch; mark?: number } = {},
+) {
+  const check = (count: CountExpectation, description?: string): Check => ({
+    kind: 'conntrack',
+    node,
+    ...match,
+    count,
+    description,
+  });
   return {
     present: (description?: string) => check({ min: 1 }, description),
     count: (count: CountExpectation, description?: string) => check(count, description),
@@ -158,10 +284,23 @@ export function conntrack(node: string, match: { proto?: string; orig?: TupleMat
 export function recent(node: string, lists: string | Record<string, string>) {
   return {
     /** The list holds the address; with per-backend lists, only the list of the backend that answered `chosenBy`. */
-    has: (address: string, options: { chosenBy?: TcpTraffic; description?: string } = {}): Check =>
-      ({ kind: 'recent', node, lists, expect: 'has', address, ...options }),
+    has: (address: string, options: { chosenBy?: TcpTraffic; description?: string } = {}): Check => ({
+      kind: 'recent',
+      node,
+      lists,
+      expect: 'has',
+      address,
+      ...options,
+    }),
     /** No list holds the address. */
-    lacks: (address: string, description?: string): Check => ({ kind: 'recent', node, lists, expect: 'lacks', address, description }),
+    lacks: (address: string, description?: string): Check => ({
+      kind: 'recent',
+      node,
+      lists,
+      expect: 'lacks',
+      address,
+      description,
+    }),
     /** The lists hold no entry at all. */
     empty: (description?: string): Check => ({ kind: 'recent', node, lists, expect: 'empty', description }),
   };

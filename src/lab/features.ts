@@ -14,10 +14,28 @@ export interface FeatureProbe {
 }
 
 export const FEATURE_PROBES: Record<string, FeatureProbe> = {
-  br_netfilter: { argv: ['cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], okStatus: 0, missing: 'the kernel has no br_netfilter (net.bridge.* sysctls are absent): run `modprobe br_netfilter`' },
-  xt_recent: { argv: ['iptables', '-t', 'filter', '-C', 'INPUT', '-m', 'recent', '--rcheck', '--name', 'nflab-probe'], okStatus: 1, missing: 'the kernel has no xt_recent match (CONFIG_NETFILTER_XT_MATCH_RECENT)' },
-  ip_vs: { argv: ['cat', '/proc/net/ip_vs'], okStatus: 0, missing: 'the kernel has no IPVS (ip_vs): CONFIG_IP_VS is not set here; run this lab in a VM (scripts/vm) or on a kernel with ip_vs' },
-  dummy: { argv: ['ip', 'link', 'add', 'nflprobe0', 'type', 'dummy'], okStatus: 0, cleanup: ['ip', 'link', 'del', 'nflprobe0'], missing: 'the kernel has no dummy interfaces (CONFIG_DUMMY)' },
+  br_netfilter: {
+    argv: ['cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'],
+    okStatus: 0,
+    missing: 'the kernel has no br_netfilter (net.bridge.* sysctls are absent): run `modprobe br_netfilter`',
+  },
+  xt_recent: {
+    argv: ['iptables', '-t', 'filter', '-C', 'INPUT', '-m', 'recent', '--rcheck', '--name', 'nflab-probe'],
+    okStatus: 1,
+    missing: 'the kernel has no xt_recent match (CONFIG_NETFILTER_XT_MATCH_RECENT)',
+  },
+  ip_vs: {
+    argv: ['cat', '/proc/net/ip_vs'],
+    okStatus: 0,
+    missing:
+      'the kernel has no IPVS (ip_vs): CONFIG_IP_VS is not set here; run this lab in a VM (scripts/vm) or on a kernel with ip_vs',
+  },
+  dummy: {
+    argv: ['ip', 'link', 'add', 'nflprobe0', 'type', 'dummy'],
+    okStatus: 0,
+    cleanup: ['ip', 'link', 'del', 'nflprobe0'],
+    missing: 'the kernel has no dummy interfaces (CONFIG_DUMMY)',
+  },
 };
 
 export const KNOWN_FEATURES = Object.keys(FEATURE_PROBES);

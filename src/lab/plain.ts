@@ -16,8 +16,10 @@ function copy(value: unknown, path: string, ancestors: Set<unknown>, depth: numb
   const fail = (what: string, at = path): never => {
     throw new LabError(`invalid lab:\n  ${printable(`${origin}: ${at || '(lab)'}: ${what}`)}`);
   };
-  if (typeof value === 'function') fail('is a function (a lab is data: strings, numbers, booleans, arrays and objects)');
-  if (typeof value === 'symbol' || typeof value === 'bigint') fail(`is a ${typeof value} (a lab is data: strings, numbers, booleans, arrays and objects)`);
+  if (typeof value === 'function')
+    fail('is a function (a lab is data: strings, numbers, booleans, arrays and objects)');
+  if (typeof value === 'symbol' || typeof value === 'bigint')
+    fail(`is a ${typeof value} (a lab is data: strings, numbers, booleans, arrays and objects)`);
   if (typeof value !== 'object' || value === null) return value;
   if (ancestors.has(value)) fail('refers back to an object that contains it (a cycle)');
   if (depth > MAX_DEPTH) fail(`is nested more than ${MAX_DEPTH} levels deep`);
@@ -51,7 +53,9 @@ function copy(value: unknown, path: string, ancestors: Set<unknown>, depth: numb
 
 function message(err: unknown): string {
   try {
-    return String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200);
+    return String((err as Error)?.message ?? err)
+      .split('\n')[0]!
+      .slice(0, 200);
   } catch {
     return 'an error that could not be printed';
   }

@@ -30,13 +30,17 @@ export function commandScopeProblems(argv: readonly string[]): string[] {
     case 'ip':
     case 'bridge': {
       const bad = args.filter((w) => IP_OPTIONS.has(w) || IP_WORDS.has(w));
-      if (bad.length > 0) problems.push(`${program} ${bad.map((w) => JSON.stringify(w)).join(', ')} would reach beyond the node's namespace`);
+      if (bad.length > 0)
+        problems.push(
+          `${program} ${bad.map((w) => JSON.stringify(w)).join(', ')} would reach beyond the node's namespace`,
+        );
       break;
     }
     case 'sysctl':
       for (const word of args) {
         if (word.startsWith('-')) {
-          if (SYSCTL_FILE_OPTIONS.test(word)) problems.push(`sysctl option ${JSON.stringify(word)} loads settings from a file of the machine`);
+          if (SYSCTL_FILE_OPTIONS.test(word))
+            problems.push(`sysctl option ${JSON.stringify(word)} loads settings from a file of the machine`);
           continue;
         }
         const problem = sysctlKeyProblem(word.split('=')[0]!);
@@ -48,7 +52,9 @@ export function commandScopeProblems(argv: readonly string[]): string[] {
       for (const word of args) {
         if (program === 'tee' && (word === '-a' || word === '--append')) continue;
         if (!NET_FILES.test(word) || word.split('/').includes('..')) {
-          problems.push(`${program} ${JSON.stringify(word)}: a lab reads and writes only its node's network files (/proc/sys/net, /proc/net, /sys/class/net)`);
+          problems.push(
+            `${program} ${JSON.stringify(word)}: a lab reads and writes only its node's network files (/proc/sys/net, /proc/net, /sys/class/net)`,
+          );
         }
       }
       if (args.filter((w) => !w.startsWith('-')).length === 0) problems.push(`${program} needs a file`);

@@ -29,7 +29,8 @@ const TCP = spec({ kind: leaf, from: leaf, to: leaf, port: leaf, connections: le
 const UDP = spec({ kind: leaf, from: leaf, to: leaf, port: leaf, sourcePort: leaf, count: leaf });
 const TRAFFIC: Record<string, Spec> = { ping: PING, tcp: TCP, udp: UDP };
 /** The spec of a kind, by own key only: a kind "valueOf" names nothing. */
-const ofKind = (specs: Record<string, Spec>) => (v: Record<string, unknown>) => (Object.hasOwn(specs, String(v.kind)) ? specs[String(v.kind)] : undefined);
+const ofKind = (specs: Record<string, Spec>) => (v: Record<string, unknown>) =>
+  Object.hasOwn(specs, String(v.kind)) ? specs[String(v.kind)] : undefined;
 const byTrafficKind = ofKind(TRAFFIC);
 const TUPLE = spec({ src: leaf, dst: leaf, sport: rangeOrNumber, dport: rangeOrNumber });
 
@@ -37,9 +38,23 @@ const COMMON = { kind: leaf, description: leaf, sandboxOnly: leaf, about: leaf, 
 const CHECKS: Record<string, Spec> = {
   ping: spec({ ...COMMON, traffic: { object: PING }, expect: leaf, error: leaf }),
   tcp: spec({ ...COMMON, traffic: { object: TCP }, expect: leaf, answeredBy: leaf, clientSeen: leaf }),
-  packets: spec({ ...COMMON, node: leaf, iface: leaf, match: { object: spec({ proto: leaf, src: leaf, dst: leaf, sport: leaf, dport: leaf, icmp: leaf, flags: leaf }) }, count: rangeOrNumber }),
+  packets: spec({
+    ...COMMON,
+    node: leaf,
+    iface: leaf,
+    match: { object: spec({ proto: leaf, src: leaf, dst: leaf, sport: leaf, dport: leaf, icmp: leaf, flags: leaf }) },
+    count: rangeOrNumber,
+  }),
   counter: spec({
-    ...COMMON, node: leaf, family: leaf, table: leaf, chain: leaf, rule: leaf, rules: leaf, packets: rangeOrNumber, bytes: rangeOrNumber,
+    ...COMMON,
+    node: leaf,
+    family: leaf,
+    table: leaf,
+    chain: leaf,
+    rule: leaf,
+    rules: leaf,
+    packets: rangeOrNumber,
+    bytes: rangeOrNumber,
     answersOf: { object: spec({ traffic: { object: TCP }, answeredBy: leaf }) },
   }),
   distribution: spec({ ...COMMON, traffic: { object: TCP }, shares: leaf, sigmas: leaf }),
@@ -47,26 +62,58 @@ const CHECKS: Record<string, Spec> = {
   recent: spec({ ...COMMON, node: leaf, lists: leaf, expect: leaf, address: leaf, chosenBy: { object: TCP } }),
   'all-pairs': spec({ ...COMMON, nodes: leaf, expect: leaf, parallel: leaf, wait: leaf }),
   'all-reach': spec({ ...COMMON, from: leaf, to: leaf, expect: leaf, parallel: leaf, wait: leaf }),
-  conntrack: spec({ ...COMMON, node: leaf, proto: leaf, orig: { object: TUPLE }, reply: { object: TUPLE }, mark: leaf, count: rangeOrNumber }),
+  conntrack: spec({
+    ...COMMON,
+    node: leaf,
+    proto: leaf,
+    orig: { object: TUPLE },
+    reply: { object: TUPLE },
+    mark: leaf,
+    count: rangeOrNumber,
+  }),
   path: spec({
-    ...COMMON, node: leaf, filter: { object: spec({ proto: leaf, src: leaf, dst: leaf, sport: leaf, dport: leaf }) },
-    through: leaf, exact: leaf, notThrough: leaf, packet: leaf, rule: leaf,
+    ...COMMON,
+    node: leaf,
+    filter: { object: spec({ proto: leaf, src: leaf, dst: leaf, sport: leaf, dport: leaf }) },
+    through: leaf,
+    exact: leaf,
+    notThrough: leaf,
+    packet: leaf,
+    rule: leaf,
   }),
   output: spec({ ...COMMON, command: { object: COMMAND }, includes: leaf, excludes: leaf }),
 };
 
 const END = spec({ node: leaf, name: leaf, addresses: leaf, bridge: leaf, mac: leaf });
 const NODE = spec({
-  role: leaf, addresses: leaf, sysctls: leaf, listen: leaf, driver: leaf,
+  role: leaf,
+  addresses: leaf,
+  sysctls: leaf,
+  listen: leaf,
+  driver: leaf,
   routes: { array: spec({ to: leaf, via: leaf, dev: leaf, extra: leaf }) },
   neighbors: { array: spec({ address: leaf, mac: leaf, dev: leaf }) },
 });
 const SERVICE = spec({
-  name: leaf, namespace: leaf, portName: leaf, clusterIP: leaf, port: leaf, protocol: leaf, targetPort: leaf, endpoints: leaf,
-  type: leaf, nodePort: leaf, sessionAffinity: { object: spec({ timeoutSeconds: leaf }) },
+  name: leaf,
+  namespace: leaf,
+  portName: leaf,
+  clusterIP: leaf,
+  port: leaf,
+  protocol: leaf,
+  targetPort: leaf,
+  endpoints: leaf,
+  type: leaf,
+  nodePort: leaf,
+  sessionAffinity: { object: spec({ timeoutSeconds: leaf }) },
 });
 const LAB = spec({
-  id: leaf, title: leaf, summary: leaf, requires: leaf, file: leaf, limits: { object: LIMITS },
+  id: leaf,
+  title: leaf,
+  summary: leaf,
+  requires: leaf,
+  file: leaf,
+  limits: { object: LIMITS },
   source: { object: spec({ title: leaf, url: leaf, spec: leaf }) },
   topology: {
     object: spec({
@@ -78,14 +125,22 @@ const LAB = spec({
   },
   steps: {
     array: spec({
-      title: leaf, teaches: leaf, limits: { object: LIMITS },
+      title: leaf,
+      teaches: leaf,
+      limits: { object: LIMITS },
       questions: { array: spec({ ask: leaf, answer: leaf, observedIn: leaf }) },
       run: { array: COMMAND },
       send: { array: byTrafficKind },
       expect: { array: ofKind(CHECKS) },
     }),
   },
-  kubeProxy: { object: spec({ node: leaf, services: { array: SERVICE }, options: { object: spec({ era: leaf, clusterCIDR: leaf, omit: leaf, nodeIPs: leaf, serviceCIDRs: leaf }) } }) },
+  kubeProxy: {
+    object: spec({
+      node: leaf,
+      services: { array: SERVICE },
+      options: { object: spec({ era: leaf, clusterCIDR: leaf, omit: leaf, nodeIPs: leaf, serviceCIDRs: leaf }) },
+    }),
+  },
 });
 
 /** Every unknown field of the lab, as "path: did you mean X?" (or the fields known there). Runs after
@@ -122,14 +177,17 @@ function walk(obj: Record<string, unknown>, s: Spec, path: string, problems: str
       });
     } else if ('map' in child) {
       if (!isObject(value)) continue;
-      for (const [name, item] of Object.entries(value)) if (isObject(item)) walk(item, child.map, `${here}.${name}`, problems);
+      for (const [name, item] of Object.entries(value))
+        if (isObject(item)) walk(item, child.map, `${here}.${name}`, problems);
     }
   }
 }
 
 function unknownField(path: string, key: string, known: string[]): string {
   const nearest = nearestField(key, known);
-  return nearest ? `${path}: did you mean ${nearest}? (no field "${key}" here)` : `${path}: unknown field (known here: ${known.join(', ')})`;
+  return nearest
+    ? `${path}: did you mean ${nearest}? (no field "${key}" here)`
+    : `${path}: unknown field (known here: ${known.join(', ')})`;
 }
 
 /** The known field a typo most likely meant: fewest edits (case ignored), within a third of its length. */
@@ -138,9 +196,14 @@ export function nearestField(key: string, known: string[]): string | undefined {
   let bestDistance = Infinity;
   for (const k of known) {
     const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) { best = k; bestDistance = d; }
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
   }
-  return best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.max(key.length, best.length) / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.max(key.length, best.length) / 3))
+    ? best
+    : undefined;
 }
 
 function editDistance(a: string, b: string): number {
@@ -148,7 +211,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = row;
   }
   return prev[b.length]!;

@@ -25,9 +25,14 @@ export function suggestLabs(typed: string, names: string[]): string[] {
   // A word of a file name ('masquerade' in 02-…-masquerade) names that lab.
   const byWord = names.filter((n) => t.length >= 4 && n.toLowerCase().split('-').includes(t));
   if (byWord.length > 0) return byWord.slice(0, 3);
-  const scored = names.map((n) => ({ n, d: editDistance(t, n.toLowerCase()) })).filter(({ n, d }) => d <= Math.max(1, Math.floor(Math.min(t.length, n.length) / 3)));
+  const scored = names
+    .map((n) => ({ n, d: editDistance(t, n.toLowerCase()) }))
+    .filter(({ n, d }) => d <= Math.max(1, Math.floor(Math.min(t.length, n.length) / 3)));
   const best = Math.min(...scored.map((s) => s.d));
-  return scored.filter((s) => s.d === best).map((s) => s.n).slice(0, 3);
+  return scored
+    .filter((s) => s.d === best)
+    .map((s) => s.n)
+    .slice(0, 3);
 }
 
 /** ' (did you mean 01?)' or '' when nothing is close. */

@@ -168,142 +168,144 @@ export interface CheckCommon {
   hint?: string;
 }
 
-export type Check = CheckCommon & (
-  | {
-      kind: 'ping';
-      description?: string;
-      traffic: PingTraffic;
-      expect: 'succeeds' | 'fails';
-      /** A substring of ping's error text, e.g. 'Network is unreachable'. */
-      error?: string;
-    }
-  | {
-      kind: 'tcp';
-      description?: string;
-      traffic: TcpTraffic;
-      expect: 'connects' | 'refused' | 'timeout' | 'unreachable';
-      /** The responder that must answer (its node name). */
-      answeredBy?: string;
-      /** The client address the responder must have seen. */
-      clientSeen?: string;
-    }
-  | {
-      kind: 'packets';
-      description?: string;
-      node: string;
-      iface: string;
-      match: PacketMatch;
-      count: CountExpectation;
-    }
-  | {
-      kind: 'counter';
-      description?: string;
-      node: string;
-      /** 'bridge': an ebtables rule or chain (ebtables-save -c); else iptables (iptables-save -c). */
-      family?: 'bridge';
-      table: string;
-      chain: string;
-      /** Words of the rule as the lab wrote it; matched as an ordered subset of the saved rule. Absent: the chain policy. */
-      rule?: string;
-      /** Several rules (each written as for `rule`, each matching one rule): their deltas are summed. */
-      rules?: string[];
-      packets?: CountExpectation;
-      bytes?: CountExpectation;
-      /** The packet delta equals the number of connections of `traffic` (sent in the same step) that `answeredBy` answered. */
-      answersOf?: { traffic: TcpTraffic; answeredBy: string };
-    }
-  | {
-      /** How new connections spread over backends (kube-proxy's `statistic --mode random`). */
-      kind: 'distribution';
-      description?: string;
-      traffic: TcpTraffic;
-      /** Expected share per backend node (summing to 1); every connection must be answered by one of them. */
-      shares: Record<string, number>;
-      /** Each count must lie within N·p ± sigmas·sqrt(N·p(1−p)); default 4. */
-      sigmas?: number;
-    }
-  | {
-      /** Every connection of the traffic answered by one and the same backend (which one is random). */
-      kind: 'sticky';
-      description?: string;
-      traffic: TcpTraffic;
-      /** The backend must be one of these nodes. */
-      among?: string[];
-    }
-  | {
-      /** Entries of xt_recent lists (/proc/net/xt_recent/<list>) of a node, read after the traffic. */
-      kind: 'recent';
-      description?: string;
-      node: string;
-      /** One list by name, or one list per backend node (node → list), e.g. kube-proxy's KUBE-SEP-* lists. */
-      lists: string | Record<string, string>;
-      /** 'has': the list (with `chosenBy`: only the chosen backend's list) holds `address`; 'lacks': no list does; 'empty': no entries at all. */
-      expect: 'has' | 'lacks' | 'empty';
-      address?: string;
-      /** With per-backend lists: the traffic (same step) whose single answering backend names the list that must hold `address`. */
-      chosenBy?: TcpTraffic;
-    }
-  | {
-      /** Every node pings every other node's address (node → address), one ping each, at most
-       * `parallel` source nodes at a time (each sends its pings concurrently). */
-      kind: 'all-pairs';
-      description?: string;
-      nodes: Record<string, string>;
-      /** 'succeeds': every pair gets a reply; 'fails': no pair does. */
-      expect: 'succeeds' | 'fails';
-      /** Source nodes pinging at once (default 2 × CPUs of the target). */
-      parallel?: number;
-      /** Seconds to wait for each reply (ping -W, default 1). */
-      wait?: number;
-    }
-  | {
-      /** Each node of `from` pings `to` once (e.g. every container its gateway), at most `parallel` at a time. */
-      kind: 'all-reach';
-      description?: string;
-      from: string[];
-      to: string;
-      expect: 'succeeds' | 'fails';
-      parallel?: number;
-      wait?: number;
-    }
-  | {
-      kind: 'conntrack';
-      description?: string;
-      node: string;
-      proto?: string;
-      orig?: TupleMatch;
-      reply?: TupleMatch;
-      /** The entry's conntrack mark (CONNMARK), compared as a number: 16384 and 0x4000 are the same. */
-      mark?: number;
-      /** How many matching entries: 0 asserts absence. */
-      count: CountExpectation;
-    }
-  | {
-      /** The tables, chains and rules packets went through in one node, traced while the step's traffic ran. */
-      kind: 'path';
-      description?: string;
-      node: string;
-      /** Which packets to trace (as they enter the node, before any NAT there). */
-      filter: PathFilter;
-      /** Hops the packet goes through, in this order: `nat PREROUTING: DNAT`, `filter FORWARD: policy DROP`,
-       * `bridge filter FORWARD: ACCEPT`; `<table> <CHAIN>` alone is any hop of that chain. */
-      through?: string[];
-      /** The packet's hops are exactly `through`, nothing else. */
-      exact?: boolean;
-      /** Hops the packet must not go through (same forms as `through`). */
-      notThrough?: string[];
-      /** Which traced packets are judged: the first (default), each one, or the n-th (1-based). */
-      packet?: 'first' | 'each' | number;
-      /** Words of a rule (ordered subset, as counter checks match) that one hop of the packet matched. */
-      rule?: string;
-    }
-  | {
-      kind: 'output';
-      description?: string;
-      command: Command;
-      includes?: string[];
-      excludes?: string[];
-    });
+export type Check = CheckCommon &
+  (
+    | {
+        kind: 'ping';
+        description?: string;
+        traffic: PingTraffic;
+        expect: 'succeeds' | 'fails';
+        /** A substring of ping's error text, e.g. 'Network is unreachable'. */
+        error?: string;
+      }
+    | {
+        kind: 'tcp';
+        description?: string;
+        traffic: TcpTraffic;
+        expect: 'connects' | 'refused' | 'timeout' | 'unreachable';
+        /** The responder that must answer (its node name). */
+        answeredBy?: string;
+        /** The client address the responder must have seen. */
+        clientSeen?: string;
+      }
+    | {
+        kind: 'packets';
+        description?: string;
+        node: string;
+        iface: string;
+        match: PacketMatch;
+        count: CountExpectation;
+      }
+    | {
+        kind: 'counter';
+        description?: string;
+        node: string;
+        /** 'bridge': an ebtables rule or chain (ebtables-save -c); else iptables (iptables-save -c). */
+        family?: 'bridge';
+        table: string;
+        chain: string;
+        /** Words of the rule as the lab wrote it; matched as an ordered subset of the saved rule. Absent: the chain policy. */
+        rule?: string;
+        /** Several rules (each written as for `rule`, each matching one rule): their deltas are summed. */
+        rules?: string[];
+        packets?: CountExpectation;
+        bytes?: CountExpectation;
+        /** The packet delta equals the number of connections of `traffic` (sent in the same step) that `answeredBy` answered. */
+        answersOf?: { traffic: TcpTraffic; answeredBy: string };
+      }
+    | {
+        /** How new connections spread over backends (kube-proxy's `statistic --mode random`). */
+        kind: 'distribution';
+        description?: string;
+        traffic: TcpTraffic;
+        /** Expected share per backend node (summing to 1); every connection must be answered by one of them. */
+        shares: Record<string, number>;
+        /** Each count must lie within N·p ± sigmas·sqrt(N·p(1−p)); default 4. */
+        sigmas?: number;
+      }
+    | {
+        /** Every connection of the traffic answered by one and the same backend (which one is random). */
+        kind: 'sticky';
+        description?: string;
+        traffic: TcpTraffic;
+        /** The backend must be one of these nodes. */
+        among?: string[];
+      }
+    | {
+        /** Entries of xt_recent lists (/proc/net/xt_recent/<list>) of a node, read after the traffic. */
+        kind: 'recent';
+        description?: string;
+        node: string;
+        /** One list by name, or one list per backend node (node → list), e.g. kube-proxy's KUBE-SEP-* lists. */
+        lists: string | Record<string, string>;
+        /** 'has': the list (with `chosenBy`: only the chosen backend's list) holds `address`; 'lacks': no list does; 'empty': no entries at all. */
+        expect: 'has' | 'lacks' | 'empty';
+        address?: string;
+        /** With per-backend lists: the traffic (same step) whose single answering backend names the list that must hold `address`. */
+        chosenBy?: TcpTraffic;
+      }
+    | {
+        /** Every node pings every other node's address (node → address), one ping each, at most
+         * `parallel` source nodes at a time (each sends its pings concurrently). */
+        kind: 'all-pairs';
+        description?: string;
+        nodes: Record<string, string>;
+        /** 'succeeds': every pair gets a reply; 'fails': no pair does. */
+        expect: 'succeeds' | 'fails';
+        /** Source nodes pinging at once (default 2 × CPUs of the target). */
+        parallel?: number;
+        /** Seconds to wait for each reply (ping -W, default 1). */
+        wait?: number;
+      }
+    | {
+        /** Each node of `from` pings `to` once (e.g. every container its gateway), at most `parallel` at a time. */
+        kind: 'all-reach';
+        description?: string;
+        from: string[];
+        to: string;
+        expect: 'succeeds' | 'fails';
+        parallel?: number;
+        wait?: number;
+      }
+    | {
+        kind: 'conntrack';
+        description?: string;
+        node: string;
+        proto?: string;
+        orig?: TupleMatch;
+        reply?: TupleMatch;
+        /** The entry's conntrack mark (CONNMARK), compared as a number: 16384 and 0x4000 are the same. */
+        mark?: number;
+        /** How many matching entries: 0 asserts absence. */
+        count: CountExpectation;
+      }
+    | {
+        /** The tables, chains and rules packets went through in one node, traced while the step's traffic ran. */
+        kind: 'path';
+        description?: string;
+        node: string;
+        /** Which packets to trace (as they enter the node, before any NAT there). */
+        filter: PathFilter;
+        /** Hops the packet goes through, in this order: `nat PREROUTING: DNAT`, `filter FORWARD: policy DROP`,
+         * `bridge filter FORWARD: ACCEPT`; `<table> <CHAIN>` alone is any hop of that chain. */
+        through?: string[];
+        /** The packet's hops are exactly `through`, nothing else. */
+        exact?: boolean;
+        /** Hops the packet must not go through (same forms as `through`). */
+        notThrough?: string[];
+        /** Which traced packets are judged: the first (default), each one, or the n-th (1-based). */
+        packet?: 'first' | 'each' | number;
+        /** Words of a rule (ordered subset, as counter checks match) that one hop of the packet matched. */
+        rule?: string;
+      }
+    | {
+        kind: 'output';
+        description?: string;
+        command: Command;
+        includes?: string[];
+        excludes?: string[];
+      }
+  );
 
 export type CheckKind = Check['kind'];
 

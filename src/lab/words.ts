@@ -36,7 +36,11 @@ export function splitWords(text: string, dialect: WordDialect = 'shell'): string
         if (j >= text.length) throw new Error(`unterminated double quote at column ${i + 1} in: ${text}`);
         const c = text[j]!;
         if (c === '"') break;
-        if (c === '\\' && j + 1 < text.length && (dialect === 'iptables' || ESCAPABLE_IN_DOUBLE_QUOTES.has(text[j + 1]!))) {
+        if (
+          c === '\\' &&
+          j + 1 < text.length &&
+          (dialect === 'iptables' || ESCAPABLE_IN_DOUBLE_QUOTES.has(text[j + 1]!))
+        ) {
           // A backslash-newline inside double quotes is a line continuation: both vanish.
           if (text[j + 1] !== '\n' || dialect === 'iptables') word += text[j + 1];
           j += 2;

@@ -21,10 +21,18 @@ export interface PcapOptions {
   file: string;
 }
 
-export async function startCapture(exec: Executor, argvInNode: (argv: string[]) => string[], node: string, iface: string, pcap?: PcapOptions): Promise<Capture> {
+export async function startCapture(
+  exec: Executor,
+  argvInNode: (argv: string[]) => string[],
+  node: string,
+  iface: string,
+  pcap?: PcapOptions,
+): Promise<Capture> {
   // -Z root: with -w tcpdump otherwise drops to its own user, who may not write in the user's directory.
   const keep = pcap ? ['-Z', 'root', '-w', pcap.file, '--print'] : [];
-  const proc: Process = exec.spawn(argvInNode(['tcpdump', '-nn', '-l', '-U', '--immediate-mode', '-i', iface, ...keep]));
+  const proc: Process = exec.spawn(
+    argvInNode(['tcpdump', '-nn', '-l', '-U', '--immediate-mode', '-i', iface, ...keep]),
+  );
   const packets: PacketRecord[] = [];
   const errors: string[] = [];
   let printed = 0;
@@ -42,21 +50,33 @@ export async function startCapture(exec: Executor, argvInNode: (argv: string[]) 
     proc.onStderrLine((line) => {
       const stats = STATS.exec(line);
       if (stats) onStats?.(Number(stats[1]), Number(stats[2]));
-      else if (line.includes('listening on')) { listening = true; resolve(); }
-      else if (/No such device|permission|syntax error|can't|cannot/i.test(line)) { errors.push(line); resolve(); }
+      else if (line.includes('listening on')) {
+        listening = true;
+        resolve();
+      } else if (/No such device|permission|syntax error|can't|cannot/i.test(line)) {
+        errors.push(line);
+        resolve();
+      }
     });
     void proc.exited.then((r) => {
-      if (!listening && errors.length === 0) errors.push(`tcpdump on ${node}:${iface} ended before it was listening (${r.stderr.trim() || `exit ${r.code}`})`);
+      if (!listening && errors.length === 0)
+        errors.push(
+          `tcpdump on ${node}:${iface} ended before it was listening (${r.stderr.trim() || `exit ${r.code}`})`,
+        );
       resolve();
     });
   });
 
   /** Asks tcpdump (SIGUSR1) how many packets the kernel gave it and how many it has printed. */
-  const stats = () => new Promise<{ captured: number; received: number } | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 300);
-    onStats = (captured, received) => { clearTimeout(timer); resolve({ captured, received }); };
-    proc.kill('SIGUSR1');
-  });
+  const stats = () =>
+    new Promise<{ captured: number; received: number } | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 300);
+      onStats = (captured, received) => {
+        clearTimeout(timer);
+        resolve({ captured, received });
+      };
+      proc.kill('SIGUSR1');
+    });
 
   return {
     node,
@@ -68,7 +88,8 @@ export async function startCapture(exec: Executor, argvInNode: (argv: string[]) 
       const deadline = Date.now() + STOP_DEADLINE_MS;
       while (errors.length === 0 && Date.now() < deadline) {
         const s = await stats();
-        if (s && (iface === 'lo' ? s.captured * 2 >= s.received : s.captured >= s.received) && printed >= s.captured) break;
+        if (s && (iface === 'lo' ? s.captured * 2 >= s.received : s.captured >= s.received) && printed >= s.captured)
+          break;
         await new Promise((r) => setTimeout(r, 10));
       }
       proc.kill('SIGINT');
@@ -95,12 +116,30 @@ export async function preparePcapDir(exec: Executor, dir: string): Promise<void>
 async function handToUser(exec: Executor, file: string): Promise<void> {
   const uid = process.env.SUDO_UID;
   const gid = process.env.SUDO_GID;
-  if (exec.name === 'this machine' && uid && /^\d+$/.test(uid)) await exec.run(['chown', `${uid}${gid && /^\d+$/.test(gid) ? `:${gid}` : ''}`, '--', file]);
+  if (exec.name === 'this machine' && uid && /^\d+$/.test(uid))
+    await exec.run(['chown', `${uid}${gid && /^\d+$/.test(gid) ? `:${gid}` : ''}`, '--', file]);
 }
 
 /** A capture kept only as a pcap file (nflab trace --pcap): every interface of the node, or those
  * the BPF filter selects. stop() ends tcpdump once it has written what the kernel gave it. */
-export async function startPcap(exec: Executor, argvInNode: (argv: string[]) => string[], file: string, bpf?: string): Promise<{ file: string; stop(): Promise<{ error?: string }> }> {
-  const capture = await startCapture(exec, (argv) => argvInNode(bpf ? [...argv, '--', ...bpf.split(/\s+/)] : argv), 'node', 'any', { file });
-  return { file, async stop() { const r = await capture.stop(); return r.error ? { error: r.error } : {}; } };
+export async function startPcap(
+  exec: Executor,
+  argvInNode: (argv: string[]) => string[],
+  file: string,
+  bpf?: string,
+): Promise<{ file: string; stop(): Promise<{ error?: string }> }> {
+  const capture = await startCapture(
+    exec,
+    (argv) => argvInNode(bpf ? [...argv, '--', ...bpf.split(/\s+/)] : argv),
+    'node',
+    'any',
+    { file },
+  );
+  return {
+    file,
+    async stop() {
+      const r = await capture.stop();
+      return r.error ? { error: r.error } : {};
+    },
+  };
 }

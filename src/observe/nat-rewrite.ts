@@ -45,23 +45,32 @@ function fieldOf(target: string, chain: string): 'src' | 'dst' {
   return chain === 'POSTROUTING' || chain === 'INPUT' ? 'src' : 'dst';
 }
 
-const at = (address: string | undefined, port: number | undefined) => `${address ?? '?'}${port !== undefined ? `:${port}` : ''}`;
-const sideOf = (h: Pick<TraceHop, 'src' | 'dst' | 'sport' | 'dport'>, field: 'src' | 'dst') => field === 'src' ? at(h.src, h.sport) : at(h.dst, h.dport);
+const at = (address: string | undefined, port: number | undefined) =>
+  `${address ?? '?'}${port !== undefined ? `:${port}` : ''}`;
+const sideOf = (h: Pick<TraceHop, 'src' | 'dst' | 'sport' | 'dport'>, field: 'src' | 'dst') =>
+  field === 'src' ? at(h.src, h.sport) : at(h.dst, h.dport);
 const where = (h: TraceHop) => `${h.family && h.family !== 'ip' ? `${h.family} ` : ''}${h.table} ${h.chain}`;
 
 /** The conntrack entry whose original or reply tuple is this packet's header (as it entered the node). */
-export function entryOf(entered: TraceHop, entries: ConntrackEntry[]): { entry: ConntrackEntry; direction: 'original' | 'reply' } | undefined {
-  const fits = (t: ConntrackEntry['orig']) => t.src === entered.src && t.dst === entered.dst
-    && (entered.sport === undefined || t.sport === undefined || t.sport === entered.sport)
-    && (entered.dport === undefined || t.dport === undefined || t.dport === entered.dport);
+export function entryOf(
+  entered: TraceHop,
+  entries: ConntrackEntry[],
+): { entry: ConntrackEntry; direction: 'original' | 'reply' } | undefined {
+  const fits = (t: ConntrackEntry['orig']) =>
+    t.src === entered.src &&
+    t.dst === entered.dst &&
+    (entered.sport === undefined || t.sport === undefined || t.sport === entered.sport) &&
+    (entered.dport === undefined || t.dport === undefined || t.dport === entered.dport);
   const protoOk = (e: ConntrackEntry) => entered.proto === undefined || e.proto === entered.proto;
   // ICMP entries differ by echo id, which the trace does not print: take the newest (listed last) only
   // when every candidate translates the same way.
   for (const direction of ['original', 'reply'] as const) {
     const found = entries.filter((e) => protoOk(e) && fits(direction === 'original' ? e.orig : e.reply));
     if (found.length === 0) continue;
-    const mapping = (e: ConntrackEntry) => `${e.reply.src} ${e.reply.dst} ${e.reply.sport ?? ''} ${e.reply.dport ?? ''}`;
-    if (new Set(found.map(mapping)).size === 1 || entered.sport !== undefined) return { entry: found[found.length - 1]!, direction };
+    const mapping = (e: ConntrackEntry) =>
+      `${e.reply.src} ${e.reply.dst} ${e.reply.sport ?? ''} ${e.reply.dport ?? ''}`;
+    if (new Set(found.map(mapping)).size === 1 || entered.sport !== undefined)
+      return { entry: found[found.length - 1]!, direction };
   }
   return undefined;
 }
@@ -72,13 +81,24 @@ export function entryOf(entered: TraceHop, entries: ConntrackEntry[]): { entry: 
 /** The same packet as another traced node saw it enter: `{ node, hop }` of its first hop there. */
 export type ElsewhereLookup = (packet: TraceHop) => { node: string; hop: TraceHop } | undefined;
 
-export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefined, natSeen: boolean, node = 'the node', elsewhere?: ElsewhereLookup): PacketFacts {
+export function packetFacts(
+  hops: TraceHop[],
+  entries: ConntrackEntry[] | undefined,
+  natSeen: boolean,
+  node = 'the node',
+  elsewhere?: ElsewhereLookup,
+): PacketFacts {
   const facts: PacketFacts = { rewrites: [] };
   const table = `conntrack -L on ${node}`;
   const entered = hops[0];
   if (!entered) return facts;
   const match = entries ? entryOf(entered, entries) : undefined;
-  if (match) facts.conntrack = { ...(match.entry.state ? { state: match.entry.state } : {}), flags: match.entry.flags, line: match.entry.line };
+  if (match)
+    facts.conntrack = {
+      ...(match.entry.state ? { state: match.entry.state } : {}),
+      flags: match.entry.flags,
+      line: match.entry.line,
+    };
   const metNat = hops.some((h) => h.table === 'nat' && (h.family ?? 'ip') === 'ip');
 
   hops.forEach((hop, i) => {
@@ -90,7 +110,14 @@ export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefi
     // (Within one base chain every hop carries the header it entered with: a change is a later hook.)
     const later = hops.slice(i + 1).find((h) => h.src !== undefined && sideOf(h, field) !== from);
     if (later) {
-      facts.rewrites.push({ hop: i, field, from, to: sideOf(later, field), by: target, evidence: `the header at ${where(later)}` });
+      facts.rewrites.push({
+        hop: i,
+        field,
+        from,
+        to: sideOf(later, field),
+        by: target,
+        evidence: `the header at ${where(later)}`,
+      });
       return;
     }
     // The next node on the way: the packet entered it with the rewritten header.
@@ -98,8 +125,16 @@ export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefi
     // (The side NAT left alone must agree: IP IDs alone can collide across nodes.)
     const kept = field === 'src' ? there?.hop.dst === hop.dst : there?.hop.src === hop.src;
     if (there && kept && there.hop.src !== undefined && sideOf(there.hop, field) !== from) {
-      const seen = hop[field === 'src' ? 'sport' : 'dport'] === undefined ? there.hop[field]! : sideOf(there.hop, field);
-      facts.rewrites.push({ hop: i, field, from, to: seen, by: target, evidence: `the header as it entered ${there.node}` });
+      const seen =
+        hop[field === 'src' ? 'sport' : 'dport'] === undefined ? there.hop[field]! : sideOf(there.hop, field);
+      facts.rewrites.push({
+        hop: i,
+        field,
+        from,
+        to: seen,
+        by: target,
+        evidence: `the header as it entered ${there.node}`,
+      });
       return;
     }
     const entry = match?.direction === 'original' ? match.entry : undefined;
@@ -108,26 +143,68 @@ export function packetFacts(hops: TraceHop[], entries: ConntrackEntry[] | undefi
       const fromPort = field === 'src' ? hop.sport : hop.dport;
       // Compare like with like: the trace prints no port for ICMP.
       const toShown = fromPort === undefined ? (field === 'src' ? entry.reply.dst : entry.reply.src) : to;
-      if (toShown !== from) facts.rewrites.push({ hop: i, field, from, to: toShown, by: target, evidence: `the reply tuple of ${table}` });
+      if (toShown !== from)
+        facts.rewrites.push({ hop: i, field, from, to: toShown, by: target, evidence: `the reply tuple of ${table}` });
       return;
     }
-    facts.rewrites.push({ hop: i, field, from, to: '?', by: target, evidence: 'not visible: no later hook of this namespace saw the packet and conntrack had no entry for it' });
+    facts.rewrites.push({
+      hop: i,
+      field,
+      from,
+      to: '?',
+      by: target,
+      evidence: 'not visible: no later hook of this namespace saw the packet and conntrack had no entry for it',
+    });
   });
 
   // Packets after a connection's first meet no nat chain: conntrack maps them as it mapped the first.
   if (!metNat && match) {
     const e = match.entry;
     if (match.direction === 'original') {
-      if (e.reply.dst !== e.orig.src) facts.rewrites.push({ hop: -1, field: 'src', from: at(entered.src, entered.sport), to: at(e.reply.dst, entered.sport === undefined ? undefined : e.reply.dport), by: 'conntrack', evidence: `the connection's mapping, in the reply tuple of ${table}` });
-      if (e.reply.src !== e.orig.dst) facts.rewrites.push({ hop: -1, field: 'dst', from: at(entered.dst, entered.dport), to: at(e.reply.src, entered.dport === undefined ? undefined : e.reply.sport), by: 'conntrack', evidence: `the connection's mapping, in the reply tuple of ${table}` });
+      if (e.reply.dst !== e.orig.src)
+        facts.rewrites.push({
+          hop: -1,
+          field: 'src',
+          from: at(entered.src, entered.sport),
+          to: at(e.reply.dst, entered.sport === undefined ? undefined : e.reply.dport),
+          by: 'conntrack',
+          evidence: `the connection's mapping, in the reply tuple of ${table}`,
+        });
+      if (e.reply.src !== e.orig.dst)
+        facts.rewrites.push({
+          hop: -1,
+          field: 'dst',
+          from: at(entered.dst, entered.dport),
+          to: at(e.reply.src, entered.dport === undefined ? undefined : e.reply.sport),
+          by: 'conntrack',
+          evidence: `the connection's mapping, in the reply tuple of ${table}`,
+        });
     } else {
-      if (e.orig.src !== e.reply.dst) facts.rewrites.push({ hop: -1, field: 'dst', from: at(entered.dst, entered.dport), to: at(e.orig.src, entered.dport === undefined ? undefined : e.orig.sport), by: 'conntrack', evidence: `a reply: the first packet's SNAT undone, from the original tuple of ${table}` });
-      if (e.orig.dst !== e.reply.src) facts.rewrites.push({ hop: -1, field: 'src', from: at(entered.src, entered.sport), to: at(e.orig.dst, entered.sport === undefined ? undefined : e.orig.dport), by: 'conntrack', evidence: `a reply: the first packet's DNAT undone, from the original tuple of ${table}` });
+      if (e.orig.src !== e.reply.dst)
+        facts.rewrites.push({
+          hop: -1,
+          field: 'dst',
+          from: at(entered.dst, entered.dport),
+          to: at(e.orig.src, entered.dport === undefined ? undefined : e.orig.sport),
+          by: 'conntrack',
+          evidence: `a reply: the first packet's SNAT undone, from the original tuple of ${table}`,
+        });
+      if (e.orig.dst !== e.reply.src)
+        facts.rewrites.push({
+          hop: -1,
+          field: 'src',
+          from: at(entered.src, entered.sport),
+          to: at(e.orig.dst, entered.sport === undefined ? undefined : e.orig.dport),
+          by: 'conntrack',
+          evidence: `a reply: the first packet's DNAT undone, from the original tuple of ${table}`,
+        });
     }
   }
 
-  if (metNat) { facts.ctState = 'NEW'; facts.ctEvidence = 'it met the nat chains, which see only a connection\'s first packet'; }
-  else if (match && natSeen) {
+  if (metNat) {
+    facts.ctState = 'NEW';
+    facts.ctEvidence = "it met the nat chains, which see only a connection's first packet";
+  } else if (match && natSeen) {
     facts.ctState = match.direction === 'reply' ? 'ESTABLISHED (reply)' : 'ESTABLISHED';
     facts.ctEvidence = `it skipped the nat chains and belongs to an entry of ${table} (${match.direction} direction)`;
   } else if (match) {

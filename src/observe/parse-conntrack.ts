@@ -26,7 +26,8 @@ function parseLine(line: string): ConntrackEntry | undefined {
   let words = line.split(/\s+/);
   if ((words[0] === 'ipv4' || words[0] === 'ipv6') && isNumber(words[1])) words = words.slice(2);
   const [proto, protonum, timeout] = words;
-  if (proto === undefined || !/^[a-z][a-z0-9-]*$/.test(proto) || !isNumber(protonum) || !isNumber(timeout)) return undefined;
+  if (proto === undefined || !/^[a-z][a-z0-9-]*$/.test(proto) || !isNumber(protonum) || !isNumber(timeout))
+    return undefined;
 
   const tuples: Array<Partial<Record<string, string>>> = [{}, {}];
   let current = -1; // -1 before the first tuple, 0 original, 1 reply, 2 after both

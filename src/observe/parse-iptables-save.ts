@@ -66,7 +66,10 @@ export function ruleSpecMatches(spec: string, pattern: string): boolean {
   const saved = parseRuleWords(splitWords(spec, 'iptables'));
 
   for (const want of wanted.basic) {
-    const found = saved.basic.some((have) => have.negated === want.negated && have.option === want.option && sameValue(have.option, have.value, want.value));
+    const found = saved.basic.some(
+      (have) =>
+        have.negated === want.negated && have.option === want.option && sameValue(have.option, have.value, want.value),
+    );
     if (!found) return false;
   }
   // Ordered subsequence of the remaining words.
@@ -124,8 +127,9 @@ function sameValue(option: string | undefined, saved: string, wanted: string): b
   if (option !== undefined && MARK_VALUE_OPTIONS.has(option)) {
     const a = parseMark(saved);
     const b = parseMark(wanted);
-    return a !== undefined && b !== undefined && a.value === b.value && (a.mask ?? 0xffffffff) === (b.mask ?? 0xffffffff);
+    return (
+      a !== undefined && b !== undefined && a.value === b.value && (a.mask ?? 0xffffffff) === (b.mask ?? 0xffffffff)
+    );
   }
   return false;
 }
-

@@ -19,14 +19,25 @@ export function parseNftList(text: string, table: string): SavedRuleset {
     const line = raw.trim();
     if (depth === 1) {
       const open = CHAIN_OPEN.exec(line);
-      if (open) { chain = open[1]; index = 0; }
+      if (open) {
+        chain = open[1];
+        index = 0;
+      }
     }
     if (chain !== undefined && depth === 2 && line !== '}' && !CHAIN_PROPERTY.test(line)) {
       const rule = line.replace(/\s*# handle \d+$/, '');
       if (rule !== '') {
         index++;
         const c = COUNTER.exec(rule);
-        if (c) rules.push({ table, chain, index, spec: rule.replace(COUNTER, '').trim(), packets: Number(c[1]), bytes: Number(c[2]) });
+        if (c)
+          rules.push({
+            table,
+            chain,
+            index,
+            spec: rule.replace(COUNTER, '').trim(),
+            packets: Number(c[1]),
+            bytes: Number(c[2]),
+          });
       }
     }
     // Braces of sets ({ 0 : goto a, … }) open and close on the same line: only a line's net change counts.
@@ -38,7 +49,10 @@ export function parseNftList(text: string, table: string): SavedRuleset {
 
 /** nft's own words of a rule: split on blanks, the commas of sets and maps dropped. */
 function nftWords(text: string): string[] {
-  return text.replace(/,/g, ' ').split(/\s+/).filter((w) => w !== '');
+  return text
+    .replace(/,/g, ' ')
+    .split(/\s+/)
+    .filter((w) => w !== '');
 }
 
 /**

@@ -15,11 +15,7 @@ export function responderArgv(node: string, port: number): string[] {
     throw new Error(`responder node name ${JSON.stringify(node)} may only contain letters, digits, '_', '.', '-'`);
   }
   checkPort(port, 'responder port');
-  return [
-    'socat',
-    `TCP-LISTEN:${port},fork,reuseaddr`,
-    `SYSTEM:echo "${node} client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"`,
-  ];
+  return ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo "${node} client=$SOCAT_PEERADDR:$SOCAT_PEERPORT"`];
 }
 
 /**
@@ -29,7 +25,8 @@ export function responderArgv(node: string, port: number): string[] {
  */
 export function tcpClientArgv(to: string, port: number, opts: { timeout: number; sourcePort?: number }): string[] {
   checkPort(port, 'destination port');
-  if (!(opts.timeout > 0)) throw new Error(`TCP client timeout must be a positive number of seconds, got ${opts.timeout}`);
+  if (!(opts.timeout > 0))
+    throw new Error(`TCP client timeout must be a positive number of seconds, got ${opts.timeout}`);
   const host = to.includes(':') ? `[${to}]` : to;
   let address = `TCP:${host}:${port},connect-timeout=${opts.timeout}`;
   if (opts.sourcePort !== undefined) {
@@ -40,7 +37,8 @@ export function tcpClientArgv(to: string, port: number, opts: { timeout: number;
 }
 
 function checkPort(port: number, what: string): void {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what} must be an integer 1-65535, got ${port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`${what} must be an integer 1-65535, got ${port}`);
 }
 
 /** The responder's answer, e.g. `c1 client=10.55.66.2:47960` (IPv6 peers print without brackets). */
@@ -72,7 +70,8 @@ export function parseTcpClient(stdout: string, stderr: string, exitCode: number 
 
   const text = error ?? '';
   if (/Connection refused/i.test(text)) return { result: 'refused', error, output };
-  if (/Network is unreachable|No route to host|Host is unreachable/i.test(text)) return { result: 'unreachable', error, output };
+  if (/Network is unreachable|No route to host|Host is unreachable/i.test(text))
+    return { result: 'unreachable', error, output };
   // socat 1.8 (Debian 13) reports its connect-timeout with the errno of the connect still pending
   // when the timer fired ("TCP:10.0.0.1:80: Operation now in progress"); 1.7 says "Connection timed out".
   if (/timed out|Operation now in progress/i.test(text)) return { result: 'timeout', error, output };

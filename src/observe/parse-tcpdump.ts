@@ -15,7 +15,9 @@ const ANY_INTERFACE = /^\S+\s+(?:In|Out|M|B|P)\s+(?:ifindex \d+ )?/;
  * with `-i any` only the source MAC: `e2:7a:96:83:6f:68 ethertype IPv4 (0x0800), length 104: <rest>`.
  */
 const MAC = '[0-9a-f]{2}(?::[0-9a-f]{2}){5}';
-const LINK_HEADER = new RegExp(`^(?:${MAC}(?: > ${MAC},)? )?ethertype ([^,]+?) \\(0x[0-9a-f]{4}\\), length \\d+: (.*)$`);
+const LINK_HEADER = new RegExp(
+  `^(?:${MAC}(?: > ${MAC},)? )?ethertype ([^,]+?) \\(0x[0-9a-f]{4}\\), length \\d+: (.*)$`,
+);
 
 /** 802.1Q inside -e output: `vlan 10, p 0, ethertype IPv4 (0x0800), <rest>`. */
 const VLAN_HEADER = /^vlan \d+, p \d+, ethertype ([^,]+?) \(0x[0-9a-f]{4}\), (.*)$/;
@@ -37,7 +39,7 @@ export function parseTcpdumpLine(line: string): PacketRecord | undefined {
 
   const body = withoutLinkHeader(rest);
   if (body !== undefined) {
-    return { ...(body === null ? { proto: 'other' } : parseBody(body) ?? { proto: 'other' }), line: text };
+    return { ...(body === null ? { proto: 'other' } : (parseBody(body) ?? { proto: 'other' })), line: text };
   }
   const parsed = parseBody(rest);
   if (parsed) return { ...parsed, line: text };

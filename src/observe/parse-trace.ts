@@ -53,10 +53,23 @@ export interface TraceHop {
 /** Tables whose name starts with this belong to the tracer, not to the lab. */
 export const TRACER_TABLE_PREFIX = 'nflab_trace';
 
-const FAMILIES: Record<string, string> = { '1': 'inet', '2': 'ip', '3': 'arp', '5': 'netdev', '7': 'bridge', '10': 'ip6' };
+const FAMILIES: Record<string, string> = {
+  '1': 'inet',
+  '2': 'ip',
+  '3': 'arp',
+  '5': 'netdev',
+  '7': 'bridge',
+  '10': 'ip6',
+};
 
 /** NFT_RETURN (-5) has no name in xtables-monitor 1.8.9; it prints the raw number. */
-const VERDICT_NAMES: Record<string, string> = { '0xfffffffb': 'RETURN', '0xfffffffc': 'GOTO', '0xfffffffd': 'JUMP', '0xfffffffe': 'BREAK', '0xffffffff': 'CONTINUE' };
+const VERDICT_NAMES: Record<string, string> = {
+  '0xfffffffb': 'RETURN',
+  '0xfffffffc': 'GOTO',
+  '0xfffffffd': 'JUMP',
+  '0xfffffffe': 'BREAK',
+  '0xffffffff': 'CONTINUE',
+};
 
 const TCP_FLAGS = new Set(['SYN', 'ACK', 'FIN', 'RST', 'PSH', 'URG']);
 
@@ -110,7 +123,10 @@ function parsePacketLine(rest: string): { traceId: string; header: PacketHeader 
   for (const word of words.slice(2)) {
     const eq = word.indexOf('=');
     if (eq < 0) {
-      if (TCP_FLAGS.has(word)) { header.tcp = true; header.flags.push(word); }
+      if (TCP_FLAGS.has(word)) {
+        header.tcp = true;
+        header.flags.push(word);
+      }
       continue;
     }
     const key = word.slice(0, eq);
@@ -159,14 +175,26 @@ function parseTraceLine(rest: string): TraceEvent | undefined {
   if (rule) {
     const printed = (rule[5] ?? '').trim();
     return {
-      family, traceId, table: rule[1]!, chain: rule[2]!, kind: 'rule',
+      family,
+      traceId,
+      table: rule[1]!,
+      chain: rule[2]!,
+      kind: 'rule',
       handle: parseInt(rule[3]!, 16),
       verdict: VERDICT_NAMES[rule[4]!] ?? rule[4]!,
       ruleText: printed === '' ? undefined : printed,
     };
   }
   const policy = /^([^:]+):(.+?):policy:(\S+)\s*$/.exec(body);
-  if (policy) return { family, traceId, table: policy[1]!, chain: policy[2]!, kind: 'policy', verdict: VERDICT_NAMES[policy[3]!] ?? policy[3]! };
+  if (policy)
+    return {
+      family,
+      traceId,
+      table: policy[1]!,
+      chain: policy[2]!,
+      kind: 'policy',
+      verdict: VERDICT_NAMES[policy[3]!] ?? policy[3]!,
+    };
   const ret = /^([^:]+):(.+?):return:(\S*)\s*$/.exec(body);
   if (ret) return { family, traceId, table: ret[1]!, chain: ret[2]!, kind: 'return', verdict: 'RETURN' };
   return undefined;
@@ -191,7 +219,9 @@ function sameIpPacket(a: PacketHeader | undefined, b: PacketHeader): boolean {
 
 /** Both IPv4 headers are known and cannot be the same packet (NAT before this hook keeps the source, IP ID and length). */
 function otherPacket(a: PacketHeader | undefined, b: PacketHeader): boolean {
-  return a?.ipId !== undefined && b.ipId !== undefined && a.src !== undefined && b.src !== undefined && !sameIpPacket(a, b);
+  return (
+    a?.ipId !== undefined && b.ipId !== undefined && a.src !== undefined && b.src !== undefined && !sameIpPacket(a, b)
+  );
 }
 
 export interface ParseTraceOptions {
@@ -216,7 +246,13 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
   const newGroup = (traceId: string): PacketGroup => {
     const seen = (usedIds.get(traceId) ?? 0) + 1;
     usedIds.set(traceId, seen);
-    const group: PacketGroup = { id: seen === 1 ? traceId : `${traceId}#${seen}`, marks: new Set(), sawPorts: false, sawTcpFlags: false, hops: [] };
+    const group: PacketGroup = {
+      id: seen === 1 ? traceId : `${traceId}#${seen}`,
+      marks: new Set(),
+      sawPorts: false,
+      sawTcpFlags: false,
+      hops: [],
+    };
     groups.push(group);
     groupOfTraceId.set(traceId, group);
     return group;
@@ -242,7 +278,8 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       // of sessions running side by side, all with the same trace id. A later packet reusing the
       // id (same flow, same input interface) meets a marking chain the earlier one already met.
       const mark = `${event.family} ${event.table} ${event.chain}`;
-      const otherIpId = header?.ipId !== undefined && known?.header?.ipId !== undefined && header.ipId !== known.header.ipId;
+      const otherIpId =
+        header?.ipId !== undefined && known?.header?.ipId !== undefined && header.ipId !== known.header.ipId;
       const sameMarking = known !== undefined && !known.marks.has(mark) && !otherIpId;
       group = sameMarking ? known : newGroup(event.traceId);
       group.marks.add(mark);
@@ -303,9 +340,19 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
     // Older kernels (6.1) report falling off the end of a base chain as a return event just before
     // its policy event; newer ones report only the policy. The policy hop says it all.
     const last = group.hops[group.hops.length - 1];
-    if (hop.policy && last && last.verdict === 'RETURN' && last.handle === undefined && last.table === hop.table && last.chain === hop.chain) {
+    if (
+      hop.policy &&
+      last &&
+      last.verdict === 'RETURN' &&
+      last.handle === undefined &&
+      last.table === hop.table &&
+      last.chain === hop.chain
+    ) {
       group.hops.pop();
-      ordered.splice(ordered.findIndex((o) => o.hop === last), 1);
+      ordered.splice(
+        ordered.findIndex((o) => o.hop === last),
+        1,
+      );
     }
     group.hops.push(hop);
     ordered.push({ hop, group });
@@ -326,6 +373,7 @@ export function parseTraceLines(text: string, options: ParseTraceOptions = {}): 
       if (hop.oif !== undefined) hop.physout = hop.oif;
     }
   }
-  const mine = (group: PacketGroup) => options.markedBy === undefined || [...group.marks].some((m) => m.split(' ')[1] === options.markedBy);
+  const mine = (group: PacketGroup) =>
+    options.markedBy === undefined || [...group.marks].some((m) => m.split(' ')[1] === options.markedBy);
   return ordered.filter((o) => mine(o.group)).map((o) => o.hop);
 }

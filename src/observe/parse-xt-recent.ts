@@ -23,11 +23,15 @@ export interface RecentEntry {
 export function parseNftSetElements(text: string): RecentEntry[] {
   const m = /elements = \{([^}]*)\}/s.exec(text);
   if (!m) return [];
-  return m[1]!.split(',').map((e) => e.trim()).filter((e) => e !== '').map((line) => {
-    const address = line.split(/\s+/)[0]!;
-    const expires = /\bexpires (\S+)/.exec(line)?.[1];
-    return { address, ttl: 0, lastSeen: 0, hits: 0, ...(expires ? { expires } : {}), line };
-  });
+  return m[1]!
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')
+    .map((line) => {
+      const address = line.split(/\s+/)[0]!;
+      const expires = /\bexpires (\S+)/.exec(line)?.[1];
+      return { address, ttl: 0, lastSeen: 0, hits: 0, ...(expires ? { expires } : {}), line };
+    });
 }
 
 const ENTRY = /^src=(\S+) ttl: (\d+) last_seen: (\d+) oldest_pkt: \d+ ?(.*)$/;
@@ -39,7 +43,10 @@ export function parseXtRecent(text: string): RecentEntry[] {
     if (line === '') continue;
     const m = ENTRY.exec(line);
     if (!m) throw new Error(`unexpected line in an xt_recent list: ${line}`);
-    const times = m[4]!.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const times = m[4]!
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== '');
     entries.push({ address: m[1]!, ttl: Number(m[2]), lastSeen: Number(m[3]), hits: times.length, line });
   }
   return entries;

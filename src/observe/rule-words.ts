@@ -33,7 +33,8 @@ export function canonicalMarkTargets(words: string[]): string[] {
       continue;
     }
     let xmark: string;
-    if (word === '--set-mark') xmark = v.mask === undefined ? `${hex(v.value)}/0xffffffff` : `${hex(v.value)}/${hex(v.mask)}`;
+    if (word === '--set-mark')
+      xmark = v.mask === undefined ? `${hex(v.value)}/0xffffffff` : `${hex(v.value)}/${hex(v.mask)}`;
     else if (word === '--or-mark') xmark = `${hex(v.value)}/${hex(v.value)}`;
     else if (word === '--xor-mark') xmark = `${hex(v.value)}/0x0`;
     else xmark = `0x0/${hex(~v.value >>> 0)}`;

@@ -11,7 +11,9 @@ export function parseSnmp(text: string): Map<string, number> {
     if (!names || !values || names[1] !== values[1] || /^[\d -]+$/.test(names[2]!)) continue;
     const keys = names[2]!.trim().split(/\s+/);
     const nums = values[2]!.trim().split(/\s+/).map(Number);
-    keys.forEach((k, j) => { if (Number.isFinite(nums[j])) out.set(`${names[1]} ${k}`, nums[j]!); });
+    keys.forEach((k, j) => {
+      if (Number.isFinite(nums[j])) out.set(`${names[1]} ${k}`, nums[j]!);
+    });
     i++;
   }
   return out;
@@ -30,7 +32,11 @@ export const DISCARD_COUNTERS: Record<string, string> = {
 export const RESET_COUNTER = 'Tcp OutRsts';
 
 /** The named counters that grew from `before` to `after`. */
-export function grownCounters(before: Map<string, number>, after: Map<string, number>, names: string[]): { counter: string; by: number }[] {
+export function grownCounters(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  names: string[],
+): { counter: string; by: number }[] {
   return names.flatMap((counter) => {
     const by = (after.get(counter) ?? 0) - (before.get(counter) ?? 0);
     return by > 0 ? [{ counter, by }] : [];

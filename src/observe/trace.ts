@@ -54,7 +54,13 @@ export interface TraceOptions {
 }
 
 /** Tools the tracer runs in the node, and the Debian package of each. */
-const TOOLS: Record<string, string> = { 'xtables-monitor': 'iptables', nft: 'nftables', stdbuf: 'coreutils', timeout: 'coreutils', chrt: 'util-linux' };
+const TOOLS: Record<string, string> = {
+  'xtables-monitor': 'iptables',
+  nft: 'nftables',
+  stdbuf: 'coreutils',
+  timeout: 'coreutils',
+  chrt: 'util-linux',
+};
 const POLL_MS = 100;
 
 /** Tools are looked up in the system directories only: under `npx ava` or `npm test`, PATH starts
@@ -63,7 +69,12 @@ const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const sys = (argv: string[]): string[] => ['env', `PATH=${SYSTEM_PATH}`, ...argv];
 
 /** Starts tracing packets that match `filter` in the netns `wrap` leads into; resolves once the monitor is listening. */
-export async function startTrace(exec: Executor, wrap: (argv: string[]) => string[], filter: TraceFilter, options: TraceOptions = {}): Promise<TraceSession> {
+export async function startTrace(
+  exec: Executor,
+  wrap: (argv: string[]) => string[],
+  filter: TraceFilter,
+  options: TraceOptions = {},
+): Promise<TraceSession> {
   const rules = limitToNetworks(markMatches(filter), options.within);
   await requireTools(exec, wrap);
   const table = `${TRACER_TABLE_PREFIX}_${randomBytes(3).toString('hex')}`;
@@ -76,11 +87,28 @@ export async function startTrace(exec: Executor, wrap: (argv: string[]) => strin
   // (a TCP connection through a dozen chains) overflows its socket buffer ("No buffer space
   // available", and it exits) whenever a busy machine leaves it waiting for a CPU. Real-time
   // priority lets it drain the socket as events arrive; it sleeps in recv() otherwise.
-  const monitor: Process = exec.spawn(wrap(sys(['timeout', String(options.maxSeconds ?? 3600), 'chrt', '-f', '10', 'stdbuf', '-oL', 'xtables-monitor', '--trace', '--event'])));
+  const monitor: Process = exec.spawn(
+    wrap(
+      sys([
+        'timeout',
+        String(options.maxSeconds ?? 3600),
+        'chrt',
+        '-f',
+        '10',
+        'stdbuf',
+        '-oL',
+        'xtables-monitor',
+        '--trace',
+        '--event',
+      ]),
+    ),
+  );
   monitor.onStdoutLine((line) => lines.push(line));
   monitor.onStderrLine((line) => stderr.push(line));
   let exited = false;
-  void monitor.exited.then(() => { exited = true; });
+  void monitor.exited.then(() => {
+    exited = true;
+  });
 
   const families: string[] = [];
   const cleanup = async (): Promise<void> => {
@@ -101,8 +129,10 @@ export async function startTrace(exec: Executor, wrap: (argv: string[]) => strin
       err.message += ` (monitor said: ${[...lines.slice(0, 5), ...stderr].join(' | ') || 'nothing'})`;
     }
     if (err instanceof MonitorGone) {
-      throw new EnvError(`xtables-monitor stopped before it was listening on ${exec.name}: ${stderr.join(' ').trim() || 'no message'}`,
-        'check that iptables is the nf_tables variant (iptables -V says nf_tables) and that you are root');
+      throw new EnvError(
+        `xtables-monitor stopped before it was listening on ${exec.name}: ${stderr.join(' ').trim() || 'no message'}`,
+        'check that iptables is the nf_tables variant (iptables -V says nf_tables) and that you are root',
+      );
     }
     throw err;
   }
@@ -171,11 +201,18 @@ class MonitorGone extends Error {}
 
 async function requireTools(exec: Executor, wrap: (argv: string[]) => string[]): Promise<void> {
   const names = Object.keys(TOOLS);
-  const r = await exec.run(wrap(sys(['sh', '-c', 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done', 'sh', ...names])));
-  const missing = r.stdout.split('\n').map((s) => s.trim()).filter((s) => names.includes(s));
+  const r = await exec.run(
+    wrap(sys(['sh', '-c', 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done', 'sh', ...names])),
+  );
+  const missing = r.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => names.includes(s));
   if (missing.length > 0) {
-    throw new EnvError(`packet tracing needs ${missing.join(', ')} on ${exec.name}`,
-      `apt-get install -y ${[...new Set(missing.map((t) => TOOLS[t]!))].join(' ')}`);
+    throw new EnvError(
+      `packet tracing needs ${missing.join(', ')} on ${exec.name}`,
+      `apt-get install -y ${[...new Set(missing.map((t) => TOOLS[t]!))].join(' ')}`,
+    );
   }
 }
 
@@ -190,7 +227,8 @@ function checkAddress(what: string, value: string): string {
 }
 
 function checkPort(what: string, value: number): string {
-  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new LabError(`trace filter ${what} must be a port 1-65535, got ${value}`);
+  if (!Number.isInteger(value) || value < 1 || value > 65535)
+    throw new LabError(`trace filter ${what} must be a port 1-65535, got ${value}`);
   return String(value);
 }
 
@@ -219,7 +257,9 @@ export function markMatches(filter: TraceFilter): string[] {
   }
   if (filter.port !== undefined) {
     const p = String(filter.port);
-    matches = matches.flatMap((m) => m.includes(`th sport ${p}`) ? [m, m.replace(`th sport ${p}`, `th sport != ${p} th dport ${p}`)] : [m]);
+    matches = matches.flatMap((m) =>
+      m.includes(`th sport ${p}`) ? [m, m.replace(`th sport ${p}`, `th sport != ${p} th dport ${p}`)] : [m],
+    );
   }
   return matches;
 }
@@ -234,7 +274,9 @@ export function limitToNetworks(matches: string[], networks?: string[]): string[
 
 function tracerScript(table: string, matches: string[], withBridge: boolean): string {
   const mark = (family: string, chain: string, prefix: string) =>
-    matches.map((m) => `add rule ${family} ${table} ${chain} ${prefix}${m} meta nftrace set 1 comment "nflab-trace"\n`).join('');
+    matches
+      .map((m) => `add rule ${family} ${table} ${chain} ${prefix}${m} meta nftrace set 1 comment "nflab-trace"\n`)
+      .join('');
   let script = `table ip ${table} {
   chain mark_pre { type filter hook prerouting priority -350; policy accept; }
   chain mark_out { type filter hook output priority -350; policy accept; }
@@ -253,24 +295,41 @@ ${mark('bridge', 'mark_pre', 'ether type ip ')}`;
 }
 
 /** Adds the tracer table; without the bridge family if this kernel lacks nf_tables for bridges. */
-async function addTracerTable(exec: Executor, wrap: (argv: string[]) => string[], table: string, matches: string[]): Promise<string[]> {
+async function addTracerTable(
+  exec: Executor,
+  wrap: (argv: string[]) => string[],
+  table: string,
+  matches: string[],
+): Promise<string[]> {
   const both = await exec.run(wrap(sys(['nft', '-f', '-'])), { stdin: tracerScript(table, matches, true) });
   if (both.code === 0) return ['ip', 'bridge'];
   const ipOnly = await exec.run(wrap(sys(['nft', '-f', '-'])), { stdin: tracerScript(table, matches, false) });
   if (ipOnly.code === 0) return ['ip'];
-  throw new EnvError(`could not add the tracer's nftables table on ${exec.name}: ${ipOnly.stderr.trim() || both.stderr.trim()}`,
-    'packet tracing needs nf_tables in the kernel (CONFIG_NF_TABLES) and the nft tool (apt-get install -y nftables)');
+  throw new EnvError(
+    `could not add the tracer's nftables table on ${exec.name}: ${ipOnly.stderr.trim() || both.stderr.trim()}`,
+    'packet tracing needs nf_tables in the kernel (CONFIG_NF_TABLES) and the nft tool (apt-get install -y nftables)',
+  );
 }
 
 /** Waits until the monitor prints a ruleset event of our table, nudging it with empty chains named
  * `<label>_<n>`: events are heard only once the monitor has bound its socket, and an event queued
  * after some traces is printed after them. 'ready' also accepts the events of the table's creation. */
-async function waitForEvent(exec: Executor, wrap: (argv: string[]) => string[], table: string, label: string,
-  lines: string[], gone: () => boolean, timeoutMs: number): Promise<void> {
+async function waitForEvent(
+  exec: Executor,
+  wrap: (argv: string[]) => string[],
+  table: string,
+  label: string,
+  lines: string[],
+  gone: () => boolean,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const from = lines.length;
   const marker = label === 'ready' ? table : `${label}_`;
-  const heard = () => lines.slice(label === 'ready' ? 0 : from).some((l) => l.startsWith(' EVENT:') && l.includes(table) && l.includes(marker));
+  const heard = () =>
+    lines
+      .slice(label === 'ready' ? 0 : from)
+      .some((l) => l.startsWith(' EVENT:') && l.includes(table) && l.includes(marker));
   for (let n = 1; ; n++) {
     if (label !== 'ready' || n > 1) {
       const r = await exec.run(wrap(sys(['nft', 'add', 'chain', 'ip', table, `${label}_${n}`])));
@@ -280,7 +339,8 @@ async function waitForEvent(exec: Executor, wrap: (argv: string[]) => string[], 
     while (Date.now() < until && !heard() && !gone()) await sleep(2);
     if (heard()) return;
     if (gone()) throw new MonitorGone('xtables-monitor exited');
-    if (Date.now() >= deadline) throw new Error(`xtables-monitor printed no event for table ${table} within ${timeoutMs} ms`);
+    if (Date.now() >= deadline)
+      throw new Error(`xtables-monitor printed no event for table ${table} within ${timeoutMs} ms`);
   }
 }
 
@@ -288,7 +348,9 @@ async function waitForEvent(exec: Executor, wrap: (argv: string[]) => string[], 
 async function ruleHandles(exec: Executor, wrap: (argv: string[]) => string[]): Promise<Map<string, number[]>> {
   const r = await exec.run(wrap(sys(['nft', '-j', '-a', 'list', 'ruleset'])));
   if (r.code !== 0) throw new Error(r.stderr.trim());
-  const doc = JSON.parse(r.stdout) as { nftables: { rule?: { family: string; table: string; chain: string; handle: number } }[] };
+  const doc = JSON.parse(r.stdout) as {
+    nftables: { rule?: { family: string; table: string; chain: string; handle: number } }[];
+  };
   const handles = new Map<string, number[]>();
   for (const item of doc.nftables) {
     if (!item.rule) continue;
@@ -300,7 +362,13 @@ async function ruleHandles(exec: Executor, wrap: (argv: string[]) => string[]): 
 
 /** xtables-monitor prints no text for ebtables-nft rules: take it from ebtables-save by position. */
 async function addBridgeRuleText(exec: Executor, wrap: (argv: string[]) => string[], hops: TraceHop[]): Promise<void> {
-  const wanted = hops.filter((h) => h.family === 'bridge' && h.rule === undefined && h.ruleIndex !== undefined && !h.table.startsWith(TRACER_TABLE_PREFIX));
+  const wanted = hops.filter(
+    (h) =>
+      h.family === 'bridge' &&
+      h.rule === undefined &&
+      h.ruleIndex !== undefined &&
+      !h.table.startsWith(TRACER_TABLE_PREFIX),
+  );
   if (wanted.length === 0) return;
   const r = await exec.run(wrap(sys(['ebtables-save'])));
   if (r.code !== 0) return;

@@ -51,7 +51,8 @@ export function steady(value: unknown): unknown {
     return value
       .replace(/\bid[ =]\d+/g, 'id=N')
       .replace(/\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/gi, 'MAC')
-      .replace(/\b(seq|ack) \d+(:\d+)?/g, '$1 N').replace(/TS val \d+ ecr \d+/g, 'TS')
+      .replace(/\b(seq|ack) \d+(:\d+)?/g, '$1 N')
+      .replace(/TS val \d+ ecr \d+/g, 'TS')
       .replace(/(\d+\.\d+\.\d+\.\d+)\.(3[2-9]\d{3}|[4-6]\d{4})\b/g, '$1.EPHEMERAL')
       .replace(/\b([sd]port)=(3[2-9]\d{3}|[4-6]\d{4})\b/g, '$1=EPHEMERAL')
       .replace(/^(tcp|udp|icmp)(\s+\d+)\s+\d+ /, '$1$2 T ')
@@ -59,11 +60,20 @@ export function steady(value: unknown): unknown {
       .replace(/\bnfl-[a-z0-9]{6}-/g, 'nfl-RUN-');
   }
   if (Array.isArray(value)) return value.map(steady);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'capturedInAll').map(([k, v]) => [k, steady(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== 'capturedInAll')
+        .map(([k, v]) => [k, steady(v)]),
+    );
   return value;
 }
 
-const side = (c: CheckReport): Side => ({ status: c.status, observed: c.observed, ...(c.reason ? { reason: c.reason } : {}) });
+const side = (c: CheckReport): Side => ({
+  status: c.status,
+  observed: c.observed,
+  ...(c.reason ? { reason: c.reason } : {}),
+});
 
 export function compareRuns(before: RunRecordFile, after: RunRecordFile): Comparison {
   const changes: CheckChange[] = [];
@@ -73,10 +83,17 @@ export function compareRuns(before: RunRecordFile, after: RunRecordFile): Compar
     const a = before.labs.find((l) => l.id === id);
     const b = after.labs.find((l) => l.id === id);
     if (a?.status !== b?.status) {
-      changes.push({ lab: id, step: 0, stepTitle: '', check: 'lab status', kind: 'lab',
+      changes.push({
+        lab: id,
+        step: 0,
+        stepTitle: '',
+        check: 'lab status',
+        kind: 'lab',
         ...(a ? { before: { status: a.status, ...(a.reason ? { reason: a.reason } : {}) } } : {}),
         ...(b ? { after: { status: b.status, ...(b.reason ? { reason: b.reason } : {}) } } : {}),
-        verdictChanged: true, observedChanged: false });
+        verdictChanged: true,
+        observedChanged: false,
+      });
     }
     const ca = a ? checksOf(a) : new Map();
     const cb = b ? checksOf(b) : new Map();
@@ -90,11 +107,24 @@ export function compareRuns(before: RunRecordFile, after: RunRecordFile): Compar
       const verdictChanged = x?.check.status !== y?.check.status;
       const observedChanged = !!x && !!y && !isDeepStrictEqual(steady(x.check.observed), steady(y.check.observed));
       if (!verdictChanged && !observedChanged) continue;
-      changes.push({ lab: id, step: where.step, stepTitle: where.stepTitle, check: where.check.description, kind: where.check.kind,
-        ...(x ? { before: side(x.check) } : {}), ...(y ? { after: side(y.check) } : {}), verdictChanged, observedChanged });
+      changes.push({
+        lab: id,
+        step: where.step,
+        stepTitle: where.stepTitle,
+        check: where.check.description,
+        kind: where.check.kind,
+        ...(x ? { before: side(x.check) } : {}),
+        ...(y ? { after: side(y.check) } : {}),
+        verdictChanged,
+        observedChanged,
+      });
     }
   }
-  const who = (r: RunRecordFile) => ({ target: r.target, ...(r.kernel ? { kernel: r.kernel } : {}), iptables: r.iptables });
+  const who = (r: RunRecordFile) => ({
+    target: r.target,
+    ...(r.kernel ? { kernel: r.kernel } : {}),
+    iptables: r.iptables,
+  });
   return { before: who(before), after: who(after), changes, compared };
 }
 
@@ -110,17 +140,32 @@ export function compact(value: unknown, max = 300): string {
 const label = (r: Comparison['before']) => `${r.target}, kernel ${r.kernel ?? '?'}, iptables-${r.iptables}`;
 
 export function formatComparison(c: Comparison): string {
-  const lines = [`compared with the record (${label(c.before)})`, `this run (${label(c.after)}): ${c.compared} checks in both`];
+  const lines = [
+    `compared with the record (${label(c.before)})`,
+    `this run (${label(c.after)}): ${c.compared} checks in both`,
+  ];
   const verdicts = c.changes.filter((x) => x.verdictChanged);
   const observed = c.changes.filter((x) => !x.verdictChanged);
-  lines.push('', verdicts.length === 0 ? 'no verdict changed' : `${verdicts.length} verdict${verdicts.length === 1 ? '' : 's'} changed:`);
+  lines.push(
+    '',
+    verdicts.length === 0
+      ? 'no verdict changed'
+      : `${verdicts.length} verdict${verdicts.length === 1 ? '' : 's'} changed:`,
+  );
   for (const x of verdicts) {
     lines.push(`  lab ${x.lab}${x.step ? ` step ${x.step}` : ''}: ${x.check}`);
-    lines.push(`      was ${x.before?.status ?? 'absent'}${x.before?.reason ? ` (${x.before.reason})` : ''}${x.before?.observed !== undefined ? `: ${compact(x.before.observed)}` : ''}`);
-    lines.push(`      now ${x.after?.status ?? 'absent'}${x.after?.reason ? ` (${x.after.reason})` : ''}${x.after?.observed !== undefined ? `: ${compact(x.after.observed)}` : ''}`);
+    lines.push(
+      `      was ${x.before?.status ?? 'absent'}${x.before?.reason ? ` (${x.before.reason})` : ''}${x.before?.observed !== undefined ? `: ${compact(x.before.observed)}` : ''}`,
+    );
+    lines.push(
+      `      now ${x.after?.status ?? 'absent'}${x.after?.reason ? ` (${x.after.reason})` : ''}${x.after?.observed !== undefined ? `: ${compact(x.after.observed)}` : ''}`,
+    );
   }
   if (observed.length > 0) {
-    lines.push('', `${observed.length} check${observed.length === 1 ? '' : 's'} with the same verdict observed something else:`);
+    lines.push(
+      '',
+      `${observed.length} check${observed.length === 1 ? '' : 's'} with the same verdict observed something else:`,
+    );
     for (const x of observed) {
       lines.push(`  lab ${x.lab} step ${x.step}: ${x.check} (${x.after!.status})`);
       lines.push(`      was ${compact(x.before!.observed)}`, `      now ${compact(x.after!.observed)}`);

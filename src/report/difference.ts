@@ -10,7 +10,12 @@ const UNITS: Record<string, Record<string, [one: string, many: string]>> = {
   counter: { packets: ['packet', 'packets'], bytes: ['byte', 'bytes'] },
 };
 
-interface Judged { kind: string; expected: unknown; observed: unknown; reason?: string }
+interface Judged {
+  kind: string;
+  expected: unknown;
+  observed: unknown;
+  reason?: string;
+}
 
 export function differenceWords(check: Judged, max = 300): string {
   const { expected, observed } = check;
@@ -20,7 +25,11 @@ export function differenceWords(check: Judged, max = 300): string {
     words = `${observed} (expected ${inline(expected)})`;
   } else if (isRecord(expected) && isRecord(observed)) {
     const differing = Object.keys(expected).filter((k) => k in observed && !agrees(expected[k], observed[k]));
-    if (differing.length > 0) words = differing.slice(0, 3).map((k) => pair(check.kind, k, expected[k], observed[k])).join('; ');
+    if (differing.length > 0)
+      words = differing
+        .slice(0, 3)
+        .map((k) => pair(check.kind, k, expected[k], observed[k]))
+        .join('; ');
     else if (check.reason) return clip(check.reason, max);
     else if ('error' in observed) words = `${inline(observed.error)} (expected ${inline(expected)})`;
     else words = `expected ${inline(expected)}, observed ${inline(observed)}`;
@@ -50,7 +59,11 @@ function amount(expected: unknown, [one, many]: [string, string]): string {
 
 /** An expected value agrees with an observed one when equal, or a number within an expected range. */
 function agrees(expected: unknown, observed: unknown): boolean {
-  if (isRange(expected) && typeof observed === 'number') return (expected.min === undefined || observed >= expected.min) && (expected.max === undefined || observed <= expected.max);
+  if (isRange(expected) && typeof observed === 'number')
+    return (
+      (expected.min === undefined || observed >= expected.min) &&
+      (expected.max === undefined || observed <= expected.max)
+    );
   return JSON.stringify(expected) === JSON.stringify(observed);
 }
 
@@ -59,7 +72,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function isRange(v: unknown): v is { min?: number; max?: number } {
-  return isRecord(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => (k === 'min' || k === 'max') && typeof v[k] === 'number');
+  return (
+    isRecord(v) &&
+    Object.keys(v).length > 0 &&
+    Object.keys(v).every((k) => (k === 'min' || k === 'max') && typeof v[k] === 'number')
+  );
 }
 
 function clip(s: string, max: number): string {

@@ -32,7 +32,11 @@ function listRow(label: string, list: unknown[]): EvidenceRow {
   if (list.length === 0) return { label, text: '(none)' };
   const lines = list.map(inline).filter((l) => l.trim() !== ''); // blank lines of captured output say nothing
   if (lines.every((l) => l.length <= 24) && lines.length <= 6) return { label, text: lines.join(', ') };
-  return { label, lines: lines.slice(0, SHOWN_LINES), ...(lines.length > SHOWN_LINES ? { more: lines.length - SHOWN_LINES } : {}) };
+  return {
+    label,
+    lines: lines.slice(0, SHOWN_LINES),
+    ...(lines.length > SHOWN_LINES ? { more: lines.length - SHOWN_LINES } : {}),
+  };
 }
 
 /** The same rows as plain text lines (Markdown and terminals). */
@@ -40,8 +44,16 @@ export function evidenceLines(value: unknown): string[] {
   return evidenceRows(value).flatMap((row) => {
     const head = row.label ? `${row.label}: ` : '';
     if ('text' in row) return [`${head}${row.text}`];
-    if ('lines' in row) return [`${head}`.trimEnd(), ...row.lines.map((l) => `  ${l}`), ...(row.more ? [`  … and ${row.more} more`] : [])].filter(Boolean);
-    return [`${head}`.trimEnd(), ...row.paths.map((p, i) => `  packet ${i + 1}: ${p.join(' → ') || '(no hop)'}`)].filter(Boolean);
+    if ('lines' in row)
+      return [
+        `${head}`.trimEnd(),
+        ...row.lines.map((l) => `  ${l}`),
+        ...(row.more ? [`  … and ${row.more} more`] : []),
+      ].filter(Boolean);
+    return [
+      `${head}`.trimEnd(),
+      ...row.paths.map((p, i) => `  packet ${i + 1}: ${p.join(' → ') || '(no hop)'}`),
+    ].filter(Boolean);
   });
 }
 
@@ -58,7 +70,9 @@ export function inline(v: unknown): string {
   if (Array.isArray(v)) return v.length === 0 ? '(none)' : v.map(inline).join(', ');
   if (isRange(v)) return rangeWords(v);
   // A record (a packet match, a tuple, counts per backend) reads as `key value` pairs.
-  return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k} ${inline(x)}`).join(', ');
+  return Object.entries(v as Record<string, unknown>)
+    .map(([k, x]) => `${k} ${inline(x)}`)
+    .join(', ');
 }
 
 function isRange(v: object): v is { min?: number; max?: number } {

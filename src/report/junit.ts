@@ -11,26 +11,43 @@ import type { CheckReport, LabReport, RunReport, StepReport } from './types.ts';
 
 function escape(text: string): string {
   // XML 1.0 forbids most control characters even when escaped: drop them.
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
-    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 const seconds = (ms: number) => (Math.max(0, ms) / 1000).toFixed(3);
 
 /** The step's commands as typed, each followed by its output: what a CI page shows beside a case. */
 function stepOutput(step: StepReport): string {
-  return step.commands.map((c) => {
-    const status = c.exitCode === 0 || c.exitCode === undefined ? '' : `  # exit ${c.exitCode ?? 'killed'}`;
-    return `$ ${c.display}${status}${c.output ? `\n${c.output.replace(/\n$/, '')}` : ''}`;
-  }).join('\n');
+  return step.commands
+    .map((c) => {
+      const status = c.exitCode === 0 || c.exitCode === undefined ? '' : `  # exit ${c.exitCode ?? 'killed'}`;
+      return `$ ${c.display}${status}${c.output ? `\n${c.output.replace(/\n$/, '')}` : ''}`;
+    })
+    .join('\n');
 }
 
 function evidence(check: CheckReport): string {
   const side = (label: string, value: unknown) => [`${label}:`, ...evidenceLines(value).map((l) => `  ${l}`)];
-  return [...side('expected', check.expected), ...side('observed', check.observed), ...(check.reason ? [`reason: ${check.reason}`] : []), ...(check.hint ? [`hint: ${check.hint}`] : []), ...(check.about ? [`about: ${check.about}`] : [])].join('\n');
+  return [
+    ...side('expected', check.expected),
+    ...side('observed', check.observed),
+    ...(check.reason ? [`reason: ${check.reason}`] : []),
+    ...(check.hint ? [`hint: ${check.hint}`] : []),
+    ...(check.about ? [`about: ${check.about}`] : []),
+  ].join('\n');
 }
 
-interface Counts { failures: number; errors: number; skipped: number }
+interface Counts {
+  failures: number;
+  errors: number;
+  skipped: number;
+}
 
 function testCase(lab: LabReport, step: StepReport, index: number, check: CheckReport, counts: Counts): string {
   const classname = escape(`lab${lab.id}.step${String(index + 1).padStart(2, '0')}: ${step.title}`);
@@ -63,13 +80,19 @@ function suite(lab: LabReport): string {
   const status: string = lab.status;
   if (status === 'skipped' || status === 'not-run') {
     counts.skipped++;
-    cases.push(`    <testcase classname="lab${escape(lab.id)}" name="lab ${status === 'skipped' ? 'skipped' : 'not run'}" time="0.000"><skipped message="${escape(lab.reason ?? '')}"/></testcase>`);
+    cases.push(
+      `    <testcase classname="lab${escape(lab.id)}" name="lab ${status === 'skipped' ? 'skipped' : 'not run'}" time="0.000"><skipped message="${escape(lab.reason ?? '')}"/></testcase>`,
+    );
   } else if (status === 'error' || status === 'interrupted' || (status === 'failed' && lab.reason)) {
     // A lab that could not be built or run (or was stopped) still shows up, as one case saying why.
     counts.errors++;
-    const reason = lab.error ? `${lab.error.message} (${lab.error.code})` : lab.reason ?? (status === 'interrupted' ? 'the run was interrupted' : 'the lab could not run');
+    const reason = lab.error
+      ? `${lab.error.message} (${lab.error.code})`
+      : (lab.reason ?? (status === 'interrupted' ? 'the run was interrupted' : 'the lab could not run'));
     const time = seconds(lab.durationMs - lab.steps.reduce((sum, s) => sum + s.durationMs, 0));
-    cases.push(`    <testcase classname="lab${escape(lab.id)}" name="lab run" time="${time}"><error message="${escape(reason)}" type="lab">${escape(reason)}</error></testcase>`);
+    cases.push(
+      `    <testcase classname="lab${escape(lab.id)}" name="lab run" time="${time}"><error message="${escape(reason)}" type="lab">${escape(reason)}</error></testcase>`,
+    );
   }
   return [
     `  <testsuite name="${escape(`lab ${lab.id}: ${lab.title}`)}" tests="${cases.length}" failures="${counts.failures}" errors="${counts.errors}" skipped="${counts.skipped}" time="${seconds(lab.durationMs)}" timestamp="${escape(lab.startedAt.replace(/Z$/, ''))}">`,
@@ -80,5 +103,11 @@ function suite(lab: LabReport): string {
 }
 
 export function toJunit(report: RunReport): string {
-  return ['<?xml version="1.0" encoding="UTF-8"?>', '<testsuites name="nflab">', ...report.labs.map(suite), '</testsuites>', ''].join('\n');
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<testsuites name="nflab">',
+    ...report.labs.map(suite),
+    '</testsuites>',
+    '',
+  ].join('\n');
 }

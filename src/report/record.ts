@@ -18,7 +18,14 @@ export interface RunRecordFile {
 }
 
 export function writeRecord(file: string, labs: LabReport[], target: string, iptables: 'nft' | 'legacy'): void {
-  const record: RunRecordFile = { format: RECORD_FORMAT, recordedAt: new Date().toISOString(), target, kernel: labs.find((l) => l.kernel)?.kernel, iptables, labs };
+  const record: RunRecordFile = {
+    format: RECORD_FORMAT,
+    recordedAt: new Date().toISOString(),
+    target,
+    kernel: labs.find((l) => l.kernel)?.kernel,
+    iptables,
+    labs,
+  };
   writeFileSync(file, JSON.stringify(record, null, 1) + '\n');
 }
 
@@ -31,11 +38,18 @@ export function readRecord(file: string): RunRecordFile {
     throw new LabError(`--compare ${file}: not a readable JSON record (${(err as Error).message})`);
   }
   const d = data as Partial<RunRecordFile> & { labs?: LabReport[] };
-  if (!d || !Array.isArray(d.labs)) throw new LabError(`--compare ${file}: neither an nflab record (nflab run --record) nor an nflab run --json report (no "labs" list)`);
+  if (!d || !Array.isArray(d.labs))
+    throw new LabError(
+      `--compare ${file}: neither an nflab record (nflab run --record) nor an nflab run --json report (no "labs" list)`,
+    );
   const first = d.labs[0];
   return {
-    format: RECORD_FORMAT, recordedAt: d.recordedAt ?? '', target: d.target ?? first?.target ?? '?',
-    kernel: d.kernel ?? first?.kernel, iptables: d.iptables ?? first?.iptables ?? 'nft', labs: d.labs,
+    format: RECORD_FORMAT,
+    recordedAt: d.recordedAt ?? '',
+    target: d.target ?? first?.target ?? '?',
+    kernel: d.kernel ?? first?.kernel,
+    iptables: d.iptables ?? first?.iptables ?? 'nft',
+    labs: d.labs,
   };
 }
 

@@ -12,12 +12,19 @@ export function terminalReporter(stream: TextSink, verbose = false): (e: RunEven
   const out = (s: string) => stream.write(`${s}\n`);
   return (e) => {
     switch (e.type) {
-      case 'lab-start': out(c.bold(`\n▶ lab ${e.lab.id}: ${e.lab.title}`) + c.dim(`  (run ${e.runId})`)); break;
-      case 'built': out(c.dim(`  topology built in ${e.ms} ms`)); break;
-      case 'step-start': break;
+      case 'lab-start':
+        out(c.bold(`\n▶ lab ${e.lab.id}: ${e.lab.title}`) + c.dim(`  (run ${e.runId})`));
+        break;
+      case 'built':
+        out(c.dim(`  topology built in ${e.ms} ms`));
+        break;
+      case 'step-start':
+        break;
       case 'step-end': {
         const s = e.report;
-        out(`  ${s.status === 'passed' ? c.green('✔') : c.red('✘')} step ${e.index + 1}: ${s.title} ${c.dim(`(${s.durationMs} ms)`)}`);
+        out(
+          `  ${s.status === 'passed' ? c.green('✔') : c.red('✘')} step ${e.index + 1}: ${s.title} ${c.dim(`(${s.durationMs} ms)`)}`,
+        );
         if (verbose) for (const cmd of s.commands) out(c.dim(`      $ ${cmd.display.split('\n')[0]}`));
         if (s.reason) out(c.red(`      ! ${s.reason}`));
         for (const check of s.checks) out(formatCheck(check, c));
@@ -51,10 +58,15 @@ export function summary(reports: LabReport[], stream: NodeJS.WriteStream): void 
   const notMet = checks.filter((x) => x.status === 'not-met').length;
   stream.write('\n');
   for (const r of reports) {
-    const status = r.status === 'passed' ? c.green('passed') : r.status === 'skipped' ? c.yellow('skipped') : c.red('failed');
-    stream.write(`  lab ${r.id.padEnd(4)} ${status.padEnd(16)} ${r.title} ${c.dim(`(${(r.durationMs / 1000).toFixed(1)} s, ${r.driver}${r.rootNamespace ? `, ${r.rootNamespace} = the root namespace` : ''})`)}\n`);
+    const status =
+      r.status === 'passed' ? c.green('passed') : r.status === 'skipped' ? c.yellow('skipped') : c.red('failed');
+    stream.write(
+      `  lab ${r.id.padEnd(4)} ${status.padEnd(16)} ${r.title} ${c.dim(`(${(r.durationMs / 1000).toFixed(1)} s, ${r.driver}${r.rootNamespace ? `, ${r.rootNamespace} = the root namespace` : ''})`)}\n`,
+    );
   }
-  stream.write(`\n${met} checks met, ${notMet} not met, ${reports.filter((r) => r.status === 'skipped').length} labs skipped\n`);
+  stream.write(
+    `\n${met} checks met, ${notMet} not met, ${reports.filter((r) => r.status === 'skipped').length} labs skipped\n`,
+  );
 }
 
 /** `expected: outcome: succeeds` on one line for a single value, else the label and indented lines (at most 12). */

@@ -26,7 +26,8 @@ export function header(hop: TraceHop): string {
 }
 
 export function interfaces(hop: TraceHop): string {
-  const side = (dev: string | undefined, port: string | undefined) => (dev ? `${dev}${port && port !== dev ? ` (port ${port})` : ''}` : '');
+  const side = (dev: string | undefined, port: string | undefined) =>
+    dev ? `${dev}${port && port !== dev ? ` (port ${port})` : ''}` : '';
   const inside = side(hop.iif, hop.physin);
   const outside = side(hop.oif, hop.physout);
   if (inside && outside) return `in ${inside}, out ${outside}`;

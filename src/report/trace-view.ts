@@ -7,7 +7,13 @@ import type { TraceHop } from '../observe/parse-trace.ts';
 import { TRACER_TABLE_PREFIX } from '../observe/parse-trace.ts';
 import type { ConntrackEntry } from '../observe/types.ts';
 import { describeHop, hopsByPacket } from '../observe/trace.ts';
-import { packetFacts, rewriteWords, type ElsewhereLookup, type PacketFacts, type Rewrite } from '../observe/nat-rewrite.ts';
+import {
+  packetFacts,
+  rewriteWords,
+  type ElsewhereLookup,
+  type PacketFacts,
+  type Rewrite,
+} from '../observe/nat-rewrite.ts';
 import { HOOKS, header, hooksOf, interfaces, verdict } from './trace-picture.ts';
 
 export interface TraceLimits {
@@ -68,25 +74,56 @@ export function lookupElsewhere(others: { node: string; hops: TraceHop[] }[]): E
       if (!index.has(key)) index.set(key, { node, hop });
     }
   }
-  return (packet) => (packet.ipId === undefined || packet.len === undefined ? undefined : index.get(`${packet.ipId} ${packet.len} ${packet.proto ?? ''}`));
+  return (packet) =>
+    packet.ipId === undefined || packet.len === undefined
+      ? undefined
+      : index.get(`${packet.ipId} ${packet.len} ${packet.proto ?? ''}`);
 }
 
-export function tracedPaths(hops: TraceHop[], conntrack?: ConntrackEntry[], node?: string, elsewhere?: ElsewhereLookup): TracedPath[] {
-  const packets = hopsByPacket(hops).map((all) => {
-    const shown = all.filter((h) => !isTracer(h));
-    const entered = enteredHop(all) ?? shown[0];
-    return { all, shown, entered };
-  }).filter((p) => p.entered !== undefined);
+export function tracedPaths(
+  hops: TraceHop[],
+  conntrack?: ConntrackEntry[],
+  node?: string,
+  elsewhere?: ElsewhereLookup,
+): TracedPath[] {
+  const packets = hopsByPacket(hops)
+    .map((all) => {
+      const shown = all.filter((h) => !isTracer(h));
+      const entered = enteredHop(all) ?? shown[0];
+      return { all, shown, entered };
+    })
+    .filter((p) => p.entered !== undefined);
   const natSeen = packets.some((p) => p.shown.some((h) => h.table === 'nat'));
-  const groups = new Map<string, TracedPath & { sports: Set<number | undefined>; dports: Set<number | undefined>; rewriteTexts: Set<string>[] }>();
+  const groups = new Map<
+    string,
+    TracedPath & { sports: Set<number | undefined>; dports: Set<number | undefined>; rewriteTexts: Set<string>[] }
+  >();
   packets.forEach((p, index) => {
     const lead = isTracer(p.entered!) ? 1 : 0;
     const facts = packetFacts(lead ? [p.entered!, ...p.shown] : p.shown, conntrack, natSeen, node, elsewhere);
     const rewrites = facts.rewrites.map((r) => ({ ...r, hop: r.hop < 0 ? -1 : r.hop - lead }));
     const key = JSON.stringify([
-      p.entered!.proto, p.entered!.src, p.entered!.dst, p.entered!.tcpFlags,
-      p.shown.map((h) => [h.family, h.table, h.chain, h.verdict, h.policy, h.ruleIndex, h.rule, h.iif, h.oif, h.physin, h.physout, h.src, h.dst]),
-      rewrites.map((r) => [r.hop, r.field, noPorts(r.from), noPorts(r.to), r.by, r.evidence]), facts.ctState,
+      p.entered!.proto,
+      p.entered!.src,
+      p.entered!.dst,
+      p.entered!.tcpFlags,
+      p.shown.map((h) => [
+        h.family,
+        h.table,
+        h.chain,
+        h.verdict,
+        h.policy,
+        h.ruleIndex,
+        h.rule,
+        h.iif,
+        h.oif,
+        h.physin,
+        h.physout,
+        h.src,
+        h.dst,
+      ]),
+      rewrites.map((r) => [r.hop, r.field, noPorts(r.from), noPorts(r.to), r.by, r.evidence]),
+      facts.ctState,
     ]);
     const known = groups.get(key);
     if (known) {
@@ -98,12 +135,18 @@ export function tracedPaths(hops: TraceHop[], conntrack?: ConntrackEntry[], node
       return;
     }
     groups.set(key, {
-      count: 1, packets: [index + 1], entered: header(p.entered!),
+      count: 1,
+      packets: [index + 1],
+      entered: header(p.entered!),
       ...(p.entered!.tcpFlags ? { tcpFlags: p.entered!.tcpFlags } : {}),
-      hooks: hooksOf(p.shown), path: p.shown.map(describeHop), hops: p.shown, rewrites,
+      hooks: hooksOf(p.shown),
+      path: p.shown.map(describeHop),
+      hops: p.shown,
+      rewrites,
       ...(facts.ctState ? { ctState: facts.ctState, ctEvidence: facts.ctEvidence } : {}),
       ...(facts.conntrack ? { conntrack: facts.conntrack } : {}),
-      sports: new Set([p.entered!.sport]), dports: new Set([p.entered!.dport]),
+      sports: new Set([p.entered!.sport]),
+      dports: new Set([p.entered!.dport]),
       rewriteTexts: rewrites.map((r) => new Set([`${r.from} ${r.to}`])),
     });
   });
@@ -112,7 +155,9 @@ export function tracedPaths(hops: TraceHop[], conntrack?: ConntrackEntry[], node
     let entered = path.entered;
     if (sports.size > 1) entered = entered.replace(/^(\S+ )?([\d.]+):\d+ →/, '$1$2:* →');
     if (dports.size > 1) entered = entered.replace(/→ ([\d.]+):\d+$/, '→ $1:*');
-    const rewrites = path.rewrites.map((r, i) => (rewriteTexts[i]!.size > 1 ? { ...r, from: noPorts(r.from), to: noPorts(r.to) } : r));
+    const rewrites = path.rewrites.map((r, i) =>
+      rewriteTexts[i]!.size > 1 ? { ...r, from: noPorts(r.from), to: noPorts(r.to) } : r,
+    );
     return { ...path, entered, rewrites };
   });
 }
@@ -126,33 +171,51 @@ export function renderPaths(paths: TracedPath[], limits: TraceLimits = DEFAULT_T
     const times = p.count > 1 ? ` ×${p.count}` : '';
     const flags = p.tcpFlags ? `  [${p.tcpFlags.join(',')}]` : '';
     const ct = p.ctState ? `  ct ${p.ctState}` : '';
-    out.push(`${indent}path ${n + 1}${times}  ${p.entered}${flags}${ct}${p.count > 1 ? `  (packets ${packetList(p.packets)})` : `  (packet ${p.packets[0]})`}`);
-    out.push(`${indent}  ${p.hooks.join(' → ') || '(met no iptables chain: this node has no rule on its path, or it was bridged without br_netfilter)'}`);
+    out.push(
+      `${indent}path ${n + 1}${times}  ${p.entered}${flags}${ct}${p.count > 1 ? `  (packets ${packetList(p.packets)})` : `  (packet ${p.packets[0]})`}`,
+    );
+    out.push(
+      `${indent}  ${p.hooks.join(' → ') || '(met no iptables chain: this node has no rule on its path, or it was bridged without br_netfilter)'}`,
+    );
     const rows = p.hops.slice(0, limits.hops).map((hop) => ({
       chain: HOOKS.has(hop.chain) ? hop.chain : `↳ ${hop.chain}`,
       table: `${hop.family && hop.family !== 'ip' ? `${hop.family} ` : ''}${hop.table}`,
-      verdict: verdict(hop), where: interfaces(hop), packet: header(hop), hop,
+      verdict: verdict(hop),
+      where: interfaces(hop),
+      packet: header(hop),
+      hop,
     }));
-    const width = (pick: (r: typeof rows[number]) => string) => Math.max(...rows.map((r) => pick(r).length), 0);
-    const w = { chain: width((r) => r.chain), table: width((r) => r.table), verdict: width((r) => r.verdict), where: width((r) => r.where) };
+    const width = (pick: (r: (typeof rows)[number]) => string) => Math.max(...rows.map((r) => pick(r).length), 0);
+    const w = {
+      chain: width((r) => r.chain),
+      table: width((r) => r.table),
+      verdict: width((r) => r.verdict),
+      where: width((r) => r.where),
+    };
     const pad = `${indent}  ${''.padEnd(w.chain)}  ${''.padEnd(w.table)}  `;
     let previous = '';
     rows.forEach((r, i) => {
       // The header only where it changed: where NAT done earlier (or a bridge → routing hand-over) shows.
       const shown = r.packet !== previous ? r.packet : '';
       previous = r.packet;
-      out.push(`${indent}  ${r.chain.padEnd(w.chain)}  ${r.table.padEnd(w.table)}  ${r.verdict.padEnd(w.verdict)}  ${r.where.padEnd(w.where)}  ${shown}`.trimEnd());
+      out.push(
+        `${indent}  ${r.chain.padEnd(w.chain)}  ${r.table.padEnd(w.table)}  ${r.verdict.padEnd(w.verdict)}  ${r.where.padEnd(w.where)}  ${shown}`.trimEnd(),
+      );
       if (r.hop.rule) out.push(`${pad}rule ${r.hop.ruleIndex ?? '?'}: ${r.hop.rule}`);
-      for (const rw of p.rewrites.filter((x) => x.hop === i)) out.push(`${pad}⇒ ${rewriteWords(rw)}  (${rw.to === '?' ? rw.evidence : `seen in ${rw.evidence}`})`);
+      for (const rw of p.rewrites.filter((x) => x.hop === i))
+        out.push(`${pad}⇒ ${rewriteWords(rw)}  (${rw.to === '?' ? rw.evidence : `seen in ${rw.evidence}`})`);
     });
     if (p.hops.length > limits.hops) out.push(`${pad}… ${p.hops.length - limits.hops} more hops (--json has them all)`);
-    for (const rw of p.rewrites.filter((x) => x.hop < 0)) out.push(`${indent}  ⇒ ${rewriteWords(rw)}  (no nat chain: ${rw.evidence})`);
+    for (const rw of p.rewrites.filter((x) => x.hop < 0))
+      out.push(`${indent}  ⇒ ${rewriteWords(rw)}  (no nat chain: ${rw.evidence})`);
     if (p.ctState && p.ctEvidence) out.push(`${indent}  ct ${p.ctState}: ${p.ctEvidence}`);
     out.push('');
   });
   if (paths.length > limits.paths) {
     const rest = paths.slice(limits.paths);
-    out.push(`${indent}… ${rest.length} more paths (${rest.reduce((n, p) => n + p.count, 0)} packets): --json lists every path`);
+    out.push(
+      `${indent}… ${rest.length} more paths (${rest.reduce((n, p) => n + p.count, 0)} packets): --json lists every path`,
+    );
   }
   return out.map((l) => clip(l, limits.width));
 }

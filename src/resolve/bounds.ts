@@ -31,12 +31,15 @@ function definedOnly(l: Partial<Limits> | undefined): Partial<Limits> {
 /** Problems of a `limits` field (lab or step), as "field: what". */
 export function limitFieldProblems(limits: unknown): string[] {
   if (limits === undefined) return [];
-  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) return ['field "limits" must be { commandSeconds?, stepSeconds? }'];
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits))
+    return ['field "limits" must be { commandSeconds?, stepSeconds? }'];
   const problems: string[] = [];
   for (const [field, value] of Object.entries(limits)) {
     if (value === undefined) continue;
     if (!(typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= MAX_LIMIT_SECONDS)) {
-      problems.push(`field "limits.${field}" must be a number of seconds in (0, ${MAX_LIMIT_SECONDS}] (got ${JSON.stringify(value)})`);
+      problems.push(
+        `field "limits.${field}" must be a number of seconds in (0, ${MAX_LIMIT_SECONDS}] (got ${JSON.stringify(value)})`,
+      );
     }
   }
   return problems;
@@ -45,10 +48,13 @@ export function limitFieldProblems(limits: unknown): string[] {
 /** The longest a traffic item can take by its own settings, when nothing answers (seconds). */
 export function worstCaseSeconds(t: Traffic): number {
   switch (t.kind) {
-    case 'ping': return ((t.count ?? 1) - 1) * 0.2 + (t.wait ?? 1) + 1;
+    case 'ping':
+      return ((t.count ?? 1) - 1) * 0.2 + (t.wait ?? 1) + 1;
     // The client waits up to `timeout` to connect, then up to `timeout` for the answer (socat -T).
-    case 'tcp': return (t.connections ?? 1) * 2 * (t.timeout ?? 2);
-    case 'udp': return (t.count ?? 1) * 1;
+    case 'tcp':
+      return (t.connections ?? 1) * 2 * (t.timeout ?? 2);
+    case 'udp':
+      return (t.count ?? 1) * 1;
   }
 }
 
@@ -59,9 +65,11 @@ export function trafficBoundProblem(traffic: Traffic[], limits: Limits): string 
   const seconds = traffic.reduce((sum, t) => sum + worstCaseSeconds(t), 0);
   if (seconds <= limits.stepSeconds) return undefined;
   const worst = [...traffic].sort((a, b) => worstCaseSeconds(b) - worstCaseSeconds(a))[0];
-  return `its traffic may take up to ${Math.round(seconds)} s when nothing answers, more than the step's limit of ${limits.stepSeconds} s`
-    + `${worst ? ` (the longest: ${worst.kind} from ${worst.from} to ${worst.to}, up to ${Math.round(worstCaseSeconds(worst))} s)` : ''}`
-    + '; send less traffic, shorten its timeout, or raise limits.stepSeconds';
+  return (
+    `its traffic may take up to ${Math.round(seconds)} s when nothing answers, more than the step's limit of ${limits.stepSeconds} s` +
+    `${worst ? ` (the longest: ${worst.kind} from ${worst.from} to ${worst.to}, up to ${Math.round(worstCaseSeconds(worst))} s)` : ''}` +
+    '; send less traffic, shorten its timeout, or raise limits.stepSeconds'
+  );
 }
 
 /** Validation (exit 2): the limits a lab sets, and each step's traffic against its step's limit. */
@@ -77,4 +85,3 @@ export function boundProblems(lab: Lab): string[] {
   });
   return problems;
 }
-

@@ -65,7 +65,9 @@ export function buildPlan(lab: Lab, realisationOf: (node: string) => Realisation
   const nodes = topo.nodes;
   const probeNode = nodes.find((n) => realisationOf(n) === 'netns') ?? nodes[0]!;
   const renames = new Map<string, { index: number; name: string }[]>();
-  topo.veths.forEach((v, index) => renames.set(v.a.node, [...(renames.get(v.a.node) ?? []), { index, name: v.a.name }]));
+  topo.veths.forEach((v, index) =>
+    renames.set(v.a.node, [...(renames.get(v.a.node) ?? []), { index, name: v.a.name }]),
+  );
   return {
     create: nodes.flatMap((node) => {
       const r = realisationOf(node);
@@ -82,7 +84,9 @@ export function buildPlan(lab: Lab, realisationOf: (node: string) => Realisation
         ip,
       };
     }),
-    waitLinks: lab.topology.links.flatMap((link) => [link.a, link.b].map((end) => ({ node: end.node, iface: end.name, bridged: end.bridge !== undefined }))),
+    waitLinks: lab.topology.links.flatMap((link) =>
+      [link.a, link.b].map((end) => ({ node: end.node, iface: end.name, bridged: end.bridge !== undefined })),
+    ),
     setup: topo.setup,
     responders: topo.listeners.map(({ node, port }) => ({ node, port, argv: responderArgv(node, port) })),
   };

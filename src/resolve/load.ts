@@ -35,7 +35,10 @@ async function registerOnce(): Promise<void> {
 }
 
 export function labFiles(): string[] {
-  return readdirSync(LABS_DIR).filter((f) => LAB_FILE.test(f)).sort().map((f) => join(LABS_DIR, f));
+  return readdirSync(LABS_DIR)
+    .filter((f) => LAB_FILE.test(f))
+    .sort()
+    .map((f) => join(LABS_DIR, f));
 }
 
 export async function loadLabFile(file: string): Promise<Lab> {
@@ -54,7 +57,8 @@ export async function loadLabFile(file: string): Promise<Lab> {
   } catch (err) {
     throw new LabError(`lab file ${file}: reading its default export threw: ${(err as Error)?.message ?? String(err)}`);
   }
-  if (exported === undefined) throw new LabError(`lab file ${file} has no default export (write: export default defineLab({...}))`);
+  if (exported === undefined)
+    throw new LabError(`lab file ${file} has no default export (write: export default defineLab({...}))`);
   const plain = plainLab(exported, `lab file ${file}`);
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) return validateLab(plain, basename(path));
   const lab = { ...(plain as Lab), file: path };
@@ -85,7 +89,9 @@ export async function resolveLabs(refs: string[]): Promise<Lab[]> {
     if (!file) {
       const names = labFiles().map((f) => basename(f, '.ts'));
       const ids = names.map((n) => n.split('-')[0]!);
-      throw new LabError(`no lab "${typed}"${didYouMean(ref, [...ids, ...names])} (known labs: ${names.join(', ')}; or give a path to a lab file)`);
+      throw new LabError(
+        `no lab "${typed}"${didYouMean(ref, [...ids, ...names])} (known labs: ${names.join(', ')}; or give a path to a lab file)`,
+      );
     }
     labs.push(await loadLabFile(file));
   }

@@ -7,7 +7,8 @@ import type { ResolvedLab } from './resolve-lab.ts';
 import { renameLines, shownTempName, type BuildPlan, type NodeConfig, type PlannedVeth } from './build-plan.ts';
 import type { FeatureProbe } from '../lab/features.ts';
 
-export type Phase = 'create nodes' | 'probe features' | 'create veths' | 'configure nodes' | 'wait for links' | 'setup' | 'responders';
+export type Phase =
+  'create nodes' | 'probe features' | 'create veths' | 'configure nodes' | 'wait for links' | 'setup' | 'responders';
 
 export interface PlanLine {
   phase: Phase;
@@ -18,7 +19,8 @@ export interface PlanLine {
 /** How a person creates a node and names its network namespace, for each realisation. */
 const CREATE_DISPLAY = {
   netns: (node: string) => `ip netns add ${node}`,
-  docker: (node: string) => `docker run -d --network none --cap-add NET_ADMIN --cap-add NET_RAW --name ${node} --hostname ${node} nflab/lab`,
+  docker: (node: string) =>
+    `docker run -d --network none --cap-add NET_ADMIN --cap-add NET_RAW --name ${node} --hostname ${node} nflab/lab`,
 };
 
 export function createLine(r: ResolvedLab, node: string): string {

@@ -45,7 +45,7 @@ export function resolveLab(lab: Lab, options: ResolveOptions): ResolvedLab {
   const rootNode = options.rootNamespace ? rootNodeOf(lab) : undefined;
   const driverOf = (node: string): DriverKind => {
     const spec = lab.topology.nodes[node]!;
-    return spec.role === 'container' ? spec.driver ?? options.driver : 'netns';
+    return spec.role === 'container' ? (spec.driver ?? options.driver) : 'netns';
   };
   const realisationOf = (node: string): Realisation => (node === rootNode ? 'root' : driverOf(node));
   return {
@@ -55,7 +55,12 @@ export function resolveLab(lab: Lab, options: ResolveOptions): ResolvedLab {
     realisationOf,
     driverOf,
     plan: buildPlan(lab, realisationOf),
-    steps: lab.steps.map((step, i) => ({ number: i + 1, step, traffic: stepTraffic(step), requests: stepRequests(step) })),
+    steps: lab.steps.map((step, i) => ({
+      number: i + 1,
+      step,
+      traffic: stepTraffic(step),
+      requests: stepRequests(step),
+    })),
     show: (node, argv) => displayCommand(realisationOf(node), node, argv),
     display: (command) => commandDisplay(command, realisationOf(command.node)),
   };
@@ -63,13 +68,19 @@ export function resolveLab(lab: Lab, options: ResolveOptions): ResolvedLab {
 
 /** The node a --root-namespace run puts in the machine's root namespace: the lab's one host node. */
 export function rootNodeOf(lab: Lab): string {
-  const hosts = Object.entries(lab.topology.nodes).filter(([, spec]) => spec.role === 'host').map(([name]) => name);
+  const hosts = Object.entries(lab.topology.nodes)
+    .filter(([, spec]) => spec.role === 'host')
+    .map(([name]) => name);
   if (hosts.length !== 1) {
-    throw new LabError(`lab ${lab.id}: --root-namespace puts the lab's host node in the machine's root namespace, but the lab has ${hosts.length === 0 ? 'no host node' : `${hosts.length} host nodes (${hosts.join(', ')})`}`);
+    throw new LabError(
+      `lab ${lab.id}: --root-namespace puts the lab's host node in the machine's root namespace, but the lab has ${hosts.length === 0 ? 'no host node' : `${hosts.length} host nodes (${hosts.join(', ')})`}`,
+    );
   }
   const listen = lab.topology.nodes[hosts[0]!]!.listen ?? [];
   if (listen.length > 0) {
-    throw new LabError(`lab ${lab.id}: node ${hosts[0]}: --root-namespace cannot start the TCP responder on port ${listen.join(', ')} in the machine's root namespace; run the lab in the sandbox`);
+    throw new LabError(
+      `lab ${lab.id}: node ${hosts[0]}: --root-namespace cannot start the TCP responder on port ${listen.join(', ')} in the machine's root namespace; run the lab in the sandbox`,
+    );
   }
   return hosts[0]!;
 }

@@ -10,6 +10,6 @@ export function trafficArgv(t: Traffic): string[] {
 
 /** One line per traffic item; repeated connections and datagrams say how many. */
 export function trafficLine(r: ResolvedLab, t: Traffic): string {
-  const n = t.kind === 'tcp' ? t.connections ?? 1 : t.kind === 'udp' ? t.count ?? 1 : 1;
+  const n = t.kind === 'tcp' ? (t.connections ?? 1) : t.kind === 'udp' ? (t.count ?? 1) : 1;
   return `${r.show(t.from, trafficArgv(t))}${n > 1 ? `   # ${n} times` : ''}`;
 }

@@ -4,7 +4,17 @@
 import { LabError } from '../errors.ts';
 import type { Lab } from '../lab/types.ts';
 import { printable, shapeProblems } from '../lab/shape.ts';
-import { Problems, hasNode, isObject, labName, show, throwProblems, validateLabFields, validateStep, validateTopology } from '../lab/validate.ts';
+import {
+  Problems,
+  hasNode,
+  isObject,
+  labName,
+  show,
+  throwProblems,
+  validateLabFields,
+  validateStep,
+  validateTopology,
+} from '../lab/validate.ts';
 import { validateCheck } from '../check/validate-check.ts';
 import { kindModule } from '../check/registry.ts';
 import { checkKubeProxySpec } from '../k8s/lab-rules.ts';
@@ -20,7 +30,8 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
   // Types, cycles and control characters first: the checks below rely on them.
   const shape = shapeProblems(lab as unknown as Record<string, unknown>, (kind) => kindModule(kind)?.fields ?? {});
   if (shape.length === 0) shape.push(...unknownFieldProblems(lab as unknown as Record<string, unknown>));
-  if (shape.length > 0) throw new LabError(`invalid lab:\n  ${shape.map((s) => printable(`${name}: ${s}`)).join('\n  ')}`);
+  if (shape.length > 0)
+    throw new LabError(`invalid lab:\n  ${shape.map((s) => printable(`${name}: ${s}`)).join('\n  ')}`);
 
   const p = new Problems();
   validateLabFields(lab, name, p);
@@ -29,8 +40,16 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
   if (p.list.length === 0) for (const problem of buildableProblems(lab)) p.add(name, problem);
   if (lab.kubeProxy !== undefined) validateKubeProxy(lab, name, p);
   if (!Array.isArray(lab.steps) || lab.steps.length === 0) p.add(name, 'field "steps" must be a non-empty array');
-  else lab.steps.forEach((step, i) => validateStep(step, `${name}: step ${i + 1}${typeof step?.title === 'string' ? ` "${step.title}"` : ''}`, lab, p,
-    (check, where) => validateCheck(check, where, lab, ifaces, p)));
+  else
+    lab.steps.forEach((step, i) =>
+      validateStep(
+        step,
+        `${name}: step ${i + 1}${typeof step?.title === 'string' ? ` "${step.title}"` : ''}`,
+        lab,
+        p,
+        (check, where) => validateCheck(check, where, lab, ifaces, p),
+      ),
+    );
   // Limits, and each step's traffic against its limit (the traffic is well formed by now).
   if (p.list.length === 0) for (const problem of boundProblems(lab)) p.add(name, problem);
   throwProblems(p);
@@ -40,7 +59,10 @@ export function validateLab(input: unknown, origin = 'lab'): Lab {
 function validateKubeProxy(lab: Lab, name: string, p: Problems) {
   const spec = lab.kubeProxy!;
   const where = `${name}: field "kubeProxy"`;
-  if (!isObject(spec) || !Array.isArray(spec.services) || !isObject(spec.options)) { p.add(where, 'must be { node, services: Service[], options: ProxyOptions }'); return; }
+  if (!isObject(spec) || !Array.isArray(spec.services) || !isObject(spec.options)) {
+    p.add(where, 'must be { node, services: Service[], options: ProxyOptions }');
+    return;
+  }
   if (!hasNode(lab, spec.node)) p.add(where, `field "node" names unknown node ${show(spec.node)}`);
   try {
     checkKubeProxySpec(spec);

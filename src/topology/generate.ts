@@ -38,17 +38,28 @@ export function memberAddress(octet: number, i: number): string {
 
 /** A locally administered MAC derived from an IPv4 address: 10.80.0.2 → 02:00:0a:50:00:02. */
 export function macOf(address: string): string {
-  return `02:00:${address.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
+  return `02:00:${address
+    .split('.')
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join(':')}`;
 }
 
 const MAX_MEMBERS = 65_533;
 
 function checkSize(n: number): void {
-  if (!Number.isInteger(n) || n < 1 || n > MAX_MEMBERS) throw new RangeError(`a generated topology has 1-${MAX_MEMBERS} members (got ${n})`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_MEMBERS)
+    throw new RangeError(`a generated topology has 1-${MAX_MEMBERS} members (got ${n})`);
 }
 
 /** Members on a bridge of `hub`, which holds the gateway address: the shared part of both shapes. */
-function membersOnBridge(hub: string, prefix: string, n: number, octet: number, neighbors: StaticNeighbors, member: (address: string, gateway: string) => NodeSpec): GeneratedTopology {
+function membersOnBridge(
+  hub: string,
+  prefix: string,
+  n: number,
+  octet: number,
+  neighbors: StaticNeighbors,
+  member: (address: string, gateway: string) => NodeSpec,
+): GeneratedTopology {
   checkSize(n);
   const gateway = `10.${octet}.0.1`;
   const members = Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
@@ -59,7 +70,8 @@ function membersOnBridge(hub: string, prefix: string, n: number, octet: number, 
     const spec = member(addresses[m]!, gateway);
     if (neighbors !== 'none') {
       spec.neighbors = [pin(gateway, 'eth0')];
-      if (neighbors === 'all') spec.neighbors.push(...members.filter((o) => o !== m).map((o) => pin(addresses[o]!, 'eth0')));
+      if (neighbors === 'all')
+        spec.neighbors.push(...members.filter((o) => o !== m).map((o) => pin(addresses[o]!, 'eth0')));
     }
     nodes[m] = spec;
   }
@@ -83,7 +95,12 @@ export function bridgeOfContainers(n: number, options: GenerateOptions = {}): Ge
   const octet = options.octet ?? 80;
   const neighbors = options.staticNeighbors ?? 'gateway';
   const g = membersOnBridge('host', 'c', n, octet, neighbors, () => ({ role: 'container' }));
-  const host: NodeSpec = { role: 'host', ...(neighbors !== 'none' ? { neighbors: g.members.map((m) => ({ address: g.addresses[m]!, mac: macOf(g.addresses[m]!), dev: 'br0' })) } : {}) };
+  const host: NodeSpec = {
+    role: 'host',
+    ...(neighbors !== 'none'
+      ? { neighbors: g.members.map((m) => ({ address: g.addresses[m]!, mac: macOf(g.addresses[m]!), dev: 'br0' })) }
+      : {}),
+  };
   return { ...g, topology: { ...g.topology, nodes: { host, ...g.topology.nodes } } };
 }
 
@@ -95,26 +112,46 @@ export const OUTSIDE_ADDRESS = '198.51.100.8';
  * the router's uplink eth0 10.0.2.15/24 to node `ext` (10.0.2.2, owning 198.51.100.8), and
  * MASQUERADE of 10.81.0.0/16 out of eth0, as a Docker host does for its containers.
  */
-export function hostsBehindRouter(n: number, options: GenerateOptions = {}): GeneratedTopology & { outside: string; masquerade: string } {
+export function hostsBehindRouter(
+  n: number,
+  options: GenerateOptions = {},
+): GeneratedTopology & { outside: string; masquerade: string } {
   const octet = options.octet ?? 81;
   const neighbors = options.staticNeighbors ?? 'gateway';
-  const g = membersOnBridge('router', 'h', n, octet, neighbors, (_, gateway) => ({ role: 'container', routes: [{ to: 'default', via: gateway }] }));
+  const g = membersOnBridge('router', 'h', n, octet, neighbors, (_, gateway) => ({
+    role: 'container',
+    routes: [{ to: 'default', via: gateway }],
+  }));
   const masquerade = `-s 10.${octet}.0.0/16 -o eth0 -j MASQUERADE`;
   const router: NodeSpec = {
     role: 'host',
     sysctls: { 'net.ipv4.ip_forward': 1 },
     routes: [{ to: 'default', via: '10.0.2.2' }],
-    ...(neighbors !== 'none' ? { neighbors: g.members.map((m) => ({ address: g.addresses[m]!, mac: macOf(g.addresses[m]!), dev: 'br0' })) } : {}),
+    ...(neighbors !== 'none'
+      ? { neighbors: g.members.map((m) => ({ address: g.addresses[m]!, mac: macOf(g.addresses[m]!), dev: 'br0' })) }
+      : {}),
   };
   // The outside has no route back to the hosts: only translated replies can return.
-  const ext: NodeSpec = { role: 'outside', addresses: { lo: [`${OUTSIDE_ADDRESS}/32`] }, sysctls: { 'net.ipv4.ip_forward': 0 } };
-  const setup: Command[] = [{ node: 'router', argv: ['iptables', '-t', 'nat', '-A', 'POSTROUTING', ...masquerade.split(' ')] }];
+  const ext: NodeSpec = {
+    role: 'outside',
+    addresses: { lo: [`${OUTSIDE_ADDRESS}/32`] },
+    sysctls: { 'net.ipv4.ip_forward': 0 },
+  };
+  const setup: Command[] = [
+    { node: 'router', argv: ['iptables', '-t', 'nat', '-A', 'POSTROUTING', ...masquerade.split(' ')] },
+  ];
   return {
     ...g,
     topology: {
       nodes: { router, ext, ...g.topology.nodes },
       bridges: g.topology.bridges,
-      links: [...g.topology.links, { a: { node: 'router', name: 'eth0', addresses: ['10.0.2.15/24'] }, b: { node: 'ext', name: 'eth0', addresses: ['10.0.2.2/24'] } }],
+      links: [
+        ...g.topology.links,
+        {
+          a: { node: 'router', name: 'eth0', addresses: ['10.0.2.15/24'] },
+          b: { node: 'ext', name: 'eth0', addresses: ['10.0.2.2/24'] },
+        },
+      ],
       setup,
     },
     outside: OUTSIDE_ADDRESS,

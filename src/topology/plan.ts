@@ -20,7 +20,9 @@ export interface TopologyPlan {
 
 export function planTopology(topology: Topology): TopologyPlan {
   const nodes = Object.keys(topology.nodes);
-  const perNode = new Map(nodes.map((n) => [n, { sysctls: [] as string[], ip: [['link', 'set', 'lo', 'up']] as string[][] }]));
+  const perNode = new Map(
+    nodes.map((n) => [n, { sysctls: [] as string[], ip: [['link', 'set', 'lo', 'up']] as string[][] }]),
+  );
   const ipOf = (node: string) => perNode.get(node)!.ip;
 
   for (const [node, spec] of Object.entries(topology.nodes)) {
@@ -33,7 +35,10 @@ export function planTopology(topology: Topology): TopologyPlan {
     ipOf(spec.node).push(['link', 'add', bridge, 'type', 'bridge']);
     if (spec.mac) ipOf(spec.node).push(['link', 'set', bridge, 'address', spec.mac]);
   }
-  const veths: VethPlan[] = topology.links.map((l) => ({ a: { node: l.a.node, name: l.a.name }, b: { node: l.b.node, name: l.b.name } }));
+  const veths: VethPlan[] = topology.links.map((l) => ({
+    a: { node: l.a.node, name: l.a.name },
+    b: { node: l.b.node, name: l.b.name },
+  }));
   for (const link of topology.links) {
     for (const end of [link.a, link.b]) {
       if (end.bridge) ipOf(end.node).push(['link', 'set', end.name, 'master', end.bridge]);
@@ -55,12 +60,22 @@ export function planTopology(topology: Topology): TopologyPlan {
       for (const cidr of cidrs) ipOf(node).push(['addr', 'add', cidr, 'dev', iface]);
     }
     for (const route of spec.routes ?? []) {
-      ipOf(node).push(['route', 'add', route.to, ...(route.via ? ['via', route.via] : []), ...(route.dev ? ['dev', route.dev] : []), ...(route.extra ?? [])]);
+      ipOf(node).push([
+        'route',
+        'add',
+        route.to,
+        ...(route.via ? ['via', route.via] : []),
+        ...(route.dev ? ['dev', route.dev] : []),
+        ...(route.extra ?? []),
+      ]);
     }
     // Last: taking a link down flushes even permanent entries, so they go in once every link is up.
-    for (const n of spec.neighbors ?? []) ipOf(node).push(['neigh', 'replace', n.address, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent']);
+    for (const n of spec.neighbors ?? [])
+      ipOf(node).push(['neigh', 'replace', n.address, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent']);
   }
-  const listeners = Object.entries(topology.nodes).flatMap(([node, spec]) => (spec.listen ?? []).map((port) => ({ node, port })));
+  const listeners = Object.entries(topology.nodes).flatMap(([node, spec]) =>
+    (spec.listen ?? []).map((port) => ({ node, port })),
+  );
   return { nodes, veths, perNode, setup: topology.setup ?? [], listeners };
 }
 

@@ -33,7 +33,15 @@ export function reachKey(c: ReachCheck): string {
 export function reachTargets(c: ReachCheck): Map<string, string[]> {
   if (c.kind === 'all-reach') return new Map(c.from.map((node) => [node, [c.to]]));
   const all = Object.entries(c.nodes);
-  return new Map(all.map(([node, own]) => [node, all.filter(([other]) => other !== node).map(([, address]) => address).filter((a) => a !== own)]));
+  return new Map(
+    all.map(([node, own]) => [
+      node,
+      all
+        .filter(([other]) => other !== node)
+        .map(([, address]) => address)
+        .filter((a) => a !== own),
+    ]),
+  );
 }
 
 // Each target gets its own ping in the background, so a node's unanswered pings cost one wait,
@@ -59,8 +67,15 @@ function hasFping(exec: Executor): Promise<boolean> {
 /** fping -a prints the targets that answered; one that could not even be sent to (no route) is
  * named on stderr with the error: ping's exit status 2, as for a single ping. */
 function fpingCodes(tos: string[], stdout: string, stderr: string): Map<string, number> {
-  const alive = new Set(stdout.split('\n').map((l) => l.trim()).filter(Boolean));
-  const failed = new Set(stderr.split('\n').flatMap((l) => (/error while sending ping/i.test(l) ? [l.split(':')[0]!.trim()] : [])));
+  const alive = new Set(
+    stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
+  const failed = new Set(
+    stderr.split('\n').flatMap((l) => (/error while sending ping/i.test(l) ? [l.split(':')[0]!.trim()] : [])),
+  );
   return new Map(tos.map((to) => [to, alive.has(to) ? 0 : failed.has(to) ? 2 : 1]));
 }
 
@@ -87,10 +102,12 @@ export async function runReach(
       return [{ from, to: tos[0]!, code: r.code ?? 2 }];
     }
     const r = await exec.run(wrap(from, ['sh', '-c', SCRIPT, 'sh', wait, ...tos]));
-    const codes = new Map(r.stdout.split('\n').flatMap((line) => {
-      const m = /^(\S+) (\d+)$/.exec(line.trim());
-      return m ? [[m[1]!, Number(m[2])] as const] : [];
-    }));
+    const codes = new Map(
+      r.stdout.split('\n').flatMap((line) => {
+        const m = /^(\S+) (\d+)$/.exec(line.trim());
+        return m ? [[m[1]!, Number(m[2])] as const] : [];
+      }),
+    );
     // A target with no line: the shell could not run its ping (reported as an error, 2).
     return tos.map((to) => ({ from, to, code: codes.get(to) ?? 2 }));
   });
@@ -99,6 +116,9 @@ export async function runReach(
     outcomes: perSource.flat(),
     parallel,
     ms: Date.now() - started,
-    display: fping && firstTos.length > 1 ? display(firstFrom, fpingArgv(wait, firstTos)) : display(firstFrom, ['ping', '-c', '1', '-W', wait, firstTos[0] ?? '?']),
+    display:
+      fping && firstTos.length > 1
+        ? display(firstFrom, fpingArgv(wait, firstTos))
+        : display(firstFrom, ['ping', '-c', '1', '-W', wait, firstTos[0] ?? '?']),
   };
 }

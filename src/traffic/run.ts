@@ -32,7 +32,8 @@ const PING_INTERVAL_S = 0.2;
 
 /** A stable key so a check finds the traffic it describes. */
 export function trafficKey(t: Traffic): string {
-  if (t.kind === 'udp') return `udp ${t.from} ${t.to}:${t.port} x${t.count ?? 1}${t.sourcePort ? ` sport ${t.sourcePort}` : ''}`;
+  if (t.kind === 'udp')
+    return `udp ${t.from} ${t.to}:${t.port} x${t.count ?? 1}${t.sourcePort ? ` sport ${t.sourcePort}` : ''}`;
   return t.kind === 'ping'
     ? `ping ${t.from} ${t.to} ${t.count ?? 1}`
     : `tcp ${t.from} ${t.to}:${t.port} x${t.connections ?? 1}${t.sourcePort ? ` sport ${t.sourcePort}` : ''}`;
@@ -51,7 +52,12 @@ export function tcpArgv(t: TcpTraffic | UdpTraffic): string[] {
 
 /** One datagram "nflab" from socat: `socat -u 'EXEC:echo nflab' UDP:<to>:<port>[,sourceport=<p>]` (EXEC runs no shell). */
 export function udpArgv(t: UdpTraffic): string[] {
-  return ['socat', '-u', 'EXEC:echo nflab', `UDP:${t.to}:${t.port}${t.sourcePort !== undefined ? `,sourceport=${t.sourcePort}` : ''}`];
+  return [
+    'socat',
+    '-u',
+    'EXEC:echo nflab',
+    `UDP:${t.to}:${t.port}${t.sourcePort !== undefined ? `,sourceport=${t.sourcePort}` : ''}`,
+  ];
 }
 
 const MARK = '@@nflab-connection-end rc=';
@@ -65,7 +71,8 @@ export async function runTraffic(
 ): Promise<TrafficResult> {
   if (t.kind === 'ping') {
     const argv = pingArgv(t);
-    if (options.stopEarly) return pingUntilDecided(exec, wrap(t.from, argv), display(t.from, argv), t, options.stopEarly);
+    if (options.stopEarly)
+      return pingUntilDecided(exec, wrap(t.from, argv), display(t.from, argv), t, options.stopEarly);
     const r = await exec.run(wrap(t.from, argv));
     return { traffic: t, display: display(t.from, argv), ping: parsePing(r.stdout, r.stderr, r.code) };
   }
@@ -80,7 +87,8 @@ export async function runTraffic(
   }
   const argv = tcpArgv(t);
   const n = t.connections ?? 1;
-  if (options.stopEarly) return connectUntilDecided(exec, wrap(t.from, argv), display(t.from, argv), t, options.stopEarly);
+  if (options.stopEarly)
+    return connectUntilDecided(exec, wrap(t.from, argv), display(t.from, argv), t, options.stopEarly);
   if (n === 1) {
     const r = await exec.run(wrap(t.from, argv));
     return { traffic: t, display: display(t.from, argv), tcp: [parseTcpClient(r.stdout, r.stderr, r.code)] };
@@ -107,11 +115,20 @@ export async function runTraffic(
  * every few milliseconds, and a reason ends the ping with SIGINT: it prints the same statistics it
  * prints at its timeout, so the outcome (transmitted, received 0) is what waiting would have given.
  * The argv must exec ping itself (ip netns exec does; a `docker exec` client would not pass SIGINT on). */
-async function pingUntilDecided(exec: Executor, argv: string[], shown: string, t: PingTraffic, stop: StopEarly): Promise<TrafficResult> {
+async function pingUntilDecided(
+  exec: Executor,
+  argv: string[],
+  shown: string,
+  t: PingTraffic,
+  stop: StopEarly,
+): Promise<TrafficResult> {
   const started = Date.now();
   const proc = exec.spawn(argv);
   let exited = false;
-  const result = proc.exited.then((r) => { exited = true; return r; });
+  const result = proc.exited.then((r) => {
+    exited = true;
+    return r;
+  });
   const lastRequestAt = started + ((t.count ?? 1) - 1) * PING_INTERVAL_S * 1000;
   let decidedBy: string | undefined;
   while (!exited && decidedBy === undefined) {
@@ -124,15 +141,25 @@ async function pingUntilDecided(exec: Executor, argv: string[], shown: string, t
   const r = await result;
   const seconds = ((Date.now() - started) / 1000).toFixed(2);
   return {
-    traffic: t, display: shown, ping: parsePing(r.stdout, r.stderr, r.code),
-    ...(decidedBy ? { decidedBy: `stopped after ${seconds} s instead of waiting up to ${t.wait ?? 1} s for a reply: ${decidedBy}` } : {}),
+    traffic: t,
+    display: shown,
+    ping: parsePing(r.stdout, r.stderr, r.code),
+    ...(decidedBy
+      ? { decidedBy: `stopped after ${seconds} s instead of waiting up to ${t.wait ?? 1} s for a reply: ${decidedBy}` }
+      : {}),
   };
 }
 
 /** Each connection on its own (a decision is about one handshake): the client runs as usual, and
  * `decide` is asked every few milliseconds; a reason ends the client, and the outcome is the
  * timeout that waiting would have given. The argv must exec socat itself (ip netns exec does). */
-async function connectUntilDecided(exec: Executor, argv: string[], shown: string, t: TcpTraffic, stop: StopEarly): Promise<TrafficResult> {
+async function connectUntilDecided(
+  exec: Executor,
+  argv: string[],
+  shown: string,
+  t: TcpTraffic,
+  stop: StopEarly,
+): Promise<TrafficResult> {
   const outcomes: TcpOutcome[] = [];
   const reasons: string[] = [];
   const n = t.connections ?? 1;
@@ -141,7 +168,10 @@ async function connectUntilDecided(exec: Executor, argv: string[], shown: string
     const started = Date.now();
     const proc = exec.spawn(argv);
     let exited = false;
-    const result = proc.exited.then((r) => { exited = true; return r; });
+    const result = proc.exited.then((r) => {
+      exited = true;
+      return r;
+    });
     let decidedBy: string | undefined;
     while (!exited && decidedBy === undefined) {
       await Promise.race([result, new Promise((r) => setTimeout(r, stop.everyMs))]);
@@ -152,14 +182,18 @@ async function connectUntilDecided(exec: Executor, argv: string[], shown: string
       const r = await result;
       const seconds = ((Date.now() - started) / 1000).toFixed(2);
       outcomes.push({ result: 'timeout', output: `${r.stdout}${r.stderr}(stopped after ${seconds} s: ${decidedBy})` });
-      reasons.push(`connection ${i + 1} stopped after ${seconds} s instead of waiting up to ${t.timeout ?? 2} s: ${decidedBy}`);
+      reasons.push(
+        `connection ${i + 1} stopped after ${seconds} s instead of waiting up to ${t.timeout ?? 2} s: ${decidedBy}`,
+      );
     } else {
       const r = await result;
       outcomes.push(parseTcpClient(r.stdout, r.stderr, r.code));
     }
   }
   return {
-    traffic: t, display: n === 1 ? shown : `${shown}   # ${n} connections, one after another`, tcp: outcomes,
+    traffic: t,
+    display: n === 1 ? shown : `${shown}   # ${n} connections, one after another`,
+    tcp: outcomes,
     ...(reasons.length > 0 ? { decidedBy: reasons.join('; ') } : {}),
   };
 }

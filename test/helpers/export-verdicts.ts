@@ -2,7 +2,11 @@
 import type { ExecutionContext } from 'ava';
 import type { LabReport } from '../../src/report/types.ts';
 
-export interface ScriptVerdict { step: number; description: string; verdict: string }
+export interface ScriptVerdict {
+  step: number;
+  description: string;
+  verdict: string;
+}
 
 /** Verdicts in order: `step N: description => PASS|FAIL|SKIP`. */
 export function scriptVerdicts(out: string): ScriptVerdict[] {
@@ -29,17 +33,33 @@ export function sameVerdicts(t: ExecutionContext, lab: LabReport, out: string, c
     return;
   }
   const got = scriptVerdicts(out);
-  const expected = lab.steps.flatMap((s, i) => s.checks.map((c) => ({ step: i + 1, description: c.description, verdict: c.status === 'met' ? 'PASS' : c.status === 'skipped' ? 'SKIP' : 'FAIL', kind: c.kind })));
+  const expected = lab.steps.flatMap((s, i) =>
+    s.checks.map((c) => ({
+      step: i + 1,
+      description: c.description,
+      verdict: c.status === 'met' ? 'PASS' : c.status === 'skipped' ? 'SKIP' : 'FAIL',
+      kind: c.kind,
+    })),
+  );
   t.is(got.length, expected.length, out);
   for (const [i, want] of expected.entries()) {
     const have = got[i];
     if (!have) break;
     t.is(have.description, want.description, `check ${i + 1}`);
     t.is(have.step, want.step, want.description);
-    if (have.verdict === 'SKIP') t.true(NOT_IN_SHELL.has(want.kind), `only ${[...NOT_IN_SHELL]} checks may be skipped: ${want.kind} "${want.description}"`);
+    if (have.verdict === 'SKIP')
+      t.true(
+        NOT_IN_SHELL.has(want.kind),
+        `only ${[...NOT_IN_SHELL]} checks may be skipped: ${want.kind} "${want.description}"`,
+      );
     else t.is(have.verdict, want.verdict, `${want.description}\n${out.slice(-4000)}`);
   }
   t.true(got.some((v) => v.verdict === 'PASS'));
   t.is(code, lab.status === 'failed' ? 1 : 0, out.slice(-4000));
-  t.regex(out, new RegExp(`${got.filter((v) => v.verdict === 'PASS').length} checks passed, ${got.filter((v) => v.verdict === 'FAIL').length} failed`));
+  t.regex(
+    out,
+    new RegExp(
+      `${got.filter((v) => v.verdict === 'PASS').length} checks passed, ${got.filter((v) => v.verdict === 'FAIL').length} failed`,
+    ),
+  );
 }

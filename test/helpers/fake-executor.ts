@@ -3,10 +3,17 @@
 // without root or a kernel. System tests use the real LocalExecutor.
 import type { Executor, Process, RunOptions, RunResult, SpawnOptions } from '../../src/exec/types.ts';
 
-export interface FakeCall { argv: string[]; stdin?: string; spawned?: boolean }
+export interface FakeCall {
+  argv: string[];
+  stdin?: string;
+  spawned?: boolean;
+}
 
 /** A rule: when `match` returns true for an argv, answer with `result` (default: exit 0, no output). */
-export interface FakeRule { match: (argv: string[], stdin?: string) => boolean; result: Partial<RunResult> }
+export interface FakeRule {
+  match: (argv: string[], stdin?: string) => boolean;
+  result: Partial<RunResult>;
+}
 
 export class FakeExecutor implements Executor {
   readonly name = 'fake executor';

@@ -8,18 +8,27 @@ import { pinNamespaces, readJournal, type Pinned } from './residue.ts';
 import type { ProcessRef } from '../../src/engine/journal.ts';
 
 /** A progress marker: the line that ends one phase and starts the next. */
-interface Mark { phase: string; line: RegExp }
+interface Mark {
+  phase: string;
+  line: RegExp;
+}
 
 function marksOf(steps: number): Mark[] {
   return [
     { phase: 'setup', line: /\(run [a-z0-9]+\)/ },
-    ...Array.from({ length: steps }, (_, i) => ({ phase: `step ${i + 1}`, line: i === 0 ? /topology built/ : new RegExp(`[✔✘] step ${i}: `) })),
+    ...Array.from({ length: steps }, (_, i) => ({
+      phase: `step ${i + 1}`,
+      line: i === 0 ? /topology built/ : new RegExp(`[✔✘] step ${i}: `),
+    })),
     { phase: 'teardown', line: new RegExp(`[✔✘] step ${steps}: `) },
     { phase: 'after', line: /checks met, / },
   ];
 }
 
-export interface LabInfo { id: string; steps: number }
+export interface LabInfo {
+  id: string;
+  steps: number;
+}
 
 export function listLabs(): LabInfo[] {
   const out = $({ sync: true, quiet: true, cwd: REPO })`${process.execPath} ${CLI} list --json`.stdout;
@@ -27,11 +36,19 @@ export function listLabs(): LabInfo[] {
 }
 
 /** A phase of an uninterrupted run: the marker that starts it, and how long it lasted (ms). */
-export interface Phase { phase: string; line: RegExp; ms: number }
+export interface Phase {
+  phase: string;
+  line: RegExp;
+  ms: number;
+}
 
 /** The phases of an uninterrupted run, among the markers it printed (a lab skipped for a missing
  * kernel feature prints no step), and that run's result. */
-export interface Timeline { lab: LabInfo; phases: Phase[]; result: CliResult }
+export interface Timeline {
+  lab: LabInfo;
+  phases: Phase[];
+  result: CliResult;
+}
 
 export async function measure(lab: LabInfo): Promise<Timeline> {
   const marks = marksOf(lab.steps);
@@ -42,7 +59,9 @@ export async function measure(lab: LabInfo): Promise<Timeline> {
     },
   });
   const seen = marks.filter((m) => seenAt.has(m));
-  const phases = seen.slice(0, -1).map((m, i) => ({ phase: m.phase, line: m.line, ms: seenAt.get(seen[i + 1]!)! - seenAt.get(m)! }));
+  const phases = seen
+    .slice(0, -1)
+    .map((m, i) => ({ phase: m.phase, line: m.line, ms: seenAt.get(seen[i + 1]!)! - seenAt.get(m)! }));
   return { lab, phases, result };
 }
 
@@ -58,7 +77,11 @@ export function prng(seed: number): () => number {
   };
 }
 
-export interface Point { phase: string; line: RegExp; delayMs: number }
+export interface Point {
+  phase: string;
+  line: RegExp;
+  delayMs: number;
+}
 
 /**
  * `count` points: one in set-up, one in teardown, the rest spread evenly over the steps' time
@@ -68,10 +91,15 @@ export interface Point { phase: string; line: RegExp; delayMs: number }
  */
 export function choosePoints(timeline: Timeline, count: number, random: () => number): Point[] {
   const phases = timeline.phases;
-  const at = (phase: Phase, fraction: number): Point => ({ phase: phase.phase, line: phase.line, delayMs: Math.floor(0.7 * fraction * phase.ms) });
+  const at = (phase: Phase, fraction: number): Point => ({
+    phase: phase.phase,
+    line: phase.line,
+    delayMs: Math.floor(0.7 * fraction * phase.ms),
+  });
   if (phases.length === 0) return [];
   const setup = phases[0]!;
-  const teardown = phases.length > 1 && phases[phases.length - 1]!.phase === 'teardown' ? phases[phases.length - 1] : undefined;
+  const teardown =
+    phases.length > 1 && phases[phases.length - 1]!.phase === 'teardown' ? phases[phases.length - 1] : undefined;
   const points: Point[] = [at(setup, random()), ...(teardown ? [at(teardown, random())] : [])];
   const steps = phases.slice(1, teardown ? -1 : undefined);
   // A lab without steps (skipped) has only its set-up to interrupt.

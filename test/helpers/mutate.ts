@@ -7,20 +7,99 @@ type Json = unknown;
 type PathKey = string | number;
 
 export const HOSTILE_STRINGS = [
-  '; rm -rf / #', '$(reboot)', '`id`', 'a|b', 'a && b', "it's", '"quoted"', 'a b', ' ', '', '\t',
-  'a\nlink add x type bridge', 'a\rb', '\0', 'x'.repeat(5000), 'ü-nïcødé', '节点', '🙂', '\u202ertl', 'a\u200bb', '\uFEFF',
-  '-rf', '--help', '*', '?', '~', '${HOME}', '%s%n', '\\', '..', '../../etc/passwd', '/etc/shadow',
-  'constructor', '__proto__', 'toString', 'hasOwnProperty', 'NaN', 'null', 'undefined', '0', '-1', '1e309',
-  '10.0.0.1/33', '999.1.1.1', '10.0.0.1 ', ' 10.0.0.1', '10.0.0.1\n', '::1', 'net.ipv4.ip_forward=1; reboot',
-  'kernel.sysrq', 'net/../kernel/sysrq', 'netns', '1',
+  '; rm -rf / #',
+  '$(reboot)',
+  '`id`',
+  'a|b',
+  'a && b',
+  "it's",
+  '"quoted"',
+  'a b',
+  ' ',
+  '',
+  '\t',
+  'a\nlink add x type bridge',
+  'a\rb',
+  '\0',
+  'x'.repeat(5000),
+  'ü-nïcødé',
+  '节点',
+  '🙂',
+  '\u202ertl',
+  'a\u200bb',
+  '\uFEFF',
+  '-rf',
+  '--help',
+  '*',
+  '?',
+  '~',
+  '${HOME}',
+  '%s%n',
+  '\\',
+  '..',
+  '../../etc/passwd',
+  '/etc/shadow',
+  'constructor',
+  '__proto__',
+  'toString',
+  'hasOwnProperty',
+  'NaN',
+  'null',
+  'undefined',
+  '0',
+  '-1',
+  '1e309',
+  '10.0.0.1/33',
+  '999.1.1.1',
+  '10.0.0.1 ',
+  ' 10.0.0.1',
+  '10.0.0.1\n',
+  '::1',
+  'net.ipv4.ip_forward=1; reboot',
+  'kernel.sysrq',
+  'net/../kernel/sysrq',
+  'netns',
+  '1',
 ];
-export const WRONG_VALUES: Json[] = [42, -1, 0, 1.5, Number.NaN, Number.POSITIVE_INFINITY, true, false, null, [], {}, [1, 'x'], { x: 1 }, ['a', ['b']]];
-export const NUMBER_EDGES = [0, -1, -0, 0.5, 65535, 65536, 1e9, 2 ** 53, Number.MAX_VALUE, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+export const WRONG_VALUES: Json[] = [
+  42,
+  -1,
+  0,
+  1.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  true,
+  false,
+  null,
+  [],
+  {},
+  [1, 'x'],
+  { x: 1 },
+  ['a', ['b']],
+];
+export const NUMBER_EDGES = [
+  0,
+  -1,
+  -0,
+  0.5,
+  65535,
+  65536,
+  1e9,
+  2 ** 53,
+  Number.MAX_VALUE,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+];
 /** Names of nothing: an unknown node, and names every JS object answers to. */
 export const DANGLING = ['ghost', 'eth9', 'br-none', 'constructor', 'toString', '__proto__', 'valueOf'];
 const REFERENCE_KEYS = new Set(['node', 'from', 'answeredBy', 'iface', 'dev', 'bridge', 'to', 'via']);
 
-export interface Mutation { path: PathKey[]; op: string; value?: string }
+export interface Mutation {
+  path: PathKey[];
+  op: string;
+  value?: string;
+}
 
 export interface FuzzCase {
   index: number;
@@ -168,9 +247,16 @@ function literal(v: unknown): string {
   if (typeof v !== 'object' || v === null) return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(literal).join(', ')}]`;
   // A computed key keeps "__proto__" an own property instead of setting the prototype.
-  return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}]: ${literal(x)}`).join(', ')} }`;
+  return `{ ${Object.entries(v)
+    .map(([k, x]) => `[${JSON.stringify(k)}]: ${literal(x)}`)
+    .join(', ')} }`;
 }
 
 export function describeCase(c: FuzzCase): string {
-  return c.mutations.map((m) => `${m.op} at ${m.path.join('.')}${m.value !== undefined ? ` = ${JSON.stringify(m.value.length > 40 ? `${m.value.slice(0, 37)}...` : m.value)}` : ''}`).join('; ');
+  return c.mutations
+    .map(
+      (m) =>
+        `${m.op} at ${m.path.join('.')}${m.value !== undefined ? ` = ${JSON.stringify(m.value.length > 40 ? `${m.value.slice(0, 37)}...` : m.value)}` : ''}`,
+    )
+    .join('; ');
 }

@@ -24,7 +24,8 @@ export function privateJournal(label: string): PrivateJournal {
   const env = { NFLAB_RUNTIME_DIR: dir };
   const file = (runId: string) => `${dir}/runs/${runId}.json`;
   return {
-    dir, env,
+    dir,
+    env,
     nflab: (args, onStdout) => nflab(args, { env, onStdout }),
     record(runId) {
       try {
@@ -43,7 +44,9 @@ export function privateJournal(label: string): PrivateJournal {
     },
     files() {
       try {
-        return readdirSync(`${dir}/runs`).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+        return readdirSync(`${dir}/runs`)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => f.replace(/\.json$/, ''));
       } catch {
         return [];
       }

@@ -7,7 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { nflab, jsonOf, runJournal, runNamespaces } from './system.ts';
 import type { StepReport } from '../../src/report/types.ts';
 
-interface CheckJson { report: StepReport }
+interface CheckJson {
+  report: StepReport;
+}
 
 /** Traffic a student makes by hand in one run: argv run in `ip netns exec nfl-<run>-<node>`, failures allowed. */
 export type HandTraffic = Array<[node: string, argv: string[]]>;
@@ -46,24 +48,45 @@ async function repeatStep(t: ExecutionContext, lab: string, n: number, hand: Han
     try {
       const check = async (when: string) => {
         const r = await nflab(['check', runId, '--step', String(n), '--json']);
-        t.true(r.code === 0 || r.code === 1, `check ${lab} --step ${n} ${when}: exit ${r.code} ${r.stderr.slice(-1000)}`);
+        t.true(
+          r.code === 0 || r.code === 1,
+          `check ${lab} --step ${n} ${when}: exit ${r.code} ${r.stderr.slice(-1000)}`,
+        );
         return (jsonOf(r) as CheckJson).report;
       };
       const first = await check('the first time');
       // up applied steps 1..N: step N is met on what it built: every behaviour check, and the reference's
       // counters too unless state the up run left changes them (lab 06: the xt_recent lists already hold
       // both clients, so no connection takes the random choice again: "met, differs from the reference").
-      t.true(first.status === 'passed' || first.status === 'differs', `lab ${lab} step ${n} right after up: ${first.status} ${JSON.stringify(first.checks.filter((c) => c.status !== 'met').map((c) => [c.description, c.hint]))}`);
-      t.true(first.checks.every((c) => c.about !== 'behaviour' || c.status !== 'not-met'), `lab ${lab} step ${n}: a behaviour check is not met right after up`);
-      for (const when of ['the second time', 'the third time']) t.deepEqual(verdicts(await check(when)), verdicts(first), `lab ${lab} step ${n}, ${when}`);
+      t.true(
+        first.status === 'passed' || first.status === 'differs',
+        `lab ${lab} step ${n} right after up: ${first.status} ${JSON.stringify(first.checks.filter((c) => c.status !== 'met').map((c) => [c.description, c.hint]))}`,
+      );
+      t.true(
+        first.checks.every((c) => c.about !== 'behaviour' || c.status !== 'not-met'),
+        `lab ${lab} step ${n}: a behaviour check is not met right after up`,
+      );
+      for (const when of ['the second time', 'the third time'])
+        t.deepEqual(verdicts(await check(when)), verdicts(first), `lab ${lab} step ${n}, ${when}`);
       // The step's own traffic traced (a step that sends none, rules only, has nothing to trace: exit 2, nothing sent).
       const traced = await nflab(['trace', runId, '--step', String(n)]);
-      t.true(traced.code === 0 || traced.code === 1 || (traced.code === 2 && /sends no traffic/.test(traced.stderr)), `trace ${lab} --step ${n}: exit ${traced.code} ${traced.stderr.slice(-1000)}`);
+      t.true(
+        traced.code === 0 || traced.code === 1 || (traced.code === 2 && /sends no traffic/.test(traced.stderr)),
+        `trace ${lab} --step ${n}: exit ${traced.code} ${traced.stderr.slice(-1000)}`,
+      );
       t.deepEqual(verdicts(await check('after trace')), verdicts(first), `lab ${lab} step ${n}, after trace`);
       for (const [node, argv] of hand) {
-        try { execFileSync('ip', ['netns', 'exec', `nfl-${runId}-${node}`, ...argv], { stdio: 'pipe', timeout: 20_000 }); } catch { /* a connection a student makes may fail: it is traffic all the same */ }
+        try {
+          execFileSync('ip', ['netns', 'exec', `nfl-${runId}-${node}`, ...argv], { stdio: 'pipe', timeout: 20_000 });
+        } catch {
+          /* a connection a student makes may fail: it is traffic all the same */
+        }
       }
-      t.deepEqual(verdicts(await check('after hand-made traffic')), verdicts(first), `lab ${lab} step ${n}, after hand-made traffic`);
+      t.deepEqual(
+        verdicts(await check('after hand-made traffic')),
+        verdicts(first),
+        `lab ${lab} step ${n}, after hand-made traffic`,
+      );
     } finally {
       const down = await nflab(['down', runId]);
       t.is(down.code, 0, down.stderr);

@@ -57,7 +57,9 @@ export function processesNaming(runId: string): string[] {
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
       if (cmdline.includes(needle)) found.push(`${entry}: ${cmdline.replace(/\0/g, ' ').trim()}`);
-    } catch { /* ended meanwhile */ }
+    } catch {
+      /* ended meanwhile */
+    }
   }
   return found;
 }
@@ -83,12 +85,22 @@ export function pinNamespaces(runId: string): Pinned {
     try {
       const fd = openSync(`/run/netns/${n}`, 'r');
       const st = fstatSync(fd);
-      if (st.dev !== nsfs) { closeSync(fd); continue; }
+      if (st.dev !== nsfs) {
+        closeSync(fd);
+        continue;
+      }
       fds.push(fd);
       inodes.push(st.ino);
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
-  return { inodes, release: () => { for (const fd of fds.splice(0)) closeSync(fd); } };
+  return {
+    inodes,
+    release: () => {
+      for (const fd of fds.splice(0)) closeSync(fd);
+    },
+  };
 }
 
 /** Network-namespace identities (net:[inode]) of the run's namespaces that exist now. */
@@ -131,7 +143,12 @@ export interface ResidueOptions {
 }
 
 /** Everything a run created is gone. `label` says which interruption this was, for the report. */
-export async function assertNoResidue(t: ExecutionContext, runId: string, label: string, options: ResidueOptions): Promise<boolean> {
+export async function assertNoResidue(
+  t: ExecutionContext,
+  runId: string,
+  label: string,
+  options: ResidueOptions,
+): Promise<boolean> {
   const results = [
     t.deepEqual(runNamespaces(runId), [], `${label}: no namespace of the run remains`),
     t.deepEqual(processesIn(options.inodes).map(describe), [], `${label}: no process lives in a namespace of the run`),
@@ -139,6 +156,7 @@ export async function assertNoResidue(t: ExecutionContext, runId: string, label:
     t.false(runJournal(runId), `${label}: the run's journal is removed`),
     t.true(await processGone(options.watchdog), `${label}: the watchdog has exited`),
   ];
-  if (options.containers) results.push(t.deepEqual(containersOf(runId), [], `${label}: no container of the run remains`));
+  if (options.containers)
+    results.push(t.deepEqual(containersOf(runId), [], `${label}: no container of the run remains`));
   return results.every(Boolean);
 }

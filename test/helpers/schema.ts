@@ -16,5 +16,7 @@ const validateReport = ajv.compile(JSON.parse(readFileSync(REPORT_SCHEMA, 'utf8'
 /** The schema's complaints about a value, one line each; empty when it conforms. */
 export function schemaErrors(value: unknown): string[] {
   if (validateReport(value)) return [];
-  return (validateReport.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`);
+  return (validateReport.errors ?? []).map(
+    (e) => `${e.instancePath || '/'} ${e.message}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`,
+  );
 }

@@ -14,7 +14,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** ed25519 key pairs NAME and NAME.pub in dir. */
 export function makeKeys(dir: string, names: string[]): void {
-  for (const k of names) sh(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `nflab-test-${k}`, '-f', join(dir, k)]);
+  for (const k of names)
+    sh(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `nflab-test-${k}`, '-f', join(dir, k)]);
 }
 
 export interface SshdOptions {
@@ -34,19 +35,39 @@ export interface SshdOptions {
 export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
   if (!existsSync('/usr/sbin/sshd')) throw new Error('/usr/sbin/sshd missing: apt-get install -y openssh-server socat');
   const config = join(o.dir, `${o.name}.sshd_config`);
-  writeFileSync(config, [
-    `ListenAddress ${o.listen}`,
-    `HostKey ${o.hostKey}`,
-    `AuthorizedKeysFile ${o.authorizedKeys}`,
-    `PidFile ${join(o.dir, `${o.name}.pid`)}`,
-    // Tests connect concurrently: sshd's default MaxStartups (10:30:100) would drop some handshakes.
-    'MaxStartups 100', 'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'LogLevel ERROR', '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `ListenAddress ${o.listen}`,
+      `HostKey ${o.hostKey}`,
+      `AuthorizedKeysFile ${o.authorizedKeys}`,
+      `PidFile ${join(o.dir, `${o.name}.pid`)}`,
+      // Tests connect concurrently: sshd's default MaxStartups (10:30:100) would drop some handshakes.
+      'MaxStartups 100',
+      'StrictModes no',
+      'UsePAM no',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
   const log = join(o.dir, `${o.name}.sshd.log`);
-  const sshd = spawn('ip', ['netns', 'exec', o.ns, 'sh', '-c',
-    'mount -t tmpfs -o mode=755 nflab-sshd /run && mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"',
-    'sh', config], { stdio: ['ignore', 'ignore', openSync(log, 'w')] });
+  const sshd = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      o.ns,
+      'sh',
+      '-c',
+      'mount -t tmpfs -o mode=755 nflab-sshd /run && mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"',
+      'sh',
+      config,
+    ],
+    { stdio: ['ignore', 'ignore', openSync(log, 'w')] },
+  );
   const port = o.listen.slice(o.listen.lastIndexOf(':') + 1);
   for (let i = 0; i < 100; i++) {
     if (sh(['ip', 'netns', 'exec', o.ns, 'ss', '-Hltn', `sport = :${port}`]).trim() !== '') return sshd;
@@ -60,8 +81,18 @@ export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
  * stdin close and kills the sshds, deletes the namespaces and removes the directory.
  */
 export function cleanupWatchdog(pids: number[], namespaces: string[], dir: string): ChildProcess {
-  return spawn('sh', ['-c', 'read _; for p in $1; do kill "$p"; done; sleep 0.5; for n in $2; do ip netns del "$n"; done; rm -rf "$3"',
-    'sh', pids.join(' '), namespaces.join(' '), dir], { stdio: ['pipe', 'ignore', 'ignore'] });
+  return spawn(
+    'sh',
+    [
+      '-c',
+      'read _; for p in $1; do kill "$p"; done; sleep 0.5; for n in $2; do ip netns del "$n"; done; rm -rf "$3"',
+      'sh',
+      pids.join(' '),
+      namespaces.join(' '),
+      dir,
+    ],
+    { stdio: ['pipe', 'ignore', 'ignore'] },
+  );
 }
 
 /** Stops an sshd, then whatever a failed test left running in its namespace (all started through it). */
@@ -72,5 +103,7 @@ export async function stopSshd(sshd: ChildProcess | undefined, ns: string): Prom
   }
   try {
     for (const pid of sh(['ip', 'netns', 'pids', ns]).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-  } catch { /* namespace never created */ }
+  } catch {
+    /* namespace never created */
+  }
 }

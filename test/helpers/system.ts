@@ -16,8 +16,15 @@ function sh(argv: string[]): string {
  * the dated header are left out: they change with unrelated traffic on the machine. */
 export function rootState(): Record<string, string> {
   return {
-    iptables: sh(['iptables-save']).split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n'),
-    links: sh(['ip', '-o', 'link', 'show']).split('\n').map((l) => l.replace(/\\.*$/, '').replace(/qlen \d+/, '')).join('\n'),
+    iptables: sh(['iptables-save'])
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .map((l) => l.replace(/\[\d+:\d+\]/, ''))
+      .join('\n'),
+    links: sh(['ip', '-o', 'link', 'show'])
+      .split('\n')
+      .map((l) => l.replace(/\\.*$/, '').replace(/qlen \d+/, ''))
+      .join('\n'),
     routes: sh(['ip', 'route', 'show', 'table', 'all']),
     sysctls: sh(['sysctl', 'net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables']),
   };
@@ -45,7 +52,9 @@ export function processesIn(inodes: number[]): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (wanted.has(readlinkSync(`/proc/${entry}/ns/net`))) pids.push(Number(entry));
-    } catch { /* the process ended while we looked */ }
+    } catch {
+      /* the process ended while we looked */
+    }
   }
   return pids;
 }
@@ -59,23 +68,41 @@ export function runJournal(runId: string): boolean {
   }
 }
 
-export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the nflab CLI as a user would. `onStdout` sees output as it arrives (to interrupt at a point). */
-export function nflab(args: string[], options: { onStdout?: (all: string, child: ChildProcess) => void; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function nflab(
+  args: string[],
+  options: { onStdout?: (all: string, child: ChildProcess) => void; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...options.env } });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO,
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b) => { stdout += b; options.onStdout?.(stdout, child); });
-    child.stderr.on('data', (b) => { stderr += b; });
+    child.stdout.on('data', (b) => {
+      stdout += b;
+      options.onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (b) => {
+      stderr += b;
+    });
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
 /** Docker containers of one run, found by the label nflab puts on each. */
 export function containersOf(runId: string): string[] {
-  return sh(['docker', 'ps', '-aq', '--filter', `label=nflab.run=${runId}`]).split('\n').filter(Boolean);
+  return sh(['docker', 'ps', '-aq', '--filter', `label=nflab.run=${runId}`])
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** The JSON report a CLI run printed; when there is none (or only an error object), a failure that shows how the run ended and its stderr. */
@@ -87,7 +114,9 @@ export function jsonOf<T = any>(r: CliResult): T {
     parsed = undefined;
   }
   if (parsed === undefined || (typeof parsed === 'object' && parsed !== null && 'error' in parsed)) {
-    throw new Error(`nflab printed no report (exit ${r.code ?? r.signal}):\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(-4000)}`);
+    throw new Error(
+      `nflab printed no report (exit ${r.code ?? r.signal}):\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(-4000)}`,
+    );
   }
   return parsed as T;
 }

@@ -4,7 +4,19 @@
 // its exported-script line with every lab word quoted. No root, no kernel.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { allPairs, allReach, conntrack, output, packets, path, ping, policy, recent, rule, tcp } from '../../src/lab/define.ts';
+import {
+  allPairs,
+  allReach,
+  conntrack,
+  output,
+  packets,
+  path,
+  ping,
+  policy,
+  recent,
+  rule,
+  tcp,
+} from '../../src/lab/define.ts';
 import type { Check, Traffic } from '../../src/lab/types.ts';
 import { CHECK_KINDS, describeCheck, moduleOf } from '../../src/check/registry.ts';
 import { evaluate } from '../../src/check/evaluate.ts';
@@ -21,8 +33,14 @@ import type { TrafficResult } from '../../src/traffic/run.ts';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8');
 const recorded = (p: string) => JSON.parse(fixture(p)) as { stdout: string; stderr: string; exitCode: number };
-const pinged = (p: string) => { const r = recorded(p); return parsePing(r.stdout, r.stderr, r.exitCode); };
-const connected = (p: string) => { const r = recorded(p); return parseTcpClient(r.stdout, r.stderr, r.exitCode); };
+const pinged = (p: string) => {
+  const r = recorded(p);
+  return parsePing(r.stdout, r.stderr, r.exitCode);
+};
+const connected = (p: string) => {
+  const r = recorded(p);
+  return parseTcpClient(r.stdout, r.stderr, r.exitCode);
+};
 
 function withTraffic(t: Traffic, result: Omit<TrafficResult, 'traffic' | 'display'>): Observations {
   const obs = new Observations();
@@ -41,8 +59,17 @@ test('ping: met on the replies it expects, not met on silence (recorded iputils 
   t.is(judged(p.succeeds(), withTraffic(p.traffic, { ping: pinged('ping/iputils-success.json') })), 'met');
   t.is(judged(p.succeeds(), withTraffic(p.traffic, { ping: pinged('ping/iputils-no-reply.json') })), 'not-met');
   t.is(judged(p.fails(), withTraffic(p.traffic, { ping: pinged('ping/iputils-no-reply.json') })), 'met');
-  t.is(judged(p.fails('Network is unreachable'), withTraffic(p.traffic, { ping: pinged('ping/iputils-unreachable-network.json') })), 'met');
-  t.is(judged(p.fails('Network is unreachable'), withTraffic(p.traffic, { ping: pinged('ping/iputils-no-reply.json') })), 'not-met');
+  t.is(
+    judged(
+      p.fails('Network is unreachable'),
+      withTraffic(p.traffic, { ping: pinged('ping/iputils-unreachable-network.json') }),
+    ),
+    'met',
+  );
+  t.is(
+    judged(p.fails('Network is unreachable'), withTraffic(p.traffic, { ping: pinged('ping/iputils-no-reply.json') })),
+    'not-met',
+  );
   t.is(judged(p.succeeds(), new Observations()), 'not-met', 'a ping that did not run is not met');
 });
 
@@ -57,29 +84,50 @@ test('tcp: the answering node and the client it saw decide (recorded socat outpu
 
 test('distribution and sticky: counts per backend, every connection answered', (t) => {
   const c = tcp('pc', '10.96.0.10', 80, { connections: 6 });
-  const answers = (by: string[]) => withTraffic(c.traffic, { tcp: by.map((b) => ({ result: 'connects' as const, answeredBy: b, clientSeen: '10.244.0.5', output: '' })) });
+  const answers = (by: string[]) =>
+    withTraffic(c.traffic, {
+      tcp: by.map((b) => ({ result: 'connects' as const, answeredBy: b, clientSeen: '10.244.0.5', output: '' })),
+    });
   t.is(judged(c.spreads({ p1: 0.5, p2: 0.5 }, { sigmas: 0 }), answers(['p1', 'p2', 'p1', 'p2', 'p1', 'p2'])), 'met');
-  t.is(judged(c.spreads({ p1: 0.5, p2: 0.5 }, { sigmas: 0 }), answers(['p1', 'p1', 'p1', 'p1', 'p1', 'p2'])), 'not-met');
+  t.is(
+    judged(c.spreads({ p1: 0.5, p2: 0.5 }, { sigmas: 0 }), answers(['p1', 'p1', 'p1', 'p1', 'p1', 'p2'])),
+    'not-met',
+  );
   t.is(judged(c.sticks(), answers(['p2', 'p2', 'p2', 'p2', 'p2', 'p2'])), 'met');
   t.is(judged(c.sticks(), answers(['p2', 'p2', 'p1', 'p2', 'p2', 'p2'])), 'not-met');
 });
 
 test('packets: tcpdump lines matched by protocol and addresses (recorded capture)', (t) => {
   const obs = new Observations();
-  obs.set({ type: 'capture', node: 'host', iface: 'eth0' }, { packets: parseTcpdump(fixture('tcpdump/host-eth0.txt')) });
+  obs.set(
+    { type: 'capture', node: 'host', iface: 'eth0' },
+    { packets: parseTcpdump(fixture('tcpdump/host-eth0.txt')) },
+  );
   t.is(judged(packets('host', 'eth0', { proto: 'icmp', src: '10.0.2.15' }).seen(), obs), 'met');
-  t.is(judged(packets('host', 'eth0', { proto: 'icmp', src: '10.55.66.2' }).seen(), obs), 'not-met', 'an untranslated source is not on eth0');
+  t.is(
+    judged(packets('host', 'eth0', { proto: 'icmp', src: '10.55.66.2' }).seen(), obs),
+    'not-met',
+    'an untranslated source is not on eth0',
+  );
   t.is(judged(packets('host', 'eth0', { proto: 'icmp', src: '10.0.2.15' }).none(), obs), 'not-met');
 });
 
-test('counter: a rule\'s and a policy\'s delta across the step (recorded iptables-save -c)', (t) => {
+test("counter: a rule's and a policy's delta across the step (recorded iptables-save -c)", (t) => {
   const after = parseIptablesSave(fixture('iptables-save/kube-like.txt'));
-  const before = parseIptablesSave(fixture('iptables-save/kube-like.txt').replace(/^\[\d+:\d+\] /gm, '[0:0] ').replace(/ \[\d+:\d+\]$/gm, ' [0:0]'));
+  const before = parseIptablesSave(
+    fixture('iptables-save/kube-like.txt')
+      .replace(/^\[\d+:\d+\] /gm, '[0:0] ')
+      .replace(/ \[\d+:\d+\]$/gm, ' [0:0]'),
+  );
   const obs = new Observations();
   obs.set({ type: 'counters', node: 'host' }, { before, after });
   t.is(judged(rule('host', 'mangle PREROUTING', '-i eth1 -p tcp -j MARK').delta({ packets: 35 }), obs), 'met');
   t.is(judged(rule('host', 'mangle PREROUTING', '-i eth1 -p tcp -j MARK').delta({ packets: 1 }), obs), 'not-met');
-  t.is(judged(rule('host', 'mangle PREROUTING', '-i eth9 -j DROP').delta({ packets: 0 }), obs), 'not-met', 'a rule that is not there is not met, whatever the count');
+  t.is(
+    judged(rule('host', 'mangle PREROUTING', '-i eth9 -j DROP').delta({ packets: 0 }), obs),
+    'not-met',
+    'a rule that is not there is not met, whatever the count',
+  );
   t.is(judged(policy('host', 'filter INPUT').delta({ packets: 0 }), obs), 'met');
   const noCounters = new Observations();
   t.is(judged(policy('host', 'filter INPUT').delta({ packets: 0 }), noCounters), 'not-met');
@@ -88,14 +136,27 @@ test('counter: a rule\'s and a policy\'s delta across the step (recorded iptable
 test('conntrack: entries matched by tuple (recorded conntrack -L)', (t) => {
   const obs = new Observations();
   obs.set({ type: 'conntrack', node: 'host' }, { after: parseConntrack(fixture('conntrack/tcp.txt')) });
-  t.is(judged(conntrack('host', { proto: 'tcp', orig: { src: '172.17.9.1', dport: 2345 }, reply: { src: '10.55.66.2' } }).present(), obs), 'met');
+  t.is(
+    judged(
+      conntrack('host', {
+        proto: 'tcp',
+        orig: { src: '172.17.9.1', dport: 2345 },
+        reply: { src: '10.55.66.2' },
+      }).present(),
+      obs,
+    ),
+    'met',
+  );
   t.is(judged(conntrack('host', { proto: 'tcp', orig: { src: '172.17.9.99' } }).present(), obs), 'not-met');
   t.is(judged(conntrack('host', { proto: 'udp' }).absent(), obs), 'met');
 });
 
 test('recent: an xt_recent list holds the client or not', (t) => {
   const obs = new Observations();
-  obs.set({ type: 'recent', node: 'node', list: 'KUBE-SEP-A' }, { entries: parseXtRecent('src=10.244.0.5 ttl: 64 last_seen: 4296620656 oldest_pkt: 1 4296620656\n') });
+  obs.set(
+    { type: 'recent', node: 'node', list: 'KUBE-SEP-A' },
+    { entries: parseXtRecent('src=10.244.0.5 ttl: 64 last_seen: 4296620656 oldest_pkt: 1 4296620656\n') },
+  );
   t.is(judged(recent('node', 'KUBE-SEP-A').has('10.244.0.5'), obs), 'met');
   t.is(judged(recent('node', 'KUBE-SEP-A').has('10.244.0.6'), obs), 'not-met');
   t.is(judged(recent('node', 'KUBE-SEP-A').empty(), obs), 'not-met');
@@ -105,9 +166,16 @@ test('all-pairs and all-reach: every ping as expected', (t) => {
   const pairs = allPairs({ a: '10.0.0.1', b: '10.0.0.2' }).succeed();
   const reach = allReach(['a', 'b'], '10.0.0.254').succeeds();
   const obs = new Observations();
-  const outcomes = (codes: number[], to: string[]) => codes.map((code, i) => ({ from: i === 0 ? 'a' : 'b', to: to[i]!, code }));
-  obs.set({ type: 'reach', check: pairs as never }, { outcomes: outcomes([0, 0], ['10.0.0.2', '10.0.0.1']), parallel: 2, ms: 5, display: '' });
-  obs.set({ type: 'reach', check: reach as never }, { outcomes: outcomes([0, 1], ['10.0.0.254', '10.0.0.254']), parallel: 2, ms: 5, display: '' });
+  const outcomes = (codes: number[], to: string[]) =>
+    codes.map((code, i) => ({ from: i === 0 ? 'a' : 'b', to: to[i]!, code }));
+  obs.set(
+    { type: 'reach', check: pairs as never },
+    { outcomes: outcomes([0, 0], ['10.0.0.2', '10.0.0.1']), parallel: 2, ms: 5, display: '' },
+  );
+  obs.set(
+    { type: 'reach', check: reach as never },
+    { outcomes: outcomes([0, 1], ['10.0.0.254', '10.0.0.254']), parallel: 2, ms: 5, display: '' },
+  );
   t.is(judged(pairs, obs), 'met');
   t.is(judged(reach, obs), 'not-met');
 });
@@ -121,10 +189,13 @@ test('path: the hops of a traced packet (recorded nftables trace)', (t) => {
   t.is(judged(path('host', filter).through(['nat POSTROUTING: MASQUERADE']), obs), 'not-met');
 });
 
-test('output: a command\'s output includes and excludes text', (t) => {
+test("output: a command's output includes and excludes text", (t) => {
   const c = output('c1', 'ip route');
   const obs = new Observations();
-  obs.set({ type: 'output', command: (c.includes('x') as Extract<Check, { kind: 'output' }>).command }, { code: 0, stdout: '10.55.66.0/24 dev eth0 proto kernel scope link\n', stderr: '' });
+  obs.set(
+    { type: 'output', command: (c.includes('x') as Extract<Check, { kind: 'output' }>).command },
+    { code: 0, stdout: '10.55.66.0/24 dev eth0 proto kernel scope link\n', stderr: '' },
+  );
   t.is(judged(c.excludes('default'), obs), 'met');
   t.is(judged(c.includes('default'), obs), 'not-met');
 });
@@ -137,11 +208,18 @@ test('every kind describes itself and writes its exported line with lab words qu
   const hostile = "x'; touch /tmp/nflab-pwned; '";
   const p = ping('c1', '10.0.0.1');
   const checks: Check[] = [
-    p.fails(hostile), tcp('c1', '10.0.0.1', 80).connects({ answeredBy: 'c2', clientSeen: hostile }),
-    packets('host', 'eth0', { proto: 'icmp' }).seen(), rule('host', 'filter FORWARD', `-m comment --comment ${JSON.stringify(hostile)} -j ACCEPT`).delta({ packets: 1 }),
-    conntrack('host', { proto: 'tcp' }).present(), recent('node', 'LIST').lacks('10.0.0.2'), output('c1', 'ip route').includes(hostile),
-    tcp('c1', '10.0.0.1', 80, { connections: 4 }).spreads({ a: 0.5, b: 0.5 }), tcp('c1', '10.0.0.1', 80, { connections: 4 }).sticks(),
-    allPairs({ a: '10.0.0.1', b: '10.0.0.2' }).succeed(), allReach(['a'], '10.0.0.1').succeeds(), path('host', { proto: 'icmp' }).through(['filter FORWARD']),
+    p.fails(hostile),
+    tcp('c1', '10.0.0.1', 80).connects({ answeredBy: 'c2', clientSeen: hostile }),
+    packets('host', 'eth0', { proto: 'icmp' }).seen(),
+    rule('host', 'filter FORWARD', `-m comment --comment ${JSON.stringify(hostile)} -j ACCEPT`).delta({ packets: 1 }),
+    conntrack('host', { proto: 'tcp' }).present(),
+    recent('node', 'LIST').lacks('10.0.0.2'),
+    output('c1', 'ip route').includes(hostile),
+    tcp('c1', '10.0.0.1', 80, { connections: 4 }).spreads({ a: 0.5, b: 0.5 }),
+    tcp('c1', '10.0.0.1', 80, { connections: 4 }).sticks(),
+    allPairs({ a: '10.0.0.1', b: '10.0.0.2' }).succeed(),
+    allReach(['a'], '10.0.0.1').succeeds(),
+    path('host', { proto: 'icmp' }).through(['filter FORWARD']),
   ];
   const ids: ExportIds = { traffic: () => 't1', capture: () => 'cap1', output: () => 'o1', reach: () => 'r1' };
   for (const c of checks) {
@@ -151,11 +229,22 @@ test('every kind describes itself and writes its exported line with lab words qu
     const unquoted = line.replace(/'(?:[^']|'\\'')*'/g, "''");
     t.false(unquoted.includes('touch'), `${c.kind}: ${line}`);
   }
-  const noTraffic: ExportIds = { ...ids, traffic: (tr) => { throw new NotInStep(tr.kind); } };
+  const noTraffic: ExportIds = {
+    ...ids,
+    traffic: (tr) => {
+      throw new NotInStep(tr.kind);
+    },
+  };
   t.throws(() => moduleOf(checks[0]!).exportLine(checks[0] as never, "'d'", noTraffic), { instanceOf: NotInStep });
 });
 
 test('a many-connection TCP check agrees in number ("4 TCP connections … time out")', (t) => {
-  t.regex(describeCheck(tcp('c1', '10.0.0.1', 80, { connections: 4 }).timesOut()), /^4 TCP connections from c1 to 10\.0\.0\.1:80 time out$/);
-  t.regex(describeCheck(tcp('c1', '10.0.0.1', 80).timesOut()), /^a TCP connection from c1 to 10\.0\.0\.1:80 times out$/);
+  t.regex(
+    describeCheck(tcp('c1', '10.0.0.1', 80, { connections: 4 }).timesOut()),
+    /^4 TCP connections from c1 to 10\.0\.0\.1:80 time out$/,
+  );
+  t.regex(
+    describeCheck(tcp('c1', '10.0.0.1', 80).timesOut()),
+    /^a TCP connection from c1 to 10\.0\.0\.1:80 times out$/,
+  );
 });

@@ -10,7 +10,15 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** Lowest first. The model is the data nflab reads and writes: the lab (src/lab), the report's
  * shape (src/report/types.ts) and the Kubernetes Service a lab may carry (src/k8s/service.ts). */
 const LAYERS: [string, (path: string) => boolean][] = [
-  ['model', (p) => p === 'errors.ts' || p.startsWith('lab/') || p.startsWith('net/') || p === 'report/types.ts' || p === 'k8s/service.ts'],
+  [
+    'model',
+    (p) =>
+      p === 'errors.ts' ||
+      p.startsWith('lab/') ||
+      p.startsWith('net/') ||
+      p === 'report/types.ts' ||
+      p === 'k8s/service.ts',
+  ],
   ['topology/exec', (p) => /^(topology|exec|k8s)\//.test(p)],
   ['drivers/observe', (p) => /^(drivers|observe)\//.test(p)],
   ['traffic', (p) => p.startsWith('traffic/')],
@@ -37,7 +45,10 @@ function files(dir: string): string[] {
 function edges(): { from: string; to: string }[] {
   return files(SRC).flatMap((file) => {
     const text = readFileSync(file, 'utf8');
-    const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'/g), ...text.matchAll(/import\('(\.[^']+)'\)/g)].map((m) => m[1]!);
+    const specs = [
+      ...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'/g),
+      ...text.matchAll(/import\('(\.[^']+)'\)/g),
+    ].map((m) => m[1]!);
     return specs.map((s) => ({ from: relative(SRC, file), to: relative(SRC, resolve(dirname(file), s)) }));
   });
 }
@@ -49,12 +60,23 @@ test('every module of src/ belongs to a layer', (t) => {
 test('no import runs up the layers', (t) => {
   const all = edges();
   t.true(all.length > 200, `read the imports (${all.length})`);
-  const upward = all.filter((e) => layerOf(e.to) > layerOf(e.from)).map((e) => `${e.from} (${LAYERS[layerOf(e.from)]![0]}) → ${e.to} (${LAYERS[layerOf(e.to)]![0]})`);
+  const upward = all
+    .filter((e) => layerOf(e.to) > layerOf(e.from))
+    .map((e) => `${e.from} (${LAYERS[layerOf(e.from)]![0]}) → ${e.to} (${LAYERS[layerOf(e.to)]![0]})`);
   t.deepEqual(upward, []);
 });
 
 test('the check kinds are the only place that switches over check kinds', (t) => {
   // A switch over a check's kind, or a case of a kind only checks have.
-  const offenders = files(SRC).filter((f) => !f.includes('/check/kinds/')).filter((f) => /switch \((c|check)\.kind\)|case '(packets|counter|distribution|sticky|all-pairs|all-reach|path)':/.test(readFileSync(f, 'utf8')));
-  t.deepEqual(offenders.map((f) => relative(SRC, f)), []);
+  const offenders = files(SRC)
+    .filter((f) => !f.includes('/check/kinds/'))
+    .filter((f) =>
+      /switch \((c|check)\.kind\)|case '(packets|counter|distribution|sticky|all-pairs|all-reach|path)':/.test(
+        readFileSync(f, 'utf8'),
+      ),
+    );
+  t.deepEqual(
+    offenders.map((f) => relative(SRC, f)),
+    [],
+  );
 });

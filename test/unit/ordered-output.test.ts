@@ -15,7 +15,11 @@ test('the first lab writes through; later labs are held until every lab before t
   t.deepEqual(printed, ['a1 '], 'a finished later lab waits for the ones before it');
   a.write('a2 ');
   out.done(0);
-  t.deepEqual(printed, ['a1 ', 'a2 ', 'b1 '], 'the next lab\'s held text follows the first lab\'s, and it now writes through');
+  t.deepEqual(
+    printed,
+    ['a1 ', 'a2 ', 'b1 '],
+    "the next lab's held text follows the first lab's, and it now writes through",
+  );
   b.write('b2 ');
   t.deepEqual(printed.join(''), 'a1 a2 b1 b2 ');
   out.done(1);
@@ -25,7 +29,7 @@ test('the first lab writes through; later labs are held until every lab before t
 test('a lab that ends without writing does not hold back the next one', (t) => {
   const printed: string[] = [];
   const out = orderedOutput({ write: (s: string) => printed.push(s), isTTY: true }, 2);
-  t.true(out.sink(1).isTTY, 'the sinks report the stream\'s TTY-ness (colours)');
+  t.true(out.sink(1).isTTY, "the sinks report the stream's TTY-ness (colours)");
   out.sink(1).write('b');
   out.done(0);
   t.deepEqual(printed, ['b']);

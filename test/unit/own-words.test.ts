@@ -14,7 +14,11 @@ test('no tracked file mentions the shared folder outside the repository, the old
   const hits: string[] = [];
   for (const file of files) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch { continue; } // a file deleted in the work tree
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    } // a file deleted in the work tree
     text.split('\n').forEach((line, i) => {
       for (const word of FORBIDDEN) if (line.includes(word)) hits.push(`${file}:${i + 1}: ${word}`);
     });
@@ -28,14 +32,28 @@ test('every kernel fact a handout can print has its section in docs/kernel-facts
 });
 
 test('every docs/labs.md or docs/kernel-facts.md anchor the code cites exists', (t) => {
-  const files = execFileSync('git', ['ls-files', '-z', 'src', 'labs', 'test', 'scripts', 'README.md', 'docs'], { encoding: 'utf8' }).split('\0').filter(Boolean);
-  const anchors = (doc: string) => new Set([...readFileSync(doc, 'utf8').matchAll(/<a id="([^"]+)"><\/a>/g)].map((m) => m[1]!));
-  const known: Record<string, Set<string>> = { 'labs.md': anchors('docs/labs.md'), 'kernel-facts.md': anchors('docs/kernel-facts.md'), 'design.md': anchors('docs/design.md') };
+  const files = execFileSync('git', ['ls-files', '-z', 'src', 'labs', 'test', 'scripts', 'README.md', 'docs'], {
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean);
+  const anchors = (doc: string) =>
+    new Set([...readFileSync(doc, 'utf8').matchAll(/<a id="([^"]+)"><\/a>/g)].map((m) => m[1]!));
+  const known: Record<string, Set<string>> = {
+    'labs.md': anchors('docs/labs.md'),
+    'kernel-facts.md': anchors('docs/kernel-facts.md'),
+    'design.md': anchors('docs/design.md'),
+  };
   const missing: string[] = [];
   for (const file of files) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch { continue; }
-    for (const m of text.matchAll(/(labs\.md|kernel-facts\.md|design\.md)#([a-z0-9-]+)/g)) if (!known[m[1]!]!.has(m[2]!)) missing.push(`${file}: ${m[0]}`);
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/(labs\.md|kernel-facts\.md|design\.md)#([a-z0-9-]+)/g))
+      if (!known[m[1]!]!.has(m[2]!)) missing.push(`${file}: ${m[0]}`);
   }
   t.deepEqual(missing, []);
 });

@@ -12,7 +12,9 @@ const path = (f: string) => join(dir, f);
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 test.before(() => {
-  writeFileSync(path('ssh_config'), `# a class's VMs
+  writeFileSync(
+    path('ssh_config'),
+    `# a class's VMs
 Host vm1
   HostName ${ADDR.vm1}
 Host vm2
@@ -25,16 +27,28 @@ Host *
   User root
   IdentityFile ${path('client')}
   UserKnownHostsFile ${path('known_hosts')}
-`);
+`,
+  );
 });
 
 test('ssh_config: HostName, Port, the first User that matches, IdentityFile, UserKnownHostsFile and ProxyJump', (t) => {
   const text = readSshConfigText(path('ssh_config'));
   const vm2 = resolveSshHost(text, 'vm2', 'test config');
-  t.like(vm2, { alias: 'vm2', hostName: ADDR.vm2, port: 2202, user: 'root', identityFiles: [path('client')], userKnownHostsFile: path('known_hosts'), proxyJump: [] });
+  t.like(vm2, {
+    alias: 'vm2',
+    hostName: ADDR.vm2,
+    port: 2202,
+    user: 'root',
+    identityFiles: [path('client')],
+    userKnownHostsFile: path('known_hosts'),
+    proxyJump: [],
+  });
   const inner = resolveSshHost(text, 'inner', 'test config');
   t.is(inner.user, 'root');
-  t.deepEqual(inner.proxyJump.map((h) => [h.alias, h.hostName, h.port]), [['vm1', ADDR.vm1, 22]]);
+  t.deepEqual(
+    inner.proxyJump.map((h) => [h.alias, h.hostName, h.port]),
+    [['vm1', ADDR.vm1, 22]],
+  );
   const options = connectOptionsFor(inner, 'test config');
   t.is(options.target, `ssh://root@${ADDR.inner}:22`);
   t.is(options.via?.target, `ssh://root@${ADDR.vm1}:22`);
@@ -43,17 +57,34 @@ test('ssh_config: HostName, Port, the first User that matches, IdentityFile, Use
 
 test('ssh_config: Include is followed, ProxyJump hops chain nearest first (user@host:port overrides), %-tokens expand, a loop is refused', (t) => {
   writeFileSync(path('included.conf'), 'Host bastion\n  HostName 198.51.100.20\n  User ops\n');
-  writeFileSync(path('chain_config'), [
-    `Include ${path('included.conf')}`,
-    'Host deep', '  HostName 203.0.113.9', '  ProxyJump bastion,admin@mid:2022', '  IdentityFile ~/keys/%h-%r',
-    'Host mid', '  HostName 203.0.113.5', '  User midguy',
-    'Host flat', '  ProxyJump none',
-    'Host loop1', '  ProxyJump loop2', 'Host loop2', '  ProxyJump loop1',
-    'Host *', '  User root', '',
-  ].join('\n'));
+  writeFileSync(
+    path('chain_config'),
+    [
+      `Include ${path('included.conf')}`,
+      'Host deep',
+      '  HostName 203.0.113.9',
+      '  ProxyJump bastion,admin@mid:2022',
+      '  IdentityFile ~/keys/%h-%r',
+      'Host mid',
+      '  HostName 203.0.113.5',
+      '  User midguy',
+      'Host flat',
+      '  ProxyJump none',
+      'Host loop1',
+      '  ProxyJump loop2',
+      'Host loop2',
+      '  ProxyJump loop1',
+      'Host *',
+      '  User root',
+      '',
+    ].join('\n'),
+  );
   const text = readSshConfigText(path('chain_config'));
   const deep = resolveSshHost(text, 'deep', 'chain');
-  t.deepEqual(deep.proxyJump.map((h) => `${h.user}@${h.hostName}:${h.port}`), ['ops@198.51.100.20:22', 'admin@203.0.113.5:2022']);
+  t.deepEqual(
+    deep.proxyJump.map((h) => `${h.user}@${h.hostName}:${h.port}`),
+    ['ops@198.51.100.20:22', 'admin@203.0.113.5:2022'],
+  );
   t.regex(deep.identityFiles[0]!, /\/keys\/203\.0\.113\.9-root$/);
   // The executor dials the first hop, the second through it, the target through the second.
   const options = connectOptionsFor(deep, 'chain', {}, () => false);
@@ -64,4 +95,3 @@ test('ssh_config: Include is followed, ProxyJump hops chain nearest first (user@
   t.is(resolveSshHost(text, 'flat', 'chain').hostName, 'flat');
   t.throws(() => resolveSshHost(text, 'loop1', 'chain'), { message: /ProxyJump loops: loop1 -> loop2 -> loop1/ });
 });
-

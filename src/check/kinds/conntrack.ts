@@ -14,17 +14,27 @@ type ConntrackCheck = Extract<Check, { kind: 'conntrack' }>;
 /** The entries that are not in the baseline (by their id; by their line without the timeout when ids are missing). */
 export function ownEntries(read: ConntrackObservation): ConntrackEntry[] {
   if (!read.before) return read.after;
-  const key = (e: ConntrackEntry) => (e.entryId !== undefined ? `id ${e.entryId}` : e.line.replace(/^(\S+\s+\d+\s+)\d+/, '$1'));
+  const key = (e: ConntrackEntry) =>
+    e.entryId !== undefined ? `id ${e.entryId}` : e.line.replace(/^(\S+\s+\d+\s+)\d+/, '$1');
   const seen = new Set(read.before.map(key));
   return read.after.filter((e) => !seen.has(key(e)));
 }
 
 function matches(c: ConntrackCheck, e: ConntrackEntry): boolean {
-  return (!c.proto || e.proto === c.proto) && tupleMatches(e.orig, c.orig) && tupleMatches(e.reply, c.reply) && (c.mark === undefined || e.mark === c.mark);
+  return (
+    (!c.proto || e.proto === c.proto) &&
+    tupleMatches(e.orig, c.orig) &&
+    tupleMatches(e.reply, c.reply) &&
+    (c.mark === undefined || e.mark === c.mark)
+  );
 }
 
-const replyWords = (e: ConntrackEntry) => `src=${e.reply.src} dst=${e.reply.dst}${e.reply.sport !== undefined ? ` sport=${e.reply.sport}` : ''}`;
-const tupleText = (m: TupleMatch) => Object.entries(m).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ');
+const replyWords = (e: ConntrackEntry) =>
+  `src=${e.reply.src} dst=${e.reply.dst}${e.reply.sport !== undefined ? ` sport=${e.reply.sport}` : ''}`;
+const tupleText = (m: TupleMatch) =>
+  Object.entries(m)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
+    .join(' ');
 
 export const conntrackKind = defineKind({
   kind: 'conntrack',
@@ -33,7 +43,8 @@ export const conntrackKind = defineKind({
   validate(c, v) {
     v.knownNode(c.node);
     v.count(c.count);
-    if (c.mark !== undefined && !(Number.isInteger(c.mark) && c.mark >= 0 && c.mark <= 0xffffffff)) v.add(`conntrack check: field "mark" must be a 32-bit number (got ${v.show(c.mark)})`);
+    if (c.mark !== undefined && !(Number.isInteger(c.mark) && c.mark >= 0 && c.mark <= 0xffffffff))
+      v.add(`conntrack check: field "mark" must be a 32-bit number (got ${v.show(c.mark)})`);
     for (const side of ['orig', 'reply'] as const) {
       for (const port of ['sport', 'dport'] as const) {
         const p = c[side]?.[port];
@@ -41,29 +52,50 @@ export const conntrackKind = defineKind({
       }
     }
   },
-  describe: (c) => `conntrack on ${c.node} holds ${countWords(c.count, 'entry', 'entries')}${c.proto ? ` ${c.proto}` : ''}${tupleWords('original', c.orig)}${tupleWords('reply', c.reply)}${c.mark !== undefined ? `, mark ${c.mark} (0x${c.mark.toString(16)})` : ''}`,
+  describe: (c) =>
+    `conntrack on ${c.node} holds ${countWords(c.count, 'entry', 'entries')}${c.proto ? ` ${c.proto}` : ''}${tupleWords('original', c.orig)}${tupleWords('reply', c.reply)}${c.mark !== undefined ? `, mark ${c.mark} (0x${c.mark.toString(16)})` : ''}`,
   needs: (c) => [{ type: 'conntrack', node: c.node }],
   about: () => 'behaviour',
   judge(c, obs) {
     const read = obs.conntrack(c.node);
-    const expected = { ...(c.proto ? { proto: c.proto } : {}), ...(c.orig ? { orig: c.orig } : {}), ...(c.reply ? { reply: c.reply } : {}), ...(c.mark !== undefined ? { mark: c.mark } : {}), count: c.count };
+    const expected = {
+      ...(c.proto ? { proto: c.proto } : {}),
+      ...(c.orig ? { orig: c.orig } : {}),
+      ...(c.reply ? { reply: c.reply } : {}),
+      ...(c.mark !== undefined ? { mark: c.mark } : {}),
+      count: c.count,
+    };
     if (!read) return { met: false, expected, observed: 'conntrack was not read' };
     // Only the entries the step's own flows made: a student's connections and earlier checks' stay out.
     const entries = ownEntries(read);
     const matching = entries.filter((e) => matches(c, e));
     const earlier = read.after.length - entries.length;
-    return { met: countOk(matching.length, c.count), expected, observed: { count: matching.length, entries: (matching.length > 0 ? matching : entries).slice(0, 5).map((e) => e.line), ...(matching.length === 0 && entries.length > 0 ? { note: 'no entry matched; showing others' } : {}), ...(earlier > 0 ? { earlier } : {}) } };
+    return {
+      met: countOk(matching.length, c.count),
+      expected,
+      observed: {
+        count: matching.length,
+        entries: (matching.length > 0 ? matching : entries).slice(0, 5).map((e) => e.line),
+        ...(matching.length === 0 && entries.length > 0 ? { note: 'no entry matched; showing others' } : {}),
+        ...(earlier > 0 ? { earlier } : {}),
+      },
+    };
   },
   hint(c, _verdict, obs) {
     const read = obs.conntrack(c.node);
     if (!read) return undefined;
     const entries = ownEntries(read);
     const matching = entries.filter((e) => matches(c, e)).length;
-    if (entries.length === 0) return `conntrack on ${c.node} holds no entry made during the check (${read.after.length} older ones left out): the traffic never reached ${c.node}, or nothing there needs conntrack (a NAT rule or a -m conntrack match makes the namespace track connections)`;
+    if (entries.length === 0)
+      return `conntrack on ${c.node} holds no entry made during the check (${read.after.length} older ones left out): the traffic never reached ${c.node}, or nothing there needs conntrack (a NAT rule or a -m conntrack match makes the namespace track connections)`;
     // The nearest entry: same protocol and original tuple, for what differs in the reply (NAT).
     const same = entries.filter((e) => (!c.proto || e.proto === c.proto) && tupleMatches(e.orig, c.orig));
-    if (matching === 0 && same.length > 0 && c.reply) return `conntrack on ${c.node} has ${same.length} new ${same.length === 1 ? 'entry' : 'entries'} of this original tuple, but the reply tuple is ${replyWords(same[0]!)}, not ${tupleText(c.reply)}: the translation differs`;
-    return `conntrack on ${c.node}: ${matching} of the ${entries.length} entries made during the check match (${entries.slice(0, 2).map((e) => e.line).join(' | ')})`;
+    if (matching === 0 && same.length > 0 && c.reply)
+      return `conntrack on ${c.node} has ${same.length} new ${same.length === 1 ? 'entry' : 'entries'} of this original tuple, but the reply tuple is ${replyWords(same[0]!)}, not ${tupleText(c.reply)}: the translation differs`;
+    return `conntrack on ${c.node}: ${matching} of the ${entries.length} entries made during the check match (${entries
+      .slice(0, 2)
+      .map((e) => e.line)
+      .join(' | ')})`;
   },
   exportLine(c, desc) {
     const o = c.orig ?? {};

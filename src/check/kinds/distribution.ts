@@ -19,16 +19,20 @@ export const distributionKind = defineKind({
     let total = 0;
     for (const [node, share] of Object.entries(c.shares)) {
       v.knownNode(node, `shares.${node}`);
-      if (typeof share !== 'number' || !(share >= 0 && share <= 1)) v.add(`distribution check: field "shares.${node}" must be a number within [0, 1] (got ${v.show(share)})`);
+      if (typeof share !== 'number' || !(share >= 0 && share <= 1))
+        v.add(`distribution check: field "shares.${node}" must be a number within [0, 1] (got ${v.show(share)})`);
       else total += share;
     }
     if (Math.abs(total - 1) > 1e-6) v.add(`distribution check: the shares must sum to 1 (they sum to ${total})`);
     // 0 asks for the exact shares: right for deterministic schedulers such as IPVS rr and wrr.
-    if (c.sigmas !== undefined && !(typeof c.sigmas === 'number' && Number.isFinite(c.sigmas) && c.sigmas >= 0)) v.add(`distribution check: field "sigmas" must be a number >= 0 (got ${v.show(c.sigmas)})`);
+    if (c.sigmas !== undefined && !(typeof c.sigmas === 'number' && Number.isFinite(c.sigmas) && c.sigmas >= 0))
+      v.add(`distribution check: field "sigmas" must be a number >= 0 (got ${v.show(c.sigmas)})`);
   },
   describe(c) {
     const t = c.traffic;
-    const shares = Object.entries(c.shares).map(([node, p]) => `${node} ${Math.round(p * 1000) / 10}%`).join(', ');
+    const shares = Object.entries(c.shares)
+      .map(([node, p]) => `${node} ${Math.round(p * 1000) / 10}%`)
+      .join(', ');
     return `${t.connections ?? 1} TCP connections from ${t.from} to ${t.to}:${t.port} spread over ${shares} (${toleranceFormula(c.sigmas ?? DEFAULT_SIGMAS)})`;
   },
   traffic: (c) => [c.traffic],
@@ -37,7 +41,12 @@ export const distributionKind = defineKind({
     const n = c.traffic.connections ?? 1;
     const sigmas = c.sigmas ?? DEFAULT_SIGMAS;
     const ranges = Object.fromEntries(Object.entries(c.shares).map(([node, p]) => [node, shareRange(n, p, sigmas)]));
-    const expected = { connections: n, shares: roundShares(c.shares), tolerance: toleranceFormula(sigmas), counts: ranges };
+    const expected = {
+      connections: n,
+      shares: roundShares(c.shares),
+      tolerance: toleranceFormula(sigmas),
+      counts: ranges,
+    };
     const outcomes = obs.traffic(c.traffic)?.tcp;
     if (!outcomes || outcomes.length === 0) return { met: false, expected, observed: 'no connection was attempted' };
     // A connection without an answer is transport loss, not a scheduling result (lost.ts).
@@ -47,8 +56,13 @@ export const distributionKind = defineKind({
     const allConnected = outcomes.length === n && answered.length + lost === n;
     const met = allConnected && lost <= maxLost(n) && placeable(counts, ranges, lost);
     return {
-      met, expected,
-      observed: { counts, ...(lost > 0 ? { lost } : {}), ...(allConnected ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }) },
+      met,
+      expected,
+      observed: {
+        counts,
+        ...(lost > 0 ? { lost } : {}),
+        ...(allConnected ? {} : { outcomes: tally(outcomes.map((o) => o.result)), ...firstError(outcomes) }),
+      },
       ...(lost > 0 ? { reason: lostReason(lost, n) } : {}),
     };
   },
@@ -57,10 +71,27 @@ export const distributionKind = defineKind({
     const o = verdict.observed as { counts?: Record<string, number>; outcomes?: Record<string, number> };
     if (!o || typeof o !== 'object' || !o.counts) return undefined;
     const n = c.traffic.connections ?? 1;
-    const ranges = Object.fromEntries(Object.entries(c.shares).map(([node, p]) => [node, shareRange(n, p, c.sigmas ?? DEFAULT_SIGMAS)]));
-    const off = Object.entries(o.counts).filter(([node, k]) => !ranges[node] || k < ranges[node]!.min || k > ranges[node]!.max)
-      .map(([node, k]) => `${node} answered ${k} of ${n}${ranges[node] ? ` (expected ${ranges[node]!.min}..${ranges[node]!.max})` : ' (not a backend of the check)'}`);
-    return [...off, ...(o.outcomes ? [`outcomes: ${Object.entries(o.outcomes).map(([r, k]) => `${k} ${r}`).join(', ')}`] : [])].join('; ') || undefined;
+    const ranges = Object.fromEntries(
+      Object.entries(c.shares).map(([node, p]) => [node, shareRange(n, p, c.sigmas ?? DEFAULT_SIGMAS)]),
+    );
+    const off = Object.entries(o.counts)
+      .filter(([node, k]) => !ranges[node] || k < ranges[node]!.min || k > ranges[node]!.max)
+      .map(
+        ([node, k]) =>
+          `${node} answered ${k} of ${n}${ranges[node] ? ` (expected ${ranges[node]!.min}..${ranges[node]!.max})` : ' (not a backend of the check)'}`,
+      );
+    return (
+      [
+        ...off,
+        ...(o.outcomes
+          ? [
+              `outcomes: ${Object.entries(o.outcomes)
+                .map(([r, k]) => `${k} ${r}`)
+                .join(', ')}`,
+            ]
+          : []),
+      ].join('; ') || undefined
+    );
   },
   exportLine(c, desc, ids) {
     const n = c.traffic.connections ?? 1;
