@@ -6,4 +6,6 @@ case $0 in */*) cd "${0%/*}/.." ;; *) cd .. ;; esac
 # CI also boots a Debian VM (its kernel has IPVS) and runs the IPVS lab in it: build the cached image first.
 if [ "${CI:-}" = true ] || [ "${NFLAB_VM_TESTS:-}" = 1 ]; then scripts/vm/build-image.sh >/dev/null; fi
 npx tsc --noEmit
+# The formatter (prettier, 120 columns): npm run format rewrites, this only checks.
+npx prettier --check . >/dev/null || { npx prettier --list-different .; echo 'not formatted: run npm run format' >&2; exit 1; }
 npx ava "$@"
