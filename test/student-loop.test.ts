@@ -14,7 +14,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A tmux server of this test's own (-L socket), never the user's. */
 function tmux(socket: string, ...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  const r = spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -73,7 +73,8 @@ async function loop(t: ExecutionContext, mode: 'netns' | 'docker') {
   // A loaded machine: each typed nflab command starts a node process.
   t.timeout(10 * 60_000);
   const journal = privateJournal(`loop-${mode}`);
-  const socket = `nflab-test-loop-${mode}-${process.pid}`;
+  // The server's socket in the test's own directory (removed with it): tmux leaves it behind.
+  const socket = join(journal.dir, 'tmux.sock');
   // `nflab` on the shell's PATH, as after `npm i -g`: the student types nflab, not node bin/….
   const bin = join(journal.dir, 'bin');
   spawnSync('mkdir', ['-p', bin]);
