@@ -178,6 +178,11 @@ read_recent() { in_node "$1" cat "/proc/net/xt_recent/$2" > "$WORK/$1.recent.$2$
 
 cap_start() {
   local id=$1 node=$2 iface=$3
+  # Emptied here, before the background child opens them: a step's capture reuses an earlier
+  # step's id, and under load this shell could read the earlier tcpdump's "listening on" before the
+  # child had truncated the file, and send its traffic before this tcpdump listened ("0 captured").
+  : > "$WORK/$id.out"
+  : > "$WORK/$id.err"
   # Started directly (not through a function, which would run in a subshell) so that $! is the
   # process that becomes tcpdump: `ip netns exec` and `nsenter` exec it.
   if [ -n "${CT[$node]:-}" ]; then
