@@ -41,7 +41,7 @@ export interface HookPictureInput {
   id: string;
   node: string;
   packets: PicturePacket[];
-  /** Counter deltas a step read, by `table CHAIN` of the ip family (`raw PREROUTING` → 2). */
+  /** Counter deltas a step read, by `family table CHAIN` (`ip raw PREROUTING` → 2, `bridge nat PREROUTING` → 2). */
   counters?: Map<string, number>;
   /** Draw the bridge family even when no packet met it. */
   bridge?: boolean;
@@ -163,7 +163,8 @@ export function hookPictureSvg(input: HookPictureInput): string {
   }
   for (const [k, c] of cells) {
     const passed = counts.get(k) ?? 0;
-    const counter = c.family === 'ip' ? input.counters?.get(`${c.table} ${c.hook}`) : undefined;
+    // Keyed by family too: ebtables' nat PREROUTING counts both frames, iptables' only the first.
+    const counter = input.counters?.get(`${c.family} ${c.table} ${c.hook}`);
     out.push(
       `<g class="table" data-cell="${x(k)}" data-traced="${passed}"${counter !== undefined ? ` data-counter="${counter}"` : ''}>`,
     );

@@ -39,7 +39,7 @@ export function stepPictures(lab: Lab, step: HandoutStep, idPrefix: string): Hoo
       return;
     const observed = step.expect[j]?.evidence?.observed as { packets?: number } | undefined;
     if (typeof observed?.packets === 'number')
-      byNode.get(check.node)!.counters.set(`${check.table} ${check.chain}`, observed.packets);
+      byNode.get(check.node)!.counters.set(`${check.family ?? 'ip'} ${check.table} ${check.chain}`, observed.packets);
   });
   return [...byNode]
     .filter(([, e]) => e.packets.length > 0)
