@@ -8,6 +8,7 @@ import { pcapName, preparePcapDir, startCapture, type Capture } from '../observe
 import { join } from 'node:path';
 import { parseIptablesSave } from '../observe/parse-iptables-save.ts';
 import { parseConntrack } from '../observe/parse-conntrack.ts';
+import type { ConntrackEntry } from '../observe/types.ts';
 import { runTraffic } from '../traffic/run.ts';
 import { pingEvidence, tcpEvidence } from './evidence.ts';
 import { parseNftList } from '../observe/parse-nft-list.ts';
@@ -100,13 +101,19 @@ async function runStepWithin(
     );
   // Conntrack entries and xt_recent lists as they were when the check started: its own flows are what is new.
   const conntrackRequests = distinctRequests(requests, 'conntrack');
+  // Read twice and merged by entry id: a netlink dump of a table that changes meanwhile (other
+  // namespaces' connections share the kernel's hash table) can miss entries, and one missed in the
+  // baseline counts as the check's own, one missed after as not made (lab 04's 150 under CI's load).
+  const dumpConntrack = async (node: string) => {
+    const seen = new Map<string, ConntrackEntry>();
+    for (let i = 0; i < 2; i++) {
+      for (const e of parseConntrack((await sandbox.node(node).run(['conntrack', '-L', '-o', 'id'])).stdout))
+        seen.set(e.entryId !== undefined ? String(e.entryId) : e.line, e);
+    }
+    return [...seen.values()];
+  };
   const readConntrack = () =>
-    Promise.all(
-      conntrackRequests.map(
-        async (r) =>
-          [r, parseConntrack((await sandbox.node(r.node).run(['conntrack', '-L', '-o', 'id'])).stdout)] as const,
-      ),
-    );
+    Promise.all(conntrackRequests.map(async (r) => [r, await dumpConntrack(r.node)] as const));
   const recentRequests = distinctRequests(requests, 'recent');
 
   // Commands first: observers measure the step's traffic. (Commands can also reset counters:
