@@ -38,7 +38,12 @@ export type CaptureObservation = { packets: PacketRecord[]; error?: string };
 export type CounterObservation = { before: SavedRuleset; after: SavedRuleset };
 /** Every observation is relative to a baseline taken when the check starts, so that a check gives
  * the same verdict however often it runs and whatever traffic came before: `before` is that baseline. */
-export type ConntrackObservation = { before?: ConntrackEntry[]; after: ConntrackEntry[] };
+export type ConntrackObservation = {
+  before?: ConntrackEntry[];
+  after: ConntrackEntry[];
+  /** `address:port` of each client the step's TCP connections were answered from. */
+  ownClients?: string[];
+};
 export type RecentObservation = { entries: RecentEntry[]; before?: RecentEntry[] } | { error: string };
 
 /** The observation each request type yields. */

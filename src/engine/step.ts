@@ -141,6 +141,10 @@ async function runStepWithin(
   }
   const countersBefore = new Map<RequestOf<'counters'>, SavedRuleset>(await readCounters());
   const conntrackBefore = new Map(await readConntrack());
+  // The client address and port each of the step's TCP connections was answered from, as the
+  // responder saw them: a conntrack entry with that reply tuple is the step's own even when the
+  // kernel gave it the id of a baseline entry (see ownEntries).
+  const ownClients = new Set<string>();
   const recentBefore = new Observations();
   await readRecentLists(sandbox, recentRequests, recentBefore);
   // Tracing is on only from here to the end of the traffic (path checks).
@@ -181,6 +185,8 @@ async function runStepWithin(
         { stopEarly },
       );
       obs.set({ type: 'traffic', traffic: t }, result);
+      for (const o of result.tcp ?? [])
+        if (o.clientSeen && o.clientPort) ownClients.add(`${o.clientSeen}:${o.clientPort}`);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
     // Reachability at scale: many pings, a bounded number of source nodes at a time.
@@ -212,7 +218,8 @@ async function runStepWithin(
     }
   }
   for (const [r, after] of await readCounters()) obs.set(r, { before: countersBefore.get(r)!, after });
-  for (const [r, after] of await readConntrack()) obs.set(r, { before: conntrackBefore.get(r)!, after });
+  for (const [r, after] of await readConntrack())
+    obs.set(r, { before: conntrackBefore.get(r)!, after, ownClients: [...ownClients] });
   await readRecentLists(sandbox, recentRequests, obs);
   for (const r of recentRequests) {
     const [b, a] = [recentBefore.get(r), obs.get(r)];

@@ -15,6 +15,12 @@ interface CheckJson {
 export type HandTraffic = Array<[node: string, argv: string[]]>;
 
 const verdicts = (r: StepReport) => [r.status, ...r.checks.map((c) => `${c.status}  ${c.description}`)];
+/** What the checks not met observed: the message tells why a verdict changed, not only that it did. */
+const notMet = (r: StepReport) =>
+  JSON.stringify(r.checks.filter((c) => c.status !== 'met').map((c) => [c.description, c.observed])).slice(0, 3000);
+/** Same verdicts as the first check, or a message with what was observed. */
+const same = (t: ExecutionContext, r: StepReport, first: StepReport, what: string) =>
+  t.deepEqual(verdicts(r), verdicts(first), `${what}; not met now: ${notMet(r)}`);
 
 /** Two steps' runs at a time (the machine has 2 cores and is shared): the tests of one file wait for a slot. */
 let running = 0;
@@ -67,14 +73,14 @@ async function repeatStep(t: ExecutionContext, lab: string, n: number, hand: Han
         `lab ${lab} step ${n}: a behaviour check is not met right after up`,
       );
       for (const when of ['the second time', 'the third time'])
-        t.deepEqual(verdicts(await check(when)), verdicts(first), `lab ${lab} step ${n}, ${when}`);
+        same(t, await check(when), first, `lab ${lab} step ${n}, ${when}`);
       // The step's own traffic traced (a step that sends none, rules only, has nothing to trace: exit 2, nothing sent).
       const traced = await nflab(['trace', runId, '--step', String(n)]);
       t.true(
         traced.code === 0 || traced.code === 1 || (traced.code === 2 && /sends no traffic/.test(traced.stderr)),
         `trace ${lab} --step ${n}: exit ${traced.code} ${traced.stderr.slice(-1000)}`,
       );
-      t.deepEqual(verdicts(await check('after trace')), verdicts(first), `lab ${lab} step ${n}, after trace`);
+      same(t, await check('after trace'), first, `lab ${lab} step ${n}, after trace`);
       for (const [node, argv] of hand) {
         try {
           execFileSync('ip', ['netns', 'exec', `nfl-${runId}-${node}`, ...argv], { stdio: 'pipe', timeout: 20_000 });
@@ -82,11 +88,7 @@ async function repeatStep(t: ExecutionContext, lab: string, n: number, hand: Han
           /* a connection a student makes may fail: it is traffic all the same */
         }
       }
-      t.deepEqual(
-        verdicts(await check('after hand-made traffic')),
-        verdicts(first),
-        `lab ${lab} step ${n}, after hand-made traffic`,
-      );
+      same(t, await check('after hand-made traffic'), first, `lab ${lab} step ${n}, after hand-made traffic`);
     } finally {
       const down = await nflab(['down', runId]);
       t.is(down.code, 0, down.stderr);
