@@ -41,7 +41,7 @@ export type CounterObservation = { before: SavedRuleset; after: SavedRuleset };
 export type ConntrackObservation = {
   before?: ConntrackEntry[];
   after: ConntrackEntry[];
-  /** `address:port` of each client the step's TCP connections were answered from. */
+  /** `destination|address:port`: where each of the step's TCP connections went and the client the responder saw, one per connection. */
   ownClients?: string[];
 };
 export type RecentObservation = { entries: RecentEntry[]; before?: RecentEntry[] } | { error: string };

@@ -144,7 +144,7 @@ async function runStepWithin(
   // The client address and port each of the step's TCP connections was answered from, as the
   // responder saw them: a conntrack entry with that reply tuple is the step's own even when the
   // kernel gave it the id of a baseline entry (see ownEntries).
-  const ownClients = new Set<string>();
+  const ownClients: string[] = [];
   const recentBefore = new Observations();
   await readRecentLists(sandbox, recentRequests, recentBefore);
   // Tracing is on only from here to the end of the traffic (path checks).
@@ -186,7 +186,7 @@ async function runStepWithin(
       );
       obs.set({ type: 'traffic', traffic: t }, result);
       for (const o of result.tcp ?? [])
-        if (o.clientSeen && o.clientPort) ownClients.add(`${o.clientSeen}:${o.clientPort}`);
+        if (o.clientSeen && o.clientPort) ownClients.push(`${t.to}|${o.clientSeen}:${o.clientPort}`);
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
     // Reachability at scale: many pings, a bounded number of source nodes at a time.
@@ -218,8 +218,7 @@ async function runStepWithin(
     }
   }
   for (const [r, after] of await readCounters()) obs.set(r, { before: countersBefore.get(r)!, after });
-  for (const [r, after] of await readConntrack())
-    obs.set(r, { before: conntrackBefore.get(r)!, after, ownClients: [...ownClients] });
+  for (const [r, after] of await readConntrack()) obs.set(r, { before: conntrackBefore.get(r)!, after, ownClients });
   await readRecentLists(sandbox, recentRequests, obs);
   for (const r of recentRequests) {
     const [b, a] = [recentBefore.get(r), obs.get(r)];

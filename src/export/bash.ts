@@ -312,14 +312,14 @@ export class Generator {
         this.show(shown),
         `${this.exec(t.from, argv)} < /dev/null > "$WORK/${id}.raw" 2>&1`,
         `echo "${MARK}$?" >> "$WORK/${id}.raw"`,
-        `tcp_done ${id}`,
+        `tcp_done ${id} ${q(t.to)}`,
       ];
     }
     const script = `i=0; while [ $i -lt ${n} ]; do "$@" </dev/null 2>&1; echo "${MARK}$?"; i=$((i+1)); done`;
     return [
       this.show(`${shown}   # ${n} connections, one after another`),
       `${this.exec(t.from, ['sh', '-c', script, 'sh', ...argv])} < /dev/null > "$WORK/${id}.raw" 2>&1`,
-      `tcp_done ${id}`,
+      `tcp_done ${id} ${q(t.to)}`,
     ];
   }
 

@@ -147,7 +147,8 @@ cmd_done() {
   fi
 }
 
-step() { printf '\n== Step %s: %s\n' "$1" "$2"; }
+# A step's TCP connections: destination|client address:port as the responder saw it, one per connection (check_conntrack).
+step() { printf '\n== Step %s: %s\n' "$1" "$2"; : > "$WORK/clients"; }
 
 verdict() {
   if [ "$1" = 1 ]; then
@@ -443,14 +444,16 @@ check_counter() {
 # check_conntrack NODE MIN MAX DESCRIPTION PROTO OSRC ODST OSPMIN OSPMAX ODPMIN ODPMAX RSRC RDST RSPMIN RSPMAX RDPMIN RDPMAX MARK
 check_conntrack() {
   local node=$1 min=$2 max=$3 desc=$4 lines n all
-  lines=$(awk -v before="$WORK/$node.conntrack.before" -v proto="$5" -v os="$6" -v od="$7" -v ospa="$8" -v ospb="$9" -v odpa="${10}" -v odpb="${11}" \
+  lines=$(awk -v before="$WORK/$node.conntrack.before" -v clients="$WORK/clients" -v proto="$5" -v os="$6" -v od="$7" -v ospa="$8" -v ospb="$9" -v odpa="${10}" -v odpb="${11}" \
     -v rs="${12}" -v rd="${13}" -v rspa="${14}" -v rspb="${15}" -v rdpa="${16}" -v rdpb="${17}" -v mark="${18:-}" '
     function portok(v, a, b) { if (a == "" && b == "") return 1; if (v == "") return 0; return (a == "" || v + 0 >= a + 0) && (b == "" || v + 0 <= b + 0) }
     function entryid(l) { return match(l, / id=[0-9]+ *$/) ? substr(l, RSTART + 4) + 0 : "" }
-    BEGIN { while ((getline l < before) > 0) { i = entryid(l); if (i != "") seen[i] = 1 } }
+    BEGIN {
+      while ((getline l < before) > 0) { i = entryid(l); if (i != "") seen[i] = 1 }
+      while ((getline l < clients) > 0) made[l]++
+    }
     {
-      i = entryid($0)
-      if (i != "" && (i in seen)) next
+      eid = entryid($0)
       off = 0
       if (($1 == "ipv4" || $1 == "ipv6") && $2 ~ /^[0-9]+$/) off = 2
       if ($(off + 1) !~ /^[a-z][a-z0-9-]*$/ || $(off + 2) !~ /^[0-9]+$/ || $(off + 3) !~ /^[0-9]+$/) next
@@ -478,9 +481,15 @@ check_conntrack() {
       if (rd != "" && t[1, "dst"] != rd) next
       if (!portok(t[1, "sport"], rspa, rspb) || !portok(t[1, "dport"], rdpa, rdpb)) next
       if (mark != "" && m != mark + 0) next
-      print
+      # As nflab counts: an entry of the baseline is one of this step when its reply tuple is one of
+      # the connections of the step (the kernel gave a reused tuple the old id), and an entry counts
+      # as many connections as the step made with its tuple (a client reused a source port at once).
+      w = made[t[0, "dst"] "|" t[1, "dst"] ":" t[1, "dport"]] + 0
+      if (eid != "" && (eid in seen) && w == 0) next
+      print (w > 0 ? w : 1) "\t" $0
     }' "$WORK/$node.conntrack")
-  n=$(printf '%s' "$lines" | grep -c .)
+  n=$(printf '%s' "$lines" | awk -F'\t' '{ n += $1 } END { print n + 0 }')
+  lines=$(printf '%s' "$lines" | cut -f2-)
   all=$(grep -c '=' "$WORK/$node.conntrack")
   local ok=0; count_ok "$n" "$min" "$max" && ok=1
   verdict "$ok" "$desc" "$(count_words "$min" "$max") matching entries" "$n matching of $all entries$( [ "$n" -gt 0 ] && printf '; %s' "$(printf '%s' "$lines" | head -n 2 | paste -sd '|' -)")"
@@ -534,6 +543,7 @@ function flush(rc,   res, t) {
 
 tcp_done() {
   awk "$NFLAB_AWK_TCP" "$WORK/$1.raw" > "$WORK/$1.res"
+  grep -o ' client=[^ ]*:[0-9][0-9]*$' "$WORK/$1.raw" | sed "s/^ client=/$2|/" >> "$WORK/clients"
   if [ "$(grep -c . "$WORK/$1.res")" -le 1 ]; then grep -v '^@@nflab-connection-end' "$WORK/$1.raw" | indent; else echo "    $(tcp_tally "$1")"; fi
 }
 
