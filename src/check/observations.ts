@@ -46,6 +46,11 @@ export type ConntrackObservation = {
 };
 export type RecentObservation = { entries: RecentEntry[]; before?: RecentEntry[] } | { error: string };
 
+/** One TCP connection as a conntrack entry names it: where it went, and the client address and port
+ * its responder saw (the entry's reply destination). Both sides of `ownClients` are keyed here. */
+export const connectionKey = (destination: string, client: string, port: number | undefined): string =>
+  `${destination}|${client}:${port}`;
+
 /** The observation each request type yields. */
 export interface ObservedOf {
   traffic: TrafficResult;

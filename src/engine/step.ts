@@ -14,7 +14,14 @@ import { pingEvidence, tcpEvidence } from './evidence.ts';
 import { parseNftList } from '../observe/parse-nft-list.ts';
 import { runReach } from '../traffic/reach.ts';
 import { evaluate, skipped, stepStatus } from '../check/evaluate.ts';
-import { Observations, distinctRequests, plain, traceKey, type RequestOf } from '../check/observations.ts';
+import {
+  Observations,
+  connectionKey,
+  distinctRequests,
+  plain,
+  traceKey,
+  type RequestOf,
+} from '../check/observations.ts';
 import { stepRequests, stepTraffic } from '../check/step-needs.ts';
 import { parseNftSetElements, parseXtRecent } from '../observe/parse-xt-recent.ts';
 import { isNftSet } from '../check/kinds/recent.ts';
@@ -141,9 +148,8 @@ async function runStepWithin(
   }
   const countersBefore = new Map<RequestOf<'counters'>, SavedRuleset>(await readCounters());
   const conntrackBefore = new Map(await readConntrack());
-  // The client address and port each of the step's TCP connections was answered from, as the
-  // responder saw them: a conntrack entry with that reply tuple is the step's own even when the
-  // kernel gave it the id of a baseline entry (see ownEntries).
+  // Each of the step's TCP connections, by destination and the client its responder saw: the
+  // conntrack check knows its own entries by them (see ownEntries).
   const ownClients: string[] = [];
   const recentBefore = new Observations();
   await readRecentLists(sandbox, recentRequests, recentBefore);
@@ -186,7 +192,7 @@ async function runStepWithin(
       );
       obs.set({ type: 'traffic', traffic: t }, result);
       for (const o of result.tcp ?? [])
-        if (o.clientSeen && o.clientPort) ownClients.push(`${t.to}|${o.clientSeen}:${o.clientPort}`);
+        if (o.clientSeen && o.clientPort) ownClients.push(connectionKey(t.to, o.clientSeen, o.clientPort));
       commands.push({ node: t.from, display: result.display, exitCode: null, output: summarizeTraffic(result) });
     }
     // Reachability at scale: many pings, a bounded number of source nodes at a time.

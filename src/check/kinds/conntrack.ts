@@ -5,26 +5,27 @@ import { quoteWord as q } from '../../exec/quote.ts';
 import type { CountExpectation } from '../../lab/types.ts';
 import { countOk, shellRange, tupleMatches } from '../compare.ts';
 import { countWords, tupleWords } from '../words.ts';
-import type { ConntrackObservation } from '../observations.ts';
+import { connectionKey, type ConntrackObservation } from '../observations.ts';
 import type { Check, TupleMatch } from '../../lab/types.ts';
 import type { ConntrackEntry } from '../../observe/types.ts';
 
 type ConntrackCheck = Extract<Check, { kind: 'conntrack' }>;
 
-/** The entries that are not in the baseline (by their id; by their line without the timeout when ids are missing). */
+/** The entries that are not in the baseline (by their id; by their line without the timeout when ids
+ * are missing), and the ones of the step's own connections even so: the kernel's id hashes the
+ * entry's address and tuples, and a client free to reuse a source port at once (the responder closed
+ * first) ends conntrack's TIME_WAIT entry of that tuple with its SYN, and the new entry can take the
+ * freed memory and so the same id (seen: lab 04 counted 148 of its 150 connections right after up). */
 export function ownEntries(read: ConntrackObservation): ConntrackEntry[] {
   if (!read.before) return read.after;
   const key = (e: ConntrackEntry) =>
     e.entryId !== undefined ? `id ${e.entryId}` : e.line.replace(/^(\S+\s+\d+\s+)\d+/, '$1');
   const seen = new Set(read.before.map(key));
   const own = new Set(read.ownClients ?? []);
-  return read.after.filter((e) => !seen.has(key(e)) || own.has(`${e.orig.dst}|${e.reply.dst}:${e.reply.dport}`));
+  return read.after.filter((e) => !seen.has(key(e)) || own.has(connectionOf(e)));
 }
-// Why the second test: the kernel's id hashes the entry's address and tuples. A responder that closes
-// first leaves the client free to reuse a source port at once; its SYN ends conntrack's TIME_WAIT
-// entry of that tuple, and the new entry can take the freed memory, and so the same id (seen: lab 04
-// counted 148 of its 150 connections right after up). The step's own connections are known by the
-// address and port the responder saw, which is the entry's reply destination.
+
+const connectionOf = (e: ConntrackEntry) => connectionKey(e.orig.dst, e.reply.dst, e.reply.dport);
 
 /** How many of the step's connections the entries stand for: a client that reused a source port of
  * an earlier connection of the same step (the responder closed first, so the client kept no
@@ -33,7 +34,7 @@ export function ownEntries(read: ConntrackObservation): ConntrackEntry[] {
 function connectionsOf(entries: ConntrackEntry[], read: ConntrackObservation): number {
   const made = new Map<string, number>();
   for (const client of read.ownClients ?? []) made.set(client, (made.get(client) ?? 0) + 1);
-  return entries.reduce((n, e) => n + (made.get(`${e.orig.dst}|${e.reply.dst}:${e.reply.dport}`) ?? 1), 0);
+  return entries.reduce((n, e) => n + (made.get(connectionOf(e)) ?? 1), 0);
 }
 
 function matches(c: ConntrackCheck, e: ConntrackEntry): boolean {
