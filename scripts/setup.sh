@@ -50,6 +50,8 @@ if [ "$tests" = 1 ]; then
   packages+=(busybox-static)
   # Tests: xmllint validates the JUnit reports against a schema; shellcheck lints exported scripts.
   packages+=(libxml2-utils shellcheck)
+  # The student-loop test drives nflab shell in a real terminal: tmux (send-keys, capture-pane).
+  packages+=(tmux)
   # Docker mode: the engine itself (no registry needed; nflab builds its image locally).
   packages+=(docker.io)
   # Handouts: headless Chromium renders and prints the HTML handouts.
