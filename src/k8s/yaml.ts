@@ -4,7 +4,7 @@
 // name and protocol. What kube-proxy would ignore is ignored (ExternalName, headless Services,
 // other kinds); what no profile models is refused, naming the document and the field.
 
-import { parseAllDocuments } from 'yaml';
+import { createRequire } from 'node:module';
 import { LabError } from '../errors.ts';
 import type { Service, ServiceEndpoint } from './service.ts';
 
@@ -17,6 +17,12 @@ export interface YamlSource {
 export interface YamlOptions {
   /** The node kube-proxy runs on: endpoints whose nodeName matches are local. */
   nodeName?: string;
+}
+
+// yaml is required on first use, not imported: only `kube-proxy render` reads YAML, and the module is
+// large for every start of the CLI.
+function parseAllDocuments(text: string): ReturnType<typeof import('yaml').parseAllDocuments> {
+  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parseAllDocuments(text);
 }
 
 type Obj = Record<string, unknown>;
