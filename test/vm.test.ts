@@ -60,8 +60,10 @@ test.after.always(async () => {
 });
 
 const vmTest = enabled ? test.serial : test.skip;
-// The long VM runs (every lab's exported script in the VM, verify-lab 12, the legacy backend in the
-// VM's root namespace) are opt-in until they have passed in CI's time budget: NFLAB_VM_SLOW=1.
+// verify-lab 12 in the VM stays opt-in (NFLAB_VM_SLOW=1): in its first full run (2026-12-02) step 2's
+// checks all held with the step's commands left out (round robin 5 : 5, the connection, the
+// ipvsadm line), a finding of verify-lab's (issue 16) for lab 12, not yet fixed. Every lab's exported
+// script and the legacy backend run wherever the VM tests do: 13 minutes for the 12 labs' scripts.
 const slowVmTest = enabled && process.env.NFLAB_VM_SLOW === '1' ? test.serial : test.skip;
 
 vmTest('the VM loads ip_vs and ipvsadm sees an empty table', async (t) => {
@@ -159,7 +161,7 @@ vmTest('lab 12 (IPVS) runs in the VM through the SSH target with every check met
 // runs): the same verdict per check as `nflab run` there (path checks excepted: the script cannot
 // read packet traces, and says SKIP).
 for (const { id } of NUMBERED) {
-  slowVmTest(`lab ${id}: in the VM, the exported script gives the same verdict per check as nflab run`, async (t) => {
+  vmTest(`lab ${id}: in the VM, the exported script gives the same verdict per check as nflab run`, async (t) => {
     t.timeout(20 * 60_000);
     const run = await nflab(['run', id, '--json', ...targetArgs]);
     const lab = (jsonOf(run) as RunReport).labs[0]!;
@@ -227,7 +229,7 @@ vmTest(
   },
 );
 
-slowVmTest(
+vmTest(
   "--root-namespace --iptables legacy: lab 01's rules land in the VM's legacy tables, its counters are met from them, and both backends are as before",
   async (t) => {
     const before = await vmRootState();
