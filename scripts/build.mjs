@@ -28,6 +28,19 @@ const keepSourceUrls = {
   },
 };
 
+// yargs (and what it imports) is bundled: every start loads it, and one file reads faster than its
+// 70 modules. Every other package the sources import stays a package: loaded on demand (dockerode,
+// ssh2, yaml, playwright-core) or not bundleable (tsx).
+const onlyYargsBundled = {
+  name: 'only-yargs-bundled',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.importer.includes('node_modules') || args.path === 'yargs') return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
 const started = Date.now();
 await mkdir(dist, { recursive: true });
 const result = await build({
@@ -40,13 +53,10 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // yargs is bundled: every start loads it, and one file reads faster than its 70 modules. The rest
-  // stay packages: loaded on demand (dockerode, ssh2, yaml), or not bundleable (tsx).
-  external: ['dockerode', 'ssh2', 'ssh-config', 'tsx', 'tsx/*', 'yaml', 'zx'],
   write: false,
   metafile: true,
   logLevel: 'warning',
-  plugins: [keepSourceUrls],
+  plugins: [keepSourceUrls, onlyYargsBundled],
 });
 // Written to temporary names, then renamed: a concurrent nflab never reads half a bundle.
 for (const file of result.outputFiles) {
