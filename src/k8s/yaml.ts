@@ -21,8 +21,9 @@ export interface YamlOptions {
 
 // yaml is required on first use, not imported: only `kube-proxy render` reads YAML, and the module is
 // large for every start of the CLI.
+const require = createRequire(import.meta.url);
 function parseAllDocuments(text: string): ReturnType<typeof import('yaml').parseAllDocuments> {
-  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parseAllDocuments(text);
+  return (require('yaml') as typeof import('yaml')).parseAllDocuments(text);
 }
 
 type Obj = Record<string, unknown>;
